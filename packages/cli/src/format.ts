@@ -1,0 +1,54 @@
+import type { Metrics, RunOutcome } from '@weightshare/framework';
+
+const f = (v: number, digits = 4): string => (Number.isFinite(v) ? v.toFixed(digits) : String(v));
+
+/** The human summary of a run. */
+export function formatSummary(outcome: RunOutcome, outputDir: string | undefined): string {
+  const { results, spec } = outcome;
+  const out: string[] = [];
+  const backends = [...new Set(Object.values(results.stages).map((s) => s.backend))].join(', ');
+  out.push(`weightshare run "${results.name}" (seed ${results.seed}, backend ${backends})`);
+  out.push(
+    `  data      ${results.data.tasks} tasks, ${results.data.features.length} features (incl. bias), ${results.data.trainRows} train / ${results.data.testRows} test rows` +
+      (results.data.droppedConstantColumns.length ? `; dropped constant: ${results.data.droppedConstantColumns.join(', ')}` : ''),
+  );
+  out.push(`  stages    propagate ${results.stages.propagate.method} → fuse ${results.stages.fuse.method} → optimize ${results.stages.optimize.method}`);
+  out.push(`  relation  ${results.relation.method}, ${results.relation.edges / (results.relation.symmetric ? 2 : 1)} ${results.relation.symmetric ? 'edges' : 'directed edges'}`);
+  const first = results.rounds[0]!;
+  const last = results.rounds[results.rounds.length - 1]!;
+  out.push(`  rounds    ${results.rounds.length}, objective ${f(first.objective.total, 6)} → ${f(last.objective.total, 6)}`);
+  out.push('');
+  const models: [string, Metrics | undefined][] = [
+    ['shared', results.models.shared],
+    ['independent', results.models.independent],
+    ['pooled', results.models.pooled],
+  ];
+  if (spec.loss === 'squared') {
+    out.push('  model         test MSE   explained variance   (per task, size-weighted)');
+    for (const [name, m] of models) {
+      if (!m || !('mse' in m)) continue;
+      out.push(`  ${name.padEnd(12)}  ${f(m.mse).padStart(8)}   ${f(m.explainedVariance).padStart(18)}   ${f(m.explainedVarianceTaskWeighted).padStart(10)}`);
+    }
+  } else {
+    out.push('  model         accuracy   log-loss');
+    for (const [name, m] of models) {
+      if (!m || !('accuracy' in m)) continue;
+      out.push(`  ${name.padEnd(12)}  ${f(m.accuracy).padStart(8)}   ${f(m.logLoss).padStart(8)}`);
+    }
+  }
+  const verdict = compare(results.models);
+  if (verdict) out.push('', `  ${verdict}`);
+  if (outputDir) out.push('', `  written to ${outputDir}/ (results.json, weights.csv, targets.csv, relation.csv, spec.resolved.json)`);
+  return out.join('\n');
+}
+
+function compare(models: { shared: Metrics; independent?: Metrics; pooled?: Metrics }): string | undefined {
+  const score = (m: Metrics): number => ('mse' in m ? -m.mse : m.accuracy);
+  const metric = 'mse' in models.shared ? 'test MSE' : 'test accuracy';
+  const base = [models.independent && ['each task alone', models.independent], models.pooled && ['one pooled model', models.pooled]].filter(Boolean) as [string, Metrics][];
+  if (!base.length) return undefined;
+  const beaten = base.filter(([, m]) => score(models.shared) > score(m)).map(([n]) => n);
+  if (beaten.length === base.length) return `sharing wins: the shared model beats ${beaten.join(' and ')} on ${metric}.`;
+  const lost = base.filter(([, m]) => score(models.shared) <= score(m)).map(([n]) => n);
+  return `sharing does not win here: ${lost.join(' and ')} ${lost.length > 1 ? 'do' : 'does'} at least as well on ${metric}.`;
+}

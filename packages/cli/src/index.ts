@@ -1,0 +1,2 @@
+export { main, builtinPlugins } from './main.js';
+export { formatSummary } from './format.js';

@@ -1,0 +1,143 @@
+/**
+ * The `weightshare` command line. `main` returns the exit code: 0 on success, 2 for a user mistake (spec, flag,
+ * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import {
+  buildSpecSchema,
+  formatError,
+  internalError,
+  loadSpecFile,
+  PluginRegistry,
+  runPipeline,
+  STAGE_NAMES,
+  WeightshareError,
+  writeFileAtomic,
+  writeRun,
+  type Plugin,
+} from '@weightshare/framework';
+import { cpuPlugin } from '@weightshare/plugin-cpu';
+import { formatSummary } from './format.js';
+import { terminalProgress } from './progress.js';
+
+/** The plugins the CLI ships with. */
+export const builtinPlugins: readonly Plugin[] = [cpuPlugin];
+
+export interface Io {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let code = 0;
+  const program = new Command()
+    .name('weightshare')
+    .description('Multi-task learning by weight sharing: run YAML pipeline specs (propagate → fuse → optimize).')
+    .version(cliVersion(), '-V, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(`${s.trimEnd()}\nRun "weightshare --help" for usage.\n`),
+    });
+
+  const specOptions = (cmd: Command): Command =>
+    cmd
+      .addOption(new Option('--backend <name>', 'run every stage on this backend (overrides the spec)'))
+      .addOption(new Option('--set <path=value>', 'override a spec value, e.g. --set stages.optimize.lambda=0.5 (repeatable)').default([]).argParser(collect));
+
+  specOptions(program.command('run').description('run a pipeline spec').argument('<spec>', 'pipeline spec (YAML)'))
+    .option('--json', 'print the results as JSON on stdout instead of the summary')
+    .option('--progress', 'print one line per phase on stderr (default: a progress bar on terminals)')
+    .option('--out <dir>', 'folder for run outputs (overrides output.dir)')
+    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean; progress?: boolean; out?: string }) => {
+      const registry = new PluginRegistry(builtinPlugins);
+      const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
+      const loaded = loadSpecFile(file, registry, { set, backend: opts.backend });
+      const progress = terminalProgress(io.stderr, Boolean(opts.progress));
+      const started = performance.now();
+      const outcome = await runPipeline(loaded, registry, { progress });
+      const dir = loaded.spec.output.write ? writeRun(loaded.spec.output.dir, outcome) : undefined;
+      if (opts.json) io.stdout.write(JSON.stringify({ outputDir: dir ?? null, ...outcome.results }, null, 2) + '\n');
+      else io.stdout.write(formatSummary(outcome, dir) + `\n  took ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
+    });
+
+  specOptions(program.command('validate').description('check a spec without running it').argument('<spec>', 'pipeline spec (YAML)'))
+    .option('--json', 'print the resolved spec (defaults filled in) as JSON')
+    .action((file: string, opts: { backend?: string; set: string[]; json?: boolean }) => {
+      const registry = new PluginRegistry(builtinPlugins);
+      const loaded = loadSpecFile(file, registry, { set: opts.set, backend: opts.backend });
+      if (opts.json) io.stdout.write(JSON.stringify(loaded.spec, null, 2) + '\n');
+      else {
+        const s = loaded.spec;
+        io.stdout.write(
+          `${file}: valid. ${s.name}: ${STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds} round${s.rounds === 1 ? '' : 's'}, seed ${s.seed}.\n`,
+        );
+      }
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of pipeline specs (for editors), or write it to a file')
+    .option('--write <file>', 'write the schema to this file')
+    .action((opts: { write?: string }) => {
+      const text = JSON.stringify(buildSpecSchema(new PluginRegistry(builtinPlugins)), null, 2) + '\n';
+      if (opts.write) writeFileAtomic(opts.write, text);
+      else io.stdout.write(text);
+    });
+
+  program
+    .command('plugins')
+    .description('list the available plugins with their stages, methods and options')
+    .option('--json', 'as JSON')
+    .action((opts: { json?: boolean }) => {
+      const registry = new PluginRegistry(builtinPlugins);
+      const list = registry.plugins.map((p) => ({
+        name: p.meta.name,
+        version: p.meta.version,
+        apiVersion: p.meta.apiVersion,
+        backend: p.backend,
+        precision: p.capabilities.precision,
+        stages: Object.fromEntries(
+          STAGE_NAMES.map((s) => [s, Object.fromEntries(Object.entries(p.stages[s] ?? {}).map(([m, impl]) => [m, { description: impl.description, options: Object.keys(impl.options) }]))]),
+        ),
+      }));
+      if (opts.json) {
+        io.stdout.write(JSON.stringify(list, null, 2) + '\n');
+        return;
+      }
+      for (const p of list) {
+        io.stdout.write(`${p.name}@${p.version} (backend ${p.backend}, ${p.precision}, plugin API ${p.apiVersion})\n`);
+        for (const s of STAGE_NAMES)
+          for (const [m, info] of Object.entries(p.stages[s] ?? {}))
+            io.stdout.write(`  ${s.padEnd(9)} ${m.padEnd(14)} ${info.description}${info.options.length ? `\n  ${' '.repeat(25)}options: ${info.options.join(', ')}` : ''}\n`);
+      }
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    code = report(e, io);
+  }
+  return code;
+}
+
+function report(e: unknown, io: Io): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    return 2; // commander already printed the message
+  }
+  const err = e instanceof WeightshareError ? e : internalError(e instanceof Error ? e.message : String(e), e);
+  io.stderr.write(formatError(err) + '\n');
+  if (!err.isUserError && process.env.WEIGHTSHARE_DEBUG) io.stderr.write(String((e as Error)?.stack) + '\n');
+  return err.isUserError ? 2 : 1;
+}
+
+function cliVersion(): string {
+  return '0.1.0';
+}
+

@@ -1,0 +1,139 @@
+/**
+ * The task relation matrix A (T×T): identity, uniform, given inline or in a CSV file, or estimated from the initial
+ * weights B by cosine similarity, correlation or an RBF kernel, then optionally sparsified (kNN, threshold).
+ */
+import { resolve } from 'node:path';
+import { relationInvalid } from '../errors.js';
+import { type DenseMatrix, fromRows, identity, zeros } from '../math/dense.js';
+import type { RelationSpec, Sparsify } from '../spec/types.js';
+import { readNumericMatrix } from './csv.js';
+import type { SpecPlace } from './dataset.js';
+
+/**
+ * Builds A for T tasks. `weights` (B) is needed only by `estimate`; `biasColumn` is left out of similarities.
+ * @throws WeightshareError RELATION_INVALID, FILE_NOT_FOUND, CSV_INVALID
+ */
+export function buildRelation(spec: RelationSpec, T: number, weights: DenseMatrix, biasColumn: number, place: SpecPlace): DenseMatrix {
+  let A: DenseMatrix;
+  switch (spec.method) {
+    case 'identity':
+      return identity(T);
+    case 'uniform': {
+      A = zeros(T, T);
+      A.data.fill(1);
+      return A;
+    }
+    case 'given':
+      A = checkShape(spec.matrix, T, 'relation.matrix', place);
+      break;
+    case 'csv': {
+      const { rows } = readNumericMatrix(resolve(place.baseDir, spec.path), spec.path, place.locate(['relation', 'path']));
+      A = checkShape(rows, T, spec.path, place);
+      break;
+    }
+    case 'estimate':
+      A = estimateRelation(weights, biasColumn, spec.similarity, spec.negative === 'clip', spec.gamma);
+      break;
+  }
+  return sparsify(A, spec);
+}
+
+function checkShape(rows: number[][], T: number, what: string, place: SpecPlace): DenseMatrix {
+  const loc = place.locate(['relation']);
+  if (rows.length !== T || rows.some((r) => r.length !== T)) {
+    const shape = `${rows.length}×${rows[0]?.length ?? 0}`;
+    const square = rows.every((r) => r.length === rows.length);
+    throw relationInvalid(
+      `${what} is ${square ? shape : 'not square'}${square ? '' : ` (rows have ${[...new Set(rows.map((r) => r.length))].join(', ')} values)`}, but the data has ${T} tasks: A must be ${T}×${T}, one row and one column per task in the order tasks first appear in the data.`,
+      loc,
+    );
+  }
+  for (let i = 0; i < T; i++)
+    for (let j = 0; j < T; j++)
+      if (!Number.isFinite(rows[i]![j]!)) throw relationInvalid(`${what} has a non-finite entry at row ${i + 1}, column ${j + 1} (${rows[i]![j]}); every entry must be a finite number.`, loc);
+  return fromRows(rows);
+}
+
+/** Similarity of task weight vectors (bias excluded), diagonal 1. */
+export function estimateRelation(B: DenseMatrix, biasColumn: number, similarity: 'cosine' | 'correlation' | 'rbf', clip: boolean, gamma?: number): DenseMatrix {
+  const T = B.rows;
+  const cols = Array.from({ length: B.cols }, (_, j) => j).filter((j) => j !== biasColumn);
+  const d = cols.length;
+  const V = new Float64Array(T * d);
+  for (let t = 0; t < T; t++) for (let k = 0; k < d; k++) V[t * d + k] = B.data[t * B.cols + cols[k]!]!;
+  if (similarity === 'correlation') {
+    for (let t = 0; t < T; t++) {
+      let m = 0;
+      for (let k = 0; k < d; k++) m += V[t * d + k]!;
+      m /= d;
+      for (let k = 0; k < d; k++) V[t * d + k]! -= m;
+    }
+  }
+  const A = zeros(T, T);
+  if (similarity === 'rbf') {
+    const D = new Float64Array(T * T);
+    const dists: number[] = [];
+    for (let s = 0; s < T; s++)
+      for (let t = s + 1; t < T; t++) {
+        let q = 0;
+        for (let k = 0; k < d; k++) {
+          const x = V[s * d + k]! - V[t * d + k]!;
+          q += x * x;
+        }
+        D[s * T + t] = D[t * T + s] = q;
+        dists.push(q);
+      }
+    dists.sort((a, b) => a - b);
+    const med = dists.length ? dists[Math.floor(dists.length / 2)]! : 1;
+    const g = gamma ?? (med > 0 ? 1 / med : 1);
+    for (let i = 0; i < T * T; i++) A.data[i] = Math.exp(-g * D[i]!);
+    return A;
+  }
+  const norms = new Float64Array(T);
+  for (let t = 0; t < T; t++) {
+    let q = 0;
+    for (let k = 0; k < d; k++) q += V[t * d + k]! ** 2;
+    norms[t] = Math.sqrt(q);
+  }
+  for (let s = 0; s < T; s++) {
+    A.data[s * T + s] = 1;
+    for (let t = s + 1; t < T; t++) {
+      let q = 0;
+      for (let k = 0; k < d; k++) q += V[s * d + k]! * V[t * d + k]!;
+      let v = norms[s]! > 0 && norms[t]! > 0 ? q / (norms[s]! * norms[t]!) : 0;
+      if (clip && v < 0) v = 0;
+      A.data[s * T + t] = A.data[t * T + s] = v;
+    }
+  }
+  return A;
+}
+
+/** kNN (keep each row's k largest off-diagonal entries, symmetrize by the larger) and threshold sparsification. */
+export function sparsify(A: DenseMatrix, opts: Sparsify): DenseMatrix {
+  const T = A.rows;
+  let out = A;
+  if (opts.threshold !== undefined) {
+    out = { rows: T, cols: T, data: new Float64Array(out.data) };
+    for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) if (i !== j && out.data[i * T + j]! < opts.threshold) out.data[i * T + j] = 0;
+  }
+  if (opts.knn !== undefined) {
+    const k = Math.min(opts.knn, T - 1);
+    const keep = new Uint8Array(T * T);
+    for (let i = 0; i < T; i++) {
+      const order = Array.from({ length: T }, (_, j) => j)
+        .filter((j) => j !== i)
+        .sort((a, b) => out.data[i * T + b]! - out.data[i * T + a]! || a - b);
+      for (let m = 0; m < k; m++) keep[i * T + order[m]!] = 1;
+    }
+    const next = zeros(T, T);
+    for (let i = 0; i < T; i++) {
+      next.data[i * T + i] = out.data[i * T + i]!;
+      for (let j = 0; j < T; j++) {
+        if (i === j || !(keep[i * T + j] || keep[j * T + i])) continue;
+        next.data[i * T + j] = Math.max(out.data[i * T + j]!, out.data[j * T + i]!);
+      }
+    }
+    out = next;
+  }
+  return out;
+}

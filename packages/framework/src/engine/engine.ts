@@ -1,0 +1,384 @@
+/**
+ * The engine: builds one tsyringe child container per run, registers the run's spec, executor, RNG, progress
+ * reporter and every plugin method under its (backend, stage, method) token, then runs
+ * data → init → relation → rounds of propagate → fuse → optimize → evaluation and baselines.
+ */
+import 'reflect-metadata';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
+import { dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
+import { loadDataset, prepareData, splitRows, type PreparedData, type SpecPlace } from '../data/dataset.js';
+import { buildRelation } from '../data/relation.js';
+import { readNumericMatrix } from '../data/csv.js';
+import { evaluate, objective, type Metrics, type TaskMetrics } from '../eval/metrics.js';
+import { allFinite, type DenseMatrix, fromRows, zeros } from '../math/dense.js';
+import type {
+  FuseInput,
+  FuseOutput,
+  OptimizeInput,
+  OptimizeOutput,
+  Plugin,
+  PropagateInput,
+  PropagateOutput,
+  StageContext,
+  StageName,
+  TaskData,
+  TaskExecutor,
+} from '../plugin/types.js';
+import { STAGE_NAMES } from '../plugin/types.js';
+import { Rng } from '../random.js';
+import type { LoadedSpec } from '../spec/load.js';
+import type { ResolvedSpec } from '../spec/types.js';
+import { InProcessExecutor } from './executor.js';
+import { silentProgress, type ProgressReporter } from './progress.js';
+import { PluginRegistry, type RegisteredMethod } from './registry.js';
+import { stageToken, TOKENS } from './tokens.js';
+
+/** Options of one run. */
+export interface RunOptions {
+  progress?: ProgressReporter;
+  /** Replaces the in-process executor. */
+  executor?: TaskExecutor;
+}
+
+/** One round's record. */
+export interface RoundRecord {
+  round: number;
+  objective: { total: number; loss: number; penalty: number; ridge: number };
+  test: Metrics;
+  diagnostics: Partial<Record<StageName, Record<string, unknown>>>;
+}
+
+/** Everything a run reports (written as results.json; contains no clock readings). */
+export interface RunResults {
+  name: string;
+  seed: number;
+  loss: ResolvedSpec['loss'];
+  stages: Record<StageName, { method: string; backend: string; plugin: string; pluginVersion: string }>;
+  plugins: { name: string; version: string; backend: string; precision: string }[];
+  data: {
+    tasks: number;
+    features: string[];
+    trainRows: number;
+    testRows: number;
+    droppedConstantColumns: string[];
+    files: { path: string; bytes: number }[];
+  };
+  relation: { method: string; edges: number; symmetric: boolean };
+  rounds: RoundRecord[];
+  /** Test metrics of the shared model and of the baselines. */
+  models: { shared: Metrics; independent?: Metrics; pooled?: Metrics };
+  perTask: { id: string; trainRows: number; testRows: number; shared: Metrics; independent?: Metrics; pooled?: Metrics }[];
+}
+
+/** A finished run. */
+export interface RunOutcome {
+  results: RunResults;
+  /** Final task weights W (T×d). */
+  weights: DenseMatrix;
+  relation: DenseMatrix;
+  /** Fused targets E of the last round. */
+  targets: DenseMatrix;
+  data: PreparedData;
+  spec: ResolvedSpec;
+}
+
+/** Releases the plugins' resources when the run container is disposed (tsyringe calls `dispose`). */
+export class RunResources {
+  private readonly plugins: Plugin[] = [];
+  add(p: Plugin): void {
+    this.plugins.push(p);
+  }
+  async dispose(): Promise<void> {
+    for (const p of this.plugins.reverse()) await p.dispose?.();
+  }
+}
+
+/**
+ * A container of its own for one run. Nothing is registered in tsyringe's global container.
+ */
+export function createRunContainer(loaded: LoadedSpec, registry: PluginRegistry, options: RunOptions = {}): DependencyContainer {
+  const c = rootContainer.createChildContainer();
+  const progress = options.progress ?? silentProgress;
+  c.register(TOKENS.Spec, { useValue: loaded });
+  c.register(TOKENS.Registry, { useValue: registry });
+  c.register(TOKENS.Progress, { useValue: progress });
+  c.register(TOKENS.Rng, { useValue: new Rng(loaded.spec.seed) });
+  c.register(TOKENS.Executor, { useValue: options.executor ?? new InProcessExecutor((done, total) => progress.tasks(done, total)) });
+  c.register(RunResources, { useClass: RunResources }, { lifecycle: Lifecycle.ContainerScoped });
+  for (const m of registry.all()) c.register(stageToken(m.backend, m.stage, m.method), { useValue: m });
+  c.register(TOKENS.Engine, {
+    useFactory: (dc) =>
+      new Engine(
+        dc.resolve<LoadedSpec>(TOKENS.Spec),
+        dc.resolve<PluginRegistry>(TOKENS.Registry),
+        dc.resolve<TaskExecutor>(TOKENS.Executor),
+        dc.resolve<Rng>(TOKENS.Rng),
+        dc.resolve<ProgressReporter>(TOKENS.Progress),
+        dc,
+      ),
+  });
+  return c;
+}
+
+/**
+ * Runs a loaded spec to the end.
+ * @throws WeightshareError for user mistakes found at run time (data, relation, singular systems, non-finite loss)
+ *   and PLUGIN_ERROR for anything a plugin throws.
+ */
+export async function runPipeline(loaded: LoadedSpec, registry: PluginRegistry, options: RunOptions = {}): Promise<RunOutcome> {
+  const c = createRunContainer(loaded, registry, options);
+  try {
+    return await c.resolve<Engine>(TOKENS.Engine).run();
+  } finally {
+    (options.progress ?? silentProgress).end();
+    await c.dispose();
+  }
+}
+
+/** Runs the rounds. Resolved from the run container; see {@link createRunContainer}. */
+export class Engine {
+  private readonly spec: ResolvedSpec;
+  private readonly place: SpecPlace;
+  private readonly cache = new Map<string, unknown>();
+  private step = 0;
+  private readonly steps: number;
+
+  constructor(
+    private readonly loaded: LoadedSpec,
+    private readonly registry: PluginRegistry,
+    private readonly executor: TaskExecutor,
+    private readonly rng: Rng,
+    private readonly progress: ProgressReporter,
+    private readonly container: DependencyContainer,
+  ) {
+    this.spec = loaded.spec;
+    this.place = { baseDir: dirname(resolvePath(loaded.file)), locate: loaded.locate };
+    this.steps = 2 + 3 * this.spec.rounds + (this.spec.evaluate.baselines ? 1 : 0);
+  }
+
+  /** The implementation of a stage as the spec chose it, resolved from the container. */
+  resolveStage(stage: StageName): RegisteredMethod {
+    const st = this.spec.stages[stage];
+    const backend = st.backend ?? this.spec.backend;
+    const token = stageToken(backend, stage, st.method);
+    if (!this.container.isRegistered(token, true)) return this.registry.get(backend, stage, st.method, this.loaded.locate(['stages', stage, 'method']));
+    return this.container.resolve<RegisteredMethod>(token);
+  }
+
+  async run(): Promise<RunOutcome> {
+    const spec = this.spec;
+    const methods = Object.fromEntries(STAGE_NAMES.map((s) => [s, this.resolveStage(s)])) as Record<StageName, RegisteredMethod>;
+    const resources = this.container.resolve(RunResources);
+    for (const p of new Set(Object.values(methods).map((m) => m.plugin))) {
+      await p.setup?.();
+      resources.add(p);
+    }
+
+    this.phase('loading data');
+    const raw = loadDataset(spec.data, spec.split, spec.loss, this.rng, this.place);
+    const isTrain = splitRows(raw, spec.split, this.rng.fork('split'), this.place);
+    const data = prepareData(raw, isTrain, spec.data);
+    const T = data.taskIds.length;
+    const d = data.featureNames.length;
+    if (T < 2) throw dataInvalid(`the data has ${T} task; multi-task learning needs at least two. Check data.task names the right column.`);
+    const sizes = data.train.map((t) => t.y.length);
+
+    const optOptions = this.options('optimize');
+    const lambda = Number(optOptions.lambda ?? 0);
+    const ridge = Number(optOptions.ridge ?? 0);
+
+    this.phase('initial weights');
+    let W: DenseMatrix;
+    const init = spec.init;
+    if (init.method === 'zeros') W = zeros(T, d);
+    else if (init.method === 'file') {
+      const { rows } = readNumericMatrix(resolvePath(this.place.baseDir, init.path), init.path, this.place.locate(['init', 'path']));
+      if (rows.length !== T || rows.some((r) => r.length !== d))
+        throw dataInvalid(`${init.path} must have ${T} rows (tasks) and ${d} columns (${data.featureNames.join(', ')}), but it is ${rows.length}×${rows[0]?.length ?? 0}.`, [
+          { message: 'named here', location: this.place.locate(['init', 'path']) },
+        ]);
+      W = fromRows(rows);
+    } else W = await this.fitAlone(methods.optimize, data.train, { ...optOptions, lambda: 0, ridge: init.ridge }, 'init');
+
+    const A = buildRelation(spec.relation, T, W, data.biasColumn, this.place);
+    const relationLoc = this.place.locate(['relation']);
+    if (!allFinite(A.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', relationLoc);
+
+    const rounds: RoundRecord[] = [];
+    let E = zeros(T, d);
+    for (let r = 1; r <= spec.rounds; r++) {
+      const diagnostics: RoundRecord['diagnostics'] = {};
+      this.phase(`round ${r}/${spec.rounds} · propagate`);
+      const prop = await this.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: W }, r);
+      this.expectShape(prop.propagated, T, d, methods.propagate, r, 'propagated');
+      if (prop.diagnostics) diagnostics.propagate = prop.diagnostics;
+
+      this.phase(`round ${r}/${spec.rounds} · fuse`);
+      const fused = await this.call<FuseInput, FuseOutput>(methods.fuse, { propagated: prop.propagated, relation: A, taskSizes: sizes }, r);
+      this.expectShape(fused.targets, T, d, methods.fuse, r, 'targets');
+      if (fused.diagnostics) diagnostics.fuse = fused.diagnostics;
+      E = fused.targets;
+
+      this.phase(`round ${r}/${spec.rounds} · optimize`);
+      const opt = await this.call<OptimizeInput, OptimizeOutput>(
+        methods.optimize,
+        { tasks: data.train, loss: spec.loss, targets: E, penaltyWeights: fused.penaltyWeights, start: W },
+        r,
+      );
+      this.expectShape(opt.weights, T, d, methods.optimize, r, 'weights');
+      W = opt.weights;
+      diagnostics.optimize = {
+        ...(opt.diagnostics ?? {}),
+        maxEpochs: Math.max(0, ...opt.perTask.map((p) => p.epochs)),
+        notConverged: opt.perTask.filter((p) => !p.converged).length,
+      };
+      rounds.push({
+        round: r,
+        objective: objective(W, data.train, spec.loss, E, fused.penaltyWeights, lambda, ridge),
+        test: evaluate(W, data.test, spec.loss).overall,
+        diagnostics,
+      });
+    }
+
+    const shared = evaluate(W, data.test, spec.loss);
+    let independent: { overall: Metrics; perTask: TaskMetrics[] } | undefined;
+    let pooled: { overall: Metrics; perTask: TaskMetrics[] } | undefined;
+    if (spec.evaluate.baselines) {
+      this.phase('baselines');
+      const baseOpts = { ...optOptions, lambda: 0, ridge: spec.evaluate.baselineRidge };
+      const Wi = await this.fitAlone(methods.optimize, data.train, baseOpts, 'baseline');
+      independent = evaluate(Wi, data.test, spec.loss);
+      const all = poolTasks(data.train);
+      const Wp = await this.fitAlone(methods.optimize, [all], baseOpts, 'baseline');
+      pooled = evaluate(Wp, data.test, spec.loss, true);
+    }
+
+    const results: RunResults = {
+      name: spec.name,
+      seed: spec.seed,
+      loss: spec.loss,
+      stages: Object.fromEntries(
+        STAGE_NAMES.map((s) => [s, { method: methods[s].method, backend: methods[s].backend, plugin: methods[s].plugin.meta.name, pluginVersion: methods[s].plugin.meta.version }]),
+      ) as RunResults['stages'],
+      plugins: [...new Set(Object.values(methods).map((m) => m.plugin))].map((p) => ({
+        name: p.meta.name,
+        version: p.meta.version,
+        backend: p.backend,
+        precision: p.capabilities.precision,
+      })),
+      data: {
+        tasks: T,
+        features: data.featureNames,
+        trainRows: sizes.reduce((a, b) => a + b, 0),
+        testRows: data.test.reduce((a, t) => a + t.y.length, 0),
+        droppedConstantColumns: data.standardization?.dropped ?? [],
+        files: data.files,
+      },
+      relation: { method: spec.relation.method, edges: countEdges(A), symmetric: isSymmetric(A) },
+      rounds,
+      models: { shared: shared.overall, ...(independent ? { independent: independent.overall } : {}), ...(pooled ? { pooled: pooled.overall } : {}) },
+      perTask: data.taskIds.map((id, t) => ({
+        id,
+        trainRows: data.train[t]!.y.length,
+        testRows: data.test[t]!.y.length,
+        shared: shared.perTask[t]!.metrics,
+        ...(independent ? { independent: independent.perTask[t]!.metrics } : {}),
+        ...(pooled ? { pooled: pooled.perTask[t]!.metrics } : {}),
+      })),
+    };
+    return { results, weights: W, relation: A, targets: E, data, spec };
+  }
+
+  /** The options of a stage: its spec entry without `method` and `backend` (defaults already filled). */
+  private options(stage: StageName): Record<string, unknown> {
+    const { method: _m, backend: _b, ...rest } = this.spec.stages[stage];
+    return rest;
+  }
+
+  private phase(label: string): void {
+    this.progress.phase(label, ++this.step, this.steps);
+  }
+
+  /** Fits every task on its own (λ = 0) with the optimize method: initial weights and the baselines. */
+  private async fitAlone(m: RegisteredMethod, tasks: readonly TaskData[], options: Record<string, unknown>, purpose: 'init' | 'baseline'): Promise<DenseMatrix> {
+    const T = tasks.length;
+    const d = tasks[0]!.X.cols;
+    const out = (await this.invoke(
+      m,
+      { tasks, loss: this.spec.loss, targets: zeros(T, d), penaltyWeights: new Float64Array(T), start: zeros(T, d) } satisfies OptimizeInput,
+      options,
+      0,
+      purpose,
+    )) as OptimizeOutput;
+    this.expectShape(out.weights, T, d, m, 0, 'weights');
+    return out.weights;
+  }
+
+  private async call<I, O>(m: RegisteredMethod, input: I, round: number): Promise<O> {
+    return (await this.invoke(m, input, this.options(m.stage), round, 'stage')) as O;
+  }
+
+  private async invoke(m: RegisteredMethod, input: unknown, options: Record<string, unknown>, round: number, purpose: StageContext['purpose']): Promise<unknown> {
+    const ctx: StageContext = {
+      round,
+      rng: this.rng.fork(`${purpose}/round-${round}/${m.stage}`),
+      executor: this.executor,
+      cache: this.cache,
+      purpose,
+    };
+    const context: ErrorContext = { plugin: m.plugin.meta.name, pluginVersion: m.plugin.meta.version, backend: m.backend, stage: m.stage, method: m.method, round };
+    try {
+      return await m.impl.run(input, options, ctx);
+    } catch (e) {
+      if (e instanceof WeightshareError) {
+        Object.assign(e.context, { ...context, ...e.context });
+        throw e;
+      }
+      throw pluginError(e, context);
+    }
+  }
+
+  private expectShape(M: DenseMatrix, rows: number, cols: number, m: RegisteredMethod, round: number, what: string): void {
+    if (M.rows !== rows || M.cols !== cols || M.data.length !== rows * cols)
+      throw pluginError(new Error(`returned ${what} of shape ${M.rows}×${M.cols}, expected ${rows}×${cols}`), {
+        plugin: m.plugin.meta.name,
+        pluginVersion: m.plugin.meta.version,
+        stage: m.stage,
+        method: m.method,
+        round,
+      });
+    if (!allFinite(M.data))
+      throw new WeightshareError(
+        ErrorCode.NON_FINITE_LOSS,
+        `${m.stage} (${m.method}) produced NaN or infinite ${what} in round ${round}. Lower the learning rate or λ, add ridge, or check the data for extreme values.`,
+        { context: { stage: m.stage, method: m.method, round } },
+      );
+  }
+}
+
+/** All tasks' rows as one task (the pooled baseline). */
+export function poolTasks(tasks: readonly TaskData[]): TaskData {
+  const d = tasks[0]!.X.cols;
+  const n = tasks.reduce((a, t) => a + t.y.length, 0);
+  const X = zeros(n, d);
+  const y = new Float64Array(n);
+  let off = 0;
+  for (const t of tasks) {
+    X.data.set(t.X.data, off * d);
+    y.set(t.y, off);
+    off += t.y.length;
+  }
+  return { id: 'pooled', index: 0, X, y, biasColumn: tasks[0]!.biasColumn };
+}
+
+function countEdges(A: DenseMatrix): number {
+  let e = 0;
+  for (let i = 0; i < A.rows; i++) for (let j = 0; j < A.cols; j++) if (i !== j && A.data[i * A.cols + j] !== 0) e++;
+  return e;
+}
+
+function isSymmetric(A: DenseMatrix): boolean {
+  for (let i = 0; i < A.rows; i++) for (let j = i + 1; j < A.cols; j++) if (A.data[i * A.cols + j] !== A.data[j * A.cols + i]) return false;
+  return true;
+}

@@ -1,0 +1,299 @@
+/**
+ * Every error weightshare raises for a user to act on is a {@link WeightshareError} with a stable code.
+ * All codes and their message builders live in this one file, sorted; `docs/errors.md` documents them and
+ * a test keeps the two in step. Tests assert codes, never messages.
+ */
+
+/** Stable error codes. Exit code 2 for every user error, 1 for an internal one. */
+export const ErrorCode = {
+  /** A CSV file is malformed: missing column, empty or non-numeric cell, NaN/Inf. */
+  CSV_INVALID: 'CSV_INVALID',
+  /** A data set violates a requirement, e.g. a task has too few rows to split. */
+  DATA_INVALID: 'DATA_INVALID',
+  /** A file named by the spec or the command line does not exist or cannot be read. */
+  FILE_NOT_FOUND: 'FILE_NOT_FOUND',
+  /** A bug in weightshare itself (exit code 1); please report it. */
+  INTERNAL: 'INTERNAL',
+  /** A command-line flag or argument is wrong. */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** A linear system is singular or too badly conditioned to solve reliably. */
+  LINEAR_SYSTEM_SINGULAR: 'LINEAR_SYSTEM_SINGULAR',
+  /** An optimizer produced a NaN or infinite loss. */
+  NON_FINITE_LOSS: 'NON_FINITE_LOSS',
+  /** The output folder cannot be created or written. */
+  OUTPUT_ERROR: 'OUTPUT_ERROR',
+  /** A plugin object breaks the plugin contract (missing fields, incompatible API version, duplicate method). */
+  PLUGIN_INVALID: 'PLUGIN_INVALID',
+  /** An error thrown inside a plugin's stage method; the original is kept as `cause`. */
+  PLUGIN_ERROR: 'PLUGIN_ERROR',
+  /** The relation matrix A is malformed (not square, not T×T, negative or NaN entries where not allowed). */
+  RELATION_INVALID: 'RELATION_INVALID',
+  /** No stage implementation is registered for (backend, stage, method). */
+  STAGE_NOT_FOUND: 'STAGE_NOT_FOUND',
+  /** The spec file is empty. */
+  SPEC_EMPTY: 'SPEC_EMPTY',
+  /** The spec fails schema validation (unknown keys, wrong types, ranges, unknown methods). */
+  SPEC_INVALID: 'SPEC_INVALID',
+  /** The spec is not well-formed YAML. */
+  SPEC_YAML: 'SPEC_YAML',
+} as const;
+
+/** One of the stable codes in {@link ErrorCode}. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Where in a user's input an error was found. */
+export interface SourceLocation {
+  /** File path as the user gave it (or a label such as `--set`). */
+  file?: string;
+  /** 1-based line. */
+  line?: number;
+  /** 1-based column. */
+  column?: number;
+  /** JSON pointer into the spec, e.g. `/stages/optimize/lambda`. */
+  path?: string;
+  /** CSV row (1-based, counting the header as row 1) and column name. */
+  row?: number;
+  csvColumn?: string;
+}
+
+/** A single problem inside a multi-problem error (validation reports several at once). */
+export interface Problem {
+  message: string;
+  location?: SourceLocation;
+}
+
+/** Context that helps a user or a plugin author find the failing piece. */
+export interface ErrorContext {
+  plugin?: string;
+  pluginVersion?: string;
+  backend?: string;
+  stage?: string;
+  method?: string;
+  task?: string | number;
+  round?: number;
+  epoch?: number;
+  [key: string]: unknown;
+}
+
+/** The one error class of weightshare. `code` is stable; `problems` lists every issue found at once. */
+export class WeightshareError extends Error {
+  override readonly name = 'WeightshareError';
+  readonly code: ErrorCode;
+  readonly problems: Problem[];
+  readonly context: ErrorContext;
+  /** A code a plugin attached to its own error, kept when the framework wraps it. */
+  readonly pluginCode?: string;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { problems?: Problem[]; context?: ErrorContext; cause?: unknown; pluginCode?: string } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.problems = options.problems ?? [];
+    this.context = options.context ?? {};
+    this.pluginCode = options.pluginCode;
+  }
+
+  /** True for mistakes in user input (spec, flags, data): the CLI exits 2 and prints no stack. */
+  get isUserError(): boolean {
+    return this.code !== ErrorCode.INTERNAL && this.code !== ErrorCode.PLUGIN_ERROR;
+  }
+}
+
+/** Formats a location as `file:line:column` (what editors and terminals make clickable). */
+export function formatLocation(loc: SourceLocation | undefined): string {
+  if (!loc) return '';
+  const parts: string[] = [];
+  if (loc.file) {
+    let s = loc.file;
+    if (loc.line !== undefined) s += `:${loc.line}` + (loc.column !== undefined ? `:${loc.column}` : '');
+    parts.push(s);
+  }
+  if (loc.row !== undefined) parts.push(`row ${loc.row}`);
+  if (loc.csvColumn !== undefined) parts.push(`column "${loc.csvColumn}"`);
+  if (loc.path !== undefined) parts.push(`at ${loc.path === '' ? '/' : loc.path}`);
+  return parts.join(', ');
+}
+
+/** Renders an error as the one paragraph the CLI prints: code, message, then each problem on its own line. */
+export function formatError(err: WeightshareError): string {
+  const lines = [`error ${err.code}: ${err.message}`];
+  for (const p of err.problems) {
+    const where = formatLocation(p.location);
+    lines.push(`  - ${where ? where + ': ' : ''}${p.message}`);
+  }
+  let cause = err.cause;
+  while (cause instanceof Error) {
+    lines.push(`  caused by: ${cause.message}`);
+    cause = (cause as Error).cause;
+  }
+  return lines.join('\n');
+}
+
+// ---- message builders (sorted by code) -------------------------------------------------------------
+
+export function csvInvalid(file: string, problems: Problem[]): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.CSV_INVALID,
+    `${file}: ${problems.length === 1 ? 'a problem' : `${problems.length} problems`} in the CSV data. Fix the cells named below (every cell must be a finite number).`,
+    { problems },
+  );
+}
+
+export function dataInvalid(message: string, problems: Problem[] = []): WeightshareError {
+  return new WeightshareError(ErrorCode.DATA_INVALID, message, { problems });
+}
+
+export function fileNotFound(file: string, what: string, from?: SourceLocation): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.FILE_NOT_FOUND,
+    `${what} "${file}" does not exist or cannot be read. Check the path (relative paths are resolved against the spec's folder).`,
+    { problems: from ? [{ message: `named here`, location: from }] : [] },
+  );
+}
+
+export function internalError(message: string, cause?: unknown): WeightshareError {
+  return new WeightshareError(ErrorCode.INTERNAL, `internal error: ${message}. This is a bug in weightshare; please report it.`, { cause });
+}
+
+export function invalidArgument(message: string): WeightshareError {
+  return new WeightshareError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+export function linearSystemSingular(
+  what: string,
+  condition: number,
+  limit: number,
+  fix: string,
+  context: ErrorContext = {},
+): WeightshareError {
+  const c = Number.isFinite(condition) ? condition.toExponential(2) : 'infinite';
+  return new WeightshareError(
+    ErrorCode.LINEAR_SYSTEM_SINGULAR,
+    `${what} is singular or badly conditioned (condition estimate ${c}, limit ${limit.toExponential(0)}). ${fix}`,
+    { context: { ...context, condition } },
+  );
+}
+
+export function nonFiniteLoss(task: string, round: number, epoch: number, fix: string): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.NON_FINITE_LOSS,
+    `the loss of task "${task}" became NaN or infinite in round ${round}, epoch ${epoch}. ${fix}`,
+    { context: { task, round, epoch } },
+  );
+}
+
+export function outputError(path: string, cause: unknown): WeightshareError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new WeightshareError(
+    ErrorCode.OUTPUT_ERROR,
+    `cannot write the run's output to "${path}" (${why}). Choose a writable folder with output.dir or --set output.dir=<folder>.`,
+    { cause },
+  );
+}
+
+export function pluginInvalid(plugin: string, problems: string[]): WeightshareError {
+  return new WeightshareError(ErrorCode.PLUGIN_INVALID, `plugin "${plugin}" breaks the plugin contract.`, {
+    problems: problems.map((message) => ({ message })),
+  });
+}
+
+export function relationInvalid(message: string, location?: SourceLocation): WeightshareError {
+  return new WeightshareError(ErrorCode.RELATION_INVALID, message, {
+    problems: location ? [{ message: 'relation declared here', location }] : [],
+  });
+}
+
+export function specEmpty(file: string): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.SPEC_EMPTY,
+    `${file} is empty. A pipeline spec needs at least apiVersion, name, data and stages; see pipelines/quickstart.yaml for a complete example.`,
+  );
+}
+
+export function specInvalid(file: string, problems: Problem[]): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.SPEC_INVALID,
+    `${file} is not a valid pipeline spec (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}).`,
+    { problems },
+  );
+}
+
+export function specYaml(file: string, problems: Problem[]): WeightshareError {
+  return new WeightshareError(ErrorCode.SPEC_YAML, `${file} is not well-formed YAML.`, { problems });
+}
+
+export function stageNotFound(
+  backend: string,
+  stage: string,
+  method: string,
+  available: string[],
+  location?: SourceLocation,
+): WeightshareError {
+  const list = available.length ? available.join(', ') : '(none)';
+  return new WeightshareError(
+    ErrorCode.STAGE_NOT_FOUND,
+    `no ${stage} method "${method}" on backend "${backend}". Available: ${list}.`,
+    { problems: location ? [{ message: 'requested here', location }] : [], context: { backend, stage, method } },
+  );
+}
+
+/** Wraps an error thrown inside a plugin with where it happened; the original stays as `cause`. */
+export function pluginError(err: unknown, context: ErrorContext): WeightshareError {
+  if (err instanceof WeightshareError) return err; // already actionable (plugins may throw our errors)
+  const msg = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown })?.code;
+  const where = [
+    context.plugin && `plugin ${context.plugin}@${context.pluginVersion ?? '?'}`,
+    context.stage && `stage ${context.stage}`,
+    context.method && `method ${context.method}`,
+    context.round !== undefined && `round ${context.round}`,
+    context.task !== undefined && `task ${context.task}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return new WeightshareError(ErrorCode.PLUGIN_ERROR, `${where} failed: ${msg}`, {
+    cause: err,
+    context,
+    pluginCode: typeof code === 'string' ? code : undefined,
+  });
+}
+
+// ---- suggestions ----------------------------------------------------------------------------------
+
+/** Levenshtein distance, for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  const m = a.length;
+  const n = b.length;
+  let prev = new Array<number>(n + 1);
+  let cur = new Array<number>(n + 1);
+  for (let j = 0; j <= n; j++) prev[j] = j;
+  for (let i = 1; i <= m; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= n; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+    }
+    [prev, cur] = [cur, prev];
+  }
+  return prev[n]!;
+}
+
+/** The closest candidate within a small edit distance, or undefined. Case-insensitive. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const w = word.toLowerCase();
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  if (best === undefined) return undefined;
+  const limit = Math.max(2, Math.floor(Math.max(word.length, best.length) / 3));
+  return bestD <= limit ? best : undefined;
+}

@@ -1,0 +1,134 @@
+/**
+ * Test metrics. Regression: MSE and explained variance (R² = 1 − SSE/SST), both pooled over all test rows and per
+ * task weighted by the task's test size (the convention of the School benchmark literature). Classification:
+ * accuracy and mean log-loss.
+ */
+import { type DenseMatrix, matVec, row } from '../math/dense.js';
+import type { LossName, TaskData } from '../plugin/types.js';
+
+export interface RegressionMetrics {
+  mse: number;
+  /** 1 − Σ(y − ŷ)² / Σ(y − ȳ)² over all test rows (ȳ the pooled mean). */
+  explainedVariance: number;
+  /** Σ_t n_t·EV_t / Σ_t n_t, EV_t = 1 − MSE_t / Var_t (task t's own mean). */
+  explainedVarianceTaskWeighted: number;
+}
+
+export interface ClassificationMetrics {
+  accuracy: number;
+  logLoss: number;
+}
+
+export type Metrics = RegressionMetrics | ClassificationMetrics;
+
+export interface TaskMetrics {
+  id: string;
+  rows: number;
+  metrics: Metrics;
+}
+
+/** Evaluates weights W (T×d, or one row for all tasks when `shared` is true) on tasks. */
+export function evaluate(W: DenseMatrix, tasks: readonly TaskData[], loss: LossName, shared = false): { overall: Metrics; perTask: TaskMetrics[] } {
+  const preds = tasks.map((t) => matVec(t.X, row(W, shared ? 0 : t.index)));
+  return loss === 'squared' ? regression(tasks, preds) : classification(tasks, preds);
+}
+
+function regression(tasks: readonly TaskData[], preds: Float64Array[]): { overall: RegressionMetrics; perTask: TaskMetrics[] } {
+  let n = 0;
+  let sum = 0;
+  for (const t of tasks) for (let i = 0; i < t.y.length; i++) sum += t.y[i]!, n++;
+  const mean = sum / n;
+  let sse = 0;
+  let sst = 0;
+  let evWeighted = 0;
+  const perTask: TaskMetrics[] = [];
+  tasks.forEach((t, k) => {
+    const p = preds[k]!;
+    const m = t.y.length;
+    let tm = 0;
+    for (let i = 0; i < m; i++) tm += t.y[i]!;
+    tm /= m;
+    let tsse = 0;
+    let tsst = 0;
+    for (let i = 0; i < m; i++) {
+      const e = t.y[i]! - p[i]!;
+      tsse += e * e;
+      tsst += (t.y[i]! - tm) ** 2;
+      sst += (t.y[i]! - mean) ** 2;
+    }
+    sse += tsse;
+    const ev = tsst > 0 ? 1 - tsse / tsst : tsse === 0 ? 1 : -Infinity;
+    evWeighted += m * (Number.isFinite(ev) ? ev : 0);
+    perTask.push({ id: t.id, rows: m, metrics: { mse: tsse / m, explainedVariance: ev, explainedVarianceTaskWeighted: ev } });
+  });
+  return { overall: { mse: sse / n, explainedVariance: 1 - sse / sst, explainedVarianceTaskWeighted: evWeighted / n }, perTask };
+}
+
+function classification(tasks: readonly TaskData[], preds: Float64Array[]): { overall: ClassificationMetrics; perTask: TaskMetrics[] } {
+  let n = 0;
+  let correct = 0;
+  let ll = 0;
+  const perTask: TaskMetrics[] = [];
+  tasks.forEach((t, k) => {
+    const p = preds[k]!;
+    let c = 0;
+    let l = 0;
+    for (let i = 0; i < t.y.length; i++) {
+      const z = p[i]!;
+      const y = t.y[i]!;
+      if ((z > 0 ? 1 : 0) === y) c++;
+      l += logistic(z, y);
+    }
+    n += t.y.length;
+    correct += c;
+    ll += l;
+    perTask.push({ id: t.id, rows: t.y.length, metrics: { accuracy: c / t.y.length, logLoss: l / t.y.length } });
+  });
+  return { overall: { accuracy: correct / n, logLoss: ll / n }, perTask };
+}
+
+/** log(1 + exp(−s·z)) with s = ±1 from y ∈ {0,1}, computed without overflow. */
+export function logistic(z: number, y: number): number {
+  const m = y === 1 ? -z : z;
+  return m > 0 ? m + Math.log1p(Math.exp(-m)) : Math.log1p(Math.exp(m));
+}
+
+/** Sum over rows of the loss of one task at weights w. */
+export function taskLoss(t: TaskData, w: ArrayLike<number>, loss: LossName): number {
+  const p = matVec(t.X, w);
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += loss === 'squared' ? (t.y[i]! - p[i]!) ** 2 : logistic(p[i]!, t.y[i]!);
+  return s;
+}
+
+/**
+ * The objective the rounds minimize, computed by the framework in float64 whatever backend ran:
+ * Σ_t [ L_t(w_t) + ρ‖P w_t‖² + λ c_t ‖w_t − E_t‖² ].
+ */
+export function objective(
+  W: DenseMatrix,
+  tasks: readonly TaskData[],
+  loss: LossName,
+  E: DenseMatrix,
+  c: ArrayLike<number>,
+  lambda: number,
+  ridge: number,
+): { total: number; loss: number; penalty: number; ridge: number } {
+  let L = 0;
+  let P = 0;
+  let R = 0;
+  for (const t of tasks) {
+    const w = row(W, t.index);
+    const e = row(E, t.index);
+    L += taskLoss(t, w, loss);
+    let pen = 0;
+    let rid = 0;
+    for (let j = 0; j < w.length; j++) {
+      pen += (w[j]! - e[j]!) ** 2;
+      if (j !== t.biasColumn) rid += w[j]! ** 2;
+    }
+    P += lambda * c[t.index]! * pen;
+    R += ridge * rid;
+  }
+  return { total: L + P + R, loss: L, penalty: P, ridge: R };
+}

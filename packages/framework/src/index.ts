@@ -1,0 +1,32 @@
+/**
+ * @weightshare/framework — the core of weightshare: the pipeline spec and its validation, the engine, the plugin
+ * contract, data loading, metrics and run output.
+ */
+export * from './errors.js';
+export * from './random.js';
+export * from './math/dense.js';
+export * from './plugin/types.js';
+export * from './spec/types.js';
+export { loadSpecFile, loadSpecText, type LoadedSpec, type SpecOverrides } from './spec/load.js';
+export { buildSpecSchema, methodObject, SPEC_API_VERSION, SCHEMA_ID, DATA_SOURCES, SPLIT_METHODS, RELATION_METHODS, INIT_METHODS } from './spec/schema.js';
+export { PluginRegistry, validatePlugin, type RegisteredMethod } from './engine/registry.js';
+export { TOKENS, stageToken } from './engine/tokens.js';
+export { InProcessExecutor } from './engine/executor.js';
+export { silentProgress, type ProgressReporter } from './engine/progress.js';
+export {
+  createRunContainer,
+  runPipeline,
+  poolTasks,
+  Engine,
+  RunResources,
+  type RoundRecord,
+  type RunOptions,
+  type RunOutcome,
+  type RunResults,
+} from './engine/engine.js';
+export { loadDataset, splitRows, prepareData, type PreparedData, type RawDataset, type SpecPlace } from './data/dataset.js';
+export { buildRelation, estimateRelation, sparsify } from './data/relation.js';
+export { readCsv, parseCell, readNumericMatrix } from './data/csv.js';
+export { evaluate, objective, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';
+export { writeFileAtomic, createRunDir } from './io.js';
+export { writeRun, matrixCsv } from './output.js';

@@ -1,0 +1,70 @@
+/**
+ * Output files. Every write is atomic: the bytes go to a temporary file in the same folder, are fsynced, and the file
+ * is renamed over the target (then the folder is fsynced), so a crash leaves the old complete file or the new one.
+ * Run folders are created with a non-recursive mkdir, which fails if the folder exists: a run never writes into
+ * another run's folder.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { outputError } from './errors.js';
+
+/** Writes `data` to `path` atomically. @throws WeightshareError OUTPUT_ERROR */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'wx');
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+    fsyncDir(dir);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* nothing to clean */
+    }
+    throw outputError(path, e);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    /* some filesystems do not allow fsync on folders */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Creates a new, empty run folder `<root>/<name>-<n>` with the first free n (1, 2, …).
+ * @throws WeightshareError OUTPUT_ERROR
+ */
+export function createRunDir(root: string, name: string): string {
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (e) {
+    throw outputError(root, e);
+  }
+  for (let n = 1; n < 1_000_000; n++) {
+    const dir = join(root, `${name}-${n}`);
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw outputError(dir, e);
+    }
+  }
+  throw outputError(root, new Error('too many runs with this name'));
+}

@@ -1,0 +1,89 @@
+/**
+ * The framework's matrix vocabulary: a dense, row-major float64 matrix. Stages exchange data in this form, so a
+ * pipeline can mix backends (each plugin converts to its own representation inside its methods).
+ */
+export interface DenseMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  /** Row-major values, length rows × cols. */
+  readonly data: Float64Array;
+}
+
+/** A new zero matrix. */
+export function zeros(rows: number, cols: number): DenseMatrix {
+  return { rows, cols, data: new Float64Array(rows * cols) };
+}
+
+/** The n×n identity. */
+export function identity(n: number): DenseMatrix {
+  const m = zeros(n, n);
+  for (let i = 0; i < n; i++) m.data[i * n + i] = 1;
+  return m;
+}
+
+/** Builds a matrix from an array of equal-length rows. Throws RangeError on ragged input. */
+export function fromRows(rows: ArrayLike<number>[]): DenseMatrix {
+  const r = rows.length;
+  const c = r ? rows[0]!.length : 0;
+  const m = zeros(r, c);
+  for (let i = 0; i < r; i++) {
+    const row = rows[i]!;
+    if (row.length !== c) throw new RangeError(`fromRows: row ${i} has ${row.length} values, expected ${c}`);
+    for (let j = 0; j < c; j++) m.data[i * c + j] = row[j]!;
+  }
+  return m;
+}
+
+/** Rows as plain arrays (for JSON and CSV output). */
+export function toRows(m: DenseMatrix): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < m.rows; i++) out.push(Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols)));
+  return out;
+}
+
+/** A view (no copy) of row i. */
+export function row(m: DenseMatrix, i: number): Float64Array {
+  return m.data.subarray(i * m.cols, (i + 1) * m.cols);
+}
+
+/** A deep copy. */
+export function clone(m: DenseMatrix): DenseMatrix {
+  return { rows: m.rows, cols: m.cols, data: new Float64Array(m.data) };
+}
+
+/** Dot product of two equal-length vectors. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>, n = a.length): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** y = X w for row-major X (n×d). */
+export function matVec(X: DenseMatrix, w: ArrayLike<number>, out = new Float64Array(X.rows)): Float64Array {
+  const { rows, cols, data } = X;
+  for (let i = 0; i < rows; i++) {
+    let s = 0;
+    const o = i * cols;
+    for (let j = 0; j < cols; j++) s += data[o + j]! * w[j]!;
+    out[i] = s;
+  }
+  return out;
+}
+
+/** Largest absolute difference between two matrices of equal shape. */
+export function maxAbsDiff(a: DenseMatrix, b: DenseMatrix): number {
+  let m = 0;
+  for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs(a.data[i]! - b.data[i]!));
+  return m;
+}
+
+/** Frobenius norm. */
+export function frobenius(a: DenseMatrix): number {
+  return Math.sqrt(dot(a.data, a.data));
+}
+
+/** True when every entry is finite. */
+export function allFinite(a: ArrayLike<number>): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}

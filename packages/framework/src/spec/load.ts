@@ -1,0 +1,408 @@
+/**
+ * From YAML text to a {@link ResolvedSpec}: parse (keeping source positions), apply `--set`/`--backend` overrides,
+ * validate against the schema built from the run's plugins, fill defaults, and check what a schema cannot
+ * (e.g. that the chosen backend has the chosen method). Every problem found is reported at once, each with its
+ * file:line:column (or the flag it came from), JSON path, offending value, what was expected and a suggestion.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, parse as parseYaml, type Document, type Node } from 'yaml';
+import {
+  didYouMean,
+  fileNotFound,
+  invalidArgument,
+  specEmpty,
+  specInvalid,
+  specYaml,
+  type Problem,
+  type SourceLocation,
+} from '../errors.js';
+import type { PluginRegistry } from '../engine/registry.js';
+import { STAGE_NAMES, type JsonSchema } from '../plugin/types.js';
+import { buildSpecSchema } from './schema.js';
+import type { ResolvedSpec } from './types.js';
+
+/** Command-line overrides applied on top of the file. */
+export interface SpecOverrides {
+  /** `a.b.c=value` assignments; the value is parsed as YAML (numbers, booleans, lists). */
+  set?: readonly string[];
+  /** Backend for every stage. */
+  backend?: string;
+}
+
+/** A loaded spec with where it came from. */
+export interface LoadedSpec {
+  spec: ResolvedSpec;
+  /** The spec file as given. */
+  file: string;
+  /** Source text (for hashing and records). */
+  text: string;
+  /** Locates a JSON path in the file (or in the flag that set it). */
+  locate(path: readonly (string | number)[]): SourceLocation;
+}
+
+interface Override {
+  path: (string | number)[];
+  flag: string;
+}
+
+/**
+ * Reads and validates a spec file.
+ * @throws WeightshareError FILE_NOT_FOUND, SPEC_EMPTY, SPEC_YAML, SPEC_INVALID, INVALID_ARGUMENT
+ */
+export function loadSpecFile(file: string, registry: PluginRegistry, overrides: SpecOverrides = {}): LoadedSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw fileNotFound(file, 'spec file');
+  }
+  return loadSpecText(text, file, registry, overrides);
+}
+
+/** As {@link loadSpecFile}, from text already read. */
+export function loadSpecText(text: string, file: string, registry: PluginRegistry, overrides: SpecOverrides = {}): LoadedSpec {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const pos = (offset: number): SourceLocation => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file, line, column: col };
+  };
+  if (doc.errors.length) {
+    throw specYaml(
+      file,
+      doc.errors.map((e) => ({ message: e.message.split('\n')[0]!, location: pos(e.pos[0]) })),
+    );
+  }
+  if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) throw specEmpty(file);
+
+  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw specInvalid(file, [
+      {
+        message: `the top level must be a mapping of keys (apiVersion, name, data, stages, …), got ${describe(data)}`,
+        location: { ...pos(doc.contents.range?.[0] ?? 0), path: '' },
+      },
+    ]);
+  }
+  const obj = data as Record<string, unknown>;
+  const applied: Override[] = [];
+  for (const assignment of overrides.set ?? []) applied.push(applySet(obj, assignment));
+  if (overrides.backend !== undefined) {
+    const flag = `--backend ${overrides.backend}`;
+    obj.backend = overrides.backend;
+    applied.push({ path: ['backend'], flag });
+    const stages = obj.stages;
+    if (stages && typeof stages === 'object' && !Array.isArray(stages)) {
+      for (const s of STAGE_NAMES) {
+        const st = (stages as Record<string, unknown>)[s];
+        if (st && typeof st === 'object' && !Array.isArray(st)) {
+          (st as Record<string, unknown>).backend = overrides.backend;
+          applied.push({ path: ['stages', s, 'backend'], flag });
+        }
+      }
+    }
+  }
+
+  const locate = (path: readonly (string | number)[], wantKey = false): SourceLocation => {
+    const pointer = toPointer(path);
+    for (const o of [...applied].reverse())
+      if (isPrefix(o.path, path) || isPrefix(path, o.path)) return { file: o.flag, path: pointer };
+    return { ...locateInDoc(doc, path, wantKey, pos), path: pointer };
+  };
+
+  const schema = buildSpecSchema(registry);
+  const validate = compile(schema);
+  const candidate = structuredClone(obj);
+  const problems: Problem[] = [];
+  if (!validate(candidate)) problems.push(...explainErrors(validate.errors ?? [], candidate, schema, locate));
+  if (!problems.length) problems.push(...semanticChecks(candidate as unknown as ResolvedSpec, registry, locate));
+  if (problems.length) throw specInvalid(file, sortProblems(problems));
+
+  const spec = candidate as unknown as ResolvedSpec;
+  for (const s of STAGE_NAMES) spec.stages[s].backend ??= spec.backend;
+  return { spec, file, text, locate: (p) => locate(p) };
+}
+
+const compiled = new WeakMap<JsonSchema, ValidateFunction>();
+const schemaCache = new Map<string, ValidateFunction>();
+
+function compile(schema: JsonSchema): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let v = schemaCache.get(key) ?? compiled.get(schema);
+  if (!v) {
+    const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
+    v = ajv.compile(schema);
+    schemaCache.set(key, v);
+  }
+  return v;
+}
+
+/** Applies one `a.b.c=value` override. @throws WeightshareError INVALID_ARGUMENT for a malformed flag. */
+function applySet(obj: Record<string, unknown>, assignment: string): Override {
+  const flag = `--set ${assignment}`;
+  const eq = assignment.indexOf('=');
+  if (eq <= 0)
+    throw invalidArgument(`${flag}: expected the form path=value, e.g. --set stages.optimize.lambda=0.5 (paths are dot-separated spec keys).`);
+  const rawPath = assignment.slice(0, eq).trim();
+  const rawValue = assignment.slice(eq + 1);
+  const segments = rawPath.split('.');
+  if (segments.some((s) => s === ''))
+    throw invalidArgument(`${flag}: the path "${rawPath}" has an empty segment; write keys separated by single dots, e.g. stages.fuse.method.`);
+  let value: unknown;
+  try {
+    value = rawValue === '' ? '' : parseYaml(rawValue);
+  } catch (e) {
+    throw invalidArgument(`${flag}: the value "${rawValue}" is not valid YAML (${(e as Error).message.split('\n')[0]}); quote strings that contain ':' or '#'.`);
+  }
+  const path: (string | number)[] = [];
+  let cur: unknown = obj;
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const last = i === segments.length - 1;
+    if (Array.isArray(cur)) {
+      const idx = Number(seg);
+      if (!Number.isInteger(idx) || idx < 0 || idx > cur.length)
+        throw invalidArgument(`${flag}: "${segments.slice(0, i).join('.')}" is a list of ${cur.length} items, so "${seg}" must be an index from 0 to ${cur.length}.`);
+      path.push(idx);
+      if (last) cur[idx] = value;
+      else {
+        if (cur[idx] === undefined || cur[idx] === null || typeof cur[idx] !== 'object') cur[idx] = {};
+        cur = cur[idx];
+      }
+    } else if (cur && typeof cur === 'object') {
+      const o = cur as Record<string, unknown>;
+      path.push(seg);
+      if (last) o[seg] = value;
+      else {
+        if (o[seg] === undefined || o[seg] === null) o[seg] = {};
+        else if (typeof o[seg] !== 'object')
+          throw invalidArgument(`${flag}: "${segments.slice(0, i + 1).join('.')}" is a ${typeof o[seg]} (${JSON.stringify(o[seg])}), not a mapping, so it has no key "${segments[i + 1]}".`);
+        cur = o[seg];
+      }
+    }
+  }
+  return { path, flag };
+}
+
+function locateInDoc(
+  doc: Document,
+  path: readonly (string | number)[],
+  wantKey: boolean,
+  pos: (offset: number) => SourceLocation,
+): SourceLocation {
+  let node: Node | null | undefined = doc.contents as Node | null;
+  let best: number = node?.range?.[0] ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      const keyNode = pair.key as Node;
+      if (last && wantKey) {
+        best = keyNode.range?.[0] ?? best;
+        break;
+      }
+      node = pair.value as Node | null;
+      best = node?.range?.[0] ?? keyNode.range?.[0] ?? best;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(seg)] as Node | undefined;
+      if (!item) break;
+      node = item;
+      best = item.range?.[0] ?? best;
+    } else break;
+  }
+  return pos(best);
+}
+
+function explainErrors(
+  errors: ErrorObject[],
+  data: unknown,
+  schema: JsonSchema,
+  locate: (path: readonly (string | number)[], wantKey?: boolean) => SourceLocation,
+): Problem[] {
+  const out: Problem[] = [];
+  const seen = new Set<string>();
+  // Objects whose method/source itself is wrong: their option keys cannot be judged, so only the method is reported.
+  const badMethodObjects = new Set(
+    errors
+      .filter((e) => e.keyword === 'enum' && /\/(method|source)$/.test(e.instancePath))
+      .map((e) => e.instancePath.replace(/\/(method|source)$/, '')),
+  );
+  for (const e of errors) {
+    if (e.keyword === 'if') continue; // the failing `then` is reported on its own
+    const path = fromPointer(e.instancePath);
+    const value = getAt(data, path);
+    let message: string;
+    let loc: SourceLocation;
+    switch (e.keyword) {
+      case 'unevaluatedProperties':
+      case 'additionalProperties': {
+        if (badMethodObjects.has(e.instancePath)) continue;
+        const key = String((e.params as { unevaluatedProperty?: string; additionalProperty?: string }).unevaluatedProperty ??
+          (e.params as { additionalProperty?: string }).additionalProperty);
+        const allowed = allowedKeys(e.parentSchema as JsonSchema, value);
+        if (allowed.includes(key)) continue; // evaluated by a `then` that failed for another reason, reported there
+        const hint = didYouMean(key, allowed);
+        const where = describePath(path);
+        message = `unknown key "${key}" ${where}` + (hint ? `; did you mean "${hint}"?` : '.') + ` Allowed keys: ${allowed.join(', ') || '(none)'}.`;
+        loc = locate([...path, key], true);
+        break;
+      }
+      case 'required': {
+        const missing = (e.params as { missingProperty: string }).missingProperty;
+        message = `missing required key "${missing}" ${describePath(path)}.` + requiredHint(path, missing, e.parentSchema as JsonSchema);
+        loc = locate(path, false);
+        break;
+      }
+      case 'enum': {
+        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+        const hint = typeof value === 'string' ? didYouMean(value, allowed) : undefined;
+        const lastKey = String(path[path.length - 1] ?? '');
+        const what = lastKey === 'method' || lastKey === 'source' ? `${describePath(path.slice(0, -1)).replace(/^in /, '')} ${lastKey}` : `value of ${pointerLabel(path)}`;
+        message = `unknown ${what} ${JSON.stringify(value)}; expected one of: ${allowed.join(', ')}` + (hint ? `. Did you mean "${hint}"?` : '.');
+        loc = locate(path);
+        break;
+      }
+      case 'const':
+        message = `${pointerLabel(path)} is ${JSON.stringify(value)}; expected ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}.`;
+        loc = locate(path);
+        break;
+      case 'type':
+        message = `${pointerLabel(path)} is ${describe(value)}; expected ${withArticle(String((e.params as { type: string }).type).replace(',', ' or '))}.`;
+        loc = locate(path);
+        break;
+      case 'minimum':
+      case 'maximum':
+      case 'exclusiveMinimum':
+      case 'exclusiveMaximum': {
+        const p = e.params as { comparison: string; limit: number };
+        message = `${pointerLabel(path)} is ${JSON.stringify(value)}; expected a number ${p.comparison} ${p.limit}.`;
+        loc = locate(path);
+        break;
+      }
+      default:
+        message = `${pointerLabel(path)} ${JSON.stringify(value)} ${e.message ?? 'is invalid'}.`;
+        loc = locate(path);
+    }
+    const key = `${loc.file}:${loc.line}:${loc.column}:${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ message, location: loc });
+  }
+  void schema;
+  return out;
+}
+
+/** Keys an object may have under its schema, given its method/source. */
+function allowedKeys(schema: JsonSchema, value: unknown): string[] {
+  const keys = new Set(Object.keys((schema.properties as Record<string, unknown>) ?? {}));
+  const obj = (value ?? {}) as Record<string, unknown>;
+  for (const branch of (schema.allOf as JsonSchema[] | undefined) ?? []) {
+    const cond = (branch.if as { properties?: Record<string, { const?: unknown }> } | undefined)?.properties ?? {};
+    const match = Object.entries(cond).every(([k, c]) => obj[k] === c.const);
+    if (match) for (const k of Object.keys(((branch.then as JsonSchema)?.properties as Record<string, unknown>) ?? {})) keys.add(k);
+  }
+  return [...keys];
+}
+
+function requiredHint(path: (string | number)[], missing: string, schema: JsonSchema): string {
+  const prop = (schema.properties as Record<string, JsonSchema> | undefined)?.[missing];
+  if (prop?.enum) return ` Choose one of: ${(prop.enum as unknown[]).join(', ')}.`;
+  if (prop?.description) return ` (${String(prop.description).split('\n')[0]})`;
+  const branches = (schema.allOf as JsonSchema[] | undefined) ?? [];
+  for (const b of branches) {
+    const p = ((b.then as JsonSchema)?.properties as Record<string, JsonSchema> | undefined)?.[missing];
+    if (p?.description) return ` (${String(p.description)})`;
+  }
+  void path;
+  return '';
+}
+
+function semanticChecks(
+  spec: ResolvedSpec,
+  registry: PluginRegistry,
+  locate: (path: readonly (string | number)[], wantKey?: boolean) => SourceLocation,
+): Problem[] {
+  const out: Problem[] = [];
+  for (const s of STAGE_NAMES) {
+    const st = spec.stages[s];
+    const backend = st.backend ?? spec.backend;
+    if (!registry.find(backend, s, st.method)) {
+      const available = registry.methods(s, backend);
+      const hint = didYouMean(st.method, available);
+      out.push({
+        message: `${s} method "${st.method}" is not available on backend "${backend}"; it offers: ${available.join(', ') || '(nothing)'}` + (hint ? `. Did you mean "${hint}"?` : '.'),
+        location: locate(['stages', s, 'method']),
+      });
+    }
+  }
+  const rel = spec.relation;
+  if (rel.method === 'given') {
+    const T = rel.matrix.length;
+    rel.matrix.forEach((r, i) => {
+      if (r.length !== T)
+        out.push({ message: `relation.matrix must be square: row ${i + 1} has ${r.length} values but there are ${T} rows.`, location: locate(['relation', 'matrix', i]) });
+    });
+  }
+  if (spec.loss === 'logistic' && spec.stages.optimize.method === 'exact')
+    out.push({ message: 'the exact optimizer solves the normal equations, which only exist for squared loss; use gd, sgd or adam with logistic loss.', location: locate(['stages', 'optimize', 'method']) });
+  return out;
+}
+
+function sortProblems(p: Problem[]): Problem[] {
+  const key = (x: Problem): [number, number, number, string] => [x.location?.line === undefined ? 1 : 0, x.location?.line ?? 0, x.location?.column ?? 0, x.location?.file ?? ''];
+  return [...p].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    for (let i = 0; i < 3; i++) if (ka[i] !== kb[i]) return (ka[i] as number) - (kb[i] as number);
+    return ka[3].localeCompare(kb[3]);
+  });
+}
+
+function toPointer(path: readonly (string | number)[]): string {
+  return path.length ? '/' + path.map((s) => String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('/') : '';
+}
+
+function fromPointer(p: string): (string | number)[] {
+  if (!p) return [];
+  return p
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function isPrefix(prefix: readonly (string | number)[], path: readonly (string | number)[]): boolean {
+  if (prefix.length > path.length) return false;
+  return prefix.every((s, i) => String(s) === String(path[i]));
+}
+
+function getAt(data: unknown, path: readonly (string | number)[]): unknown {
+  let cur = data;
+  for (const s of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[s as string];
+  }
+  return cur;
+}
+
+function pointerLabel(path: readonly (string | number)[]): string {
+  return path.length ? path.map(String).join('.') : 'the spec';
+}
+
+function describePath(path: readonly (string | number)[]): string {
+  return path.length ? `in ${path.map(String).join('.')}` : 'at the top level';
+}
+
+function withArticle(s: string): string {
+  return /^[aeiou]/.test(s) ? `an ${s}` : `a ${s}`;
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'empty';
+  if (Array.isArray(v)) return `a list (${JSON.stringify(v).slice(0, 40)})`;
+  if (typeof v === 'object') return 'a mapping';
+  return `${withArticle(typeof v)} (${JSON.stringify(v)})`;
+}

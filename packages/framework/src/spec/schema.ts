@@ -1,0 +1,239 @@
+/**
+ * The JSON Schema (draft 2020-12) of a pipeline spec. The framework's own choices (data source, split, relation,
+ * init) are tables here; stage methods and their options come from the run's plugins, so a plugin's options are
+ * validated exactly like built-in keys. `schemas/pipeline.schema.json` is this schema for the built-in plugins
+ * (regenerate with `npm run schemas`; a test fails when it is stale).
+ */
+import type { JsonSchema, StageName } from '../plugin/types.js';
+import { STAGE_NAMES } from '../plugin/types.js';
+import type { PluginRegistry } from '../engine/registry.js';
+
+/** The spec's apiVersion. */
+export const SPEC_API_VERSION = 'weightshare/v1';
+export const SCHEMA_ID = 'https://weightshare.dev/schemas/pipeline.schema.json';
+
+/** One choice of a method object: its option properties and required options. */
+export interface MethodChoice {
+  description: string;
+  properties: Record<string, JsonSchema>;
+  required?: readonly string[];
+}
+
+const num = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: 'number', description, ...extra });
+const int = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: 'integer', description, ...extra });
+const str = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: 'string', minLength: 1, description, ...extra });
+const columnList = (description: string): JsonSchema => ({ type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true, description });
+
+/** Data sources (`data.source`). */
+export const DATA_SOURCES: Record<string, MethodChoice> = {
+  synthetic: {
+    description: 'Built-in generator of related tasks: clusters of tasks share true weights, plus per-task deviations and noise.',
+    properties: {
+      tasks: int('Number of tasks T.', { minimum: 2, maximum: 100000, default: 30 }),
+      clusters: int('Number of task clusters (tasks in one cluster share their true weights).', { minimum: 1, default: 3 }),
+      features: int('Number of features d (before the bias column).', { minimum: 1, maximum: 100000, default: 10 }),
+      rows: int('Rows per task (train + test).', { minimum: 2, default: 40 }),
+      noise: num('Standard deviation of the target noise (squared loss).', { minimum: 0, default: 1 }),
+      spread: num('Standard deviation of each task\'s weights around its cluster\'s weights.', { minimum: 0, default: 0.2 }),
+      scale: num('Standard deviation of the cluster weights.', { minimum: 0, default: 1 }),
+    },
+  },
+  csv: {
+    description: 'A CSV file with one row per example: a task column, a target column and feature columns.',
+    properties: {
+      path: str('CSV file, relative to the spec\'s folder.'),
+      task: str('Column that names the task of each row.'),
+      target: str('Column to predict.'),
+      features: columnList('Feature columns; default: every column except task, target, excluded and split columns.'),
+      exclude: columnList('Columns to leave out when `features` is not given.'),
+    },
+    required: ['path', 'task', 'target'],
+  },
+};
+
+/** Train/test split choices (`split.method`). */
+export const SPLIT_METHODS: Record<string, MethodChoice> = {
+  random: {
+    description: 'Seeded random split inside every task.',
+    properties: {
+      testFraction: num('Fraction of each task\'s rows held out for testing.', { exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.25 }),
+      minTrain: int('Fewest training rows a task may have; smaller tasks are an error.', { minimum: 1, default: 2 }),
+    },
+  },
+  column: {
+    description: 'A column of the data file assigns each row to train or test.',
+    properties: {
+      column: str('Column holding the assignment.'),
+      train: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1, default: ['train', 1], description: 'Values that mean "train".' },
+      test: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1, default: ['test', 0], description: 'Values that mean "test".' },
+    },
+    required: ['column'],
+  },
+  file: {
+    description: 'A separate CSV file assigns each data row (in order, or by a `row` column) to train or test.',
+    properties: {
+      path: str('Split file, relative to the spec\'s folder.'),
+      column: str('Column of the split file to use (e.g. split_3).'),
+      rowColumn: str('Column with the 0-based data row index; default: rows in data order.'),
+      train: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1, default: ['train', 1], description: 'Values that mean "train".' },
+      test: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1, default: ['test', 0], description: 'Values that mean "test".' },
+    },
+    required: ['path', 'column'],
+  },
+};
+
+const sparsify: Record<string, JsonSchema> = {
+  knn: int('Keep each task\'s k most related tasks (then symmetrize by the larger weight).', { minimum: 1 }),
+  threshold: num('Zero relations below this value.'),
+};
+
+/** How the relation matrix A is obtained (`relation.method`). */
+export const RELATION_METHODS: Record<string, MethodChoice> = {
+  identity: { description: 'A = I: no task is related to another.', properties: {} },
+  uniform: { description: 'Every pair of tasks related with weight 1 (diagonal 1).', properties: {} },
+  given: {
+    description: 'A written inline as a T×T list of rows.',
+    properties: {
+      matrix: { type: 'array', minItems: 1, items: { type: 'array', items: { type: 'number' } }, description: 'Rows of A, in task order.' },
+      ...sparsify,
+    },
+    required: ['matrix'],
+  },
+  csv: {
+    description: 'A read from a CSV file of T rows and T numeric columns (a header row of task ids is optional).',
+    properties: { path: str('CSV file, relative to the spec\'s folder.'), ...sparsify },
+    required: ['path'],
+  },
+  estimate: {
+    description: 'A estimated from the initial task weights B (bias excluded).',
+    properties: {
+      similarity: { enum: ['cosine', 'correlation', 'rbf'], default: 'cosine', description: 'Similarity between two tasks\' weight vectors.' },
+      gamma: num('RBF kernel exp(−γ‖b_s − b_t‖²); default 1 / median squared distance.', { exclusiveMinimum: 0 }),
+      negative: { enum: ['clip', 'keep'], default: 'clip', description: 'What to do with negative similarities: clip to 0 or keep.' },
+      ...sparsify,
+    },
+  },
+};
+
+/** How the initial weights B are obtained (`init.method`). */
+export const INIT_METHODS: Record<string, MethodChoice> = {
+  independent: {
+    description: 'Fit each task alone (λ = 0) with the optimize stage\'s method.',
+    properties: { ridge: num('Ridge ρ for the independent fits.', { minimum: 0, default: 1 }) },
+  },
+  zeros: { description: 'B = 0.', properties: {} },
+  file: {
+    description: 'B read from a CSV file of T rows and d numeric columns (bias last when the data has one).',
+    properties: { path: str('CSV file, relative to the spec\'s folder.') },
+    required: ['path'],
+  },
+};
+
+/**
+ * A "method object": an object whose `key` (method/source) picks a choice, whose other keys are that choice's
+ * options. Unknown keys are rejected through `unevaluatedProperties`.
+ */
+export function methodObject(
+  key: string,
+  choices: Record<string, MethodChoice>,
+  common: Record<string, JsonSchema>,
+  description: string,
+): JsonSchema {
+  const names = Object.keys(choices).sort();
+  return {
+    type: 'object',
+    description,
+    required: [key],
+    properties: {
+      [key]: { type: 'string', enum: names, description: names.map((n) => `${n}: ${choices[n]!.description}`).join('\n') },
+      ...common,
+    },
+    allOf: names.map((n) => ({
+      if: { properties: { [key]: { const: n } }, required: [key] },
+      then: {
+        properties: choices[n]!.properties,
+        ...(choices[n]!.required?.length ? { required: [...choices[n]!.required!] } : {}),
+      },
+    })),
+    unevaluatedProperties: false,
+  };
+}
+
+/** Stage method choices from the registry. */
+export function stageChoices(registry: PluginRegistry, stage: StageName): Record<string, MethodChoice> {
+  const out: Record<string, MethodChoice> = {};
+  for (const [name, m] of registry.optionSchemas(stage))
+    out[name] = { description: m.description, properties: m.options as Record<string, JsonSchema>, required: m.required };
+  return out;
+}
+
+/** Builds the full spec schema for a set of plugins. */
+export function buildSpecSchema(registry: PluginRegistry): JsonSchema {
+  const backends = registry.backends();
+  const stageProps: Record<string, JsonSchema> = {};
+  for (const stage of STAGE_NAMES) {
+    stageProps[stage] = methodObject(
+      'method',
+      stageChoices(registry, stage),
+      { backend: { type: 'string', enum: backends, description: 'Backend for this stage only; default: the spec\'s `backend`.' } },
+      `The ${stage} stage: a method and its options.`,
+    );
+  }
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: SCHEMA_ID,
+    title: 'weightshare pipeline spec',
+    description: 'A multi-task weight-sharing run: data, split, relation, initial weights, and the propagate → fuse → optimize stages repeated for a number of rounds.',
+    type: 'object',
+    required: ['apiVersion', 'name', 'data', 'stages'],
+    properties: {
+      apiVersion: { const: SPEC_API_VERSION, description: 'Spec format version.' },
+      name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 100, description: 'Run name (letters, digits, . _ -); names the output folder.' },
+      description: { type: 'string', description: 'Free text.' },
+      seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of the run\'s one PRNG (xoshiro128**).' },
+      backend: { type: 'string', enum: backends, default: 'cpu', description: 'Default backend of every stage.' },
+      loss: { enum: ['squared', 'logistic'], default: 'squared', description: 'Loss of every task: squared (regression) or logistic (labels 0/1 or −1/+1).' },
+      data: methodObject(
+        'source',
+        DATA_SOURCES,
+        {
+          standardize: { type: 'boolean', default: true, description: 'z-score features with training statistics (pooled over tasks); constant columns are dropped.' },
+          bias: { type: 'boolean', default: true, description: 'Append a bias column of ones (never ridge-penalized).' },
+        },
+        'Where tasks come from.',
+      ),
+      split: { ...methodObject('method', SPLIT_METHODS, {}, 'How rows are split into train and test.'), default: { method: 'random' } },
+      relation: { ...methodObject('method', RELATION_METHODS, {}, 'How the task relation matrix A (T×T) is obtained.'), default: { method: 'identity' } },
+      init: { ...methodObject('method', INIT_METHODS, {}, 'How the initial task weights B (T×d) are obtained.'), default: { method: 'independent' } },
+      stages: {
+        type: 'object',
+        description: 'The stages of each round, in the order propagate → fuse → optimize.',
+        required: [...STAGE_NAMES],
+        properties: stageProps,
+        additionalProperties: false,
+      },
+      rounds: { type: 'integer', minimum: 1, maximum: 1000000, default: 1, description: 'How many times propagate → fuse → optimize repeats.' },
+      evaluate: {
+        type: 'object',
+        description: 'Evaluation on the test rows.',
+        properties: {
+          baselines: { type: 'boolean', default: true, description: 'Also fit each task alone and one pooled model, and report them side by side.' },
+          baselineRidge: num('Ridge ρ of the two baselines.', { minimum: 0, default: 1 }),
+        },
+        additionalProperties: false,
+        default: {},
+      },
+      output: {
+        type: 'object',
+        description: 'Where results go.',
+        properties: {
+          dir: { type: 'string', minLength: 1, default: 'runs', description: 'Folder (relative to the working directory) in which each run gets a new sub-folder.' },
+          write: { type: 'boolean', default: true, description: 'Write results to disk (false: print only).' },
+        },
+        additionalProperties: false,
+        default: {},
+      },
+    },
+    additionalProperties: false,
+  };
+}

@@ -1,0 +1,60 @@
+import { relationInvalid, type DenseMatrix, type FuseInput, type FuseOutput, type JsonSchema } from '@weightshare/framework';
+
+export const scopeOption: Record<string, JsonSchema> = {
+  scope: {
+    enum: ['global', 'per-task'],
+    default: 'global',
+    description: 'global: one target E for all tasks; per-task: each task\'s target from its neighbours in the relation (A[t][s] > 0, s ≠ t).',
+  },
+};
+
+/** Neighbours of task t in A: s ≠ t with A[t][s] > 0. @throws RELATION_INVALID on negative weights. */
+export function neighbours(A: DenseMatrix, t: number, method: string): number[] {
+  const T = A.rows;
+  const out: number[] = [];
+  for (let s = 0; s < T; s++) {
+    if (s === t) continue;
+    const v = A.data[t * T + s]!;
+    if (v < 0) throw relationInvalid(`fuse ${method} with scope per-task needs non-negative relation weights, but A[${t + 1}][${s + 1}] = ${v}. Use relation.negative: clip.`);
+    if (v > 0) out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Element-wise reduction fuse (median, max, min, unweighted mean): global over all tasks or per task over its
+ * neighbours. Penalty weights are 1 (0 for a task without neighbours, whose target is its own C row).
+ */
+export function reduceFuse(input: FuseInput, scope: string, method: string, reduce: (values: Float64Array) => number): FuseOutput {
+  const C = input.propagated;
+  const { rows: T, cols: d } = C;
+  const targets = new Float64Array(T * d);
+  const c = new Float64Array(T).fill(1);
+  if (scope === 'global') {
+    const col = new Float64Array(T);
+    const e = new Float64Array(d);
+    for (let j = 0; j < d; j++) {
+      for (let t = 0; t < T; t++) col[t] = C.data[t * d + j]!;
+      e[j] = reduce(col);
+    }
+    for (let t = 0; t < T; t++) targets.set(e, t * d);
+  } else {
+    let isolated = 0;
+    for (let t = 0; t < T; t++) {
+      const nb = neighbours(input.relation, t, method);
+      if (!nb.length) {
+        targets.set(C.data.subarray(t * d, t * d + d), t * d);
+        c[t] = 0;
+        isolated++;
+        continue;
+      }
+      const vals = new Float64Array(nb.length);
+      for (let j = 0; j < d; j++) {
+        for (let k = 0; k < nb.length; k++) vals[k] = C.data[nb[k]! * d + j]!;
+        targets[t * d + j] = reduce(vals);
+      }
+    }
+    return { targets: { rows: T, cols: d, data: targets }, penaltyWeights: c, diagnostics: { isolatedTasks: isolated } };
+  }
+  return { targets: { rows: T, cols: d, data: targets }, penaltyWeights: c };
+}
