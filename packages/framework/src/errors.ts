@@ -147,9 +147,10 @@ export function dataInvalid(message: string, problems: Problem[] = []): Weightsh
 }
 
 export function fileNotFound(file: string, what: string, from?: SourceLocation): WeightshareError {
+  const base = from ? "relative paths in a spec are resolved against the spec's folder" : 'relative paths are resolved against the current folder';
   return new WeightshareError(
     ErrorCode.FILE_NOT_FOUND,
-    `${what} "${file}" does not exist or cannot be read. Check the path (relative paths are resolved against the spec's folder).`,
+    `${what} "${file}" does not exist or cannot be read. Check the path (${base}).`,
     { problems: from ? [{ message: `named here`, location: from }] : [] },
   );
 }
@@ -177,11 +178,15 @@ export function linearSystemSingular(
   );
 }
 
-export function nonFiniteLoss(task: string, round: number, epoch: number, fix: string): WeightshareError {
+/**
+ * @param round 1-based round, or 0 for work outside the rounds (`purpose` then says which: init or baseline).
+ */
+export function nonFiniteLoss(task: string, round: number, epoch: number, fix: string, purpose: 'stage' | 'init' | 'baseline' = 'stage'): WeightshareError {
+  const when = purpose === 'init' ? 'the initial independent fits (init)' : purpose === 'baseline' ? 'the baseline fits' : `round ${round}`;
   return new WeightshareError(
     ErrorCode.NON_FINITE_LOSS,
-    `the loss of task "${task}" became NaN or infinite in round ${round}, epoch ${epoch}. ${fix}`,
-    { context: { task, round, epoch } },
+    `the loss of task "${task}" became NaN or infinite in ${when}, epoch ${epoch}. ${fix}`,
+    { context: { task, round, epoch, purpose } },
   );
 }
 

@@ -122,7 +122,8 @@ export function readNumericMatrix(path: string, displayName: string, from?: Sour
   }
   if (!rows.length) throw csvInvalid(displayName, [{ message: 'the file is empty.', location: { file: displayName } }]);
   let header: string[] | undefined;
-  if (rows[0]!.record.some((c) => typeof parseCell(c) === 'string' && c !== '')) header = rows.shift()!.record;
+  // A first row with no numeric cell is a header (task ids, feature names); a mixed row is data with bad cells.
+  if (rows[0]!.record.every((c) => typeof parseCell(c) === 'string')) header = rows.shift()!.record;
   const problems = new CellProblems(displayName);
   const width = header?.length ?? rows[0]?.record.length ?? 0;
   const out: number[][] = [];

@@ -90,6 +90,13 @@ export function loadSpecText(text: string, file: string, registry: PluginRegistr
   for (const assignment of overrides.set ?? []) applied.push(applySet(obj, assignment));
   if (overrides.backend !== undefined) {
     const flag = `--backend ${overrides.backend}`;
+    const backends = registry.backends();
+    if (!backends.includes(overrides.backend)) {
+      const hint = didYouMean(overrides.backend, backends);
+      throw invalidArgument(
+        `${flag}: no plugin provides the backend "${overrides.backend}". Available backends: ${backends.join(', ')}.` + (hint ? ` Did you mean "${hint}"?` : ''),
+      );
+    }
     obj.backend = overrides.backend;
     applied.push({ path: ['backend'], flag });
     const stages = obj.stages;
@@ -131,7 +138,7 @@ function compile(schema: JsonSchema): ValidateFunction {
   const key = JSON.stringify(schema);
   let v = schemaCache.get(key) ?? compiled.get(schema);
   if (!v) {
-    const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
+    const ajv = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
     v = ajv.compile(schema);
     schemaCache.set(key, v);
   }
@@ -260,8 +267,11 @@ function explainErrors(
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
         const hint = typeof value === 'string' ? didYouMean(value, allowed) : undefined;
         const lastKey = String(path[path.length - 1] ?? '');
-        const what = lastKey === 'method' || lastKey === 'source' ? `${describePath(path.slice(0, -1)).replace(/^in /, '')} ${lastKey}` : `value of ${pointerLabel(path)}`;
-        message = `unknown ${what} ${JSON.stringify(value)}; expected one of: ${allowed.join(', ')}` + (hint ? `. Did you mean "${hint}"?` : '.');
+        message =
+          lastKey === 'method' || lastKey === 'source'
+            ? `unknown ${pointerLabel(path.slice(0, -1))} ${lastKey} ${JSON.stringify(value)}; expected one of: ${allowed.join(', ')}`
+            : `${pointerLabel(path)} is ${JSON.stringify(value)}; expected one of: ${allowed.join(', ')}`;
+        message += hint ? `. Did you mean "${hint}"?` : '.';
         loc = locate(path);
         break;
       }

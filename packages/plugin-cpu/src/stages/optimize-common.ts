@@ -188,7 +188,7 @@ export function gradientScale(p: TaskProblem): number {
 
 /** Throws NON_FINITE_LOSS naming the task, round and epoch. */
 export function checkFinite(f: number, p: TaskProblem, ctx: StageContext, epoch: number, fix: string): void {
-  if (!Number.isFinite(f)) throw nonFiniteLoss(p.task.id, ctx.round, epoch, fix);
+  if (!Number.isFinite(f)) throw nonFiniteLoss(p.task.id, ctx.round, epoch, fix, ctx.purpose);
 }
 
 /** Runs `solve` on every task through the executor and stacks the results into W. */

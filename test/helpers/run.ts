@@ -1,0 +1,35 @@
+/** Helpers that run specs in-process for tests. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSpecText, PluginRegistry, runPipeline, type RunOutcome, type Plugin } from '@weightshare/framework';
+import { cpuPlugin } from '@weightshare/plugin-cpu';
+
+export const registry = (plugins: Plugin[] = [cpuPlugin]): PluginRegistry => new PluginRegistry(plugins);
+
+/** A scratch folder for spec files. */
+export function scratch(prefix = 'ws-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Runs a spec given as YAML text (relative paths resolve against `dir`). */
+export async function runText(text: string, opts: { dir?: string; set?: string[]; backend?: string } = {}): Promise<RunOutcome> {
+  const reg = registry();
+  const loaded = loadSpecText(text, join(opts.dir ?? scratch(), 'spec.yaml'), reg, { set: opts.set, backend: opts.backend });
+  return runPipeline(loaded, reg);
+}
+
+/** A spec with synthetic data; `extra` is YAML appended at the top level (stages etc.). */
+export function syntheticSpec(extra: string, data = 'tasks: 8\n  clusters: 2\n  features: 4\n  rows: 40'): string {
+  return `apiVersion: weightshare/v1
+name: test
+seed: 7
+data:
+  source: synthetic
+  ${data}
+evaluate:
+  baselines: false
+output:
+  write: false
+${extra}`;
+}

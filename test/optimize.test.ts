@@ -1,0 +1,105 @@
+/** optimize: logistic loss optimality, NaN detection, seeded SGD, and the objective the engine records. */
+import { describe, expect, it } from 'vitest';
+import { WeightshareError, logistic } from '@weightshare/framework';
+import { runText, syntheticSpec } from './helpers/run.js';
+
+describe('optimize', () => {
+  it('logistic loss with gd reaches a point where the full gradient of every task vanishes', async () => {
+    const text = syntheticSpec(
+      `loss: logistic
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: gd, lambda: 0.5, ridge: 0.1, epochs: 20000, tol: 1e-9 }
+rounds: 3
+`,
+      'tasks: 6\n  clusters: 2\n  features: 3\n  rows: 60',
+    );
+    const out = await runText(text);
+    const { weights: W, targets: E } = out;
+    const d = W.cols;
+    for (const t of out.data.train) {
+      const w = W.data.subarray(t.index * d, t.index * d + d);
+      const e = E.data.subarray(t.index * d, t.index * d + d);
+      const g = new Array<number>(d).fill(0);
+      for (let i = 0; i < t.y.length; i++) {
+        let z = 0;
+        for (let j = 0; j < d; j++) z += t.X.data[i * d + j]! * w[j]!;
+        const r = 1 / (1 + Math.exp(-z)) - t.y[i]!;
+        for (let j = 0; j < d; j++) g[j]! += r * t.X.data[i * d + j]!;
+      }
+      for (let j = 0; j < d; j++) g[j]! += 2 * 0.5 * (w[j]! - e[j]!) + (j === t.biasColumn ? 0 : 2 * 0.1 * w[j]!);
+      expect(Math.max(...g.map(Math.abs))).toBeLessThan(1e-6);
+    }
+    expect(out.results.models.shared).toHaveProperty('accuracy');
+    const acc = (out.results.models.shared as { accuracy: number }).accuracy;
+    expect(acc).toBeGreaterThan(0.6);
+  });
+
+  it('a diverging optimizer stops with NON_FINITE_LOSS naming the task, round and epoch', async () => {
+    const text = syntheticSpec(`init: { method: zeros }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: gd, lambda: 1, lr: 10, epochs: 5000 }
+rounds: 2
+`);
+    const err = (await runText(text).catch((e: unknown) => e)) as WeightshareError;
+    expect(err).toBeInstanceOf(WeightshareError);
+    expect(err.code).toBe('NON_FINITE_LOSS');
+    expect(err.context.task).toBe('task-1');
+    expect(err.context.round).toBe(1);
+    expect(err.context.epoch).toBeGreaterThan(1);
+    expect(err.message).toMatch(/task "task-1".*round 1, epoch \d+/);
+    // the same divergence in the initial independent fits says so
+    const initErr = (await runText(text, { set: ['init.method=independent'] }).catch((e: unknown) => e)) as WeightshareError;
+    expect(initErr.code).toBe('NON_FINITE_LOSS');
+    expect(initErr.message).toMatch(/initial independent fits \(init\), epoch \d+/);
+  });
+
+  it('sgd is seeded: same seed, same weights; another seed, other weights', async () => {
+    const text = syntheticSpec(`stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: sgd, lambda: 1, epochs: 30, batchSize: 8 }
+rounds: 2
+`);
+    const a = await runText(text);
+    const b = await runText(text);
+    const c = await runText(text, { set: ['seed=8'] });
+    expect(Buffer.from(a.weights.data.buffer).equals(Buffer.from(b.weights.data.buffer))).toBe(true);
+    expect(Buffer.from(a.weights.data.buffer).equals(Buffer.from(c.weights.data.buffer))).toBe(false);
+  });
+
+  it('the recorded objective equals an independent computation from the final weights and targets', async () => {
+    const out = await runText(
+      syntheticSpec(`stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: exact, lambda: 1.5, ridge: 0.25 }
+rounds: 4
+`),
+    );
+    const { weights: W, targets: E } = out;
+    const d = W.cols;
+    let J = 0;
+    for (const t of out.data.train) {
+      for (let i = 0; i < t.y.length; i++) {
+        let z = 0;
+        for (let j = 0; j < d; j++) z += t.X.data[i * d + j]! * W.data[t.index * d + j]!;
+        J += (t.y[i]! - z) ** 2;
+      }
+      for (let j = 0; j < d; j++) {
+        J += 1.5 * (W.data[t.index * d + j]! - E.data[t.index * d + j]!) ** 2;
+        if (j !== t.biasColumn) J += 0.25 * W.data[t.index * d + j]! ** 2;
+      }
+    }
+    expect(out.results.rounds[3]!.objective.total).toBeCloseTo(J, 8);
+  });
+
+  it('logistic() is stable for large margins', () => {
+    expect(logistic(800, 1)).toBe(0);
+    expect(logistic(-800, 1)).toBeCloseTo(800, 10);
+    expect(logistic(0, 0)).toBeCloseTo(Math.log(2), 15);
+  });
+});

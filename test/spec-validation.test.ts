@@ -1,0 +1,149 @@
+/** Spec validation: every mistake is reported with its place, all at once; tests assert codes and locations. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildSpecSchema, loadSpecText, WeightshareError, type Problem } from '@weightshare/framework';
+import { registry } from './helpers/run.js';
+
+const reg = registry();
+const load = (text: string, overrides = {}): ReturnType<typeof loadSpecText> => loadSpecText(text, 'spec.yaml', reg, overrides);
+const fail = (text: string, overrides = {}): WeightshareError => {
+  try {
+    load(text, overrides);
+  } catch (e) {
+    if (e instanceof WeightshareError) return e;
+    throw e;
+  }
+  throw new Error('expected the spec to be rejected');
+};
+const at = (p: Problem): string => `${p.location?.file}:${p.location?.line}:${p.location?.column} ${p.location?.path}`;
+
+const good = `apiVersion: weightshare/v1
+name: ok
+data:
+  source: synthetic
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: exact }
+`;
+
+describe('spec validation', () => {
+  it('accepts a minimal spec and fills in defaults', () => {
+    const { spec } = load(good);
+    expect(spec.seed).toBe(0);
+    expect(spec.backend).toBe('cpu');
+    expect(spec.rounds).toBe(1);
+    expect(spec.split).toEqual({ method: 'random', testFraction: 0.25, minTrain: 2 });
+    expect(spec.relation).toEqual({ method: 'identity' });
+    expect(spec.init).toEqual({ method: 'independent', ridge: 1 });
+    expect(spec.stages.optimize).toEqual({ method: 'exact', lambda: 1, ridge: 0, backend: 'cpu' });
+    expect(spec.stages.fuse).toMatchObject({ scope: 'global' });
+    expect(spec.data).toMatchObject({ source: 'synthetic', tasks: 30, standardize: true, bias: true });
+  });
+
+  it('reports several mistakes together, each with file:line:column, JSON path, value and a suggestion', () => {
+    const err = fail(`apiVersion: weightshare/v1
+name: bad
+data:
+  source: synthetic
+  taks: 3
+stages:
+  propagate: { method: laplacain }
+  fuse: { method: mean, scope: everywhere }
+  optimize:
+    method: adam
+    lamda: 1
+    lr: -0.1
+rounds: two
+`);
+    expect(err.code).toBe('SPEC_INVALID');
+    const p = err.problems;
+    expect(p.map(at)).toEqual([
+      'spec.yaml:5:3 /data/taks',
+      'spec.yaml:7:24 /stages/propagate/method',
+      'spec.yaml:8:32 /stages/fuse/scope',
+      'spec.yaml:11:5 /stages/optimize/lamda',
+      'spec.yaml:12:9 /stages/optimize/lr',
+      'spec.yaml:13:9 /rounds',
+    ]);
+    expect(p[0]!.message).toMatch(/unknown key "taks".*did you mean "tasks"\?/);
+    expect(p[1]!.message).toMatch(/"laplacain".*identity, inverse, laplacian, ppr, solve.*Did you mean "laplacian"\?/);
+    expect(p[2]!.message).toMatch(/"everywhere"; expected one of: global, per-task/);
+    expect(p[3]!.message).toMatch(/did you mean "lambda"\?/);
+    expect(p[4]!.message).toMatch(/-0\.1; expected a number > 0/);
+    expect(p[5]!.message).toMatch(/"two".*expected an integer/);
+  });
+
+  it('unknown top-level keys and missing required keys', () => {
+    const err = fail(`apiVersion: weightshare/v1
+name: x
+data: { source: csv, path: a.csv, target: y }
+stage:
+  propagate: { method: identity }
+`);
+    const msgs = err.problems.map((p) => `${at(p)} ${p.message}`);
+    expect(msgs.some((m) => /^spec\.yaml:3:7 \/data missing required key "task"/.test(m))).toBe(true);
+    expect(msgs.some((m) => /^spec\.yaml:1:1  missing required key "stages"/.test(m))).toBe(true);
+    expect(msgs.some((m) => /^spec\.yaml:4:1 \/stage unknown key "stage".*did you mean "stages"\?/.test(m))).toBe(true);
+  });
+
+  it('a key that belongs to another method is named as unknown for this one', () => {
+    const err = fail(good.replace('{ method: identity }', '{ method: identity, alpha: 0.5 }'));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]!.message).toMatch(/unknown key "alpha" in stages\.propagate\. Allowed keys: method, backend\./);
+  });
+
+  it('malformed YAML, duplicate keys and an empty file', () => {
+    const y = fail('name: [unclosed\n  foo: : bar\n');
+    expect(y.code).toBe('SPEC_YAML');
+    expect(y.problems[0]!.location).toMatchObject({ file: 'spec.yaml', line: 1 });
+    const dup = fail(good + 'name: again\n');
+    expect(dup.code).toBe('SPEC_YAML');
+    expect(dup.problems[0]!.message).toMatch(/unique/i);
+    expect(dup.problems[0]!.location?.line).toBe(9);
+    expect(fail('').code).toBe('SPEC_EMPTY');
+    expect(fail('# only a comment\n').code).toBe('SPEC_EMPTY');
+    expect(fail('- a list\n').code).toBe('SPEC_INVALID');
+  });
+
+  it('--set overrides are validated like the file, and errors name the flag', () => {
+    const { spec } = load(good, { set: ['stages.optimize.lambda=0.5', 'rounds=3', 'relation.method=uniform'] });
+    expect(spec.stages.optimize.lambda).toBe(0.5);
+    expect(spec.rounds).toBe(3);
+    expect(spec.relation.method).toBe('uniform');
+    const err = fail(good, { set: ['stages.optimize.lamda=2', 'rounds=-1', 'nosuch.key=1'] });
+    expect(err.problems.map((p) => p.location?.file).sort()).toEqual(['--set nosuch.key=1', '--set rounds=-1', '--set stages.optimize.lamda=2']);
+    expect(err.problems.find((p) => p.location?.file === '--set stages.optimize.lamda=2')!.message).toMatch(/did you mean "lambda"/);
+    expect(fail(good, { set: ['rounds'] }).code).toBe('INVALID_ARGUMENT');
+    expect(fail(good, { set: ['name.x=1'] }).code).toBe('INVALID_ARGUMENT');
+    expect(fail(good, { set: ['a..b=1'] }).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('--backend sets every stage, and an unknown backend is one clear error', () => {
+    const { spec } = load(good, { backend: 'cpu' });
+    expect(Object.values(spec.stages).map((s) => s.backend)).toEqual(['cpu', 'cpu', 'cpu']);
+    const err = fail(good, { backend: 'gpu' });
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toMatch(/--backend gpu.*Available backends: cpu/);
+  });
+
+  it('a non-square inline relation, and exact with logistic loss, are caught before running', () => {
+    const err = fail(good + 'relation: { method: given, matrix: [[1, 0], [0]] }\nloss: logistic\n');
+    expect(err.problems.map((p) => p.location?.path)).toEqual(['/stages/optimize/method', '/relation/matrix/1']);
+    expect(err.problems[0]!.message).toMatch(/squared loss/);
+    expect(err.problems[1]!.message).toMatch(/square: row 2 has 1 values but there are 2 rows/);
+  });
+
+  it('schemas/pipeline.schema.json is the schema of the built-in plugins (regenerate with npm run schemas)', () => {
+    const file = JSON.parse(readFileSync(new URL('../schemas/pipeline.schema.json', import.meta.url), 'utf8'));
+    expect(file).toEqual(buildSpecSchema(reg));
+  });
+
+  it('every pipeline in pipelines/ validates', async () => {
+    const { readdirSync } = await import('node:fs');
+    const dir = new URL('../pipelines/', import.meta.url);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(() => loadSpecText(readFileSync(new URL(f, dir), 'utf8'), f, reg)).not.toThrow();
+  });
+});

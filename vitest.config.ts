@@ -1,0 +1,19 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+
+// Tests import the packages from source; CLI tests run the built `dist/` (npm test builds first).
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@weightshare/framework': src('./packages/framework/src/index.ts'),
+      '@weightshare/plugin-cpu': src('./packages/plugin-cpu/src/index.ts'),
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
