@@ -77,3 +77,25 @@ export function relativeError(a: ArrayLike<number>[] | Float64Array, b: number[]
     }
   return num / den;
 }
+
+/**
+ * Weighted mean-regularized MTL: min Σ_t ‖y_t − X_t w_t‖² + ρ‖P w_t‖² + λ Σ_t c_t ‖w_t − E‖² over W and E.
+ * With H_t = X_tᵀX_t + ρP + λc_t I and S = Σ c_t: (I − (λ/S) Σ c_t² H_t⁻¹) E = (1/S) Σ c_t H_t⁻¹ X_tᵀ y_t.
+ */
+export function weightedMeanRegularized(tasks: readonly TaskData[], c: number[], lambda: number, rho: number): number[][] {
+  const d = tasks[0]!.X.cols;
+  const S = c.reduce((a, b) => a + b, 0);
+  const Hinv = tasks.map((t, k) => {
+    const x = X(t);
+    return inverse(x.transpose().mmul(x).add(ridgeP(d, t.biasColumn, rho)).add(Matrix.eye(d).mul(lambda * c[k]!)));
+  });
+  const xty = tasks.map((t) => X(t).transpose().mmul(Y(t)));
+  const M = Matrix.eye(d);
+  const rhs = Matrix.zeros(d, 1);
+  tasks.forEach((_, t) => {
+    M.sub(Hinv[t]!.clone().mul((lambda * c[t]! * c[t]!) / S));
+    rhs.add(Hinv[t]!.mmul(xty[t]!).mul(c[t]! / S));
+  });
+  const E = solve(M, rhs);
+  return tasks.map((_, t) => Hinv[t]!.mmul(xty[t]!.clone().add(E.clone().mul(lambda * c[t]!))).to1DArray());
+}

@@ -2,7 +2,7 @@
  * The one seeded pseudo-random number generator of weightshare.
  *
  * Algorithm: **xoshiro128\*\*** (Blackman & Vigna, 2018; 128-bit state, period 2^128−1), its state filled from the
- * seed by **SplitMix32**. Uniform doubles take 53 bits from two outputs; normals use the Box–Muller transform
+ * seed by **SplitMix32** (golden-ratio increment 0x9e3779b9, MurmurHash3 fmix32 finaliser). Uniform doubles take 53 bits from two outputs; normals use the Box–Muller transform
  * (both values of each pair are used, in order). Everything random in a run — splits, synthetic data, SGD shuffling,
  * initialisation — draws from a stream forked off the run's root generator by a label, so adding randomness to one
  * part never shifts the numbers another part sees, and per-task streams do not depend on execution order.

@@ -1,0 +1,137 @@
+/** Engine-level behaviour: weighted fusion keeps one objective, relation estimation, init from a file, isolation. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import 'reflect-metadata';
+import { container } from 'tsyringe';
+import { estimateRelation, fromRows, PluginRegistry, sparsify, stageToken, WeightshareError, PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
+import { cpuPlugin } from '@weightshare/plugin-cpu';
+import { relativeError, weightedMeanRegularized } from './helpers/oracles.js';
+import { runText, scratch, syntheticSpec } from './helpers/run.js';
+
+describe('engine', () => {
+  it('weighted-mean fusion by task sizes: the penalty uses the same weights, so the rounds reach the weighted closed form', async () => {
+    // tasks of different sizes: rows 40, but a random split keeps sizes equal; use given weights to make them differ
+    const values = [1, 2, 3, 4, 1, 2, 3, 4];
+    const out = await runText(
+      syntheticSpec(`stages:
+  propagate: { method: identity }
+  fuse: { method: weighted-mean, weights: given, values: ${JSON.stringify(values)} }
+  optimize: { method: exact, lambda: 1.5, ridge: 0.2 }
+rounds: 150
+`),
+    );
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const c = values.map((v) => v / mean);
+    const oracle = weightedMeanRegularized(out.data.train, c, 1.5, 0.2);
+    expect(relativeError(out.weights.data, oracle, out.weights.cols)).toBeLessThan(1e-8);
+  });
+
+  it('estimates the relation by cosine similarity, correlation and an RBF kernel, then sparsifies', () => {
+    const B = fromRows([
+      [1, 0, 5],
+      [1, 1, 5],
+      [-1, 0, 5],
+      [2, 2, 5],
+    ]); // last column is the bias and is ignored
+    const cos = estimateRelation(B, 2, 'cosine', false);
+    expect(cos.data[0 * 4 + 1]).toBeCloseTo(1 / Math.SQRT2, 14);
+    expect(cos.data[0 * 4 + 2]).toBeCloseTo(-1, 14);
+    expect(cos.data[1 * 4 + 3]).toBeCloseTo(1, 14);
+    expect(estimateRelation(B, 2, 'cosine', true).data[0 * 4 + 2]).toBe(0);
+    const corr = estimateRelation(B, 2, 'correlation', false); // 2-vectors centered: (0.5,-0.5),(0,0),(-0.5,0.5),(0,0)
+    expect(corr.data[0 * 4 + 2]).toBeCloseTo(-1, 14);
+    expect(corr.data[0 * 4 + 1]).toBe(0);
+    const rbf = estimateRelation(B, 2, 'rbf', false, 0.5);
+    expect(rbf.data[0 * 4 + 3]).toBeCloseTo(Math.exp(-0.5 * 5), 14);
+    expect(rbf.data[2 * 4 + 2]).toBe(1);
+    const knn = sparsify(cos, { knn: 1 });
+    // each task keeps its single most similar task (ties to the lower index); the union is symmetric
+    const edges = [];
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) if (i !== j && knn.data[i * 4 + j] !== 0) edges.push(`${i}-${j}`);
+    expect(edges).toEqual(['0-1', '1-0', '1-2', '1-3', '2-1', '3-1']);
+    const thr = sparsify(cos, { threshold: 0.8 });
+    expect(thr.data[0 * 4 + 1]).toBe(0);
+    expect(thr.data[1 * 4 + 3]).toBeCloseTo(1, 14);
+  });
+
+  it('init from a file, and a file of the wrong shape is refused', async () => {
+    const dir = scratch();
+    const d = 5; // 4 features + bias
+    writeFileSync(join(dir, 'B.csv'), Array.from({ length: 8 }, (_, t) => Array.from({ length: d }, (_, j) => (t + j) / 10).join(',')).join('\n') + '\n');
+    const text = syntheticSpec(`init: { method: file, path: B.csv }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: gd, lambda: 1, epochs: 1, lr: 1e-12 }
+`);
+    const out = await runText(text, { dir });
+    expect(out.weights.data[1 * d + 2]).toBeCloseTo((1 + 2) / 10, 9); // barely moved from the file's values
+    writeFileSync(join(dir, 'B.csv'), '1,2\n3,4\n');
+    const err = (await runText(text, { dir }).catch((e: unknown) => e)) as WeightshareError;
+    expect(err.code).toBe('DATA_INVALID');
+    expect(err.message).toMatch(/must have 8 rows \(tasks\) and 5 columns/);
+  });
+
+  it('each run has its own container: nothing lands in the global tsyringe container', async () => {
+    await runText(syntheticSpec('stages:\n  propagate: { method: identity }\n  fuse: { method: mean }\n  optimize: { method: exact }\n'));
+    expect(container.isRegistered(stageToken('cpu', 'fuse', 'mean'), true)).toBe(false);
+  });
+
+  it('asking the registry for a method that does not exist lists what is available', () => {
+    const reg = new PluginRegistry([cpuPlugin]);
+    try {
+      reg.get('cpu', 'fuse', 'trimmed-mean');
+      expect.unreachable();
+    } catch (e) {
+      expect((e as WeightshareError).code).toBe('STAGE_NOT_FOUND');
+      expect((e as WeightshareError).message).toMatch(/Available: max, mean, median, min, weighted-mean/);
+    }
+    expect(() => reg.get('tfjs', 'fuse', 'mean')).toThrow(/backend cpu: max, mean/);
+  });
+
+  it('plugins that break the contract or claim the same method twice are refused', () => {
+    const bad = { ...cpuPlugin, meta: { ...cpuPlugin.meta, apiVersion: PLUGIN_API_VERSION + 1 } } as Plugin;
+    expect(() => new PluginRegistry([bad])).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID' }));
+    const dup = (() => {
+      try {
+        return new PluginRegistry([cpuPlugin, { ...cpuPlugin, meta: { ...cpuPlugin.meta, name: 'copy' } }]);
+      } catch (e) {
+        return e as WeightshareError;
+      }
+    })() as WeightshareError;
+    expect(dup.code).toBe('PLUGIN_INVALID');
+    expect(dup.problems[0]!.message).toMatch(/already provided by @weightshare\/plugin-cpu/);
+  });
+
+  it('a plugin\'s own error is wrapped with plugin, stage, method and round, keeping the cause', async () => {
+    const boom: Plugin = {
+      meta: { name: 'boom', version: '1.0.0', apiVersion: PLUGIN_API_VERSION },
+      backend: 'boom',
+      capabilities: { precision: 'float64' },
+      stages: {
+        fuse: {
+          explode: {
+            description: 'throws',
+            options: {},
+            run() {
+              throw Object.assign(new Error('kaboom'), { code: 'BOOM_E1' });
+            },
+          },
+        },
+      },
+    };
+    const { loadSpecText, runPipeline } = await import('@weightshare/framework');
+    const reg = new PluginRegistry([cpuPlugin, boom]);
+    const loaded = loadSpecText(
+      syntheticSpec('stages:\n  propagate: { method: identity }\n  fuse: { method: explode, backend: boom }\n  optimize: { method: exact }\n'),
+      'x.yaml',
+      reg,
+    );
+    const err = (await runPipeline(loaded, reg).catch((e: unknown) => e)) as WeightshareError;
+    expect(err.code).toBe('PLUGIN_ERROR');
+    expect(err.pluginCode).toBe('BOOM_E1');
+    expect(err.message).toMatch(/plugin boom@1\.0\.0, stage fuse, method explode, round 1 failed: kaboom/);
+    expect((err.cause as Error).message).toBe('kaboom');
+  });
+});
