@@ -52,6 +52,20 @@ describe('fuse, global scope', () => {
   });
 });
 
+describe('fuse identity', () => {
+  it('E = C with penalty weights 1, not aliasing C', () => {
+    const out = fuse('identity', {});
+    expect(rowsOf(out)).toEqual([
+      [1, 10],
+      [2, 20],
+      [4, 40],
+      [9, -5],
+    ]);
+    expect(out.targets.data).not.toBe(C.data);
+    expect(Array.from(out.penaltyWeights)).toEqual([1, 1, 1, 1]);
+  });
+});
+
 describe('fuse, per-task scope (neighbours in A)', () => {
   it('mean over neighbours; an isolated task keeps its own row with penalty 0', () => {
     const out = fuse('mean', { scope: 'per-task' });

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
+import { fuseIdentity } from './stages/fuse-identity.js';
 import { fuseMax } from './stages/fuse-max.js';
 import { fuseMean } from './stages/fuse-mean.js';
 import { fuseMedian } from './stages/fuse-median.js';
@@ -35,6 +36,7 @@ export const cpuPlugin: Plugin = {
       ppr: propagatePpr,
     },
     fuse: {
+      identity: fuseIdentity,
       mean: fuseMean,
       'weighted-mean': fuseWeightedMean,
       median: fuseMedian,

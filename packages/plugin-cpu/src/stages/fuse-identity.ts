@@ -1,0 +1,15 @@
+import type { FuseInput, FuseOutput, StageMethod } from '@weightshare/framework';
+
+/**
+ * E_t = C_t: each task's target is its own propagated weights (penalty weight 1). This is how propagation shares
+ * knowledge: after laplacian or ppr, C_t already mixes in the related tasks. (A global mean after laplacian would
+ * undo it: 1ᵀ(I + αL)⁻¹ = 1ᵀ, so the mean of C equals the mean of B.)
+ */
+export const fuseIdentity: StageMethod<FuseInput, FuseOutput> = {
+  description: 'E_t = C_t: each task is pulled towards its own propagated weights.',
+  options: {},
+  run(input) {
+    const C = input.propagated;
+    return { targets: { rows: C.rows, cols: C.cols, data: new Float64Array(C.data) }, penaltyWeights: new Float64Array(C.rows).fill(1) };
+  },
+};
