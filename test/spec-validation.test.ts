@@ -147,3 +147,21 @@ stage:
     for (const f of files) expect(() => loadSpecText(readFileSync(new URL(f, dir), 'utf8'), f, reg)).not.toThrow();
   });
 });
+
+describe('error codes', () => {
+  it('docs/errors.md documents exactly the codes in ErrorCode', async () => {
+    const { ErrorCode } = await import('@weightshare/framework');
+    const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+    const documented = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented).toEqual(Object.values(ErrorCode).sort());
+  });
+});
+
+describe('docs/spec.md', () => {
+  it('contains the current generated method and option tables', async () => {
+    const { specReferenceMarkdown } = await import('@weightshare/framework');
+    const doc = readFileSync(new URL('../docs/spec.md', import.meta.url), 'utf8');
+    const generated = doc.split('<!-- generated:start -->\n')[1]!.split('\n<!-- generated:end -->')[0]!;
+    expect(generated.trim()).toBe(specReferenceMarkdown(buildSpecSchema(reg)).trim());
+  });
+});

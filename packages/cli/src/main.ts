@@ -10,6 +10,7 @@ import {
   loadSpecFile,
   PluginRegistry,
   runPipeline,
+  specReferenceMarkdown,
   STAGE_NAMES,
   WeightshareError,
   writeFileAtomic,
@@ -84,8 +85,10 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .command('schema')
     .description('print the JSON Schema of pipeline specs (for editors), or write it to a file')
     .option('--write <file>', 'write the schema to this file')
-    .action((opts: { write?: string }) => {
-      const text = JSON.stringify(buildSpecSchema(new PluginRegistry(builtinPlugins)), null, 2) + '\n';
+    .option('--markdown', 'print the reference tables of every method and option instead (as in docs/spec.md)')
+    .action((opts: { write?: string; markdown?: boolean }) => {
+      const schema = buildSpecSchema(new PluginRegistry(builtinPlugins));
+      const text = opts.markdown ? specReferenceMarkdown(schema) : JSON.stringify(schema, null, 2) + '\n';
       if (opts.write) writeFileAtomic(opts.write, text);
       else io.stdout.write(text);
     });

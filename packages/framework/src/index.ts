@@ -8,6 +8,7 @@ export * from './math/dense.js';
 export * from './plugin/types.js';
 export * from './spec/types.js';
 export { loadSpecFile, loadSpecText, type LoadedSpec, type SpecOverrides } from './spec/load.js';
+export { specReferenceMarkdown } from './spec/reference.js';
 export { buildSpecSchema, methodObject, SPEC_API_VERSION, SCHEMA_ID, DATA_SOURCES, SPLIT_METHODS, RELATION_METHODS, INIT_METHODS } from './spec/schema.js';
 export { PluginRegistry, validatePlugin, type RegisteredMethod } from './engine/registry.js';
 export { TOKENS, stageToken } from './engine/tokens.js';
