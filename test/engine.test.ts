@@ -85,9 +85,9 @@ stages:
       expect.unreachable();
     } catch (e) {
       expect((e as WeightshareError).code).toBe('STAGE_NOT_FOUND');
-      expect((e as WeightshareError).message).toMatch(/Available: max, mean, median, min, weighted-mean/);
+      expect((e as WeightshareError).message).toMatch(/Available: identity, max, mean, median, min, weighted-mean\./);
     }
-    expect(() => reg.get('tfjs', 'fuse', 'mean')).toThrow(/backend cpu: max, mean/);
+    expect(() => reg.get('tfjs', 'fuse', 'mean')).toThrow(/backend cpu: identity, max, mean/);
   });
 
   it('plugins that break the contract or claim the same method twice are refused', () => {
