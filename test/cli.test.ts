@@ -71,6 +71,14 @@ describe('weightshare CLI', () => {
     expect(r.stdout).toMatch(/rounds +2,/);
   });
 
+  it('on a terminal, work that lasts more than a moment shows a progress bar on stderr', () => {
+    const school = join(root, 'pipelines/school-mean-regularized.yaml');
+    const cmd = `${process.execPath} ${bin} run ${school} --set rounds=150 --set output.write=false >/dev/null`;
+    const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/[█░]+ \d+\/453 round \d+\/150 · (propagate|fuse|optimize)/);
+  });
+
   it('validate, plugins, schema and --help', () => {
     const v = cli(['validate', quickstart]);
     expect(v.code).toBe(0);

@@ -27,6 +27,25 @@ rounds: 150
     expect(relativeError(out.weights.data, oracle, out.weights.cols)).toBeLessThan(1e-8);
   });
 
+  it('a singular relation falls back as the spec asks, and the run output records it', async () => {
+    const A = Array.from({ length: 8 }, (_, i) => Array.from({ length: 8 }, (_, j) => (i === j ? 1 : 0)));
+    A[2] = [0, 1, 0, 0, 0, 0, 0, 0]; // row 3 equals row 2: singular
+    const text = syntheticSpec(`relation: { method: given, matrix: ${JSON.stringify(A)} }
+stages:
+  propagate: { method: solve, onSingular: ridge, epsilon: 1e-3 }
+  fuse: { method: mean }
+  optimize: { method: exact }
+`);
+    const out = await runText(text);
+    const diag = out.results.rounds[0]!.diagnostics.propagate!;
+    expect(diag.fallback).toBe('ridge');
+    expect(diag.condition).toBe(Infinity);
+    expect(diag.epsilon).toBeCloseTo(2e-3, 12); // relative to ‖A‖₁ = 2
+    const err = (await runText(text, { set: ['stages.propagate.onSingular=error'] }).catch((e: unknown) => e)) as WeightshareError;
+    expect(err.code).toBe('LINEAR_SYSTEM_SINGULAR');
+    expect(err.message).toMatch(/relation matrix A \(8×8\) of propagate solve is singular or badly conditioned \(condition estimate infinite, limit 1e\+12\)/);
+  });
+
   it('estimates the relation by cosine similarity, correlation and an RBF kernel, then sparsifies', () => {
     const B = fromRows([
       [1, 0, 5],

@@ -134,6 +134,14 @@ stage:
     expect(err.problems[1]!.message).toMatch(/square: row 2 has 1 values but there are 2 rows/);
   });
 
+  it('NaN and infinite numbers are refused with their JSON path', () => {
+    const err = fail(good + 'relation: { method: given, matrix: [[1, .nan], [.inf, 1]] }\n');
+    expect(err.problems.map((p) => `${at(p)} ${p.message}`)).toEqual([
+      'spec.yaml:9:41 /relation/matrix/0/1 relation.matrix.0.1 is NaN; expected a finite number (NaN and infinities are not allowed).',
+      'spec.yaml:9:49 /relation/matrix/1/0 relation.matrix.1.0 is Infinity; expected a finite number (NaN and infinities are not allowed).',
+    ]);
+  });
+
   it('schemas/pipeline.schema.json is the schema of the built-in plugins (regenerate with npm run schemas)', () => {
     const file = JSON.parse(readFileSync(new URL('../schemas/pipeline.schema.json', import.meta.url), 'utf8'));
     expect(file).toEqual(buildSpecSchema(reg));

@@ -280,7 +280,10 @@ function explainErrors(
         loc = locate(path);
         break;
       case 'type':
-        message = `${pointerLabel(path)} is ${describe(value)}; expected ${withArticle(String((e.params as { type: string }).type).replace(',', ' or '))}.`;
+        message =
+          typeof value === 'number' && !Number.isFinite(value)
+            ? `${pointerLabel(path)} is ${value}; expected a finite number (NaN and infinities are not allowed).`
+            : `${pointerLabel(path)} is ${describe(value)}; expected ${withArticle(String((e.params as { type: string }).type).replace(',', ' or '))}.`;
         loc = locate(path);
         break;
       case 'minimum':
