@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 // The `weightshare` command. A committed shim (not build output) so that npm can link it before `prepare` builds
 // dist/ on a fresh `npm ci`.
+// A closed pipe (`weightshare plugins | head`) is not an error.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+
 let main;
 try {
   ({ main } = await import('../dist/main.js'));

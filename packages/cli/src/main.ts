@@ -3,11 +3,16 @@
  * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   buildSpecSchema,
+  fileNotFound,
+  importPlugin,
+  loadPipeline,
+  parseSpecText,
   formatError,
   internalError,
-  loadSpecFile,
   PluginRegistry,
   runPipeline,
   specReferenceMarkdown,
@@ -56,9 +61,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--progress', 'print one line per phase on stderr (default: a progress bar on terminals)')
     .option('--out <dir>', 'folder for run outputs (overrides output.dir)')
     .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean; progress?: boolean; out?: string }) => {
-      const registry = new PluginRegistry(builtinPlugins);
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
-      const loaded = loadSpecFile(file, registry, { set, backend: opts.backend });
+      const { loaded, registry } = await loadPipeline(file, builtinPlugins, { set, backend: opts.backend });
       const progress = terminalProgress(io.stderr, Boolean(opts.progress));
       const started = performance.now();
       const outcome = await runPipeline(loaded, registry, { progress });
@@ -69,9 +73,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
 
   specOptions(program.command('validate').description('check a spec without running it').argument('<spec>', 'pipeline spec (YAML)'))
     .option('--json', 'print the resolved spec (defaults filled in) as JSON')
-    .action((file: string, opts: { backend?: string; set: string[]; json?: boolean }) => {
-      const registry = new PluginRegistry(builtinPlugins);
-      const loaded = loadSpecFile(file, registry, { set: opts.set, backend: opts.backend });
+    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean }) => {
+      const { loaded } = await loadPipeline(file, builtinPlugins, { set: opts.set, backend: opts.backend });
       if (opts.json) io.stdout.write(JSON.stringify(loaded.spec, null, 2) + '\n');
       else {
         const s = loaded.spec;
@@ -84,10 +87,11 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   program
     .command('schema')
     .description('print the JSON Schema of pipeline specs (for editors), or write it to a file')
+    .argument('[spec]', 'include the plugins this spec names')
     .option('--write <file>', 'write the schema to this file')
     .option('--markdown', 'print the reference tables of every method and option instead (as in docs/spec.md)')
-    .action((opts: { write?: string; markdown?: boolean }) => {
-      const schema = buildSpecSchema(new PluginRegistry(builtinPlugins));
+    .action(async (file: string | undefined, opts: { write?: string; markdown?: boolean }) => {
+      const schema = buildSpecSchema(await registryFor(file));
       const text = opts.markdown ? specReferenceMarkdown(schema) : JSON.stringify(schema, null, 2) + '\n';
       if (opts.write) writeFileAtomic(opts.write, text);
       else io.stdout.write(text);
@@ -95,18 +99,20 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
 
   program
     .command('plugins')
-    .description('list the available plugins with their stages, methods and options')
-    .option('--json', 'as JSON')
-    .action((opts: { json?: boolean }) => {
-      const registry = new PluginRegistry(builtinPlugins);
+    .description('list the available plugins (built-in, plus those a spec names) with their stages, methods and options')
+    .argument('[spec]', 'also load the plugins this spec names')
+    .option('--json', 'as JSON (option schemas included)')
+    .action(async (file: string | undefined, opts: { json?: boolean }) => {
+      const registry = await registryFor(file);
       const list = registry.plugins.map((p) => ({
         name: p.meta.name,
         version: p.meta.version,
         apiVersion: p.meta.apiVersion,
         backend: p.backend,
         precision: p.capabilities.precision,
+        features: p.capabilities.features ?? [],
         stages: Object.fromEntries(
-          STAGE_NAMES.map((s) => [s, Object.fromEntries(Object.entries(p.stages[s] ?? {}).map(([m, impl]) => [m, { description: impl.description, options: Object.keys(impl.options) }]))]),
+          STAGE_NAMES.map((s) => [s, Object.fromEntries(Object.entries(p.stages[s] ?? {}).map(([m, impl]) => [m, { description: impl.description, options: impl.options }]))]),
         ),
       }));
       if (opts.json) {
@@ -116,8 +122,10 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       for (const p of list) {
         io.stdout.write(`${p.name}@${p.version} (backend ${p.backend}, ${p.precision}, plugin API ${p.apiVersion})\n`);
         for (const s of STAGE_NAMES)
-          for (const [m, info] of Object.entries(p.stages[s] ?? {}))
-            io.stdout.write(`  ${s.padEnd(9)} ${m.padEnd(14)} ${info.description}${info.options.length ? `\n  ${' '.repeat(25)}options: ${info.options.join(', ')}` : ''}\n`);
+          for (const [m, info] of Object.entries(p.stages[s] ?? {})) {
+            const options = Object.entries(info.options as Record<string, { default?: unknown }>).map(([k, v]) => (v.default !== undefined ? `${k}=${JSON.stringify(v.default)}` : k));
+            io.stdout.write(`  ${s.padEnd(9)} ${m.padEnd(16)} ${info.description}${options.length ? `\n  ${' '.repeat(27)}options: ${options.join(', ')}` : ''}\n`);
+          }
       }
     });
 
@@ -127,6 +135,25 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     code = report(e, io);
   }
   return code;
+}
+
+/** The built-in plugins, plus those `file` names when a spec is given. */
+async function registryFor(file: string | undefined): Promise<PluginRegistry> {
+  if (!file) return new PluginRegistry(builtinPlugins);
+  const text = readSpec(file);
+  const parsed = parseSpecText(text, file);
+  const list = Array.isArray(parsed.data.plugins) ? (parsed.data.plugins as unknown[]) : [];
+  const named = [];
+  for (let i = 0; i < list.length; i++) if (typeof list[i] === 'string') named.push(await importPlugin(list[i] as string, dirname(resolve(file)), parsed.locate(['plugins', i])));
+  return new PluginRegistry([...builtinPlugins, ...named]);
+}
+
+function readSpec(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw fileNotFound(file, 'spec file');
+  }
 }
 
 function report(e: unknown, io: Io): number {

@@ -26,6 +26,8 @@ export const ErrorCode = {
   PLUGIN_INVALID: 'PLUGIN_INVALID',
   /** An error thrown inside a plugin's stage method; the original is kept as `cause`. */
   PLUGIN_ERROR: 'PLUGIN_ERROR',
+  /** A plugin named in a spec cannot be found or imported. */
+  PLUGIN_NOT_FOUND: 'PLUGIN_NOT_FOUND',
   /** The relation matrix A is malformed (not square, not T×T, negative or NaN entries where not allowed). */
   RELATION_INVALID: 'RELATION_INVALID',
   /** No stage implementation is registered for (backend, stage, method). */
@@ -199,9 +201,19 @@ export function outputError(path: string, cause: unknown): WeightshareError {
   );
 }
 
-export function pluginInvalid(plugin: string, problems: string[]): WeightshareError {
-  return new WeightshareError(ErrorCode.PLUGIN_INVALID, `plugin "${plugin}" breaks the plugin contract.`, {
-    problems: problems.map((message) => ({ message })),
+export function pluginInvalid(plugin: string, problems: string[], from?: SourceLocation): WeightshareError {
+  return new WeightshareError(ErrorCode.PLUGIN_INVALID, `plugin "${plugin}" breaks the plugin contract. See docs/plugins.md.`, {
+    problems: [...problems.map((message) => ({ message })), ...(from ? [{ message: 'named here', location: from }] : [])],
+  });
+}
+
+export function pluginNotFound(name: string, why: string, from?: SourceLocation): WeightshareError {
+  const local = name.startsWith('.') || name.startsWith('/');
+  const fix = local
+    ? 'Check the path: it is resolved against the spec\'s folder and must point to a JavaScript module (build TypeScript plugins first).'
+    : `Install it next to the spec (npm install ${name}) or name it by a path relative to the spec (./my-plugin.js).`;
+  return new WeightshareError(ErrorCode.PLUGIN_NOT_FOUND, `plugin "${name}" cannot be loaded: ${why}. ${fix}`, {
+    problems: from ? [{ message: 'named here', location: from }] : [],
   });
 }
 

@@ -7,12 +7,14 @@ export * from './random.js';
 export * from './math/dense.js';
 export * from './plugin/types.js';
 export * from './spec/types.js';
-export { loadSpecFile, loadSpecText, type LoadedSpec, type SpecOverrides } from './spec/load.js';
+export { loadSpecFile, loadSpecText, parseSpecText, validateSpec, type LoadedSpec, type ParsedSpec, type SpecOverrides } from './spec/load.js';
+export { loadPipeline, type LoadedPipeline } from './spec/load-pipeline.js';
+export { importPlugin } from './plugin/load.js';
 export { specReferenceMarkdown } from './spec/reference.js';
 export { buildSpecSchema, methodObject, SPEC_API_VERSION, SCHEMA_ID, DATA_SOURCES, SPLIT_METHODS, RELATION_METHODS, INIT_METHODS } from './spec/schema.js';
 export { PluginRegistry, validatePlugin, type RegisteredMethod } from './engine/registry.js';
 export { TOKENS, stageToken } from './engine/tokens.js';
-export { InProcessExecutor } from './engine/executor.js';
+export { InProcessExecutor, TaskFailure } from './engine/executor.js';
 export { silentProgress, type ProgressReporter } from './engine/progress.js';
 export {
   createRunContainer,

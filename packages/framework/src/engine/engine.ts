@@ -29,7 +29,7 @@ import { STAGE_NAMES } from '../plugin/types.js';
 import { Rng } from '../random.js';
 import type { LoadedSpec } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/types.js';
-import { InProcessExecutor } from './executor.js';
+import { InProcessExecutor, TaskFailure } from './executor.js';
 import { silentProgress, type ProgressReporter } from './progress.js';
 import { PluginRegistry, type RegisteredMethod } from './registry.js';
 import { stageToken, TOKENS } from './tokens.js';
@@ -330,7 +330,13 @@ export class Engine {
     const context: ErrorContext = { plugin: m.plugin.meta.name, pluginVersion: m.plugin.meta.version, backend: m.backend, stage: m.stage, method: m.method, round };
     try {
       return await m.impl.run(input, options, ctx);
-    } catch (e) {
+    } catch (thrown) {
+      let e = thrown;
+      if (e instanceof TaskFailure) {
+        const task = (input as Partial<OptimizeInput>).tasks?.[e.index]?.id;
+        if (task !== undefined) context.task = task;
+        e = e.cause;
+      }
       if (e instanceof WeightshareError) {
         Object.assign(e.context, { ...context, ...e.context });
         throw e;

@@ -60,8 +60,23 @@ export function loadSpecFile(file: string, registry: PluginRegistry, overrides: 
   return loadSpecText(text, file, registry, overrides);
 }
 
-/** As {@link loadSpecFile}, from text already read. */
-export function loadSpecText(text: string, file: string, registry: PluginRegistry, overrides: SpecOverrides = {}): LoadedSpec {
+/** A spec parsed from YAML with the `--set` overrides applied, not yet validated. */
+export interface ParsedSpec {
+  file: string;
+  text: string;
+  /** The spec as plain data (mutated by overrides). */
+  data: Record<string, unknown>;
+  /** Locates a JSON path in the file, or in the flag that set it. */
+  locate(path: readonly (string | number)[], wantKey?: boolean): SourceLocation;
+  /** Records that a flag set `path` (errors there are reported against the flag). */
+  noteOverride(path: (string | number)[], flag: string): void;
+}
+
+/**
+ * Parses YAML text (keeping source positions) and applies `--set` overrides.
+ * @throws WeightshareError SPEC_YAML, SPEC_EMPTY, SPEC_INVALID (top level not a mapping), INVALID_ARGUMENT
+ */
+export function parseSpecText(text: string, file: string, set: readonly string[] = []): ParsedSpec {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const pos = (offset: number): SourceLocation => {
@@ -87,36 +102,56 @@ export function loadSpecText(text: string, file: string, registry: PluginRegistr
   }
   const obj = data as Record<string, unknown>;
   const applied: Override[] = [];
-  for (const assignment of overrides.set ?? []) applied.push(applySet(obj, assignment));
-  if (overrides.backend !== undefined) {
-    const flag = `--backend ${overrides.backend}`;
+  for (const assignment of set) applied.push(applySet(obj, assignment));
+  return {
+    file,
+    text,
+    data: obj,
+    locate(path, wantKey = false) {
+      const pointer = toPointer(path);
+      for (const o of [...applied].reverse())
+        if (isPrefix(o.path, path) || isPrefix(path, o.path)) return { file: o.flag, path: pointer };
+      return { ...locateInDoc(doc, path, wantKey, pos), path: pointer };
+    },
+    noteOverride(path, flag) {
+      applied.push({ path, flag });
+    },
+  };
+}
+
+/** As {@link loadSpecFile}, from text already read (no plugins are loaded: `registry` is used as it is). */
+export function loadSpecText(text: string, file: string, registry: PluginRegistry, overrides: SpecOverrides = {}): LoadedSpec {
+  return validateSpec(parseSpecText(text, file, overrides.set), registry, overrides.backend);
+}
+
+/**
+ * Validates a parsed spec against the schema built from `registry`, fills defaults and checks what a schema cannot.
+ * @throws WeightshareError SPEC_INVALID, INVALID_ARGUMENT (unknown --backend)
+ */
+export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backend?: string): LoadedSpec {
+  const { file, text, data: obj, locate } = parsed;
+  if (backend !== undefined) {
+    const flag = `--backend ${backend}`;
     const backends = registry.backends();
-    if (!backends.includes(overrides.backend)) {
-      const hint = didYouMean(overrides.backend, backends);
+    if (!backends.includes(backend)) {
+      const hint = didYouMean(backend, backends);
       throw invalidArgument(
-        `${flag}: no plugin provides the backend "${overrides.backend}". Available backends: ${backends.join(', ')}.` + (hint ? ` Did you mean "${hint}"?` : ''),
+        `${flag}: no plugin provides the backend "${backend}". Available backends: ${backends.join(', ')}.` + (hint ? ` Did you mean "${hint}"?` : ''),
       );
     }
-    obj.backend = overrides.backend;
-    applied.push({ path: ['backend'], flag });
+    obj.backend = backend;
+    parsed.noteOverride(['backend'], flag);
     const stages = obj.stages;
     if (stages && typeof stages === 'object' && !Array.isArray(stages)) {
       for (const s of STAGE_NAMES) {
         const st = (stages as Record<string, unknown>)[s];
         if (st && typeof st === 'object' && !Array.isArray(st)) {
-          (st as Record<string, unknown>).backend = overrides.backend;
-          applied.push({ path: ['stages', s, 'backend'], flag });
+          (st as Record<string, unknown>).backend = backend;
+          parsed.noteOverride(['stages', s, 'backend'], flag);
         }
       }
     }
   }
-
-  const locate = (path: readonly (string | number)[], wantKey = false): SourceLocation => {
-    const pointer = toPointer(path);
-    for (const o of [...applied].reverse())
-      if (isPrefix(o.path, path) || isPrefix(path, o.path)) return { file: o.flag, path: pointer };
-    return { ...locateInDoc(doc, path, wantKey, pos), path: pointer };
-  };
 
   const schema = buildSpecSchema(registry);
   const validate = compile(schema);

@@ -191,6 +191,12 @@ export function buildSpecSchema(registry: PluginRegistry): JsonSchema {
       name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 100, description: 'Run name (letters, digits, . _ -); names the output folder.' },
       description: { type: 'string', description: 'Free text.' },
       seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of the run\'s one PRNG (xoshiro128**).' },
+      plugins: {
+        type: 'array',
+        items: { type: 'string', minLength: 1 },
+        uniqueItems: true,
+        description: 'Plugins this spec uses besides the built-in ones: package names, or paths relative to the spec (./my-plugin.js).',
+      },
       backend: { type: 'string', enum: backends, default: 'cpu', description: 'Default backend of every stage.' },
       loss: { enum: ['squared', 'logistic'], default: 'squared', description: 'Loss of every task: squared (regression) or logistic (labels 0/1 or −1/+1).' },
       data: methodObject(

@@ -58,6 +58,7 @@ export interface ResolvedSpec {
   name: string;
   description?: string;
   seed: number;
+  plugins?: string[];
   backend: string;
   loss: LossName;
   data: DataSpec;
