@@ -6,13 +6,14 @@ const src = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 // Tests import the packages from source; CLI tests run the built `dist/` (npm test builds first).
 export default defineConfig({
   resolve: {
-    alias: {
-      '@weightshare/framework': src('./packages/framework/src/index.ts'),
-      '@weightshare/plugin-cpu': src('./packages/plugin-cpu/src/index.ts'),
-    },
+    alias: [
+      { find: /^@weightshare\/framework\/testing$/, replacement: src('./packages/framework/src/testing/index.ts') },
+      { find: /^@weightshare\/framework$/, replacement: src('./packages/framework/src/index.ts') },
+      { find: /^@weightshare\/plugin-cpu$/, replacement: src('./packages/plugin-cpu/src/index.ts') },
+    ],
   },
   test: {
-    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -149,6 +149,11 @@ export interface StageMethod<I, O> {
   readonly options: Record<string, JsonSchema>;
   /** Option names that must be given. */
   readonly required?: readonly string[];
+  /**
+   * Optimize methods only: the losses this method can minimize (default `['squared']`). A spec whose `loss` the
+   * chosen method does not support is rejected before anything runs; the conformance kit tests each listed loss.
+   */
+  readonly losses?: readonly LossName[];
   /** Computes the stage. Throw {@link WeightshareError} for user-fixable problems; anything else is wrapped. */
   run(input: I, options: Record<string, unknown>, ctx: StageContext): O | Promise<O>;
 }

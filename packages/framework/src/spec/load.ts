@@ -394,8 +394,17 @@ function semanticChecks(
         out.push({ message: `relation.matrix must be square: row ${i + 1} has ${r.length} values but there are ${T} rows.`, location: locate(['relation', 'matrix', i]) });
     });
   }
-  if (spec.loss === 'logistic' && spec.stages.optimize.method === 'exact')
-    out.push({ message: 'the exact optimizer solves the normal equations, which only exist for squared loss; use gd, sgd or adam with logistic loss.', location: locate(['stages', 'optimize', 'method']) });
+  const opt = spec.stages.optimize;
+  const optBackend = opt.backend ?? spec.backend;
+  const impl = registry.find(optBackend, 'optimize', opt.method)?.impl;
+  const loss = spec.loss ?? 'squared';
+  if (impl && !(impl.losses ?? ['squared']).includes(loss)) {
+    const able = registry.methods('optimize', optBackend).filter((m) => (registry.find(optBackend, 'optimize', m)!.impl.losses ?? ['squared']).includes(loss));
+    out.push({
+      message: `optimize method "${opt.method}" supports ${(impl.losses ?? ['squared']).join(' and ')} loss only, but the spec's loss is ${loss}; on backend "${optBackend}" use one of: ${able.join(', ') || '(none)'}.`,
+      location: locate(['stages', 'optimize', 'method']),
+    });
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@ import { checkFinite, commonOptions, gradientScale, iterativeOptions, norm, perT
  */
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling).',
+  losses: ['squared', 'logistic'],
   options: {
     ...commonOptions,
     ...iterativeOptions({ epochs: 2000, tol: 1e-9 }),

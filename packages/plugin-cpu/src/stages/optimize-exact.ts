@@ -8,6 +8,7 @@ import { commonOptions, perTask } from './optimize-common.js';
  */
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; Cholesky).',
+  losses: ['squared'],
   options: { ...commonOptions },
   run(input, options, ctx) {
     if (input.loss !== 'squared')

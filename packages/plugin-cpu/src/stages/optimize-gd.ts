@@ -4,6 +4,7 @@ import { checkFinite, commonOptions, gradientScale, iterativeOptions, lipschitz,
 /** Full-batch gradient descent with step 1/L (L the Lipschitz constant of ∇f) unless `lr` is given. */
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Full-batch gradient descent (step 1/L by default).',
+  losses: ['squared', 'logistic'],
   options: {
     ...commonOptions,
     ...iterativeOptions({ epochs: 1000, tol: 1e-9 }),

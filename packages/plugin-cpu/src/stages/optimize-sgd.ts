@@ -8,6 +8,7 @@ import { checkFinite, commonOptions, gradientScale, iterativeOptions, lipschitz,
  */
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Mini-batch SGD with seeded shuffling and a decaying step.',
+  losses: ['squared', 'logistic'],
   options: {
     ...commonOptions,
     ...iterativeOptions({ epochs: 100, tol: 1e-6 }),
