@@ -1,6 +1,7 @@
 /** Engine-level behaviour: weighted fusion keeps one objective, relation estimation, init from a file, isolation. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import 'reflect-metadata';
 import { container } from 'tsyringe';
@@ -8,6 +9,8 @@ import { estimateRelation, fromRows, PluginRegistry, sparsify, stageToken, Weigh
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { relativeError, weightedMeanRegularized } from './helpers/oracles.js';
 import { runText, scratch, syntheticSpec } from './helpers/run.js';
+
+const root = (): string => fileURLToPath(new URL('..', import.meta.url));
 
 describe('engine', () => {
   it('weighted-mean fusion by task sizes: the penalty uses the same weights, so the rounds reach the weighted closed form', async () => {
@@ -121,6 +124,67 @@ stages:
     })() as WeightshareError;
     expect(dup.code).toBe('PLUGIN_INVALID');
     expect(dup.problems[0]!.message).toMatch(/already provided by @weightshare\/plugin-cpu/);
+  });
+
+  it('a failure inside per-task work names the task', async () => {
+    const picky: Plugin = {
+      meta: { name: 'picky', version: '2.0.0', apiVersion: PLUGIN_API_VERSION },
+      backend: 'picky',
+      capabilities: { precision: 'float64' },
+      stages: {
+        optimize: {
+          fussy: {
+            description: 'fails on the third task',
+            options: { lambda: { type: 'number', default: 1 }, ridge: { type: 'number', default: 0 } },
+            async run(input, _o, ctx) {
+              await ctx.executor.map(input.tasks, {
+                name: 'fussy',
+                run: (t) => {
+                  if (t.index === 2) throw new Error('I do not like this task');
+                  return t;
+                },
+              });
+              throw new Error('unreachable');
+            },
+          },
+        },
+      },
+    };
+    const { loadSpecText, runPipeline } = await import('@weightshare/framework');
+    const reg = new PluginRegistry([cpuPlugin, picky]);
+    const loaded = loadSpecText(
+      syntheticSpec('init: { method: zeros }\nstages:\n  propagate: { method: identity }\n  fuse: { method: mean }\n  optimize: { method: fussy, backend: picky }\n'),
+      'x.yaml',
+      reg,
+    );
+    const err = (await runPipeline(loaded, reg).catch((e: unknown) => e)) as WeightshareError;
+    expect(err.code).toBe('PLUGIN_ERROR');
+    expect(err.context.task).toBe('task-3');
+    expect(err.message).toBe('plugin picky@2.0.0, stage optimize, method fussy, round 1, task task-3 failed: I do not like this task');
+  });
+
+  it('two pipelines in one process with different plugin lists do not see each other\'s methods', async () => {
+    const { loadPipeline } = await import('@weightshare/framework');
+    const dir = scratch();
+    const base = (plugins: string) => `apiVersion: weightshare/v1
+name: two
+${plugins}
+data: { source: synthetic, tasks: 5, rows: 12 }
+evaluate: { baselines: false }
+stages:
+  propagate: { method: identity }
+  fuse: { method: trimmed-mean }
+  optimize: { method: exact }
+`;
+    writeFileSync(join(dir, 'with.yaml'), base(`plugins: [${join(root(), 'examples/plugin-robust/dist/index.js')}]`));
+    writeFileSync(join(dir, 'without.yaml'), base(''));
+    const a = await loadPipeline(join(dir, 'with.yaml'), [cpuPlugin]);
+    expect(a.registry.find('cpu', 'fuse', 'trimmed-mean')).toBeDefined();
+    const b = await loadPipeline(join(dir, 'without.yaml'), [cpuPlugin]).catch((e: unknown) => e as WeightshareError);
+    expect((b as WeightshareError).code).toBe('SPEC_INVALID');
+    expect((b as WeightshareError).problems[0]!.message).toMatch(/unknown stages\.fuse method "trimmed-mean"/);
+    const again = await loadPipeline(join(dir, 'with.yaml'), [cpuPlugin]);
+    expect(again.registry).not.toBe(a.registry);
   });
 
   it('a plugin\'s own error is wrapped with plugin, stage, method and round, keeping the cause', async () => {
