@@ -37,7 +37,19 @@ describe('weightshare CLI', () => {
     expect(shared.mse).toBeLessThan(pooled.mse);
     expect(shared.explainedVariance).toBeGreaterThan(independent.explainedVariance);
     expect(res.outputDir).toBe(join(out, 'quickstart-1'));
-    expect(readdirSync(res.outputDir).sort()).toEqual(['relation.csv', 'results.json', 'spec.resolved.json', 'targets.csv', 'weights.csv']);
+    expect(readdirSync(res.outputDir).sort()).toEqual([
+      'checkpoints',
+      'manifest.json',
+      'relation.csv',
+      'relation.npy',
+      'results.json',
+      'spec.resolved.json',
+      'spec.source.yaml',
+      'targets.csv',
+      'targets.npy',
+      'weights.csv',
+      'weights.npy',
+    ]);
     const written = JSON.parse(readFileSync(join(res.outputDir, 'results.json'), 'utf8'));
     expect(written.models).toEqual(res.models);
     const weights = readFileSync(join(res.outputDir, 'weights.csv'), 'utf8').trim().split('\n');

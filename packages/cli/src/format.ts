@@ -38,7 +38,15 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
   }
   const verdict = compare(results.models);
   if (verdict) out.push('', `  ${verdict}`);
-  if (outputDir) out.push('', `  written to ${outputDir}/ (results.json, weights.csv, targets.csv, relation.csv, spec.resolved.json)`);
+  const sources = Object.values(outcome.sources);
+  const cached = sources.filter((s) => s === 'cached').length;
+  const resumed = sources.filter((s) => s === 'resumed').length;
+  if (cached || resumed)
+    out.push(
+      '',
+      `  stages    ${sources.length - cached - resumed} computed` + (cached ? `, ${cached} cached (unchanged since an earlier run)` : '') + (resumed ? `, ${resumed} from this run's checkpoints` : ''),
+    );
+  if (outputDir) out.push('', `  written to ${outputDir}/ (results.json, weights.csv/.npy, targets, relation, checkpoints/, manifest.json)`);
   return out.join('\n');
 }
 

@@ -2,29 +2,35 @@
  * The `weightshare` command line. `main` returns the exit code: 0 on success, 2 for a user mistake (spec, flag,
  * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
  */
+import { copyFileSync, readFileSync } from 'node:fs';
+import { dirname, extname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import {
   buildSpecSchema,
   fileNotFound,
+  formatError,
   importPlugin,
+  internalError,
+  invalidArgument,
   loadPipeline,
   parseSpecText,
-  formatError,
-  internalError,
   PluginRegistry,
+  resumeRefused,
+  RunFolder,
   runPipeline,
   specReferenceMarkdown,
   STAGE_NAMES,
   WeightshareError,
   writeFileAtomic,
-  writeRun,
+  nullStore,
+  type LoadedSpec,
   type Plugin,
+  type RunOutcome,
 } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { formatSummary } from './format.js';
 import { terminalProgress } from './progress.js';
+import { diffRuns, listRunsTable, showRun } from './runs.js';
 
 /** The plugins the CLI ships with. */
 export const builtinPlugins: readonly Plugin[] = [cpuPlugin];
@@ -35,6 +41,32 @@ export interface Io {
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+interface ExecOptions {
+  json?: boolean;
+  progress?: boolean;
+  cache: boolean;
+}
+
+/** Runs a loaded spec, into `run` when given (checkpointed, cached), and prints the outcome. */
+async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run: RunFolder | undefined, opts: ExecOptions): Promise<void> {
+  const progress = terminalProgress(io.stderr, Boolean(opts.progress));
+  const cacheDir = opts.cache ? join(loaded.spec.output.dir, '.cache') : null;
+  const store = run ? run.store(cacheDir, (m) => io.stderr.write(`warning: ${m}\n`)) : nullStore;
+  const started = performance.now();
+  let outcome: RunOutcome;
+  try {
+    outcome = await runPipeline(loaded, registry, { progress, store });
+    if (run) run.complete(outcome, store as ReturnType<RunFolder['store']>);
+  } catch (e) {
+    run?.fail(e);
+    throw e;
+  } finally {
+    run?.unlock();
+  }
+  if (opts.json) io.stdout.write(JSON.stringify({ outputDir: run?.dir ?? null, ...outcome.results }, null, 2) + '\n');
+  else io.stdout.write(formatSummary(outcome, run?.dir) + `\n  took ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
+}
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -56,19 +88,96 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       .addOption(new Option('--backend <name>', 'run every stage on this backend (overrides the spec)'))
       .addOption(new Option('--set <path=value>', 'override a spec value, e.g. --set stages.optimize.lambda=0.5 (repeatable)').default([]).argParser(collect));
 
-  specOptions(program.command('run').description('run a pipeline spec').argument('<spec>', 'pipeline spec (YAML)'))
+  specOptions(program.command('run').description('run a pipeline spec into a new run folder').argument('<spec>', 'pipeline spec (YAML)'))
     .option('--json', 'print the results as JSON on stdout instead of the summary')
     .option('--progress', 'print one line per phase on stderr (default: a progress bar on terminals)')
     .option('--out <dir>', 'folder for run outputs (overrides output.dir)')
-    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean; progress?: boolean; out?: string }) => {
+    .option('--no-cache', 'compute every stage: neither use nor fill the stage cache')
+    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean }) => {
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
-      const { loaded, registry } = await loadPipeline(file, builtinPlugins, { set, backend: opts.backend });
-      const progress = terminalProgress(io.stderr, Boolean(opts.progress));
-      const started = performance.now();
-      const outcome = await runPipeline(loaded, registry, { progress });
-      const dir = loaded.spec.output.write ? writeRun(loaded.spec.output.dir, outcome) : undefined;
-      if (opts.json) io.stdout.write(JSON.stringify({ outputDir: dir ?? null, ...outcome.results }, null, 2) + '\n');
-      else io.stdout.write(formatSummary(outcome, dir) + `\n  took ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
+      const overrides = { set, backend: opts.backend };
+      const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides);
+      const run = loaded.spec.output.write ? RunFolder.create(loaded.spec.output.dir, loaded, registry, overrides) : undefined;
+      await execute(io, loaded, registry, run, opts);
+    });
+
+  program
+    .command('resume')
+    .description('continue an interrupted or failed run from its last completed stage')
+    .argument('<run>', 'run folder, or run id under --dir')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--force', 'resume even if the spec, a data file or a plugin version changed (changed stages are recomputed)')
+    .option('--json', 'print the results as JSON')
+    .option('--progress', 'print one line per phase on stderr')
+    .option('--no-cache', 'do not use the stage cache')
+    .action(async (id: string, opts: { dir: string; force?: boolean; json?: boolean; progress?: boolean; cache: boolean }) => {
+      const run = RunFolder.open(id, opts.dir);
+      run.lock();
+      try {
+        const m = run.manifest;
+        const { loaded, registry } = await loadPipeline(m.spec.file, builtinPlugins, {}, { text: run.resolvedSpecText(), baseDir: m.baseDir });
+        if (m.status === 'completed') {
+          run.unlock();
+          io.stderr.write(`run ${run.dir} is already complete; nothing to resume.\n`);
+          return;
+        }
+        const changes = run.changes(registry);
+        if (changes.length && !opts.force) throw resumeRefused(run.dir, changes);
+        run.noteResume(changes);
+        await execute(io, loaded, registry, run, opts);
+      } catch (e) {
+        run.unlock();
+        throw e;
+      }
+    });
+
+  const runs = program.command('runs').description('list, inspect, compare and export runs');
+  runs
+    .command('ls')
+    .description('list runs: id, name, status, backend, key metric, start time')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--json', 'as JSON')
+    .action((opts: { dir: string; json?: boolean }) => {
+      io.stdout.write(listRunsTable(opts.dir, Boolean(opts.json)));
+    });
+  runs
+    .command('show')
+    .description('a run\'s manifest, parameters and results')
+    .argument('<run>', 'run folder, or run id under --dir')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--json', 'as JSON')
+    .action((id: string, opts: { dir: string; json?: boolean }) => {
+      io.stdout.write(showRun(RunFolder.open(id, opts.dir), Boolean(opts.json)));
+    });
+  runs
+    .command('diff')
+    .description('parameters and metrics of two runs side by side (differences only, unless --all)')
+    .argument('<a>', 'run folder or id')
+    .argument('<b>', 'run folder or id')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--all', 'show equal parameters too')
+    .action((a: string, b: string, opts: { dir: string; all?: boolean }) => {
+      io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all)));
+    });
+  runs
+    .command('export')
+    .description('copy a run\'s final weights (or targets, relation) to a .csv or .npy file')
+    .argument('<run>', 'run folder, or run id under --dir')
+    .requiredOption('--out <file>', 'destination: .csv or .npy')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .addOption(new Option('--what <matrix>', 'which matrix').choices(['weights', 'targets', 'relation']).default('weights'))
+    .action((id: string, opts: { out: string; dir: string; what: string }) => {
+      const run = RunFolder.open(id, opts.dir);
+      const ext = extname(opts.out).toLowerCase();
+      if (ext !== '.csv' && ext !== '.npy') throw invalidArgument(`--out ${opts.out}: the file must end in .csv or .npy (the format to export).`);
+      if (run.manifest.status !== 'completed') throw invalidArgument(`run ${run.dir} is ${run.manifest.status}; only completed runs have final weights (resume it first).`);
+      const src = join(run.dir, `${opts.what}${ext}`);
+      try {
+        copyFileSync(src, opts.out);
+      } catch (e) {
+        throw fileNotFound(src, `exported file (${(e as Error).message})`);
+      }
+      io.stdout.write(`${opts.what} of ${run.manifest.id} → ${opts.out}\n`);
     });
 
   specOptions(program.command('validate').description('check a spec without running it').argument('<spec>', 'pipeline spec (YAML)'))
@@ -168,6 +277,5 @@ function report(e: unknown, io: Io): number {
 }
 
 function cliVersion(): string {
-  return '0.1.0';
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
-

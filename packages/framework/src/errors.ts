@@ -6,6 +6,8 @@
 
 /** Stable error codes. Exit code 2 for every user error, 1 for an internal one. */
 export const ErrorCode = {
+  /** A checkpoint file of a run does not match the checksum recorded for it (truncated or corrupted). */
+  CHECKPOINT_CORRUPT: 'CHECKPOINT_CORRUPT',
   /** A CSV file is malformed: missing column, empty or non-numeric cell, NaN/Inf. */
   CSV_INVALID: 'CSV_INVALID',
   /** A data set violates a requirement, e.g. a task has too few rows to split. */
@@ -28,6 +30,12 @@ export const ErrorCode = {
   PLUGIN_ERROR: 'PLUGIN_ERROR',
   /** A plugin named in a spec cannot be found or imported. */
   PLUGIN_NOT_FOUND: 'PLUGIN_NOT_FOUND',
+  /** Resuming was refused: the spec, a data file or a plugin changed since the run started (use --force). */
+  RESUME_REFUSED: 'RESUME_REFUSED',
+  /** Another live process holds the run folder's lock. */
+  RUN_LOCKED: 'RUN_LOCKED',
+  /** No run folder (with a manifest) at the given path or id. */
+  RUN_NOT_FOUND: 'RUN_NOT_FOUND',
   /** The relation matrix A is malformed (not square, not T×T, negative or NaN entries where not allowed). */
   RELATION_INVALID: 'RELATION_INVALID',
   /** No stage implementation is registered for (backend, stage, method). */
@@ -136,6 +144,14 @@ export function formatError(err: WeightshareError): string {
 
 // ---- message builders (sorted by code) -------------------------------------------------------------
 
+export function checkpointCorrupt(file: string, why: string): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.CHECKPOINT_CORRUPT,
+    `checkpoint file "${file}" is corrupted (${why}); it is not used. Delete its folder to recompute that stage (and the ones after it), then resume.`,
+    { context: { file } },
+  );
+}
+
 export function csvInvalid(file: string, problems: Problem[]): WeightshareError {
   return new WeightshareError(
     ErrorCode.CSV_INVALID,
@@ -221,6 +237,25 @@ export function relationInvalid(message: string, location?: SourceLocation): Wei
   return new WeightshareError(ErrorCode.RELATION_INVALID, message, {
     problems: location ? [{ message: 'relation declared here', location }] : [],
   });
+}
+
+export function resumeRefused(run: string, changes: string[]): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.RESUME_REFUSED,
+    `run "${run}" was not resumed: its inputs changed since it started, so its checkpoints may not fit them. Start a new run, or resume with --force to continue anyway (stages whose inputs changed are recomputed).`,
+    { problems: changes.map((message) => ({ message })) },
+  );
+}
+
+export function runLocked(run: string, holder: string): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.RUN_LOCKED,
+    `run folder "${run}" is in use by ${holder}. Wait for it to finish; a lock left by a process that died is taken over automatically.`,
+  );
+}
+
+export function runNotFound(run: string, why: string): WeightshareError {
+  return new WeightshareError(ErrorCode.RUN_NOT_FOUND, `no run at "${run}": ${why}. List runs with "weightshare runs ls".`);
 }
 
 export function specEmpty(file: string): WeightshareError {

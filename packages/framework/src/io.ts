@@ -8,14 +8,27 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writ
 import { basename, dirname, join } from 'node:path';
 import { outputError } from './errors.js';
 
+/**
+ * Crash testing: with WEIGHTSHARE_CRASH_AT_WRITE=N in the environment, the process kills itself with SIGKILL in the
+ * middle of its N-th atomic write (half the bytes in the temporary file, nothing renamed) — a real crash at the worst
+ * moment, used by the resume tests. Unset, it costs one comparison.
+ */
+const crashAt = Number(process.env.WEIGHTSHARE_CRASH_AT_WRITE ?? 0);
+let writes = 0;
+
 /** Writes `data` to `path` atomically. @throws WeightshareError OUTPUT_ERROR */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
   let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'wx');
+    fd = openSync(tmp, 'w');
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (crashAt > 0 && ++writes === crashAt) {
+      writeSync(fd, buf, 0, buf.length >> 1);
+      fsyncSync(fd);
+      process.kill(process.pid, 'SIGKILL');
+    }
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);

@@ -30,6 +30,9 @@ import { Rng } from '../random.js';
 import type { LoadedSpec } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { InProcessExecutor, TaskFailure } from './executor.js';
+import { jsonHash, matrixHash, sha256 } from '../store/hash.js';
+import { readFileSync } from 'node:fs';
+import { nullStore, type StageSource, type StageStore, type StoredStage } from '../store/stage-store.js';
 import { silentProgress, type ProgressReporter } from './progress.js';
 import { PluginRegistry, type RegisteredMethod } from './registry.js';
 import { stageToken, TOKENS } from './tokens.js';
@@ -39,6 +42,8 @@ export interface RunOptions {
   progress?: ProgressReporter;
   /** Replaces the in-process executor. */
   executor?: TaskExecutor;
+  /** Where stage outputs are checkpointed and looked up (default: nowhere). */
+  store?: StageStore;
 }
 
 /** One round's record. */
@@ -81,6 +86,10 @@ export interface RunOutcome {
   targets: DenseMatrix;
   data: PreparedData;
   spec: ResolvedSpec;
+  /** Where each stage's outputs came from: computed now, taken from the cache, or from this run's checkpoints. */
+  sources: Record<string, StageSource>;
+  /** Fingerprint of the prepared data (train and test rows, after split and standardization). */
+  dataHash: string;
 }
 
 /** Releases the plugins' resources when the run container is disposed (tsyringe calls `dispose`). */
@@ -105,6 +114,7 @@ export function createRunContainer(loaded: LoadedSpec, registry: PluginRegistry,
   c.register(TOKENS.Progress, { useValue: progress });
   c.register(TOKENS.Rng, { useValue: new Rng(loaded.spec.seed) });
   c.register(TOKENS.Executor, { useValue: options.executor ?? new InProcessExecutor((done, total) => progress.tasks(done, total)) });
+  c.register(TOKENS.Store, { useValue: options.store ?? nullStore });
   c.register(RunResources, { useClass: RunResources }, { lifecycle: Lifecycle.ContainerScoped });
   for (const m of registry.all()) c.register(stageToken(m.backend, m.stage, m.method), { useValue: m });
   c.register(TOKENS.Engine, {
@@ -115,6 +125,7 @@ export function createRunContainer(loaded: LoadedSpec, registry: PluginRegistry,
         dc.resolve<TaskExecutor>(TOKENS.Executor),
         dc.resolve<Rng>(TOKENS.Rng),
         dc.resolve<ProgressReporter>(TOKENS.Progress),
+        dc.resolve<StageStore>(TOKENS.Store),
         dc,
       ),
   });
@@ -143,6 +154,7 @@ export class Engine {
   private readonly cache = new Map<string, unknown>();
   private step = 0;
   private readonly steps: number;
+  private readonly sources: Record<string, StageSource> = {};
 
   constructor(
     private readonly loaded: LoadedSpec,
@@ -150,10 +162,11 @@ export class Engine {
     private readonly executor: TaskExecutor,
     private readonly rng: Rng,
     private readonly progress: ProgressReporter,
+    private readonly store: StageStore,
     private readonly container: DependencyContainer,
   ) {
     this.spec = loaded.spec;
-    this.place = { baseDir: dirname(resolvePath(loaded.file)), locate: loaded.locate };
+    this.place = { baseDir: loaded.baseDir ?? dirname(resolvePath(loaded.file)), locate: loaded.locate };
     this.steps = 2 + 3 * this.spec.rounds + (this.spec.evaluate.baselines ? 1 : 0);
   }
 
@@ -187,55 +200,125 @@ export class Engine {
     const optOptions = this.options('optimize');
     const lambda = Number(optOptions.lambda ?? 0);
     const ridge = Number(optOptions.ridge ?? 0);
+    const dataHash = hashData(data);
+    const about = (m: RegisteredMethod, options: Record<string, unknown>) => ({
+      stage: m.stage,
+      method: m.method,
+      backend: m.backend,
+      plugin: m.plugin.meta.name,
+      version: m.plugin.meta.version,
+      options,
+    });
 
+    // Initial weights B.
     this.phase('initial weights');
-    let W: DenseMatrix;
     const init = spec.init;
-    if (init.method === 'zeros') W = zeros(T, d);
-    else if (init.method === 'file') {
-      const { rows } = readNumericMatrix(resolvePath(this.place.baseDir, init.path), init.path, this.place.locate(['init', 'path']));
-      if (rows.length !== T || rows.some((r) => r.length !== d))
-        throw dataInvalid(`${init.path} must have ${T} rows (tasks) and ${d} columns (${data.featureNames.join(', ')}), but it is ${rows.length}×${rows[0]?.length ?? 0}.`, [
-          { message: 'named here', location: this.place.locate(['init', 'path']) },
-        ]);
-      W = fromRows(rows);
-    } else W = await this.fitAlone(methods.optimize, data.train, { ...optOptions, lambda: 0, ridge: init.ridge }, 'init');
+    const initOptions = { ...optOptions, lambda: 0, ridge: init.method === 'independent' ? init.ridge : 0 };
+    const initKey = {
+      id: 'init',
+      init,
+      dataHash,
+      seed: spec.seed,
+      loss: spec.loss,
+      file: init.method === 'file' ? fileHash(resolvePath(this.place.baseDir, init.path)) : null,
+      optimize: init.method === 'independent' ? about(methods.optimize, initOptions) : null,
+    };
+    let W = (
+      await this.stage('init', initKey, async () => {
+        let B: DenseMatrix;
+        if (init.method === 'zeros') B = zeros(T, d);
+        else if (init.method === 'file') {
+          const { rows } = readNumericMatrix(resolvePath(this.place.baseDir, init.path), init.path, this.place.locate(['init', 'path']));
+          if (rows.length !== T || rows.some((r) => r.length !== d))
+            throw dataInvalid(`${init.path} must have ${T} rows (tasks) and ${d} columns (${data.featureNames.join(', ')}), but it is ${rows.length}×${rows[0]?.length ?? 0}.`, [
+              { message: 'named here', location: this.place.locate(['init', 'path']) },
+            ]);
+          B = fromRows(rows);
+        } else B = await this.fitAlone(methods.optimize, data.train, initOptions, 'init');
+        return { matrices: { B }, json: {} };
+      })
+    ).matrices.B!;
 
-    const A = buildRelation(spec.relation, T, W, data.biasColumn, this.place);
-    const relationLoc = this.place.locate(['relation']);
-    if (!allFinite(A.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', relationLoc);
+    // Relation A.
+    const relationKey = {
+      id: 'relation',
+      relation: spec.relation,
+      tasks: T,
+      biasColumn: data.biasColumn,
+      B: spec.relation.method === 'estimate' ? matrixHash(W) : null,
+      file: spec.relation.method === 'csv' ? fileHash(resolvePath(this.place.baseDir, spec.relation.path)) : null,
+    };
+    const A = (
+      await this.stage('relation', relationKey, async () => {
+        const R = buildRelation(spec.relation, T, W, data.biasColumn, this.place);
+        if (!allFinite(R.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
+        return { matrices: { A: R }, json: {} };
+      })
+    ).matrices.A!;
+    const hashA = matrixHash(A);
 
     const rounds: RoundRecord[] = [];
     let E = zeros(T, d);
     for (let r = 1; r <= spec.rounds; r++) {
+      const id = (stage: StageName): string => `r${String(r).padStart(4, '0')}-${stage}`;
       const diagnostics: RoundRecord['diagnostics'] = {};
+
       this.phase(`round ${r}/${spec.rounds} · propagate`);
-      const prop = await this.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: W }, r);
-      this.expectShape(prop.propagated, T, d, methods.propagate, r, 'propagated');
-      if (prop.diagnostics) diagnostics.propagate = prop.diagnostics;
+      const propKey = { id: id('propagate'), seed: spec.seed, ...about(methods.propagate, this.options('propagate')), A: hashA, B: matrixHash(W) };
+      const prop = await this.stage(id('propagate'), propKey, async () => {
+        const out = await this.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: W }, r);
+        this.expectShape(out.propagated, T, d, methods.propagate, r, 'propagated');
+        return { matrices: { C: out.propagated }, json: out.diagnostics ? { diagnostics: out.diagnostics } : {} };
+      });
+      const C = prop.matrices.C!;
+      if (prop.json.diagnostics) diagnostics.propagate = prop.json.diagnostics as Record<string, unknown>;
 
       this.phase(`round ${r}/${spec.rounds} · fuse`);
-      const fused = await this.call<FuseInput, FuseOutput>(methods.fuse, { propagated: prop.propagated, relation: A, taskSizes: sizes }, r);
-      this.expectShape(fused.targets, T, d, methods.fuse, r, 'targets');
-      if (fused.diagnostics) diagnostics.fuse = fused.diagnostics;
-      E = fused.targets;
+      const fuseKey = { id: id('fuse'), seed: spec.seed, ...about(methods.fuse, this.options('fuse')), A: hashA, C: matrixHash(C), sizes };
+      const fused = await this.stage(id('fuse'), fuseKey, async () => {
+        const out = await this.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes }, r);
+        this.expectShape(out.targets, T, d, methods.fuse, r, 'targets');
+        if (!(out.penaltyWeights instanceof Float64Array) || out.penaltyWeights.length !== T || !allFinite(out.penaltyWeights))
+          throw pluginError(new Error(`returned penaltyWeights that are not ${T} finite float64 values`), { plugin: methods.fuse.plugin.meta.name, stage: 'fuse', method: methods.fuse.method, round: r });
+        return {
+          matrices: { E: out.targets, c: { rows: 1, cols: T, data: out.penaltyWeights } },
+          json: out.diagnostics ? { diagnostics: out.diagnostics } : {},
+        };
+      });
+      E = fused.matrices.E!;
+      const c = fused.matrices.c!.data;
+      if (fused.json.diagnostics) diagnostics.fuse = fused.json.diagnostics as Record<string, unknown>;
 
       this.phase(`round ${r}/${spec.rounds} · optimize`);
-      const opt = await this.call<OptimizeInput, OptimizeOutput>(
-        methods.optimize,
-        { tasks: data.train, loss: spec.loss, targets: E, penaltyWeights: fused.penaltyWeights, start: W },
-        r,
-      );
-      this.expectShape(opt.weights, T, d, methods.optimize, r, 'weights');
-      W = opt.weights;
-      diagnostics.optimize = {
-        ...(opt.diagnostics ?? {}),
-        maxEpochs: Math.max(0, ...opt.perTask.map((p) => p.epochs)),
-        notConverged: opt.perTask.filter((p) => !p.converged).length,
+      const optKey = {
+        id: id('optimize'),
+        seed: spec.seed,
+        ...about(methods.optimize, optOptions),
+        dataHash,
+        loss: spec.loss,
+        E: matrixHash(E),
+        c: matrixHash({ rows: 1, cols: T, data: c }),
+        W: matrixHash(W),
       };
+      const opt = await this.stage(id('optimize'), optKey, async () => {
+        const out = await this.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks: data.train, loss: spec.loss, targets: E, penaltyWeights: c, start: W }, r);
+        this.expectShape(out.weights, T, d, methods.optimize, r, 'weights');
+        return {
+          matrices: { W: out.weights },
+          json: {
+            diagnostics: {
+              ...(out.diagnostics ?? {}),
+              maxEpochs: Math.max(0, ...out.perTask.map((p) => p.epochs)),
+              notConverged: out.perTask.filter((p) => !p.converged).length,
+            },
+          },
+        };
+      });
+      W = opt.matrices.W!;
+      diagnostics.optimize = opt.json.diagnostics as Record<string, unknown>;
       rounds.push({
         round: r,
-        objective: objective(W, data.train, spec.loss, E, fused.penaltyWeights, lambda, ridge),
+        objective: objective(W, data.train, spec.loss, E, c, lambda, ridge),
         test: evaluate(W, data.test, spec.loss).overall,
         diagnostics,
       });
@@ -247,11 +330,16 @@ export class Engine {
     if (spec.evaluate.baselines) {
       this.phase('baselines');
       const baseOpts = { ...optOptions, lambda: 0, ridge: spec.evaluate.baselineRidge };
-      const Wi = await this.fitAlone(methods.optimize, data.train, baseOpts, 'baseline');
-      independent = evaluate(Wi, data.test, spec.loss);
-      const all = poolTasks(data.train);
-      const Wp = await this.fitAlone(methods.optimize, [all], baseOpts, 'baseline');
-      pooled = evaluate(Wp, data.test, spec.loss, true);
+      const baseKey = { id: 'baselines', seed: spec.seed, ...about(methods.optimize, baseOpts), dataHash, loss: spec.loss };
+      const base = await this.stage('baselines', baseKey, async () => ({
+        matrices: {
+          independent: await this.fitAlone(methods.optimize, data.train, baseOpts, 'baseline'),
+          pooled: await this.fitAlone(methods.optimize, [poolTasks(data.train)], baseOpts, 'baseline'),
+        },
+        json: {},
+      }));
+      independent = evaluate(base.matrices.independent!, data.test, spec.loss);
+      pooled = evaluate(base.matrices.pooled!, data.test, spec.loss, true);
     }
 
     const results: RunResults = {
@@ -287,7 +375,7 @@ export class Engine {
         ...(pooled ? { pooled: pooled.perTask[t]!.metrics } : {}),
       })),
     };
-    return { results, weights: W, relation: A, targets: E, data, spec };
+    return { results, weights: W, relation: A, targets: E, data, spec, sources: this.sources, dataHash };
   }
 
   /** The options of a stage: its spec entry without `method` and `backend` (defaults already filled). */
@@ -298,6 +386,23 @@ export class Engine {
 
   private phase(label: string): void {
     this.progress.phase(label, ++this.step, this.steps);
+  }
+
+  /**
+   * A checkpointed stage: its key is computed from everything it depends on before it runs; stored outputs with
+   * that key (this run's checkpoint, or the cache) are used instead of computing.
+   */
+  private async stage(id: string, keyParts: Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage> {
+    const key = jsonHash({ format: 1, ...keyParts });
+    const hit = this.store.load(id, key);
+    if (hit) {
+      this.sources[id] = hit.source;
+      return hit.stage;
+    }
+    const stage = await compute();
+    this.store.save(id, key, stage);
+    this.sources[id] = 'computed';
+    return stage;
   }
 
   /** Fits every task on its own (λ = 0) with the optimize method: initial weights and the baselines. */
@@ -376,6 +481,23 @@ export function poolTasks(tasks: readonly TaskData[]): TaskData {
     off += t.y.length;
   }
   return { id: 'pooled', index: 0, X, y, biasColumn: tasks[0]!.biasColumn };
+}
+
+/** A fingerprint of the prepared data: every task's train and test rows, targets and bias position. */
+function hashData(data: PreparedData): string {
+  const parts: string[] = [data.featureNames.join(','), String(data.biasColumn)];
+  for (const split of [data.train, data.test])
+    for (const t of split) parts.push(t.id, matrixHash(t.X), matrixHash({ rows: 1, cols: t.y.length, data: t.y }));
+  return jsonHash(parts);
+}
+
+/** SHA-256 of a file's contents, or null when it cannot be read (the stage itself then reports it). */
+function fileHash(path: string): string | null {
+  try {
+    return sha256(readFileSync(path));
+  } catch {
+    return null;
+  }
 }
 
 function countEdges(A: DenseMatrix): number {

@@ -13,6 +13,8 @@ export const TOKENS = {
   Rng: Symbol.for('weightshare.Rng'),
   /** The {@link ProgressReporter} (the CLI's progress bar, or a no-op). */
   Progress: Symbol.for('weightshare.Progress'),
+  /** The {@link StageStore} checkpoints go to (the run folder and the stage cache, or nowhere). */
+  Store: Symbol.for('weightshare.Store'),
   /** The {@link Engine} that runs the rounds. */
   Engine: Symbol.for('weightshare.Engine'),
 } as const;

@@ -37,6 +37,8 @@ export interface LoadedSpec {
   file: string;
   /** Source text (for hashing and records). */
   text: string;
+  /** Folder that relative paths in the spec are resolved against (default: the spec file's folder). */
+  baseDir?: string;
   /** Locates a JSON path in the file (or in the flag that set it). */
   locate(path: readonly (string | number)[]): SourceLocation;
 }

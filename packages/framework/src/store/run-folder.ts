@@ -1,0 +1,274 @@
+/**
+ * A run folder: `runs/<name>-<n>/` holding
+ *   manifest.json        what ran: spec hash, seed, plugins and versions, backends, Node, platform, times, input
+ *                        file checksums, and (when complete) every checkpoint and output file with its SHA-256
+ *   spec.source.yaml     the spec file as it was
+ *   spec.resolved.json   the spec after --set/--backend and defaults (what resume runs)
+ *   checkpoints/<id>/    one folder per completed stage (see stage-store.ts)
+ *   results.json, weights.csv, weights.npy, targets.csv, targets.npy, relation.csv, relation.npy   final outputs
+ *   .lock                the pid of the process writing it
+ * Every file is written atomically. results.json and the weight files hold no clock readings: the same spec, seed and
+ * backend give the same bytes; times live in manifest.json only.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { arch, platform } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import type { RunOutcome } from '../engine/engine.js';
+import type { PluginRegistry } from '../engine/registry.js';
+import { runNotFound, WeightshareError } from '../errors.js';
+import { createRunDir, writeFileAtomic } from '../io.js';
+import { matrixCsv } from '../output.js';
+import { STAGE_NAMES } from '../plugin/types.js';
+import type { LoadedSpec, SpecOverrides } from '../spec/load.js';
+import type { ResolvedSpec } from '../spec/types.js';
+import { canonicalJson, sha256 } from './hash.js';
+import { acquireLock } from './lock.js';
+import { encodeNpy } from './npy.js';
+import { FolderStore, type StageSource } from './stage-store.js';
+
+export const MANIFEST_FORMAT = 1;
+
+export interface Manifest {
+  format: number;
+  id: string;
+  name: string;
+  status: 'running' | 'completed' | 'failed';
+  spec: { file: string; sha256: string; resolvedSha256: string };
+  /** Folder relative spec paths resolve against. */
+  baseDir: string;
+  overrides: SpecOverrides;
+  seed: number;
+  plugins: { name: string; version: string; backend: string; precision: string }[];
+  stages: Record<string, { method: string; backend: string; plugin: string; version: string }>;
+  node: string;
+  platform: string;
+  startedAt: string;
+  endedAt?: string;
+  resumedAt: string[];
+  /** Files the run reads (data, split, relation, init), with their checksums at start. */
+  inputs: { path: string; sha256: string | null; bytes: number | null }[];
+  checkpoints?: { id: string; key: string; source: StageSource; files: { file: string; sha256: string }[] }[];
+  outputs?: { file: string; sha256: string }[];
+  error?: { code: string; message: string };
+  forced?: string[];
+}
+
+/** Files a spec reads, resolved against its folder. */
+export function specInputs(spec: ResolvedSpec, baseDir: string): string[] {
+  const out: string[] = [];
+  if (spec.data.source === 'csv') out.push(spec.data.path);
+  if (spec.split.method === 'file') out.push(spec.split.path);
+  if (spec.relation.method === 'csv') out.push(spec.relation.path);
+  if (spec.init.method === 'file') out.push(spec.init.path);
+  return out.map((p) => resolve(baseDir, p));
+}
+
+function fileRecord(path: string): Manifest['inputs'][number] {
+  try {
+    const bytes = readFileSync(path);
+    return { path, sha256: sha256(bytes), bytes: bytes.length };
+  } catch {
+    return { path, sha256: null, bytes: null };
+  }
+}
+
+/** A run folder, locked by this process while open for writing. */
+export class RunFolder {
+  private release: (() => void) | undefined;
+
+  private constructor(
+    readonly dir: string,
+    public manifest: Manifest,
+  ) {}
+
+  /**
+   * Creates `<root>/<name>-<n>` (a new folder, never an existing one), locks it and writes the spec and manifest.
+   * @throws WeightshareError OUTPUT_ERROR
+   */
+  static create(root: string, loaded: LoadedSpec, registry: PluginRegistry, overrides: SpecOverrides): RunFolder {
+    const dir = createRunDir(root, loaded.spec.name);
+    const release = acquireLock(dir);
+    const spec = loaded.spec;
+    const baseDir = loaded.baseDir ?? resolve(loaded.file, '..');
+    const resolvedText = JSON.stringify(spec, null, 2) + '\n';
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      id: basename(dir),
+      name: spec.name,
+      status: 'running',
+      spec: { file: resolve(loaded.file), sha256: sha256(loaded.text), resolvedSha256: sha256(canonicalJson(spec)) },
+      baseDir,
+      overrides: { set: [...(overrides.set ?? [])], ...(overrides.backend ? { backend: overrides.backend } : {}) },
+      seed: spec.seed,
+      plugins: [],
+      stages: {},
+      node: process.version,
+      platform: `${platform()}-${arch()}`,
+      startedAt: new Date().toISOString(),
+      resumedAt: [],
+      inputs: specInputs(spec, baseDir).map(fileRecord),
+    };
+    const used = new Set<string>();
+    for (const s of STAGE_NAMES) {
+      const m = registry.get(spec.stages[s].backend ?? spec.backend, s, spec.stages[s].method);
+      manifest.stages[s] = { method: m.method, backend: m.backend, plugin: m.plugin.meta.name, version: m.plugin.meta.version };
+      if (!used.has(m.plugin.meta.name)) {
+        used.add(m.plugin.meta.name);
+        manifest.plugins.push({ name: m.plugin.meta.name, version: m.plugin.meta.version, backend: m.plugin.backend, precision: m.plugin.capabilities.precision });
+      }
+    }
+    const run = new RunFolder(dir, manifest);
+    run.release = release;
+    writeFileAtomic(join(dir, 'spec.source.yaml'), loaded.text);
+    writeFileAtomic(join(dir, 'spec.resolved.json'), resolvedText);
+    run.writeManifest(); // the commit point: a folder without manifest.json never started
+    return run;
+  }
+
+  /**
+   * Opens an existing run folder: a path, or a run id under `root`.
+   * @throws WeightshareError RUN_NOT_FOUND
+   */
+  static open(run: string, root = 'runs'): RunFolder {
+    const dir = existsSync(run) ? run : join(root, run);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw runNotFound(run, `neither a folder nor a run id under ${root}/`);
+    const file = join(dir, 'manifest.json');
+    if (!existsSync(file)) throw runNotFound(run, 'the folder has no manifest.json (the run was stopped before it started: run the spec again)');
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+    } catch (e) {
+      throw runNotFound(run, `manifest.json is unreadable (${(e as Error).message})`);
+    }
+    return new RunFolder(dir, manifest);
+  }
+
+  /** Takes the folder's lock (for resume). @throws WeightshareError RUN_LOCKED */
+  lock(): void {
+    this.release ??= acquireLock(this.dir);
+  }
+
+  unlock(): void {
+    this.release?.();
+    this.release = undefined;
+  }
+
+  /** The resolved spec text this run was started with. */
+  resolvedSpecText(): string {
+    return readFileSync(join(this.dir, 'spec.resolved.json'), 'utf8');
+  }
+
+  /** What changed since the run started: the spec file, input files, plugin versions. */
+  changes(registry: PluginRegistry): string[] {
+    const out: string[] = [];
+    const spec = this.manifest.spec;
+    let now: string | null = null;
+    try {
+      now = sha256(readFileSync(spec.file, 'utf8'));
+    } catch {
+      out.push(`the spec file ${spec.file} no longer exists`);
+    }
+    if (now !== null && now !== spec.sha256) out.push(`the spec file ${spec.file} changed (SHA-256 ${spec.sha256.slice(0, 12)}… → ${now.slice(0, 12)}…)`);
+    for (const input of this.manifest.inputs) {
+      const cur = fileRecord(input.path);
+      if (cur.sha256 !== input.sha256)
+        out.push(
+          cur.sha256 === null
+            ? `the input file ${input.path} no longer exists`
+            : `the input file ${input.path} changed (SHA-256 ${String(input.sha256).slice(0, 12)}… → ${cur.sha256.slice(0, 12)}…)`,
+        );
+    }
+    for (const p of this.manifest.plugins) {
+      const cur = registry.plugins.find((q) => q.meta.name === p.name);
+      if (!cur) out.push(`the plugin ${p.name} is no longer available`);
+      else if (cur.meta.version !== p.version) out.push(`the plugin ${p.name} changed version (${p.version} → ${cur.meta.version})`);
+    }
+    return out;
+  }
+
+  /** The stage store of this run, with the shared cache unless `cacheDir` is null. */
+  store(cacheDir: string | null, warn?: (message: string) => void): FolderStore {
+    return new FolderStore(this.dir, cacheDir, warn);
+  }
+
+  noteResume(forced: string[]): void {
+    removeTornFiles(this.dir);
+    this.manifest.status = 'running';
+    this.manifest.resumedAt.push(new Date().toISOString());
+    delete this.manifest.error;
+    if (forced.length) this.manifest.forced = [...(this.manifest.forced ?? []), ...forced];
+    this.writeManifest();
+  }
+
+  /** Writes the final outputs, then marks the run completed with every checksum. */
+  complete(outcome: RunOutcome, store: FolderStore): void {
+    const { data } = outcome;
+    const outputs: [string, string | Buffer][] = [
+      ['weights.csv', matrixCsv(outcome.weights, data.taskIds, data.featureNames)],
+      ['weights.npy', encodeNpy(outcome.weights)],
+      ['targets.csv', matrixCsv(outcome.targets, data.taskIds, data.featureNames)],
+      ['targets.npy', encodeNpy(outcome.targets)],
+      ['relation.csv', matrixCsv(outcome.relation, data.taskIds, data.taskIds)],
+      ['relation.npy', encodeNpy(outcome.relation)],
+      ['results.json', JSON.stringify(outcome.results, null, 2) + '\n'],
+    ];
+    for (const [file, content] of outputs) writeFileAtomic(join(this.dir, file), content);
+    this.manifest.outputs = outputs.map(([file, content]) => ({ file, sha256: sha256(content) }));
+    this.manifest.checkpoints = [...store.records.values()].map((r) => ({
+      id: r.id,
+      key: r.key,
+      source: outcome.sources[r.id] ?? 'computed',
+      files: Object.values(r.files).map((f) => ({ file: `checkpoints/${r.id}/${f.file}`, sha256: f.sha256 })),
+    }));
+    this.manifest.status = 'completed';
+    this.manifest.endedAt = new Date().toISOString();
+    this.writeManifest();
+  }
+
+  /** Marks the run failed (it can be resumed). Never throws: it runs while another error is on its way out. */
+  fail(err: unknown): void {
+    try {
+      this.manifest.status = 'failed';
+      this.manifest.error = err instanceof WeightshareError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+      this.manifest.endedAt = new Date().toISOString();
+      this.writeManifest();
+    } catch {
+      /* the folder may be unwritable: that is what failed */
+    }
+  }
+
+  private writeManifest(): void {
+    writeFileAtomic(join(this.dir, 'manifest.json'), JSON.stringify(this.manifest, null, 2) + '\n');
+  }
+}
+
+/** Deletes temporary files that a killed process left half-written (`.<name>.tmp-<pid>` of a pid that is gone). */
+function removeTornFiles(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const m = /^\..+\.tmp-(\d+)$/.exec(entry.name);
+    if (!m || !entry.isFile() || Number(m[1]) === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) rmSync(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), { force: true });
+  }
+}
+
+/** Run folders under `root` (those with a manifest), oldest first. */
+export function listRuns(root: string): RunFolder[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((n) => !n.startsWith('.') && existsSync(join(root, n, 'manifest.json')))
+    .map((n) => {
+      try {
+        return RunFolder.open(join(root, n));
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((r): r is RunFolder => r !== undefined)
+    .sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.dir.localeCompare(b.dir));
+}

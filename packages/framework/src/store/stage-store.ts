@@ -1,0 +1,153 @@
+/**
+ * Where stage outputs are kept between processes: the run's own checkpoints (for resume) and a content-addressed
+ * stage cache shared by the runs of one output folder. A stage is looked up by its cache key — a hash of everything
+ * it depends on, computed before it runs — so a changed option, input or plugin version misses and recomputes.
+ *
+ * Layout of one checkpoint (in `<run>/checkpoints/<id>/` and in `<output>/.cache/<key>/`): one `.npy` file per
+ * matrix and `checkpoint.json` = { id, key, files: { name: { file, sha256, shape } }, json }. `checkpoint.json` is
+ * written last (atomically), so a checkpoint either exists completely or not at all; every `.npy` is verified
+ * against its SHA-256 before use.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkpointCorrupt } from '../errors.js';
+import { writeFileAtomic } from '../io.js';
+import type { DenseMatrix } from '../math/dense.js';
+import { sha256 } from './hash.js';
+import { decodeNpy, encodeNpy } from './npy.js';
+
+/** What a stage leaves behind. */
+export interface StoredStage {
+  matrices: Record<string, DenseMatrix>;
+  /** JSON-serializable extras (diagnostics, per-task reports). */
+  json: Record<string, unknown>;
+}
+
+/** Where a stage's outputs came from in this run. */
+export type StageSource = 'computed' | 'cached' | 'resumed';
+
+/** The store the engine saves stage outputs to and looks them up in. */
+export interface StageStore {
+  /** The stored outputs of stage `id` with cache key `key`, or undefined to compute them. */
+  load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined;
+  /** Saves a computed stage. */
+  save(id: string, key: string, stage: StoredStage): void;
+}
+
+/** A store that keeps nothing (runs that write no output). */
+export const nullStore: StageStore = { load: () => undefined, save: () => {} };
+
+/** The checkpoint of one stage as recorded in checkpoint.json. */
+export interface CheckpointRecord {
+  id: string;
+  key: string;
+  files: Record<string, { file: string; sha256: string; shape: [number, number] }>;
+  json: Record<string, unknown>;
+}
+
+/** Writes a checkpoint folder: the .npy files, then checkpoint.json as the commit point. */
+export function writeCheckpoint(dir: string, id: string, key: string, stage: StoredStage, dtype: 'float64' | 'float32' = 'float64'): CheckpointRecord {
+  mkdirSync(dir, { recursive: true });
+  const files: CheckpointRecord['files'] = {};
+  for (const [name, m] of Object.entries(stage.matrices)) {
+    const bytes = encodeNpy(m, dtype);
+    writeFileAtomic(join(dir, `${name}.npy`), bytes);
+    files[name] = { file: `${name}.npy`, sha256: sha256(bytes), shape: [m.rows, m.cols] };
+  }
+  const record: CheckpointRecord = { id, key, files, json: stage.json };
+  writeFileAtomic(join(dir, 'checkpoint.json'), JSON.stringify(record, null, 1) + '\n');
+  return record;
+}
+
+/**
+ * Reads a checkpoint folder; undefined when it has no (complete) checkpoint.json.
+ * @throws WeightshareError CHECKPOINT_CORRUPT when a file is missing or does not match its checksum
+ */
+export function readCheckpoint(dir: string): { record: CheckpointRecord; stage: StoredStage } | undefined {
+  const file = join(dir, 'checkpoint.json');
+  if (!existsSync(file)) return undefined;
+  let record: CheckpointRecord;
+  try {
+    record = JSON.parse(readFileSync(file, 'utf8')) as CheckpointRecord;
+  } catch (e) {
+    throw checkpointCorrupt(file, `not valid JSON: ${(e as Error).message}`);
+  }
+  const matrices: Record<string, DenseMatrix> = {};
+  for (const [name, f] of Object.entries(record.files ?? {})) {
+    const path = join(dir, f.file);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      throw checkpointCorrupt(path, 'the file is missing');
+    }
+    const actual = sha256(bytes);
+    if (actual !== f.sha256) throw checkpointCorrupt(path, `SHA-256 ${actual.slice(0, 12)}… does not match the recorded ${f.sha256.slice(0, 12)}…`);
+    try {
+      matrices[name] = decodeNpy(bytes);
+    } catch (e) {
+      throw checkpointCorrupt(path, (e as Error).message);
+    }
+  }
+  return { record, stage: { matrices, json: record.json ?? {} } };
+}
+
+/**
+ * The store of one run folder, optionally backed by a shared cache folder.
+ * Lookup order: the run's own checkpoint (resume), then the cache, else compute.
+ */
+export class FolderStore implements StageStore {
+  /** Every checkpoint this run has, in the order stages completed. */
+  readonly records = new Map<string, CheckpointRecord>();
+
+  constructor(
+    private readonly runDir: string,
+    private readonly cacheDir: string | null,
+    private readonly warn: (message: string) => void = () => {},
+  ) {}
+
+  private dir(id: string): string {
+    return join(this.runDir, 'checkpoints', id);
+  }
+
+  load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined {
+    const own = readCheckpoint(this.dir(id)); // a corrupted checkpoint of this run is an error, never skipped
+    if (own && own.record.key === key) {
+      this.records.set(id, own.record);
+      return { stage: own.stage, source: 'resumed' };
+    }
+    if (!this.cacheDir) return undefined;
+    const entry = join(this.cacheDir, key);
+    let cached: ReturnType<typeof readCheckpoint>;
+    try {
+      cached = readCheckpoint(entry);
+    } catch (e) {
+      this.warn(`${(e as Error).message.split(';')[0]}; recomputing the stage and replacing the cache entry.`);
+      rmSync(entry, { recursive: true, force: true });
+      return undefined;
+    }
+    if (!cached) return undefined;
+    this.records.set(id, writeCheckpoint(this.dir(id), id, key, cached.stage));
+    return { stage: cached.stage, source: 'cached' };
+  }
+
+  save(id: string, key: string, stage: StoredStage): void {
+    const record = writeCheckpoint(this.dir(id), id, key, stage);
+    this.records.set(id, record);
+    if (!this.cacheDir) return;
+    const entry = join(this.cacheDir, key);
+    if (existsSync(join(entry, 'checkpoint.json'))) return;
+    // copy into a private folder, then rename it into place: concurrent runs never see half an entry
+    const tmp = join(this.cacheDir, `.tmp-${process.pid}-${key.slice(0, 16)}`);
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(this.cacheDir, { recursive: true });
+      cpSync(this.dir(id), tmp, { recursive: true });
+      renameSync(tmp, entry);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') this.warn(`could not add stage ${id} to the cache (${(e as Error).message}); the run goes on.`);
+    }
+  }
+}
