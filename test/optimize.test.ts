@@ -1,6 +1,6 @@
 /** optimize: logistic loss optimality, NaN detection, seeded SGD, and the objective the engine records. */
 import { describe, expect, it } from 'vitest';
-import { WeightshareError, logistic } from '@weightshare/framework';
+import { Rng, WeightshareError, logistic, type TaskExecutor } from '@weightshare/framework';
 import { runText, syntheticSpec } from './helpers/run.js';
 
 describe('optimize', () => {
@@ -95,6 +95,33 @@ rounds: 4
       }
     }
     expect(out.results.rounds[3]!.objective.total).toBeCloseTo(J, 8);
+  });
+
+  it('an executor that runs tasks concurrently, finishing in scrambled order, gives the same bytes', async () => {
+    const { loadSpecText, runPipeline } = await import('@weightshare/framework');
+    const { registry } = await import('./helpers/run.js');
+    const text = syntheticSpec(`stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: sgd, lambda: 1, epochs: 10, batchSize: 8 }
+rounds: 3
+`);
+    const scrambled: TaskExecutor = {
+      async map(inputs, work) {
+        const rng = new Rng(17);
+        return Promise.all(
+          inputs.map(async (input, i) => {
+            await new Promise((r) => setTimeout(r, rng.int(5)));
+            return work.run(input, i);
+          }),
+        );
+      },
+    };
+    const reg = registry();
+    const a = await runPipeline(loadSpecText(text, 'a.yaml', reg), reg);
+    const b = await runPipeline(loadSpecText(text, 'a.yaml', reg), reg, { executor: scrambled });
+    expect(Buffer.from(b.weights.data.buffer).equals(Buffer.from(a.weights.data.buffer))).toBe(true);
+    expect(JSON.stringify(b.results)).toBe(JSON.stringify(a.results));
   });
 
   it('logistic() is stable for large margins', () => {
