@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^@weightshare\/framework\/testing$/, replacement: src('./packages/framework/src/testing/index.ts') },
       { find: /^@weightshare\/framework$/, replacement: src('./packages/framework/src/index.ts') },
       { find: /^@weightshare\/plugin-cpu$/, replacement: src('./packages/plugin-cpu/src/index.ts') },
+      { find: /^@weightshare\/plugin-tfjs$/, replacement: src('./packages/plugin-tfjs/src/index.ts') },
     ],
   },
   test: {

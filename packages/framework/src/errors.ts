@@ -40,6 +40,8 @@ export const ErrorCode = {
   RELATION_INVALID: 'RELATION_INVALID',
   /** No stage implementation is registered for (backend, stage, method). */
   STAGE_NOT_FOUND: 'STAGE_NOT_FOUND',
+  /** An iterative solver did not reach its tolerance. */
+  SOLVER_NOT_CONVERGED: 'SOLVER_NOT_CONVERGED',
   /** The spec file is empty. */
   SPEC_EMPTY: 'SPEC_EMPTY',
   /** The spec fails schema validation (unknown keys, wrong types, ranges, unknown methods). */
@@ -256,6 +258,14 @@ export function runLocked(run: string, holder: string): WeightshareError {
 
 export function runNotFound(run: string, why: string): WeightshareError {
   return new WeightshareError(ErrorCode.RUN_NOT_FOUND, `no run at "${run}": ${why}. List runs with "weightshare runs ls".`);
+}
+
+export function solverNotConverged(what: string, iterations: number, residual: number, tol: number, fix: string, context: ErrorContext = {}): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.SOLVER_NOT_CONVERGED,
+    `${what} did not converge: relative residual ${residual.toExponential(2)} after ${iterations} iterations (tolerance ${tol.toExponential(0)}). ${fix}`,
+    { context: { ...context, iterations, residual } },
+  );
 }
 
 export function specEmpty(file: string): WeightshareError {

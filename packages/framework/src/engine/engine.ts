@@ -60,7 +60,7 @@ export interface RunResults {
   seed: number;
   loss: ResolvedSpec['loss'];
   stages: Record<StageName, { method: string; backend: string; plugin: string; pluginVersion: string }>;
-  plugins: { name: string; version: string; backend: string; precision: string }[];
+  plugins: { name: string; version: string; backend: string; precision: string; runtime?: Record<string, unknown> }[];
   data: {
     tasks: number;
     features: string[];
@@ -184,8 +184,8 @@ export class Engine {
     const methods = Object.fromEntries(STAGE_NAMES.map((s) => [s, this.resolveStage(s)])) as Record<StageName, RegisteredMethod>;
     const resources = this.container.resolve(RunResources);
     for (const p of new Set(Object.values(methods).map((m) => m.plugin))) {
-      await p.setup?.();
       resources.add(p);
+      await p.setup?.(this.spec.backendOptions?.[p.backend] ?? {});
     }
 
     this.phase('loading data');
@@ -354,6 +354,7 @@ export class Engine {
         version: p.meta.version,
         backend: p.backend,
         precision: p.capabilities.precision,
+        ...(p.runtime ? { runtime: p.runtime() } : {}),
       })),
       data: {
         tasks: T,

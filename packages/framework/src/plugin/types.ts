@@ -187,8 +187,16 @@ export interface Plugin {
   readonly backend: string;
   readonly capabilities: PluginCapabilities;
   readonly stages: PluginStages;
-  /** Called once when a run that uses this plugin starts. */
-  setup?(): void | Promise<void>;
+  /**
+   * JSON Schema properties of plugin-wide settings, given in a spec as `backendOptions.<backend>` (e.g.
+   * `backendOptions: { tfjs: { device: wasm } }`) and validated like every other key; passed to `setup` with
+   * defaults filled in.
+   */
+  readonly settings?: Record<string, JsonSchema>;
+  /** Called once when a run that uses this plugin starts, with its settings. */
+  setup?(settings: Record<string, unknown>): void | Promise<void>;
+  /** What actually runs (e.g. `{ device: 'wasm' }`), recorded in the run's results and manifest. Called after setup. */
+  runtime?(): Record<string, unknown>;
   /** Called when the run's container is disposed; release memory and handles here. */
   dispose?(): void | Promise<void>;
 }

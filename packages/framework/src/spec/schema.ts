@@ -198,6 +198,17 @@ export function buildSpecSchema(registry: PluginRegistry): JsonSchema {
         description: 'Plugins this spec uses besides the built-in ones: package names, or paths relative to the spec (./my-plugin.js).',
       },
       backend: { type: 'string', enum: backends, default: 'cpu', description: 'Default backend of every stage.' },
+      backendOptions: {
+        type: 'object',
+        description: 'Settings of the plugins behind each backend, e.g. { tfjs: { device: wasm } }.',
+        properties: Object.fromEntries(
+          registry.plugins
+            .filter((p) => p.settings && Object.keys(p.settings).length)
+            .map((p) => [p.backend, { type: 'object', properties: p.settings, additionalProperties: false, default: {}, description: `Settings of ${p.meta.name}.` }]),
+        ),
+        additionalProperties: false,
+        default: {},
+      },
       loss: { enum: ['squared', 'logistic'], default: 'squared', description: 'Loss of every task: squared (regression) or logistic (labels 0/1 or −1/+1).' },
       data: methodObject(
         'source',

@@ -60,6 +60,7 @@ export interface ResolvedSpec {
   seed: number;
   plugins?: string[];
   backend: string;
+  backendOptions: Record<string, Record<string, unknown>>;
   loss: LossName;
   data: DataSpec;
   split: SplitSpec;

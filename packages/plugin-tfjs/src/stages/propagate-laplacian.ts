@@ -1,0 +1,28 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
+import { toTensor } from '../convert.js';
+import { cg } from '../krylov.js';
+import { checkConverged, graphWeights, solverOptions } from './common.js';
+
+/** C = (I + αL)⁻¹B by conjugate gradient (I + αL is symmetric positive definite). */
+export const propagateLaplacian: StageMethod<PropagateInput, PropagateOutput> = {
+  description: 'C = (I + αL)⁻¹B: Laplacian smoothing over the relation graph (conjugate gradient).',
+  options: { alpha: { type: 'number', minimum: 0, default: 1, description: 'Smoothing strength α ≥ 0.' }, ...solverOptions },
+  run(input, options) {
+    const T = input.relation.rows;
+    const alpha = options.alpha as number;
+    const W = tf.tensor2d(graphWeights(input.relation, 'propagate laplacian'), [T, T]);
+    const B = toTensor(input.weights);
+    // (I + αL)x = x + α(D x − W x), D = diag of W's row sums
+    const deg = tf.tidy(() => tf.sum(W, 1, true));
+    try {
+      const res = cg((x) => tf.add(x, tf.mul(alpha, tf.sub(tf.mul(deg, x), tf.matMul(W, x as tf.Tensor2D)))), B, options.tol as number, options.maxIterations as number);
+      const diagnostics = checkConverged(res, 'CG on I + αL (propagate laplacian, tfjs)', options.tol as number, 'Raise maxIterations or lower alpha.', { stage: 'propagate', method: 'laplacian' });
+      const data = Float64Array.from(res.x.dataSync());
+      res.x.dispose();
+      return { propagated: { rows: T, cols: input.weights.cols, data }, diagnostics };
+    } finally {
+      tf.dispose([W, B, deg]);
+    }
+  },
+};

@@ -1,0 +1,36 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
+import { toTensor } from '../convert.js';
+import { cg } from '../krylov.js';
+import { checkConverged, graphWeights, solverOptions } from './common.js';
+
+/** C = α(I − (1−α)S)⁻¹B by conjugate gradient, S = D̃^{-1/2}(A_off + I)D̃^{-1/2}. */
+export const propagatePpr: StageMethod<PropagateInput, PropagateOutput> = {
+  description: 'C = α(I − (1−α)S)⁻¹B: personalized PageRank over the relation graph (conjugate gradient).',
+  options: {
+    alpha: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.15, description: 'Teleport probability α in (0, 1].' },
+    ...solverOptions,
+  },
+  run(input, options) {
+    const T = input.relation.rows;
+    const alpha = options.alpha as number;
+    const W = graphWeights(input.relation, 'propagate ppr');
+    for (let i = 0; i < T; i++) W[i * T + i] = 1; // self-loops
+    const S = tf.tidy(() => {
+      const At = tf.tensor2d(W, [T, T]);
+      const inv = tf.rsqrt(tf.sum(At, 1, true));
+      return tf.mul(tf.mul(inv, At), tf.transpose(inv));
+    });
+    const B = toTensor(input.weights);
+    try {
+      const res = cg((x) => tf.sub(x, tf.mul(1 - alpha, tf.matMul(S, x as tf.Tensor2D))), B, options.tol as number, options.maxIterations as number);
+      const diagnostics = checkConverged(res, 'CG on I − (1−α)S (propagate ppr, tfjs)', options.tol as number, 'Raise maxIterations or alpha.', { stage: 'propagate', method: 'ppr' });
+      const C = tf.mul(res.x, alpha);
+      const data = Float64Array.from(C.dataSync());
+      tf.dispose([res.x, C]);
+      return { propagated: { rows: T, cols: input.weights.cols, data }, diagnostics };
+    } finally {
+      tf.dispose([S, B]);
+    }
+  },
+};

@@ -1,0 +1,61 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { JsonSchema, PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
+import { toTensor } from '../convert.js';
+import { bicgstab, cg } from '../krylov.js';
+import { checkConverged, solverOptions } from './common.js';
+
+export const solveOptions: Record<string, JsonSchema> = {
+  ...solverOptions,
+  onSingular: {
+    enum: ['error', 'pinv', 'ridge'],
+    default: 'error',
+    description:
+      'When BiCGSTAB does not converge (A singular or badly conditioned): stop with an error; solve the regularized normal equations (AᵀA + εI)C = AᵀB by CG (the pseudo-inverse solution as ε → 0); or solve (A + εI)C = B.',
+  },
+  epsilon: { type: 'number', exclusiveMinimum: 0, default: 1e-6, description: 'ε of the fallbacks, relative to ‖A‖₁.' },
+};
+
+/**
+ * Solves A X = B with BiCGSTAB, falling back as the options say. `B` null means the identity (for the literal
+ * inverse). Returns X as a tensor the caller owns, and diagnostics.
+ */
+export function solveRelation(A: tf.Tensor2D, B: tf.Tensor2D, options: Record<string, unknown>, method: string): { X: tf.Tensor; diagnostics: Record<string, unknown> } {
+  const tol = options.tol as number;
+  const maxIterations = options.maxIterations as number;
+  const first = bicgstab((x) => tf.matMul(A, x as tf.Tensor2D), B, tol, maxIterations);
+  if (first.converged) return { X: first.x, diagnostics: { solver: { method: 'bicgstab', iterations: first.iterations, residual: first.residual }, fallback: null } };
+  first.x.dispose();
+  const fix = 'A may be singular or badly conditioned: use a better-conditioned relation, set stages.propagate.onSingular to ridge or pinv, or raise maxIterations.';
+  if (options.onSingular === 'error') checkConverged(first, `BiCGSTAB on the relation matrix A of propagate ${method} (tfjs)`, tol, fix, { stage: 'propagate', method });
+  const eps = tf.tidy(() => tf.max(tf.sum(tf.abs(A), 0)).dataSync()[0]!) * (options.epsilon as number);
+  if (options.onSingular === 'ridge') {
+    const shifted = tf.tidy(() => tf.add(A, tf.mul(tf.eye(A.shape[0]), eps)));
+    const res = bicgstab((x) => tf.matMul(shifted, x as tf.Tensor2D), B, tol, maxIterations);
+    shifted.dispose();
+    const diag = checkConverged(res, `BiCGSTAB on A + εI (ε = ${eps.toExponential(2)})`, tol, 'Increase stages.propagate.epsilon.', { stage: 'propagate', method });
+    return { X: res.x, diagnostics: { ...diag, fallback: 'ridge', epsilon: eps, firstResidual: first.residual } };
+  }
+  const rhs = tf.tidy(() => tf.matMul(A, B, true, false));
+  const res = cg((x) => tf.add(tf.matMul(A, tf.matMul(A, x as tf.Tensor2D), true, false), tf.mul(x, eps * eps)), rhs, tol, maxIterations * 4);
+  rhs.dispose();
+  const diag = checkConverged(res, 'CG on the regularized normal equations', tol, 'Increase stages.propagate.epsilon.', { stage: 'propagate', method });
+  return { X: res.x, diagnostics: { ...diag, fallback: 'pinv', epsilon: eps, firstResidual: first.residual } };
+}
+
+/** C = A⁻¹B by BiCGSTAB with tfjs ops (tfjs has no direct solver); no inverse is formed. */
+export const propagateSolve: StageMethod<PropagateInput, PropagateOutput> = {
+  description: 'C = A⁻¹B by BiCGSTAB on all columns at once (no inverse formed).',
+  options: solveOptions,
+  run(input, options) {
+    const A = toTensor(input.relation);
+    const B = toTensor(input.weights);
+    try {
+      const { X, diagnostics } = solveRelation(A, B, options, 'solve');
+      const data = Float64Array.from(X.dataSync());
+      X.dispose();
+      return { propagated: { rows: input.weights.rows, cols: input.weights.cols, data }, diagnostics };
+    } finally {
+      tf.dispose([A, B]);
+    }
+  },
+};
