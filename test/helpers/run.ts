@@ -4,8 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSpecText, PluginRegistry, runPipeline, type RunOutcome, type Plugin } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
+import { tfjsPlugin } from '@weightshare/plugin-tfjs';
 
-export const registry = (plugins: Plugin[] = [cpuPlugin]): PluginRegistry => new PluginRegistry(plugins);
+/** The CLI's built-in plugins. */
+export const builtins: Plugin[] = [cpuPlugin, tfjsPlugin];
+export const registry = (plugins: Plugin[] = builtins): PluginRegistry => new PluginRegistry(plugins);
 
 /** A scratch folder for spec files. */
 export function scratch(prefix = 'ws-test-'): string {

@@ -28,12 +28,13 @@ import {
   type RunOutcome,
 } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
+import { tfjsPlugin } from '@weightshare/plugin-tfjs';
 import { formatSummary } from './format.js';
 import { terminalProgress } from './progress.js';
 import { diffRuns, listRunsTable, showRun } from './runs.js';
 
 /** The plugins the CLI ships with. */
-export const builtinPlugins: readonly Plugin[] = [cpuPlugin];
+export const builtinPlugins: readonly Plugin[] = [cpuPlugin, tfjsPlugin];
 
 export interface Io {
   stdout: NodeJS.WriteStream;

@@ -79,12 +79,29 @@ export class PluginRegistry {
     throw stageNotFound(backend, stage, method, available, location);
   }
 
-  /** The options schema of (stage, method) as the union over backends: for building the spec schema. */
+  /**
+   * The options of (stage, method) as the union over the backends that provide it, for the spec's schema. A
+   * `default` is kept only where every backend agrees; the defaults of the backend that actually runs are filled in
+   * by the second validation phase (see spec/load.ts).
+   */
   optionSchemas(stage: StageName): Map<string, { options: Record<string, unknown>; required: readonly string[]; description: string }> {
-    const out = new Map<string, { options: Record<string, unknown>; required: readonly string[]; description: string }>();
+    const out = new Map<string, { options: Record<string, Record<string, unknown>>; required: readonly string[]; description: string }>();
     for (const m of this.all()) {
-      if (m.stage !== stage || out.has(m.method)) continue;
-      out.set(m.method, { options: m.impl.options, required: m.impl.required ?? [], description: m.impl.description });
+      if (m.stage !== stage) continue;
+      const prior = out.get(m.method);
+      if (!prior) {
+        out.set(m.method, { options: structuredClone(m.impl.options) as Record<string, Record<string, unknown>>, required: m.impl.required ?? [], description: m.impl.description });
+        continue;
+      }
+      for (const [k, schema] of Object.entries(m.impl.options as Record<string, Record<string, unknown>>)) {
+        const have = prior.options[k];
+        if (!have) prior.options[k] = structuredClone(schema);
+        else if (JSON.stringify(have.default) !== JSON.stringify(schema.default)) {
+          delete have.default;
+          have.description = `${String(have.description ?? '')} (default depends on the backend)`.trim();
+        }
+      }
+      prior.required = prior.required.filter((r) => (m.impl.required ?? []).includes(r));
     }
     return out;
   }

@@ -155,12 +155,13 @@ export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backe
     }
   }
 
-  const schema = buildSpecSchema(registry);
+  const schema = buildSpecSchema(registry, true);
   const validate = compile(schema);
   const candidate = structuredClone(obj);
   const problems: Problem[] = [];
   if (!validate(candidate)) problems.push(...explainErrors(validate.errors ?? [], candidate, schema, locate));
   if (!problems.length) problems.push(...semanticChecks(candidate as unknown as ResolvedSpec, registry, locate));
+  if (!problems.length) problems.push(...validateStageOptions(candidate as unknown as ResolvedSpec, registry, locate));
   if (problems.length) throw specInvalid(file, sortProblems(problems));
 
   const spec = candidate as unknown as ResolvedSpec;
@@ -406,6 +407,42 @@ function semanticChecks(
       message: `optimize method "${opt.method}" supports ${(impl.losses ?? ['squared']).join(' and ')} loss only, but the spec's loss is ${loss}; on backend "${optBackend}" use one of: ${able.join(', ') || '(none)'}.`,
       location: locate(['stages', 'optimize', 'method']),
     });
+  }
+  return out;
+}
+
+const stageValidators = new WeakMap<object, { validate: ValidateFunction; schema: JsonSchema }>();
+
+/**
+ * Phase two: each stage against the options of the backend that will run it — its defaults are filled in, and an
+ * option that only another backend's method knows is reported.
+ */
+function validateStageOptions(
+  spec: ResolvedSpec,
+  registry: PluginRegistry,
+  locate: (path: readonly (string | number)[], wantKey?: boolean) => SourceLocation,
+): Problem[] {
+  const out: Problem[] = [];
+  for (const s of STAGE_NAMES) {
+    const st = spec.stages[s] as unknown as Record<string, unknown>;
+    const m = registry.find((st.backend as string | undefined) ?? spec.backend, s, st.method as string);
+    if (!m) continue;
+    let v = stageValidators.get(m.impl);
+    if (!v) {
+      const schema: JsonSchema = {
+        type: 'object',
+        properties: { method: {}, backend: {}, ...m.impl.options },
+        ...(m.impl.required?.length ? { required: [...m.impl.required] } : {}),
+        additionalProperties: false,
+      };
+      v = { validate: new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true }).compile(schema), schema };
+      stageValidators.set(m.impl, v);
+    }
+    if (!v.validate(st)) {
+      const errors = (v.validate.errors ?? []).map((e) => ({ ...e, instancePath: `/stages/${s}${e.instancePath}` }));
+      for (const p of explainErrors(errors, spec, v.schema, locate))
+        out.push({ ...p, message: p.message.replace(/^unknown key (".*?") in (stages\.\w+)/, `unknown key $1 in $2 for ${m.method} on backend ${m.backend}`) });
+    }
   }
   return out;
 }

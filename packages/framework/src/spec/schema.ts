@@ -167,14 +167,21 @@ export function stageChoices(registry: PluginRegistry, stage: StageName): Record
   return out;
 }
 
-/** Builds the full spec schema for a set of plugins. */
-export function buildSpecSchema(registry: PluginRegistry): JsonSchema {
+/**
+ * Builds the full spec schema for a set of plugins. With `forValidation`, stage options carry no defaults: those of
+ * the backend that runs a stage are filled in by the second validation phase.
+ */
+export function buildSpecSchema(registry: PluginRegistry, forValidation = false): JsonSchema {
   const backends = registry.backends();
   const stageProps: Record<string, JsonSchema> = {};
   for (const stage of STAGE_NAMES) {
+    const choices = stageChoices(registry, stage);
+    if (forValidation)
+      for (const c of Object.values(choices))
+        c.properties = Object.fromEntries(Object.entries(c.properties).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).filter(([key]) => key !== 'default'))]));
     stageProps[stage] = methodObject(
       'method',
-      stageChoices(registry, stage),
+      choices,
       { backend: { type: 'string', enum: backends, description: 'Backend for this stage only; default: the spec\'s `backend`.' } },
       `The ${stage} stage: a method and its options.`,
     );

@@ -72,11 +72,13 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
 
   /** Full-batch check: finiteness, and which tasks are done. Returns true when all are. */
   const check = (epoch: number, before: boolean): boolean => {
-    const { f, g } = valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge);
-    const done = tf.tidy(() => tf.lessEqual(norms(g), stop));
-    const fv = f.dataSync() as Float32Array;
-    const dv = done.dataSync();
-    tf.dispose([f, g, done]);
+    const [f, done] = tf.tidy(() => {
+      const { f, g } = valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge);
+      return [f, tf.lessEqual(norms(g), stop)];
+    });
+    const fv = f!.dataSync() as Float32Array;
+    const dv = done!.dataSync();
+    tf.dispose([f!, done!]);
     checkFinite(fv, input.tasks, ctx, Math.max(1, epoch), o.fix);
     let all = true;
     for (let t = 0; t < T; t++) {

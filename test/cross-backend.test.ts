@@ -1,0 +1,117 @@
+/**
+ * Swapping backends without touching specs: every pipeline in pipelines/ on plugin-cpu (float64) and plugin-tfjs
+ * (float32, wasm), agreeing within the documented tolerance; tfjs-cpu on a small case; determinism; memory; and the
+ * native `tensorflow` device where it is installed.
+ */
+import { readdirSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { loadPipeline, runPipeline, type RegressionMetrics, type RunOutcome } from '@weightshare/framework';
+import { nativeAvailable } from '@weightshare/plugin-tfjs';
+import { cli } from './helpers/cli.js';
+import { builtins } from './helpers/run.js';
+
+/** Relative tolerance of tfjs (float32) against cpu (float64) on weights, for well-conditioned problems. */
+const TOLERANCE = 1e-4;
+/** Pipelines whose methods come from a third-party plugin that only provides the cpu backend. */
+const CPU_ONLY: Record<string, string> = {
+  'school-robust-lasso.yaml': 'uses trimmed-mean and lasso from examples/plugin-robust, which provides backend cpu only',
+};
+
+async function run(file: string, backend: string, set: string[] = []): Promise<RunOutcome> {
+  const { loaded, registry } = await loadPipeline(file, builtins, { backend, set: ['output.write=false', ...set] });
+  return runPipeline(loaded, registry);
+}
+
+function relativeError(a: Float64Array, b: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(a[i]!));
+  }
+  return num / den;
+}
+
+const pipelines = readdirSync('pipelines').filter((f) => f.endsWith('.yaml'));
+
+describe('every pipeline under --backend cpu and --backend tfjs', () => {
+  it.each(pipelines.filter((f) => !(f in CPU_ONLY)))('%s: weights, targets and metrics agree', async (f) => {
+    const cpu = await run(`pipelines/${f}`, 'cpu');
+    const wasm = await run(`pipelines/${f}`, 'tfjs', ['backendOptions.tfjs.device=wasm']);
+    expect(wasm.results.plugins.find((p) => p.backend === 'tfjs')!.runtime).toMatchObject({ device: 'wasm' });
+    expect(relativeError(cpu.weights.data, wasm.weights.data)).toBeLessThan(TOLERANCE);
+    expect(relativeError(cpu.targets.data, wasm.targets.data)).toBeLessThan(TOLERANCE);
+    const [m, n] = [cpu.results.models.shared, wasm.results.models.shared] as RegressionMetrics[];
+    expect(Math.abs(m!.mse - n!.mse) / m!.mse).toBeLessThan(TOLERANCE);
+    expect(Math.abs(m!.explainedVariance - n!.explainedVariance)).toBeLessThan(TOLERANCE);
+  });
+
+  it('the cpu-only exceptions fail on tfjs with a clear error, and are the only ones', async () => {
+    for (const f of Object.keys(CPU_ONLY)) {
+      const err = await loadPipeline(`pipelines/${f}`, builtins, { backend: 'tfjs' }).catch((e: Error) => e);
+      expect((err as Error).message).toMatch(/not a valid pipeline spec/);
+      expect(JSON.stringify((err as { problems: unknown }).problems)).toMatch(/is not available on backend \\"tfjs\\"/);
+    }
+    expect(Object.keys(CPU_ONLY).every((f) => pipelines.includes(f))).toBe(true);
+  });
+
+  it('tfjs-cpu (pure JavaScript) agrees on the quickstart too, and logistic loss with adam agrees', async () => {
+    const cpu = await run('pipelines/quickstart.yaml', 'cpu');
+    const js = await run('pipelines/quickstart.yaml', 'tfjs', ['backendOptions.tfjs.device=cpu']);
+    expect(js.results.plugins.find((p) => p.backend === 'tfjs')!.runtime).toMatchObject({ device: 'cpu' });
+    expect(relativeError(cpu.weights.data, js.weights.data)).toBeLessThan(TOLERANCE);
+    const logistic = ['loss=logistic', 'stages.optimize.method=adam', 'stages.optimize.epochs=3000', 'stages.optimize.tol=1e-7', 'rounds=3', 'data.rows=40'];
+    const a = await run('pipelines/quickstart.yaml', 'cpu', logistic);
+    const b = await run('pipelines/quickstart.yaml', 'tfjs', logistic);
+    expect(relativeError(a.weights.data, b.weights.data)).toBeLessThan(1e-3); // adam stops on a float32 gradient tolerance
+    expect(Math.abs((a.results.models.shared as { accuracy: number }).accuracy - (b.results.models.shared as { accuracy: number }).accuracy)).toBeLessThanOrEqual(1 / 120);
+  });
+});
+
+describe('plugin-tfjs runtime', () => {
+  it('the same spec and seed on tfjs give byte-identical outputs and checkpoints (CLI, separate processes)', () => {
+    const dir = `${process.cwd()}/runs-test-tfjs-${process.pid}`;
+    const args = ['run', 'pipelines/quickstart.yaml', '--backend', 'tfjs', '--out', dir, '--no-cache', '--set', 'stages.optimize.method=sgd', '--set', 'rounds=3'];
+    expect(cli(args).code).toBe(0);
+    expect(cli(args).code).toBe(0);
+    const { readFileSync, rmSync } = require('node:fs') as typeof import('node:fs');
+    try {
+      for (const f of ['results.json', 'weights.npy', 'checkpoints/r0002-optimize/W.npy', 'checkpoints/r0003-fuse/E.npy'])
+        expect(readFileSync(`${dir}/quickstart-1/${f}`).equals(readFileSync(`${dir}/quickstart-2/${f}`)), f).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a full run leaves no tensors behind', async () => {
+    await run('pipelines/quickstart.yaml', 'tfjs', ['rounds=1']); // the first run loads the backend
+    const before = tf.memory().numTensors;
+    await run('pipelines/quickstart.yaml', 'tfjs', ['stages.optimize.method=adam', 'stages.propagate.method=laplacian', 'relation.knn=3']);
+    await run('pipelines/quickstart.yaml', 'tfjs', ['stages.propagate.method=ppr', 'stages.fuse={method: median, scope: per-task}', 'stages.optimize.method=sgd', 'rounds=2']);
+    await run('pipelines/quickstart.yaml', 'tfjs', ['stages.propagate.method=inverse', 'stages.fuse={method: identity}', 'rounds=2']);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('the tensorflow device (tfjs-node) runs the same code when installed, and is a clear error when it is not', async (ctx) => {
+    if (!(await nativeAvailable('tensorflow'))) {
+      const r = cli(['run', 'pipelines/quickstart.yaml', '--backend', 'tfjs', '--set', 'backendOptions.tfjs.device=tensorflow', '--set', 'output.write=false']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: backendOptions\.tfjs\.device is "tensorflow", but @tensorflow\/tfjs-node is not installed\. Its installer downloads libtensorflow/);
+      console.log('skipped the tensorflow-device comparison: @tensorflow/tfjs-node is not installed here (its installer needs to download libtensorflow)');
+      ctx.skip();
+    }
+    const cpu = await run('pipelines/quickstart.yaml', 'cpu');
+    const native = await run('pipelines/quickstart.yaml', 'tfjs', ['backendOptions.tfjs.device=tensorflow']);
+    expect(native.results.plugins.find((p) => p.backend === 'tfjs')!.runtime).toMatchObject({ device: 'tensorflow' });
+    expect(relativeError(cpu.weights.data, native.weights.data)).toBeLessThan(TOLERANCE);
+  });
+
+  it('an unreachable solver tolerance is SOLVER_NOT_CONVERGED, not a silent answer', async () => {
+    const before = tf.memory().numTensors;
+    const err = await run('pipelines/quickstart.yaml', 'tfjs', ['stages.propagate.method=solve', 'stages.propagate.maxIterations=3']).catch((e: Error) => e);
+    expect(tf.memory().numTensors).toBe(before); // nothing leaks on the error path either
+    expect((err as { code?: string }).code).toBe('SOLVER_NOT_CONVERGED');
+    expect((err as Error).message).toMatch(/BiCGSTAB on the relation matrix A of propagate solve \(tfjs\) did not converge: relative residual .* after 3 iterations/);
+  });
+});
