@@ -2,7 +2,7 @@
  * The `weightshare` command line. `main` returns the exit code: 0 on success, 2 for a user mistake (spec, flag,
  * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
  */
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
@@ -23,18 +23,17 @@ import {
   WeightshareError,
   writeFileAtomic,
   nullStore,
+  parseParamFlag,
   type LoadedSpec,
-  type Plugin,
   type RunOutcome,
 } from '@weightshare/framework';
-import { cpuPlugin } from '@weightshare/plugin-cpu';
-import { tfjsPlugin } from '@weightshare/plugin-tfjs';
 import { formatSummary } from './format.js';
 import { terminalProgress } from './progress.js';
 import { diffRuns, listRunsTable, showRun } from './runs.js';
+import { builtinPlugins } from './plugins.js';
+import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep } from './sweep.js';
 
-/** The plugins the CLI ships with. */
-export const builtinPlugins: readonly Plugin[] = [cpuPlugin, tfjsPlugin];
+export { builtinPlugins };
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -111,7 +110,15 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--json', 'print the results as JSON')
     .option('--progress', 'print one line per phase on stderr')
     .option('--no-cache', 'do not use the stage cache')
-    .action(async (id: string, opts: { dir: string; force?: boolean; json?: boolean; progress?: boolean; cache: boolean }) => {
+    .option('--jobs <n>', 'worker threads for a sweep folder', (v) => positiveInt(v, '--jobs'))
+    .action(async (id: string, opts: { dir: string; force?: boolean; json?: boolean; progress?: boolean; cache: boolean; jobs?: number }) => {
+      const sweepDir = existsSync(id) ? id : join(opts.dir, id);
+      if (isSweepDir(sweepDir)) {
+        const plan = openSweep(sweepDir, Boolean(opts.force));
+        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'));
+        io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
+        return;
+      }
       const run = RunFolder.open(id, opts.dir);
       run.lock();
       try {
@@ -130,6 +137,32 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         run.unlock();
         throw e;
       }
+    });
+
+  specOptions(program.command('sweep').description('model selection: score a grid of candidates on validation rows, refit the best, test once (per outer split)').argument('<spec>', 'pipeline spec with a sweep section (or give --param)'))
+    .option('--param <path=v1,v2>', 'values to try for a spec path (repeatable; replaces the spec\'s sweep.parameters)', collect, [])
+    .option('--splits <names>', 'outer splits: comma-separated values of split.column (replaces sweep.splits)')
+    .option('--jobs <n>', 'worker threads (default: the number of cores; 1 runs in this thread)', (v) => positiveInt(v, '--jobs'))
+    .option('--out <dir>', 'folder for the sweep folder (overrides output.dir)')
+    .option('--no-cache', 'do not share stages between candidates through the stage cache')
+    .option('--json', 'print the summary as JSON')
+    .option('--progress', 'print one line per finished job on stderr')
+    .action(async (file: string, opts: { backend?: string; set: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean }) => {
+      const started = performance.now();
+      const { plan, dir } = await planSweep(file, {
+        set: opts.set,
+        backend: opts.backend,
+        params: opts.param.map(parseParamFlag),
+        splits: opts.splits?.split(',').map((x) => x.trim()).filter(Boolean),
+        cache: opts.cache,
+        out: opts.out,
+      });
+      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'));
+      io.stdout.write(
+        opts.json
+          ? JSON.stringify({ sweepDir: dir, ...summary }, null, 2) + '\n'
+          : formatSweep(summary) + `\nwritten to ${dir}/ (summary.md, summary.json, jobs/); took ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+      );
     });
 
   const runs = program.command('runs').description('list, inspect, compare and export runs');
@@ -275,6 +308,12 @@ function report(e: unknown, io: Io): number {
   io.stderr.write(formatError(err) + '\n');
   if (!err.isUserError && process.env.WEIGHTSHARE_DEBUG) io.stderr.write(String((e as Error)?.stack) + '\n');
   return err.isUserError ? 2 : 1;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw invalidArgument(`${flag} ${v}: expected a whole number ≥ 1.`);
+  return n;
 }
 
 function cliVersion(): string {

@@ -27,7 +27,7 @@ export {
   type RunOutcome,
   type RunResults,
 } from './engine/engine.js';
-export { loadDataset, splitRows, prepareData, type PreparedData, type RawDataset, type SpecPlace } from './data/dataset.js';
+export { loadDataset, splitRows, prepareData, holdOutValidation, type PreparedData, type RawDataset, type SpecPlace } from './data/dataset.js';
 export { buildRelation, estimateRelation, sparsify } from './data/relation.js';
 export { readCsv, parseCell, readNumericMatrix } from './data/csv.js';
 export { evaluate, objective, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';
@@ -35,6 +35,7 @@ export { writeFileAtomic, createRunDir } from './io.js';
 export { matrixCsv } from './output.js';
 export { encodeNpy, decodeNpy } from './store/npy.js';
 export { sha256, matrixHash, jsonHash, canonicalJson } from './store/hash.js';
-export { FolderStore, nullStore, readCheckpoint, writeCheckpoint, type StageStore, type StoredStage, type StageSource, type CheckpointRecord } from './store/stage-store.js';
+export { FolderStore, CacheStore, nullStore, readCheckpoint, writeCheckpoint, type StageStore, type StoredStage, type StageSource, type CheckpointRecord } from './store/stage-store.js';
 export { RunFolder, listRuns, specInputs, MANIFEST_FORMAT, type Manifest } from './store/run-folder.js';
 export { acquireLock } from './store/lock.js';
+export { expandCandidates, parseParamFlag, metricOf, selectBest, meanStd, summarize, type SweepSpec, type Candidate } from './sweep/sweep.js';

@@ -260,7 +260,32 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
   return isTrain;
 }
 
-/** Splits, standardizes (training statistics, pooled over tasks) and appends the bias column. */
+/**
+ * Carves a validation set out of the training rows, for model selection: in every task a seeded `fraction` of its
+ * training rows (at least one, leaving at least one) becomes "test" (0), and the real test rows are excluded (2), so
+ * nothing downstream can see them. Each task has its own stream (`validation/<task>`).
+ */
+export function holdOutValidation(raw: RawDataset, isTrain: Uint8Array, fraction: number, rng: Rng): Uint8Array {
+  const T = raw.taskIds.length;
+  const byTask: number[][] = Array.from({ length: T }, () => []);
+  const out = new Uint8Array(isTrain.length);
+  for (let r = 0; r < isTrain.length; r++) {
+    if (isTrain[r] === 1) byTask[raw.rowTask[r]!]!.push(r);
+    else out[r] = 2;
+  }
+  const problems: Problem[] = [];
+  for (let t = 0; t < T; t++) {
+    const rows = byTask[t]!;
+    if (rows.length < 2) problems.push({ message: `task "${raw.taskIds[t]}" has ${rows.length} training row(s): too few to hold out validation rows.` });
+    const nVal = Math.min(rows.length - 1, Math.max(1, Math.round(fraction * rows.length)));
+    const perm = rng.fork(`validation/${raw.taskIds[t]}`).permutation(rows.length);
+    for (let i = 0; i < rows.length; i++) out[rows[perm[i]!]!] = i < nVal ? 0 : 1;
+  }
+  if (problems.length) throw dataInvalid('model selection needs at least two training rows in every task.', problems.slice(0, 20));
+  return out;
+}
+
+/** Splits, standardizes (training statistics, pooled over tasks) and appends the bias column. Rows marked 2 are left out. */
 export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec): PreparedData {
   const N = raw.rowTask.length;
   const d0 = raw.featureNames.length;
@@ -272,14 +297,14 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     let nTr = 0;
     const sum = new Float64Array(d0);
     for (let r = 0; r < N; r++) {
-      if (!isTrain[r]) continue;
+      if (isTrain[r] !== 1) continue;
       nTr++;
       for (let j = 0; j < d0; j++) sum[j] += raw.features[r * d0 + j]!;
     }
     mean = Array.from(sum, (s) => s / nTr);
     const ss = new Float64Array(d0);
     for (let r = 0; r < N; r++) {
-      if (!isTrain[r]) continue;
+      if (isTrain[r] !== 1) continue;
       for (let j = 0; j < d0; j++) {
         const dv = raw.features[r * d0 + j]! - mean[j]!;
         ss[j] += dv * dv;
@@ -296,13 +321,13 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
   const d = names.length;
   const T = raw.taskIds.length;
   const counts = { train: new Array<number>(T).fill(0), test: new Array<number>(T).fill(0) };
-  for (let r = 0; r < N; r++) counts[isTrain[r] ? 'train' : 'test'][raw.rowTask[r]!]!++;
+  for (let r = 0; r < N; r++) if (isTrain[r] !== 2) counts[isTrain[r] === 1 ? 'train' : 'test'][raw.rowTask[r]!]!++;
   const make = (which: 'train' | 'test'): TaskData[] => {
     const Xs = counts[which].map((n) => zeros(n, d));
     const ys = counts[which].map((n) => new Float64Array(n));
     const fill = new Array<number>(T).fill(0);
     for (let r = 0; r < N; r++) {
-      if (Boolean(isTrain[r]) !== (which === 'train')) continue;
+      if (isTrain[r] !== (which === 'train' ? 1 : 0)) continue;
       const t = raw.rowTask[r]!;
       const i = fill[t]!++;
       const X = Xs[t]! as { data: Float64Array };

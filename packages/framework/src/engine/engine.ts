@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
 import { dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
-import { loadDataset, prepareData, splitRows, type PreparedData, type SpecPlace } from '../data/dataset.js';
+import { holdOutValidation, loadDataset, prepareData, splitRows, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation } from '../data/relation.js';
 import { readNumericMatrix } from '../data/csv.js';
 import { evaluate, objective, type Metrics, type TaskMetrics } from '../eval/metrics.js';
@@ -44,6 +44,11 @@ export interface RunOptions {
   executor?: TaskExecutor;
   /** Where stage outputs are checkpointed and looked up (default: nowhere). */
   store?: StageStore;
+  /**
+   * Model selection: train on part of the training rows and report metrics on a seeded validation `fraction` of
+   * them instead of the test rows (which are then not loaded into the run at all).
+   */
+  validation?: { fraction: number };
 }
 
 /** One round's record. */
@@ -127,6 +132,7 @@ export function createRunContainer(loaded: LoadedSpec, registry: PluginRegistry,
         dc.resolve<ProgressReporter>(TOKENS.Progress),
         dc.resolve<StageStore>(TOKENS.Store),
         dc,
+        options.validation,
       ),
   });
   return c;
@@ -164,6 +170,7 @@ export class Engine {
     private readonly progress: ProgressReporter,
     private readonly store: StageStore,
     private readonly container: DependencyContainer,
+    private readonly validation?: { fraction: number },
   ) {
     this.spec = loaded.spec;
     this.place = { baseDir: loaded.baseDir ?? dirname(resolvePath(loaded.file)), locate: loaded.locate };
@@ -190,7 +197,8 @@ export class Engine {
 
     this.phase('loading data');
     const raw = loadDataset(spec.data, spec.split, spec.loss, this.rng, this.place);
-    const isTrain = splitRows(raw, spec.split, this.rng.fork('split'), this.place);
+    const outer = splitRows(raw, spec.split, this.rng.fork('split'), this.place);
+    const isTrain = this.validation ? holdOutValidation(raw, outer, this.validation.fraction, this.rng) : outer;
     const data = prepareData(raw, isTrain, spec.data);
     const T = data.taskIds.length;
     const d = data.featureNames.length;

@@ -8,6 +8,8 @@ import type { LossName, TaskData } from '../plugin/types.js';
 
 export interface RegressionMetrics {
   mse: number;
+  /** √MSE. */
+  rmse: number;
   /** 1 − Σ(y − ŷ)² / Σ(y − ȳ)² over all test rows (ȳ the pooled mean). */
   explainedVariance: number;
   /** Σ_t n_t·EV_t / Σ_t n_t, EV_t = 1 − MSE_t / Var_t (task t's own mean). */
@@ -59,9 +61,9 @@ function regression(tasks: readonly TaskData[], preds: Float64Array[]): { overal
     sse += tsse;
     const ev = tsst > 0 ? 1 - tsse / tsst : tsse === 0 ? 1 : -Infinity;
     evWeighted += m * (Number.isFinite(ev) ? ev : 0);
-    perTask.push({ id: t.id, rows: m, metrics: { mse: tsse / m, explainedVariance: ev, explainedVarianceTaskWeighted: ev } });
+    perTask.push({ id: t.id, rows: m, metrics: { mse: tsse / m, rmse: Math.sqrt(tsse / m), explainedVariance: ev, explainedVarianceTaskWeighted: ev } });
   });
-  return { overall: { mse: sse / n, explainedVariance: 1 - sse / sst, explainedVarianceTaskWeighted: evWeighted / n }, perTask };
+  return { overall: { mse: sse / n, rmse: Math.sqrt(sse / n), explainedVariance: 1 - sse / sst, explainedVarianceTaskWeighted: evWeighted / n }, perTask };
 }
 
 function classification(tasks: readonly TaskData[], preds: Float64Array[]): { overall: ClassificationMetrics; perTask: TaskMetrics[] } {

@@ -237,6 +237,31 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         additionalProperties: false,
       },
       rounds: { type: 'integer', minimum: 1, maximum: 1000000, default: 1, description: 'How many times propagate → fuse → optimize repeats.' },
+      sweep: {
+        type: 'object',
+        description: 'Model selection for `weightshare sweep`: candidates scored on a validation split of the training rows, the best refit and tested once.',
+        required: ['parameters'],
+        properties: {
+          parameters: {
+            type: 'object',
+            description: 'Spec paths (as for --set) and the values to try; the candidates are their cartesian product.',
+            additionalProperties: { type: 'array', minItems: 1 },
+            minProperties: 1,
+          },
+          metric: {
+            enum: ['mse', 'rmse', 'explainedVariance', 'explainedVarianceTaskWeighted', 'accuracy', 'logLoss'],
+            description: 'Validation metric to select by; default mse (squared loss) or logLoss (logistic).',
+          },
+          model: {
+            enum: ['shared', 'independent', 'pooled'],
+            default: 'shared',
+            description: 'Which model the validation metric is taken from: the shared model, or a baseline (to tune evaluate.baselineRidge).',
+          },
+          validationFraction: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.25, description: "Fraction of each task's training rows held out for validation." },
+          splits: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, uniqueItems: true, description: 'Outer splits: values of split.column to repeat the selection over.' },
+        },
+        additionalProperties: false,
+      },
       evaluate: {
         type: 'object',
         description: 'Evaluation on the test rows.',

@@ -68,6 +68,7 @@ export interface ResolvedSpec {
   init: InitSpec;
   stages: Record<StageName, StageSpec>;
   rounds: number;
+  sweep?: import('../sweep/sweep.js').SweepSpec;
   evaluate: { baselines: boolean; baselineRidge: number };
   output: { dir: string; write: boolean };
 }

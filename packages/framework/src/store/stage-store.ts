@@ -10,6 +10,7 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { checkpointCorrupt } from '../errors.js';
 import { writeFileAtomic } from '../io.js';
 import type { DenseMatrix } from '../math/dense.js';
@@ -138,7 +139,7 @@ export class FolderStore implements StageStore {
     const entry = join(this.cacheDir, key);
     if (existsSync(join(entry, 'checkpoint.json'))) return;
     // copy into a private folder, then rename it into place: concurrent runs never see half an entry
-    const tmp = join(this.cacheDir, `.tmp-${process.pid}-${key.slice(0, 16)}`);
+    const tmp = join(this.cacheDir, `.tmp-${process.pid}-${threadId}-${key.slice(0, 16)}`);
     try {
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(this.cacheDir, { recursive: true });
@@ -148,6 +149,49 @@ export class FolderStore implements StageStore {
       rmSync(tmp, { recursive: true, force: true });
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST' && code !== 'ENOTEMPTY') this.warn(`could not add stage ${id} to the cache (${(e as Error).message}); the run goes on.`);
+    }
+  }
+}
+
+/**
+ * A store that only uses the shared cache (no run folder), for the stages `keep` selects: sweeps share the expensive
+ * stages their candidates have in common (initial fits, the relation, the baselines) without writing every round of
+ * every candidate to disk.
+ */
+export class CacheStore implements StageStore {
+  private counter = 0;
+  constructor(
+    private readonly cacheDir: string,
+    private readonly keep: (id: string) => boolean,
+    private readonly warn: (message: string) => void = () => {},
+  ) {}
+
+  load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined {
+    if (!this.keep(id)) return undefined;
+    const entry = join(this.cacheDir, key);
+    try {
+      const hit = readCheckpoint(entry);
+      return hit ? { stage: hit.stage, source: 'cached' } : undefined;
+    } catch (e) {
+      this.warn(`${(e as Error).message.split(';')[0]}; recomputing the stage and replacing the cache entry.`);
+      rmSync(entry, { recursive: true, force: true });
+      return undefined;
+    }
+  }
+
+  save(id: string, key: string, stage: StoredStage): void {
+    if (!this.keep(id)) return;
+    const entry = join(this.cacheDir, key);
+    if (existsSync(join(entry, 'checkpoint.json'))) return;
+    const tmp = join(this.cacheDir, `.tmp-${process.pid}-${threadId}-${this.counter++}`);
+    try {
+      mkdirSync(this.cacheDir, { recursive: true });
+      writeCheckpoint(tmp, id, key, stage);
+      renameSync(tmp, entry);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') this.warn(`could not add stage ${id} to the cache (${(e as Error).message}).`);
     }
   }
 }

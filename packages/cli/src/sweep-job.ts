@@ -1,0 +1,41 @@
+/** One job of a sweep — a candidate on a validation split, or the refit of the chosen one — run in any thread. */
+import { CacheStore, loadPipeline, nullStore, runPipeline, WeightshareError, type Metrics } from '@weightshare/framework';
+import { builtinPlugins } from './plugins.js';
+
+export interface SweepJob {
+  key: string;
+  file: string;
+  baseDir?: string;
+  text?: string;
+  set: string[];
+  backend?: string;
+  /** Validation fraction; absent for the refit on all training rows. */
+  validation?: number;
+  cacheDir: string | null;
+}
+
+export type JobResult =
+  | { key: string; ok: true; models: Record<string, Metrics>; objective: number; cachedStages: number }
+  | { key: string; ok: false; error: { code: string; message: string } };
+
+/** The stages that sweep candidates share and that are worth caching. */
+const SHARED = new Set(['init', 'relation', 'baselines']);
+
+export async function runJob(job: SweepJob): Promise<JobResult> {
+  try {
+    const { loaded, registry } = await loadPipeline(job.file, builtinPlugins, { set: job.set, backend: job.backend }, { text: job.text, baseDir: job.baseDir });
+    const store = job.cacheDir ? new CacheStore(job.cacheDir, (id) => SHARED.has(id)) : nullStore;
+    const out = await runPipeline(loaded, registry, { store, ...(job.validation ? { validation: { fraction: job.validation } } : {}) });
+    const last = out.results.rounds[out.results.rounds.length - 1]!;
+    return {
+      key: job.key,
+      ok: true,
+      models: out.results.models as Record<string, Metrics>,
+      objective: last.objective.total,
+      cachedStages: Object.values(out.sources).filter((s) => s === 'cached').length,
+    };
+  } catch (e) {
+    if (e instanceof WeightshareError && e.isUserError) return { key: job.key, ok: false, error: { code: e.code, message: e.message } };
+    throw e;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * `weightshare sweep <spec>`: model selection over a grid, per outer split, with jobs in worker threads. Every job is a
+ * deterministic run of its own, and results are gathered in a fixed order, so any number of workers gives the same
+ * bytes. Results are written to `<output.dir>/<name>-sweep-<n>/` as jobs finish; `weightshare resume <folder>`
+ * continues an interrupted sweep.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  acquireLock,
+  createRunDir,
+  expandCandidates,
+  loadPipeline,
+  metricOf,
+  resumeRefused,
+  selectBest,
+  sha256,
+  specInputs,
+  summarize,
+  WeightshareError,
+  ErrorCode,
+  writeFileAtomic,
+  type Candidate,
+  type Metrics,
+  type SweepSpec,
+} from '@weightshare/framework';
+import { builtinPlugins } from './plugins.js';
+import { runJob, type JobResult, type SweepJob } from './sweep-job.js';
+
+export interface SweepPlan {
+  format: 1;
+  id: string;
+  name: string;
+  spec: { file: string; sha256: string };
+  baseDir: string;
+  set: string[];
+  backend?: string;
+  sweep: SweepSpec;
+  metric: string;
+  larger: boolean;
+  splits: (string | null)[];
+  candidates: Candidate[];
+  inputs: { path: string; sha256: string | null }[];
+  cache: boolean;
+  startedAt: string;
+}
+
+export interface SweepSummary {
+  name: string;
+  metric: string;
+  /** The model whose validation score selected. */
+  model: string;
+  splits: {
+    split: string | null;
+    candidates: { id: number; params: Record<string, unknown>; validation: number | null; error?: string }[];
+    chosen: number;
+    test: Record<string, Metrics>;
+  }[];
+  summary: Record<string, Record<string, { mean: number; std: number; n: number }>>;
+}
+
+const fileSha = (p: string): string | null => {
+  try {
+    return sha256(readFileSync(p));
+  } catch {
+    return null;
+  }
+};
+
+/** Plans a sweep from a spec and flags, and creates its folder. */
+export async function planSweep(
+  file: string,
+  opts: { set: string[]; backend?: string; params: [string, unknown[]][]; splits?: string[]; cache: boolean; out?: string },
+): Promise<{ plan: SweepPlan; dir: string }> {
+  const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
+  const { loaded } = await loadPipeline(file, builtinPlugins, { set, backend: opts.backend });
+  const spec = loaded.spec;
+  const sweep: SweepSpec = {
+    validationFraction: spec.sweep?.validationFraction ?? 0.25,
+    ...(spec.sweep ?? {}),
+    parameters: opts.params.length ? Object.fromEntries(opts.params) : (spec.sweep?.parameters ?? {}),
+    ...(opts.splits ? { splits: opts.splits } : {}),
+  };
+  if (!Object.keys(sweep.parameters).length)
+    throw new WeightshareError(ErrorCode.INVALID_ARGUMENT, `${file} declares no sweep: add a sweep.parameters section, or give --param path=v1,v2,…`);
+  if (sweep.splits && spec.split.method === 'random')
+    throw new WeightshareError(ErrorCode.INVALID_ARGUMENT, 'sweep.splits lists outer splits by the value of split.column, but this spec splits at random; use split.method column or file.');
+  const { metric, larger } = metricOf(sweep, spec.loss);
+  const candidates = expandCandidates(sweep.parameters);
+  const splits = sweep.splits ?? [null];
+  // every candidate must be a valid spec before anything runs
+  for (const s of splits)
+    for (const c of candidates) await loadPipeline(file, builtinPlugins, { set: [...set, ...c.set, ...(s ? [`split.column=${s}`] : [])], backend: opts.backend });
+  const dir = createRunDir(spec.output.dir, `${spec.name}-sweep`);
+  const baseDir = loaded.baseDir ?? resolve(file, '..');
+  const plan: SweepPlan = {
+    format: 1,
+    id: basename(dir),
+    name: spec.name,
+    spec: { file: resolve(file), sha256: sha256(loaded.text) },
+    baseDir,
+    set,
+    ...(opts.backend ? { backend: opts.backend } : {}),
+    sweep,
+    metric,
+    larger,
+    splits,
+    candidates,
+    inputs: specInputs(spec, baseDir).map((p) => ({ path: p, sha256: fileSha(p) })),
+    cache: opts.cache,
+    startedAt: new Date().toISOString(),
+  };
+  writeFileAtomic(join(dir, 'spec.source.yaml'), loaded.text);
+  writeFileAtomic(join(dir, 'sweep.json'), JSON.stringify(plan, null, 2) + '\n');
+  return { plan, dir };
+}
+
+/** Opens a sweep folder for resuming; refuses when its spec or inputs changed, unless forced. */
+export function openSweep(dir: string, force: boolean): SweepPlan {
+  const plan = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8')) as SweepPlan;
+  const changes: string[] = [];
+  const now = fileSha(plan.spec.file);
+  if (now === null) changes.push(`the spec file ${plan.spec.file} no longer exists`);
+  else if (sha256(readFileSync(plan.spec.file, 'utf8')) !== plan.spec.sha256) changes.push(`the spec file ${plan.spec.file} changed`);
+  for (const i of plan.inputs) if (fileSha(i.path) !== i.sha256) changes.push(`the input file ${i.path} changed`);
+  if (changes.length && !force) throw resumeRefused(dir, changes);
+  return plan;
+}
+
+const jobFile = (dir: string, key: string): string => join(dir, 'jobs', `${key}.json`);
+
+/** Runs every job of the plan not done yet, `jobs` at a time, then selects, refits, and summarizes. */
+export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void): Promise<SweepSummary> {
+  const release = acquireLock(dir);
+  try {
+    mkdirSync(join(dir, 'jobs'), { recursive: true });
+    const specText = readFileSync(join(dir, 'spec.source.yaml'), 'utf8');
+    const cacheDir = plan.cache ? join(resolve(dir, '..'), '.cache') : null;
+    const splitSet = (s: string | null): string[] => (s ? [`split.column=${s}`] : []);
+    const base = (s: string | null, extra: string[]): Omit<SweepJob, 'key'> => ({
+      file: plan.spec.file,
+      baseDir: plan.baseDir,
+      text: specText,
+      set: [...plan.set, ...splitSet(s), 'output.write=false', ...extra],
+      ...(plan.backend ? { backend: plan.backend } : {}),
+      cacheDir,
+    });
+    const label = (s: string | null): string => s ?? 'split';
+    const validation: SweepJob[] = plan.splits.flatMap((s) =>
+      plan.candidates.map((c) => ({
+        key: `${label(s)}-c${c.id}`,
+        ...base(s, [...c.set, `evaluate.baselines=${(plan.sweep.model ?? 'shared') !== 'shared'}`]),
+        validation: plan.sweep.validationFraction,
+      })),
+    );
+    const done = (key: string): JobResult | undefined => (existsSync(jobFile(dir, key)) ? (JSON.parse(readFileSync(jobFile(dir, key), 'utf8')) as JobResult) : undefined);
+    const record = (r: JobResult): void => writeFileAtomic(jobFile(dir, r.key), JSON.stringify(r, null, 1) + '\n');
+
+    await runPool(validation.filter((j) => !done(j.key)), jobs, (r) => {
+      record(r);
+      log(`  ${r.key}: ${r.ok ? `${plan.metric} ${score(r, plan.metric, plan.sweep.model).toPrecision(6)}` : `failed (${r.error.code})`}`);
+    });
+    const chosen = plan.splits.map((s) => {
+      const scores = plan.candidates.map((c) => {
+        const r = done(`${label(s)}-c${c.id}`)!;
+        return r.ok ? score(r, plan.metric, plan.sweep.model) : plan.larger ? -Infinity : Infinity;
+      });
+      return selectBest(scores, plan.larger);
+    });
+    const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, plan.candidates[chosen[i]!]!.set) }));
+    await runPool(refits.filter((j) => !done(j.key)), jobs, (r) => {
+      record(r);
+      log(`  ${r.key}: ${r.ok ? `test ${plan.metric} ${score(r, plan.metric).toPrecision(6)}` : `failed (${r.error.code}: ${r.error.message})`}`);
+    });
+    const splits: SweepSummary['splits'] = plan.splits.map((s, i) => {
+      const refit = done(`${label(s)}-refit`)!;
+      if (!refit.ok) throw new WeightshareError(ErrorCode.DATA_INVALID, `the refit of the chosen candidate on ${label(s)} failed: ${refit.error.message}`);
+      return {
+        split: s,
+        candidates: plan.candidates.map((c) => {
+          const r = done(`${label(s)}-c${c.id}`)!;
+          return { id: c.id, params: c.params, validation: r.ok ? score(r, plan.metric, plan.sweep.model) : null, ...(r.ok ? {} : { error: `${r.error.code}: ${r.error.message}` }) };
+        }),
+        chosen: chosen[i]!,
+        test: refit.models,
+      };
+    });
+    const summary: SweepSummary = { name: plan.name, metric: plan.metric, model: plan.sweep.model ?? 'shared', splits, summary: summarize(splits.map((s) => ({ models: s.test }))) };
+    writeFileAtomic(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileAtomic(join(dir, 'summary.md'), formatSweep(summary));
+    return summary;
+  } finally {
+    release();
+  }
+}
+
+function score(r: JobResult, metric: string, model: string = 'shared'): number {
+  if (!r.ok) return NaN;
+  return (r.models[model] as unknown as Record<string, number>)[metric]!;
+}
+
+/** Runs jobs on `n` worker threads (in this thread when n = 1); `onResult` sees results as they come. */
+async function runPool(jobs: SweepJob[], n: number, onResult: (r: JobResult) => void): Promise<void> {
+  if (!jobs.length) return;
+  if (n <= 1) {
+    for (const j of jobs) onResult(await runJob(j));
+    return;
+  }
+  const queue = [...jobs];
+  const workers = Array.from({ length: Math.min(n, jobs.length) }, () => new Worker(new URL('./sweep-worker.js', import.meta.url)));
+  try {
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolveWorker, reject) => {
+            const next = (): void => {
+              const job = queue.shift();
+              if (!job) return resolveWorker();
+              w.postMessage(job);
+            };
+            w.on('message', (r: JobResult) => {
+              if (!r.ok && r.error.code === 'INTERNAL') return reject(new Error(r.error.message));
+              onResult(r);
+              next();
+            });
+            w.on('error', reject);
+            next();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+const fmt = (m: { mean: number; std: number }, digits = 4): string => `${m.mean.toFixed(digits)} ± ${m.std.toFixed(digits)}`;
+
+/** The sweep as Markdown: a table per split (candidates, validation score, chosen) and mean ± std over splits. */
+export function formatSweep(s: SweepSummary): string {
+  const out: string[] = [
+    `# Sweep: ${s.name}`,
+    '',
+    `Selection by the validation ${s.metric} of the ${s.model} model on a held-out part of each split's training rows; the chosen candidate is refit on all training rows and tested once.`,
+    '',
+  ];
+  const regression = 'mse' in (s.splits[0]?.test.shared ?? {});
+  const metrics = regression ? ['explainedVariance', 'explainedVarianceTaskWeighted', 'mse', 'rmse'] : ['accuracy', 'logLoss'];
+  out.push(`## Test, over ${s.splits.length} split${s.splits.length === 1 ? '' : 's'} (mean ± std)`, '', `| model | ${metrics.join(' | ')} |`, `|---|${metrics.map(() => '---|').join('')}`);
+  for (const [model, m] of Object.entries(s.summary)) out.push(`| ${model} | ${metrics.map((k) => fmt(m[k]!)).join(' | ')} |`);
+  for (const sp of s.splits) {
+    const keys = Object.keys(sp.candidates[0]!.params);
+    out.push('', `## ${sp.split ?? 'split'}`, '', `| candidate | ${keys.join(' | ')} | validation ${s.metric} | |`, `|---|${keys.map(() => '---|').join('')}---|---|`);
+    for (const c of sp.candidates)
+      out.push(`| ${c.id} | ${keys.map((k) => JSON.stringify(c.params[k])).join(' | ')} | ${c.validation === null ? `failed: ${c.error}` : c.validation.toPrecision(6)} | ${c.id === sp.chosen ? 'chosen' : ''} |`);
+    out.push('', `test (${s.model}): ${metrics.map((k) => `${k} ${((sp.test[s.model] as unknown as Record<string, number>)[k] ?? NaN).toFixed(4)}`).join(', ')}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+/** Whether a folder is a sweep folder. */
+export const isSweepDir = (dir: string): boolean => existsSync(join(dir, 'sweep.json'));
+
+/** Default worker count: the machine's cores. */
+export const defaultJobs = (): number => availableParallelism();
+
+/** Sweep folders under a runs folder (for tests and listings). */
+export const listSweeps = (root: string): string[] => (existsSync(root) ? readdirSync(root).filter((n) => isSweepDir(join(root, n))) : []);

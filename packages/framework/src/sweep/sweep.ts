@@ -1,0 +1,96 @@
+/**
+ * Sweeps: a grid of parameter values, each candidate scored on a seeded validation split carved from the training
+ * rows (never the test rows), the best refit on all training rows and evaluated once on test — per outer split, then
+ * summarized as mean ± standard deviation over the splits.
+ */
+import { invalidArgument } from '../errors.js';
+import type { Metrics } from '../eval/metrics.js';
+import type { LossName } from '../plugin/types.js';
+
+/** The `sweep:` section of a spec. */
+export interface SweepSpec {
+  /** Spec paths (as for --set) and the values to try; candidates are their cartesian product. */
+  parameters: Record<string, unknown[]>;
+  /** Validation metric to select by. */
+  metric?: 'mse' | 'rmse' | 'explainedVariance' | 'explainedVarianceTaskWeighted' | 'accuracy' | 'logLoss';
+  /** Which model's validation score selects: the shared model (default) or a baseline. */
+  model?: 'shared' | 'independent' | 'pooled';
+  /** Fraction of each task's training rows held out for validation. */
+  validationFraction: number;
+  /** Outer splits: values of `split.column` to repeat the whole selection over (e.g. split_1 … split_10). */
+  splits?: string[];
+}
+
+export interface Candidate {
+  id: number;
+  /** Parameter values, in the order of `parameters`. */
+  params: Record<string, unknown>;
+  /** The same as `--set` assignments. */
+  set: string[];
+}
+
+/** The cartesian product of the parameter values, first parameter slowest. */
+export function expandCandidates(parameters: Record<string, unknown[]>): Candidate[] {
+  const keys = Object.keys(parameters);
+  let combos: Record<string, unknown>[] = [{}];
+  for (const k of keys) {
+    const values = parameters[k]!;
+    if (!Array.isArray(values) || values.length === 0) throw invalidArgument(`sweep parameter "${k}" needs a non-empty list of values.`);
+    combos = combos.flatMap((c) => values.map((v) => ({ ...c, [k]: v })));
+  }
+  return combos.map((params, id) => ({ id, params, set: keys.map((k) => `${k}=${JSON.stringify(params[k])}`) }));
+}
+
+/** Parses `--param path=v1,v2,…` (each value read as YAML/JSON). */
+export function parseParamFlag(flag: string): [string, unknown[]] {
+  const eq = flag.indexOf('=');
+  if (eq <= 0) throw invalidArgument(`--param ${flag}: expected path=value1,value2,… e.g. --param stages.optimize.lambda=1,10,100.`);
+  const path = flag.slice(0, eq);
+  const values = flag
+    .slice(eq + 1)
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+    .map((v) => {
+      const n = Number(v);
+      return v !== '' && Number.isFinite(n) ? n : v === 'true' ? true : v === 'false' ? false : v;
+    });
+  if (!values.length) throw invalidArgument(`--param ${flag}: give at least one value after "=".`);
+  return [path, values];
+}
+
+/** The default selection metric for a loss, and whether larger is better. */
+export function metricOf(sweep: SweepSpec, loss: LossName): { metric: string; larger: boolean } {
+  const metric = sweep.metric ?? (loss === 'squared' ? 'mse' : 'logLoss');
+  if (loss === 'squared' && !['mse', 'rmse', 'explainedVariance', 'explainedVarianceTaskWeighted'].includes(metric))
+    throw invalidArgument(`sweep.metric "${metric}" is a classification metric, but the loss is squared; use mse, rmse or explainedVariance.`);
+  if (loss === 'logistic' && !['accuracy', 'logLoss'].includes(metric))
+    throw invalidArgument(`sweep.metric "${metric}" is a regression metric, but the loss is logistic; use accuracy or logLoss.`);
+  return { metric, larger: metric === 'explainedVariance' || metric === 'explainedVarianceTaskWeighted' || metric === 'accuracy' };
+}
+
+/** Index of the best candidate score (ties: the first, i.e. the earliest in the grid). */
+export function selectBest(scores: readonly number[], larger: boolean): number {
+  let best = 0;
+  for (let i = 1; i < scores.length; i++) if (larger ? scores[i]! > scores[best]! : scores[i]! < scores[best]!) best = i;
+  return best;
+}
+
+/** Mean and sample standard deviation. */
+export function meanStd(values: readonly number[]): { mean: number; std: number; n: number } {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean, std, n };
+}
+
+/** Mean ± std of every metric of every model over splits. */
+export function summarize(perSplit: { models: Record<string, Metrics> }[]): Record<string, Record<string, { mean: number; std: number; n: number }>> {
+  const out: Record<string, Record<string, { mean: number; std: number; n: number }>> = {};
+  for (const model of Object.keys(perSplit[0]?.models ?? {})) {
+    out[model] = {};
+    for (const metric of Object.keys(perSplit[0]!.models[model]!))
+      out[model]![metric] = meanStd(perSplit.map((s) => (s.models[model] as unknown as Record<string, number>)[metric]!));
+  }
+  return out;
+}
