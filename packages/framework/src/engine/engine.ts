@@ -49,6 +49,8 @@ export interface RunOptions {
    * them instead of the test rows (which are then not loaded into the run at all).
    */
   validation?: { fraction: number };
+  /** Prepared data to use instead of loading the spec's `data` (benchmarks, programs that build tasks themselves). */
+  data?: PreparedData;
 }
 
 /** One round's record. */
@@ -133,6 +135,7 @@ export function createRunContainer(loaded: LoadedSpec, registry: PluginRegistry,
         dc.resolve<StageStore>(TOKENS.Store),
         dc,
         options.validation,
+        options.data,
       ),
   });
   return c;
@@ -171,6 +174,7 @@ export class Engine {
     private readonly store: StageStore,
     private readonly container: DependencyContainer,
     private readonly validation?: { fraction: number },
+    private readonly given?: PreparedData,
   ) {
     this.spec = loaded.spec;
     this.place = { baseDir: loaded.baseDir ?? dirname(resolvePath(loaded.file)), locate: loaded.locate };
@@ -196,10 +200,14 @@ export class Engine {
     }
 
     this.phase('loading data');
-    const raw = loadDataset(spec.data, spec.split, spec.loss, this.rng, this.place);
-    const outer = splitRows(raw, spec.split, this.rng.fork('split'), this.place);
-    const isTrain = this.validation ? holdOutValidation(raw, outer, this.validation.fraction, this.rng) : outer;
-    const data = prepareData(raw, isTrain, spec.data);
+    let data: PreparedData;
+    if (this.given) data = this.given;
+    else {
+      const raw = loadDataset(spec.data, spec.split, spec.loss, this.rng, this.place);
+      const outer = splitRows(raw, spec.split, this.rng.fork('split'), this.place);
+      const isTrain = this.validation ? holdOutValidation(raw, outer, this.validation.fraction, this.rng) : outer;
+      data = prepareData(raw, isTrain, spec.data);
+    }
     const T = data.taskIds.length;
     const d = data.featureNames.length;
     if (T < 2) throw dataInvalid(`the data has ${T} task; multi-task learning needs at least two. Check data.task names the right column.`);

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// One implementation of one benchmark workload, in its own process (so its peak memory is its own):
+//   node bench/impl.mjs <workload> <cpu|tfjs-wasm|tfjs-cpu> <data-dir> <out-dir>
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeNpy, InProcessExecutor, loadPipeline, loadSpecText, PluginRegistry, Rng, runPipeline } from '@weightshare/framework';
+import { cpuPlugin } from '@weightshare/plugin-cpu';
+import { tfjsPlugin } from '@weightshare/plugin-tfjs';
+
+const [workload, impl, dataDir, outDir] = process.argv.slice(2);
+const p = JSON.parse(readFileSync(join(dataDir, 'params.json'), 'utf8'));
+const backend = impl === 'cpu' ? 'cpu' : 'tfjs';
+const device = impl === 'tfjs-cpu' ? 'cpu' : 'wasm';
+const plugins = [cpuPlugin, tfjsPlugin];
+
+/** A float64 .npy read without copying: a Float64Array view on the file's bytes. */
+function npy(name) {
+  const buf = readFileSync(join(dataDir, `${name}.npy`));
+  const headerLen = buf.readUInt16LE(8);
+  const shape = /'shape': \(([^)]*)\)/.exec(buf.subarray(10, 10 + headerLen).toString('latin1'))[1].split(',').filter((s) => s.trim()).map(Number);
+  const off = 10 + headerLen;
+  const aligned = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf); // Node pools small buffers; big ones are aligned
+  return { rows: shape[0], cols: shape[1] ?? 1, data: new Float64Array(aligned.buffer, aligned.byteOffset + off, (buf.length - off) / 8) };
+}
+
+function tasksOf(X, y, T, n) {
+  return Array.from({ length: T }, (_, t) => ({
+    id: `t${t}`,
+    index: t,
+    X: { rows: n, cols: X.cols, data: X.data.subarray(t * n * X.cols, (t + 1) * n * X.cols) },
+    y: y.data.subarray(t * n, (t + 1) * n),
+    biasColumn: X.cols - 1,
+  }));
+}
+
+const registry = new PluginRegistry(plugins);
+const spec = (body) => `apiVersion: weightshare/v1
+name: bench
+backend: ${backend}
+backendOptions: { tfjs: { device: ${device} } }
+data: { source: synthetic, tasks: 2, rows: 4 }
+evaluate: { baselines: false }
+output: { write: false }
+${body}`;
+
+const outputs = {};
+let seconds;
+if (workload === 'logistic-many' || workload === 'squared-big') {
+  const X = npy('X');
+  const y = npy('y');
+  const tasks = tasksOf(X, y, p.T, p.n);
+  const data = { featureNames: Array.from({ length: p.d }, (_, j) => `x${j}`), biasColumn: p.d - 1, taskIds: tasks.map((t) => t.id), train: tasks, test: tasks.map((t) => ({ ...t, X: { ...t.X, rows: 1, data: t.X.data.subarray(0, p.d) }, y: t.y.subarray(0, 1) })), standardization: null, files: [] };
+  const runs =
+    workload === 'logistic-many'
+      ? { W: `loss: logistic
+init: { method: independent, ridge: ${p.initRidge} }
+relation: { method: estimate, similarity: cosine, knn: ${p.knn} }
+stages:
+  propagate: { method: laplacian, alpha: ${p.alpha} }
+  fuse: { method: identity }
+  optimize: { method: adam, lambda: ${p.lambda}, ridge: ${p.ridge}, lr: ${p.lr}, epochs: ${p.epochs}, tol: 0 }
+rounds: ${p.rounds}` }
+      : {
+          W_gd: `init: { method: zeros }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: gd, lambda: ${p.lambda}, ridge: ${p.ridge}, epochs: ${p.epochs}, tol: 0 }`,
+          W_exact: `init: { method: zeros }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: exact, lambda: ${p.lambda}, ridge: ${p.ridge}${impl === 'cpu' ? '' : ', tol: 1e-7'} }`,
+        };
+  const t0 = performance.now();
+  for (const [key, body] of Object.entries(runs)) {
+    const out = await runPipeline(loadSpecText(spec(body), 'bench.yaml', registry), registry, { data });
+    outputs[key] = out.weights;
+  }
+  seconds = (performance.now() - t0) / 1000;
+} else if (workload === 'propagate') {
+  const A = npy('A');
+  const B = npy('B');
+  const plugin = backend === 'cpu' ? cpuPlugin : tfjsPlugin;
+  await plugin.setup?.({ device });
+  const ctx = { round: 1, rng: new Rng(1), executor: new InProcessExecutor(), cache: new Map(), purpose: 'stage' };
+  const defaults = (m) => Object.fromEntries(Object.entries(m.options).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, s.default]));
+  const t0 = performance.now();
+  for (const [key, method, extra] of [['C_solve', 'solve', {}], ['C_laplacian', 'laplacian', { alpha: p.alpha }], ['C_ppr', 'ppr', { alpha: p.pprAlpha }]]) {
+    const m = plugin.stages.propagate[method];
+    outputs[key] = (await m.run({ relation: A, weights: B }, { ...defaults(m), ...extra, ...(backend === 'tfjs' ? { tol: 1e-7, maxIterations: 5000 } : {}) }, ctx)).propagated;
+  }
+  seconds = (performance.now() - t0) / 1000;
+} else if (workload === 'school-sweep') {
+  const mses = [];
+  const t0 = performance.now();
+  for (let s = 1; s <= p.nSplits; s++)
+    for (const lam of p.lambdas) {
+      const { loaded, registry: reg } = await loadPipeline(p.spec, plugins, {
+        backend,
+        set: [`split.column=split_${s}`, `stages.optimize.lambda=${lam}`, `stages.optimize.ridge=${p.ridge}`, `init.ridge=${p.initRidge}`, `rounds=${p.rounds}`, 'evaluate.baselines=false', 'output.write=false', `backendOptions.tfjs.device=${device}`],
+      });
+      mses.push((await runPipeline(loaded, reg)).results.models.shared.mse);
+    }
+  seconds = (performance.now() - t0) / 1000;
+  outputs.mse = { rows: 1, cols: mses.length, data: Float64Array.from(mses) };
+}
+for (const [k, m] of Object.entries(outputs)) writeFileSync(join(outDir, `${k}.npy`), encodeNpy(m));
+writeFileSync(join(outDir, 'timing.json'), JSON.stringify({ seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024 }));

@@ -1,0 +1,164 @@
+"""NumPy reference implementations of the benchmark workloads: the same algorithms, hyperparameters and iteration
+counts as weightshare's plugins, vectorized the way a NumPy user would write them. Usage:
+
+    python3 bench/reference/mtl.py <workload> <data-dir> <out-dir>
+
+Reads the workload's data and parameters (params.json) from <data-dir>, writes result .npy files and
+timing.json (wall seconds, peak RSS) to <out-dir>.
+"""
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def load(d, name):
+    return np.load(f"{d}/{name}.npy")
+
+
+def estimate_relation(B, bias, knn):
+    """Cosine similarity of task weights (bias left out), negatives clipped, diagonal 1, kNN union symmetrized by max."""
+    V = np.delete(B, bias, axis=1)
+    norms = np.linalg.norm(V, axis=1)
+    S = (V @ V.T) / np.outer(norms, norms)
+    S = np.maximum(S, 0)
+    np.fill_diagonal(S, 1)
+    T = S.shape[0]
+    off = S.copy()
+    np.fill_diagonal(off, -np.inf)
+    idx = np.argsort(-off, axis=1, kind="stable")[:, :knn]
+    keep = np.zeros_like(S, dtype=bool)
+    keep[np.arange(T)[:, None], idx] = True
+    keep = keep | keep.T
+    A = np.where(keep, np.maximum(S, S.T), 0.0)
+    np.fill_diagonal(A, np.diag(S))
+    return A
+
+
+def laplacian_smooth(A, B, alpha):
+    W = A.copy()
+    np.fill_diagonal(W, 0)
+    L = np.diag(W.sum(1)) - W
+    return np.linalg.solve(np.eye(A.shape[0]) + alpha * L, B)
+
+
+def logistic_adam(X, Y, E, pull, ridge, P, W0, epochs, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Full-batch Adam on every task at once. X: (T, n, d), Y: (T, n), E/W0: (T, d), pull: (T,)."""
+    W = W0.copy()
+    m = np.zeros_like(W)
+    v = np.zeros_like(W)
+    for t in range(1, epochs + 1):
+        Z = np.einsum("tnd,td->tn", X, W)
+        G = np.einsum("tnd,tn->td", X, 1 / (1 + np.exp(-Z)) - Y) + 2 * pull[:, None] * (W - E) + 2 * ridge * P * W
+        m = b1 * m + (1 - b1) * G
+        v = b2 * v + (1 - b2) * G * G
+        W -= lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return W
+
+
+def workload_logistic(d, p):
+    T, n, dim = p["T"], p["n"], p["d"]
+    X = load(d, "X").reshape(T, n, dim)
+    Y = load(d, "y").reshape(T, n)
+    bias = dim - 1
+    P = np.ones(dim)
+    P[bias] = 0
+    zeros = np.zeros((T, dim))
+    # initial weights: each task alone (lambda = 0)
+    W = logistic_adam(X, Y, zeros, np.zeros(T), p["initRidge"], P, zeros, p["epochs"], p["lr"])
+    A = estimate_relation(W, bias, p["knn"])
+    for _ in range(p["rounds"]):
+        C = laplacian_smooth(A, W, p["alpha"])
+        E = C  # fuse identity: each task's target is its smoothed weights
+        W = logistic_adam(X, Y, E, np.full(T, p["lambda"]), p["ridge"], P, W, p["epochs"], p["lr"])
+    return {"W": W}
+
+
+def workload_squared(d, p):
+    T, n, dim = p["T"], p["n"], p["d"]
+    X = load(d, "X").reshape(T, n, dim)
+    Y = load(d, "y").reshape(T, n)
+    lam, ridge = p["lambda"], p["ridge"]
+    P = np.ones(dim)
+    P[dim - 1] = 0
+    # sufficient statistics, once: the same algorithm as plugin-cpu
+    G = np.einsum("tnd,tne->tde", X, X)
+    b = np.einsum("tnd,tn->td", X, Y)
+    out = {}
+    # gd: 200 epochs, step 1/L per task; one round from zero weights towards the mean (fuse mean of zeros = 0)
+    L = 2 * np.linalg.eigvalsh(G)[:, -1] + 2 * ridge + 2 * lam
+    W = np.zeros((T, dim))
+    E = np.zeros((T, dim))
+    for _ in range(p["epochs"]):
+        grad = 2 * (np.einsum("tde,te->td", G, W) - b) + 2 * lam * (W - E) + 2 * ridge * P * W
+        W -= grad / L[:, None]
+    out["W_gd"] = W
+    H = G + np.diag(ridge * P + lam)[None]
+    out["W_exact"] = np.linalg.solve(H, (b + lam * E)[..., None])[..., 0]
+    return out
+
+
+def workload_propagate(d, p):
+    A = load(d, "A")
+    B = load(d, "B")
+    out = {"C_solve": np.linalg.solve(A, B), "C_laplacian": laplacian_smooth(A, B, p["alpha"])}
+    W = A.copy()
+    np.fill_diagonal(W, 1)
+    s = 1 / np.sqrt(W.sum(1))
+    S = s[:, None] * W * s[None, :]
+    out["C_ppr"] = p["pprAlpha"] * np.linalg.solve(np.eye(A.shape[0]) - (1 - p["pprAlpha"]) * S, B)
+    return out
+
+
+def standardize(Xtr, Xte):
+    mean = Xtr.mean(0)
+    std = Xtr.std(0)
+    keep = std > 1e-12 * np.maximum(1, np.abs(mean))
+    f = lambda X: np.hstack([(X[:, keep] - mean[keep]) / std[keep], np.ones((X.shape[0], 1))])
+    return f(Xtr), f(Xte)
+
+
+def workload_school(d, p):
+    """Mean-regularized MTL on School: every split x every lambda, `rounds` rounds of exact per-task solves."""
+    raw = np.loadtxt(p["data"], delimiter=",", skiprows=1)
+    splits = np.loadtxt(p["splits"], delimiter=",", skiprows=1)
+    task, X, y = raw[:, 0].astype(int), raw[:, 1:-1], raw[:, -1]
+    tasks = np.unique(task)
+    mses = []
+    for s in range(1, p["nSplits"] + 1):
+        tr = splits[:, s] == 1
+        Xtr, Xte = standardize(X[tr], X[~tr])
+        ttr, tte, ytr, yte = task[tr], task[~tr], y[tr], y[~tr]
+        dim = Xtr.shape[1]
+        P = np.ones(dim)
+        P[-1] = 0
+        G = np.stack([Xtr[ttr == t].T @ Xtr[ttr == t] for t in tasks])
+        b = np.stack([Xtr[ttr == t].T @ ytr[ttr == t] for t in tasks])
+        for lam in p["lambdas"]:
+            # initial weights: each task alone with ridge initRidge
+            W = np.linalg.solve(G + p["initRidge"] * np.diag(P)[None], b[..., None])[..., 0]
+            H = G + (p["ridge"] * np.diag(P) + lam * np.eye(dim))[None]
+            for _ in range(p["rounds"]):
+                E = W.mean(0)
+                W = np.linalg.solve(H, (b + lam * E)[..., None])[..., 0]
+            pred = np.einsum("nd,nd->n", Xte, W[np.searchsorted(tasks, tte)])
+            mses.append(np.mean((yte - pred) ** 2))
+    return {"mse": np.array(mses)[None, :]}
+
+
+def save(out_dir, name, arr):
+    arr = np.atleast_2d(np.asarray(arr, dtype=np.float64))
+    np.save(f"{out_dir}/{name}.npy", arr)
+
+
+if __name__ == "__main__":
+    workload, data_dir, out_dir = sys.argv[1:4]
+    params = json.load(open(f"{data_dir}/params.json"))
+    t0 = time.perf_counter()
+    result = {"logistic-many": workload_logistic, "squared-big": workload_squared, "propagate": workload_propagate, "school-sweep": workload_school}[workload](data_dir, params)
+    seconds = time.perf_counter() - t0
+    for k, v in result.items():
+        save(out_dir, k, v)
+    json.dump({"seconds": seconds, "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "numpy": np.__version__}, open(f"{out_dir}/timing.json", "w"))

@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+/**
+ * The benchmark harness (`npm run bench`; `npm run bench -- --smoke` for tiny sizes). For each workload it generates
+ * the data once (seeded), runs every implementation on it in a process of its own — plugin-cpu, plugin-tfjs on wasm
+ * and on its pure-JS cpu backend, and the NumPy reference (bench/reference/mtl.py) — checks that all reach the same
+ * answer, and prints (and, at full size, writes bench/RESULTS.md) wall time, throughput, peak memory and the ratio
+ * to NumPy. NumPy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (they slow a current OpenBLAS here).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeNpy, encodeNpy, Rng } from '@weightshare/framework';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const smoke = args.includes('--smoke');
+const pick = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(',') : undefined);
+const only = pick('--workloads');
+const impls = pick('--impls') ?? ['numpy', 'cpu', 'tfjs-wasm', 'tfjs-cpu'];
+
+const WORKLOADS = {
+  'school-sweep': {
+    title: 'School sweep: mean-regularized, 10 splits × λ grid',
+    full: { nSplits: 10, lambdas: [10, 30, 100, 300], rounds: 30, ridge: 1, initRidge: 1 },
+    smoke: { nSplits: 1, lambdas: [100], rounds: 3, ridge: 1, initRidge: 1 },
+    units: (p) => [p.nSplits * p.lambdas.length, 'fits'],
+    skip: { 'tfjs-cpu': 'pure-JS tfjs is ~28× slower than wasm at matMul; left out at full size' },
+  },
+  'logistic-many': {
+    title: 'Many tasks, logistic: Adam, kNN relation, laplacian',
+    full: { T: 1000, d: 100, n: 200, epochs: 100, rounds: 3, knn: 10, alpha: 1, lambda: 1, ridge: 0.1, initRidge: 0.1, lr: 0.01 },
+    smoke: { T: 12, d: 5, n: 30, epochs: 20, rounds: 2, knn: 3, alpha: 1, lambda: 1, ridge: 0.1, initRidge: 0.1, lr: 0.01 },
+    units: (p) => [p.T * p.n * p.epochs * (p.rounds + 1), 'row-epochs'],
+    skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (minutes)' },
+  },
+  'squared-big': {
+    title: 'Big tasks, squared loss: gd 200 epochs + exact',
+    full: { T: 20, d: 200, n: 50000, epochs: 200, lambda: 1, ridge: 0.1 },
+    smoke: { T: 3, d: 6, n: 400, epochs: 20, lambda: 1, ridge: 0.1 },
+    units: (p) => [p.T * p.n, 'rows'],
+    skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (minutes)' },
+  },
+  propagate: {
+    title: 'Propagate at scale: solve, laplacian, ppr',
+    full: { T: 2000, d: 256, alpha: 1, pprAlpha: 0.15, neighbours: 10 },
+    smoke: { T: 40, d: 4, alpha: 1, pprAlpha: 0.15, neighbours: 5 },
+    units: (p) => [3 * p.T * p.d, 'solved values'],
+    skip: {},
+  },
+};
+
+/** Writes the workload's data and params to `dir` (seeded: every implementation reads the same bytes). */
+function generate(name, p, dir) {
+  const rng = new Rng(2024);
+  const write = (file, rows, cols, data) => writeFileSync(join(dir, `${file}.npy`), encodeNpy({ rows, cols, data }));
+  let rawBytes = 0;
+  if (name === 'school-sweep') {
+    Object.assign(p, { data: join(root, 'data/school/school.csv'), splits: join(root, 'data/school/school_splits.csv'), spec: join(root, 'pipelines/school-mean-regularized.yaml') });
+    rawBytes = 15362 * 28 * 8;
+  } else if (name === 'propagate') {
+    const { T, d, neighbours } = p;
+    const A = new Float64Array(T * T);
+    for (let i = 0; i < T; i++)
+      for (let k = 0; k < neighbours; k++) {
+        const j = rng.int(T);
+        if (j === i) continue;
+        const w = 0.1 + rng.next();
+        A[i * T + j] = A[j * T + i] = w;
+      }
+    for (let i = 0; i < T; i++) {
+      let deg = 0;
+      for (let j = 0; j < T; j++) deg += A[i * T + j];
+      A[i * T + i] = 1 + deg; // diagonally dominant: solve is well posed; the graph methods use the off-diagonal part
+    }
+    const B = Float64Array.from({ length: T * d }, () => rng.normal());
+    write('A', T, T, A);
+    write('B', T, d, B);
+    rawBytes = (T * T + T * d) * 8;
+  } else {
+    const { T, d, n } = p;
+    const X = new Float64Array(T * n * d);
+    const y = new Float64Array(T * n);
+    const center = Array.from({ length: d }, () => rng.normal());
+    for (let t = 0; t < T; t++) {
+      const w = center.map((c) => c + 0.5 * rng.normal());
+      for (let i = 0; i < n; i++) {
+        let z = 0;
+        for (let j = 0; j < d; j++) {
+          const x = j === d - 1 ? 1 : rng.normal();
+          X[(t * n + i) * d + j] = x;
+          z += x * w[j] / Math.sqrt(d);
+        }
+        y[t * n + i] = name === 'logistic-many' ? (rng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0) : z + 0.5 * rng.normal();
+      }
+    }
+    write('X', T * n, d, X);
+    write('y', T * n, 1, y);
+    rawBytes = (X.length + y.length) * 8;
+  }
+  writeFileSync(join(dir, 'params.json'), JSON.stringify(p));
+  return rawBytes;
+}
+
+function runImpl(name, impl, dataDir, outDir) {
+  mkdirSync(outDir, { recursive: true });
+  const env = { ...process.env };
+  let cmd;
+  if (impl === 'numpy') {
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+    cmd = ['python3', [join(root, 'bench/reference/mtl.py'), name, dataDir, outDir]];
+  } else cmd = [process.execPath, ['--max-old-space-size=20000', join(root, 'bench/impl.mjs'), name, impl, dataDir, outDir]];
+  const r = spawnSync(cmd[0], cmd[1], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) return { error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-3).join(' / ') };
+  return JSON.parse(readFileSync(join(outDir, 'timing.json'), 'utf8'));
+}
+
+function compare(a, b) {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    num = Math.max(num, Math.abs(a.data[i] - b.data[i]));
+    den = Math.max(den, Math.abs(b.data[i]));
+  }
+  return num / (den || 1);
+}
+
+const numpyAvailable = spawnSync('python3', ['-c', 'import numpy']).status === 0;
+const rows = [];
+let failed = false;
+for (const [name, w] of Object.entries(WORKLOADS)) {
+  if (only && !only.includes(name)) continue;
+  const p = structuredClone(smoke ? w.smoke : w.full);
+  const dir = mkdtempSync(join(tmpdir(), `ws-bench-${name}-`));
+  try {
+    const rawBytes = generate(name, p, dir);
+    const results = {};
+    for (const impl of impls) {
+      if (impl === 'numpy' && !numpyAvailable) {
+        console.error(`${name}: numpy skipped (python3 with numpy is not installed)`);
+        continue;
+      }
+      if (!smoke && w.skip[impl]) {
+        rows.push({ name, impl, skipped: w.skip[impl] });
+        continue;
+      }
+      const out = join(dir, `out-${impl}`);
+      const t = runImpl(name, impl, dir, out);
+      results[impl] = { ...t, out };
+      console.error(`${name} ${impl}: ${t.error ? `FAILED ${t.error}` : `${t.seconds.toFixed(2)} s, peak ${(t.peakRssBytes / 2 ** 20).toFixed(0)} MiB`}`);
+    }
+    const reference = results.numpy ?? results.cpu;
+    const refName = results.numpy ? 'numpy' : 'cpu';
+    const keys = name === 'logistic-many' ? ['W'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : ['mse'];
+    for (const [impl, r] of Object.entries(results)) {
+      const row = { name, impl, rawBytes, units: w.units(p) };
+      if (r.error) {
+        rows.push({ ...row, error: r.error });
+        failed = true;
+        continue;
+      }
+      const errors = keys.map((k) => compare(decodeNpy(readFileSync(join(r.out, `${k}.npy`))), decodeNpy(readFileSync(join(reference.out, `${k}.npy`)))));
+      const err = Math.max(...errors);
+      const tol = impl.startsWith('tfjs') ? (name === 'logistic-many' ? 2e-2 : 1e-3) : 1e-6;
+      if (!(err <= tol)) failed = true;
+      rows.push({ ...row, seconds: r.seconds, peak: r.peakRssBytes, err, tol, agree: err <= tol, ratio: results.numpy ? r.seconds / results.numpy.seconds : undefined, refName });
+    }
+  } finally {
+    if (!process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true }); else console.error(`kept ${dir}`);
+  }
+}
+
+const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+const table = [
+  '| workload | implementation | wall time | throughput | peak memory | memory / raw data | ratio to NumPy | agrees with ' + (numpyAvailable ? 'NumPy' : 'cpu') + ' |',
+  '|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) =>
+    r.skipped
+      ? `| ${r.name} | ${r.impl} | — | — | — | — | — | skipped: ${r.skipped} |`
+      : r.error
+        ? `| ${r.name} | ${r.impl} | failed | | | | | ${r.error} |`
+        : `| ${r.name} | ${r.impl} | ${r.seconds.toFixed(2)} s | ${(r.units[0] / r.seconds).toExponential(2)} ${r.units[1]}/s | ${mib(r.peak)} | ${(r.peak / r.rawBytes).toFixed(2)}× | ${r.ratio === undefined ? '—' : `${r.ratio.toFixed(2)}×`} | ${r.agree ? 'yes' : 'NO'} (rel. err ${r.err.toExponential(1)} ≤ ${r.tol.toExponential(0)}) |`,
+  ),
+];
+console.log(table.join('\n'));
+if (!smoke && !only) {
+  const machine = `${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  const doc = readFileSync(join(root, 'bench/RESULTS.md'), 'utf8').split('<!-- table -->');
+  writeFileSync(join(root, 'bench/RESULTS.md'), `${doc[0]}<!-- table -->\nMachine: ${machine}. Command: \`npm run bench\`.\n\n${table.join('\n')}\n<!-- table -->${doc[2] ?? '\n'}`);
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,12 @@
+/** The benchmark harness at tiny sizes: every implementation runs and agrees with the reference (NumPy, or cpu). */
+import { spawnSync } from 'node:child_process';
+import { expect, it } from 'vitest';
+import { root } from './helpers/cli.js';
+
+it('bench --smoke: all implementations of all workloads agree', () => {
+  const r = spawnSync(process.execPath, ['bench/run.mjs', '--smoke'], { cwd: root, encoding: 'utf8' });
+  expect(r.status, r.stderr + r.stdout).toBe(0);
+  const rows = r.stdout.split('\n').filter((l) => /^\| (school-sweep|logistic-many|squared-big|propagate) /.test(l));
+  expect(rows.length).toBeGreaterThanOrEqual(12); // 4 workloads × (cpu, tfjs-wasm, tfjs-cpu) at least
+  for (const row of rows) expect(row).toMatch(/\| yes \(rel\. err/);
+}, 300_000);
