@@ -106,4 +106,6 @@ stages:
   outputs.mse = { rows: 1, cols: mses.length, data: Float64Array.from(mses) };
 }
 for (const [k, m] of Object.entries(outputs)) writeFileSync(join(outDir, `${k}.npy`), encodeNpy(m));
-writeFileSync(join(outDir, 'timing.json'), JSON.stringify({ seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
+// VmHWM: the peak of this address space (maxRSS would include the peak of the process that forked this one)
+const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+writeFileSync(join(outDir, 'timing.json'), JSON.stringify({ seconds, peakRssBytes: hwm * 1024 }));

@@ -47,7 +47,7 @@ const WORKLOADS = {
     full: { T: 2000, d: 256, alpha: 1, pprAlpha: 0.15, neighbours: 10 },
     smoke: { T: 40, d: 4, alpha: 1, pprAlpha: 0.15, neighbours: 5 },
     units: (p) => [3 * p.T * p.d, 'solved values'],
-    skip: {},
+    skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (2,000×2,000 matMuls per Krylov iteration)' },
   },
 };
 

@@ -7,7 +7,6 @@ Reads the workload's data and parameters (params.json) from <data-dir>, writes r
 timing.json (wall seconds, peak RSS) to <out-dir>.
 """
 import json
-import resource
 import sys
 import time
 
@@ -161,4 +160,6 @@ if __name__ == "__main__":
     seconds = time.perf_counter() - t0
     for k, v in result.items():
         save(out_dir, k, v)
-    json.dump({"seconds": seconds, "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "numpy": np.__version__}, open(f"{out_dir}/timing.json", "w"))
+    # VmHWM is this address space's peak; ru_maxrss would include the peak of the process that forked us
+    hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    json.dump({"seconds": seconds, "peakRssBytes": hwm * 1024, "numpy": np.__version__}, open(f"{out_dir}/timing.json", "w"))

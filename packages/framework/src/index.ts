@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './random.js';
 export * from './math/dense.js';
 export * from './plugin/types.js';
+export * as standardOptions from './plugin/standard-options.js';
 export * from './spec/types.js';
 export { loadSpecFile, loadSpecText, parseSpecText, validateSpec, type LoadedSpec, type ParsedSpec, type SpecOverrides } from './spec/load.js';
 export { loadPipeline, type LoadedPipeline } from './spec/load-pipeline.js';

@@ -1,12 +1,6 @@
-import { relationInvalid, type DenseMatrix, type FuseInput, type FuseOutput, type JsonSchema } from '@weightshare/framework';
+import { relationInvalid, standardOptions, type DenseMatrix, type FuseInput, type FuseOutput } from '@weightshare/framework';
 
-export const scopeOption: Record<string, JsonSchema> = {
-  scope: {
-    enum: ['global', 'per-task'],
-    default: 'global',
-    description: 'global: one target E for all tasks; per-task: each task\'s target from its neighbours in the relation (A[t][s] > 0, s ≠ t).',
-  },
-};
+export const scopeOption = standardOptions.scopeOption;
 
 /** Neighbours of task t in A: s ≠ t with A[t][s] > 0. @throws RELATION_INVALID on negative weights. */
 export function neighbours(A: DenseMatrix, t: number, method: string): number[] {

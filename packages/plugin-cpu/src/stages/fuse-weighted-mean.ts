@@ -1,5 +1,5 @@
-import { dataInvalid, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
-import { neighbours, scopeOption } from './fuse-common.js';
+import { dataInvalid, standardOptions, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
+import { neighbours } from './fuse-common.js';
 
 /**
  * Weighted mean with penalty weights that keep the alternating scheme on one objective.
@@ -13,11 +13,7 @@ import { neighbours, scopeOption } from './fuse-common.js';
  */
 export const fuseWeightedMean: StageMethod<FuseInput, FuseOutput> = {
   description: 'Weighted mean (weights: task sizes, relation degree, given values, or edge weights only).',
-  options: {
-    ...scopeOption,
-    weights: { enum: ['sizes', 'degree', 'given', 'edges'], default: 'sizes', description: 'Where task weights come from.' },
-    values: { type: 'array', items: { type: 'number', minimum: 0 }, minItems: 1, description: 'Task weights for weights: given (one per task, ≥ 0).' },
-  },
+  options: standardOptions.weightedMeanOptions,
   run(input, options) {
     const C = input.propagated;
     const A = input.relation;

@@ -1,5 +1,5 @@
-import type { OptimizeInput, OptimizeOutput, StageMethod } from '@weightshare/framework';
-import { checkFinite, commonOptions, gradientScale, iterativeOptions, norm, perTask, valueAndGradient } from './optimize-common.js';
+import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { checkFinite, gradientScale, norm, perTask, valueAndGradient } from './optimize-common.js';
 
 /**
  * Adam (Kingma & Ba 2015) with bias correction; full-batch unless `batchSize` is set (then rows are shuffled with
@@ -8,15 +8,7 @@ import { checkFinite, commonOptions, gradientScale, iterativeOptions, norm, perT
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling).',
   losses: ['squared', 'logistic'],
-  options: {
-    ...commonOptions,
-    ...iterativeOptions({ epochs: 2000, tol: 1e-9 }),
-    lr: { type: 'number', exclusiveMinimum: 0, default: 0.01, description: 'Step size.' },
-    beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'Decay of the first-moment estimate.' },
-    beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'Decay of the second-moment estimate.' },
-    epsilon: { type: 'number', exclusiveMinimum: 0, default: 1e-8, description: 'Added to the denominator.' },
-    batchSize: { type: 'integer', minimum: 1, description: 'Rows per mini-batch; default: all rows (full batch).' },
-  },
+  options: standardOptions.adamOptions({ epochs: 2000, tol: 1e-9 }),
   run(input, options, ctx) {
     const epochs = options.epochs as number;
     const tol = options.tol as number;

@@ -7,7 +7,6 @@
  */
 import {
   nonFiniteLoss,
-  type JsonSchema,
   type LossName,
   type OptimizeInput,
   type OptimizeOutput,
@@ -17,22 +16,6 @@ import {
 } from '@weightshare/framework';
 import { largestEigenvalue } from '../linalg.js';
 
-/** Options every optimize method has. */
-export const commonOptions: Record<string, JsonSchema> = {
-  lambda: { type: 'number', minimum: 0, default: 1, description: 'λ: strength of the pull λ·c_t‖w_t − E_t‖² towards the fused target.' },
-  ridge: { type: 'number', minimum: 0, default: 0, description: 'ρ: ridge penalty ρ‖w‖² on every weight but the bias.' },
-};
-
-/** Options of the iterative methods. */
-export const iterativeOptions = (defaults: { epochs: number; tol: number }): Record<string, JsonSchema> => ({
-  epochs: { type: 'integer', minimum: 1, default: defaults.epochs, description: 'Epoch budget per task per round.' },
-  tol: {
-    type: 'number',
-    minimum: 0,
-    default: defaults.tol,
-    description: 'Stop when ‖∇f(w)‖ ≤ tol·‖∇f(0)‖ (checked once per epoch).',
-  },
-});
 
 /** Sufficient statistics of one task. */
 export interface TaskStats {

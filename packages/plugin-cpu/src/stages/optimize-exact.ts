@@ -1,6 +1,6 @@
-import { linearSystemSingular, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { linearSystemSingular, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
-import { commonOptions, perTask } from './optimize-common.js';
+import { perTask } from './optimize-common.js';
 
 /**
  * The exact minimizer for squared loss: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e, solved by Cholesky from the cached
@@ -9,7 +9,7 @@ import { commonOptions, perTask } from './optimize-common.js';
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; Cholesky).',
   losses: ['squared'],
-  options: { ...commonOptions },
+  options: standardOptions.optimizeOptions,
   run(input, options, ctx) {
     if (input.loss !== 'squared')
       throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');

@@ -1,15 +1,11 @@
-import type { OptimizeInput, OptimizeOutput, StageMethod } from '@weightshare/framework';
-import { checkFinite, commonOptions, gradientScale, iterativeOptions, lipschitz, norm, perTask, valueAndGradient } from './optimize-common.js';
+import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { checkFinite, gradientScale, lipschitz, norm, perTask, valueAndGradient } from './optimize-common.js';
 
 /** Full-batch gradient descent with step 1/L (L the Lipschitz constant of ∇f) unless `lr` is given. */
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Full-batch gradient descent (step 1/L by default).',
   losses: ['squared', 'logistic'],
-  options: {
-    ...commonOptions,
-    ...iterativeOptions({ epochs: 1000, tol: 1e-9 }),
-    lr: { type: 'number', exclusiveMinimum: 0, description: 'Fixed step size; default 1/L, from the largest eigenvalue of XᵀX.' },
-  },
+  options: standardOptions.gdOptions({ epochs: 1000, tol: 1e-9 }),
   run(input, options, ctx) {
     const epochs = options.epochs as number;
     const tol = options.tol as number;

@@ -1,5 +1,5 @@
-import type { OptimizeInput, OptimizeOutput, StageMethod } from '@weightshare/framework';
-import { checkFinite, commonOptions, gradientScale, iterativeOptions, lipschitz, norm, perTask, valueAndGradient } from './optimize-common.js';
+import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { checkFinite, gradientScale, lipschitz, norm, perTask, valueAndGradient } from './optimize-common.js';
 
 /**
  * Mini-batch stochastic gradient descent. Each task shuffles its rows every epoch with its own stream of the run's
@@ -9,13 +9,7 @@ import { checkFinite, commonOptions, gradientScale, iterativeOptions, lipschitz,
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Mini-batch SGD with seeded shuffling and a decaying step.',
   losses: ['squared', 'logistic'],
-  options: {
-    ...commonOptions,
-    ...iterativeOptions({ epochs: 100, tol: 1e-6 }),
-    batchSize: { type: 'integer', minimum: 1, default: 32, description: 'Rows per mini-batch.' },
-    lr: { type: 'number', exclusiveMinimum: 0, description: 'Initial step size; default 1/L.' },
-    decay: { type: 'number', minimum: 0, default: 0.05, description: 'Step decay per epoch.' },
-  },
+  options: standardOptions.sgdOptions({ epochs: 100, tol: 1e-6 }),
   run(input, options, ctx) {
     const epochs = options.epochs as number;
     const tol = options.tol as number;

@@ -1,16 +1,11 @@
-import { linearSystemSingular, relationInvalid, type DenseMatrix, type JsonSchema } from '@weightshare/framework';
+import { linearSystemSingular, relationInvalid, standardOptions, type DenseMatrix, type JsonSchema } from '@weightshare/framework';
 import { Matrix, pseudoInverse } from 'ml-matrix';
 import { conditionEstimate, luFactor, luSolve, type LU } from '../linalg.js';
 
 /** Options shared by the propagate methods that solve with A itself. */
 export const singularOptions: Record<string, JsonSchema> = {
   maxCondition: { type: 'number', exclusiveMinimum: 1, default: 1e12, description: 'Largest acceptable 1-norm condition estimate of A.' },
-  onSingular: {
-    enum: ['error', 'pinv', 'ridge'],
-    default: 'error',
-    description: 'When A is singular or worse conditioned than maxCondition: stop with an error, use the pseudo-inverse, or solve (A + εI)C = B.',
-  },
-  epsilon: { type: 'number', exclusiveMinimum: 0, default: 1e-6, description: 'ε of the ridge fallback, relative to ‖A‖₁.' },
+  ...standardOptions.onSingularOptions('When A is singular or worse conditioned than maxCondition: stop with an error, use the pseudo-inverse, or solve (A + εI)C = B.'),
 };
 
 export interface SingularOptions {

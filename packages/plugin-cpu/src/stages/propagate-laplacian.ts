@@ -1,4 +1,4 @@
-import { linearSystemSingular, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
+import { linearSystemSingular, standardOptions, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 import { cholesky, choleskyConditionBound, choleskySolve } from '../linalg.js';
 import { graphDegrees } from './propagate-common.js';
 
@@ -8,9 +8,7 @@ import { graphDegrees } from './propagate-common.js';
  */
 export const propagateLaplacian: StageMethod<PropagateInput, PropagateOutput> = {
   description: 'C = (I + αL)⁻¹B: Laplacian smoothing over the relation graph (Cholesky).',
-  options: {
-    alpha: { type: 'number', minimum: 0, default: 1, description: 'Smoothing strength α ≥ 0.' },
-  },
+  options: standardOptions.laplacianOptions,
   run(input, options) {
     const A = input.relation;
     const T = A.rows;

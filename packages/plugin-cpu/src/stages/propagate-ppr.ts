@@ -1,4 +1,4 @@
-import { linearSystemSingular, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
+import { linearSystemSingular, standardOptions, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
 import { graphDegrees } from './propagate-common.js';
 
@@ -9,9 +9,7 @@ import { graphDegrees } from './propagate-common.js';
  */
 export const propagatePpr: StageMethod<PropagateInput, PropagateOutput> = {
   description: 'C = α(I − (1−α)S)⁻¹B: personalized PageRank over the relation graph with self-loops.',
-  options: {
-    alpha: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.15, description: 'Teleport probability α in (0, 1]: larger keeps C closer to B.' },
-  },
+  options: standardOptions.pprOptions,
   run(input, options) {
     const A = input.relation;
     const T = A.rows;

@@ -1,14 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { relationInvalid, type FuseInput, type FuseOutput, type JsonSchema } from '@weightshare/framework';
+import { relationInvalid, standardOptions, type FuseInput, type FuseOutput } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 
-export const scopeOption: Record<string, JsonSchema> = {
-  scope: {
-    enum: ['global', 'per-task'],
-    default: 'global',
-    description: "global: one target E for all tasks; per-task: each task's target from its neighbours in the relation (A[t][s] > 0, s ≠ t).",
-  },
-};
+export const scopeOption = standardOptions.scopeOption;
 
 /** 1 where s is a neighbour of t (A[t][s] > 0, s ≠ t), else 0; refuses negative weights. */
 export function neighbourMask(input: FuseInput, method: string): Float32Array {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dataInvalid, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
+import { dataInvalid, standardOptions, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
-import { neighbourMask, output, scopeOption } from './fuse-common.js';
+import { neighbourMask, output } from './fuse-common.js';
 
 /**
  * Weighted mean with penalty weights that keep the rounds on one objective (same semantics as plugin-cpu):
@@ -10,11 +10,7 @@ import { neighbourMask, output, scopeOption } from './fuse-common.js';
  */
 export const fuseWeightedMean: StageMethod<FuseInput, FuseOutput> = {
   description: 'Weighted mean (weights: task sizes, relation degree, given values, or edge weights only).',
-  options: {
-    ...scopeOption,
-    weights: { enum: ['sizes', 'degree', 'given', 'edges'], default: 'sizes', description: 'Where task weights come from.' },
-    values: { type: 'array', items: { type: 'number', minimum: 0 }, minItems: 1, description: 'Task weights for weights: given (one per task, ≥ 0).' },
-  },
+  options: standardOptions.weightedMeanOptions,
   run(input, options) {
     const T = input.propagated.rows;
     const A = input.relation.data;

@@ -5,17 +5,8 @@
  * The batch of a task set is built once per run and released by the plugin's dispose().
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nonFiniteLoss, type JsonSchema, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
+import { nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
 
-export const commonOptions: Record<string, JsonSchema> = {
-  lambda: { type: 'number', minimum: 0, default: 1, description: 'λ: strength of the pull λ·c_t‖w_t − E_t‖² towards the fused target.' },
-  ridge: { type: 'number', minimum: 0, default: 0, description: 'ρ: ridge penalty ρ‖w‖² on every weight but the bias.' },
-};
-
-export const iterativeOptions = (defaults: { epochs: number; tol: number }): Record<string, JsonSchema> => ({
-  epochs: { type: 'integer', minimum: 1, default: defaults.epochs, description: 'Epoch budget per task per round.' },
-  tol: { type: 'number', minimum: 0, default: defaults.tol, description: 'Stop a task when ‖∇f(w)‖ ≤ tol·‖∇f(0)‖ (float32: below ~1e-6 is not reachable).' },
-});
 
 /** Tensors of a set of tasks, padded to nmax rows. */
 export interface Batch {

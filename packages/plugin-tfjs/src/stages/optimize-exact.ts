@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { solverNotConverged, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { solverNotConverged, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { cg } from '../krylov.js';
-import { batchOf, commonOptions, parameters, weightsOf } from './optimize-common.js';
+import { batchOf, parameters, weightsOf } from './optimize-common.js';
 import { solverOptions } from './common.js';
 
 /**
@@ -11,7 +11,7 @@ import { solverOptions } from './common.js';
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; batched conjugate gradient).',
   losses: ['squared'],
-  options: { ...commonOptions, ...solverOptions },
+  options: { ...standardOptions.optimizeOptions, ...solverOptions },
   run(input, options, ctx) {
     if (input.loss !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
     const B = batchOf(ctx, input.tasks);

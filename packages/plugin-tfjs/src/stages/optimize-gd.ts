@@ -1,16 +1,11 @@
-import type { OptimizeInput, OptimizeOutput, StageMethod } from '@weightshare/framework';
-import { commonOptions, iterativeOptions } from './optimize-common.js';
+import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { optimizeLoop } from './optimize-loop.js';
 
 /** Full-batch gradient descent for all tasks at once, step 1/L per task unless `lr` is given. */
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Full-batch gradient descent (step 1/L by default), all tasks batched.',
   losses: ['squared', 'logistic'],
-  options: {
-    ...commonOptions,
-    ...iterativeOptions({ epochs: 1000, tol: 1e-6 }),
-    lr: { type: 'number', exclusiveMinimum: 0, description: 'Fixed step size; default 1/L, from the largest eigenvalue of XᵀX.' },
-  },
+  options: standardOptions.gdOptions({ epochs: 1000, tol: 1e-6 }),
   run(input, options, ctx) {
     return optimizeLoop(input, options, ctx, {
       kind: 'gd',

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
+import { standardOptions, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 import { cg } from '../krylov.js';
 import { checkConverged, graphWeights, solverOptions } from './common.js';
@@ -7,7 +7,7 @@ import { checkConverged, graphWeights, solverOptions } from './common.js';
 /** C = (I + αL)⁻¹B by conjugate gradient (I + αL is symmetric positive definite). */
 export const propagateLaplacian: StageMethod<PropagateInput, PropagateOutput> = {
   description: 'C = (I + αL)⁻¹B: Laplacian smoothing over the relation graph (conjugate gradient).',
-  options: { alpha: { type: 'number', minimum: 0, default: 1, description: 'Smoothing strength α ≥ 0.' }, ...solverOptions },
+  options: { ...standardOptions.laplacianOptions, ...solverOptions },
   run(input, options) {
     const T = input.relation.rows;
     const alpha = options.alpha as number;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
+import { standardOptions, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 import { cg } from '../krylov.js';
 import { checkConverged, graphWeights, solverOptions } from './common.js';
@@ -7,10 +7,7 @@ import { checkConverged, graphWeights, solverOptions } from './common.js';
 /** C = α(I − (1−α)S)⁻¹B by conjugate gradient, S = D̃^{-1/2}(A_off + I)D̃^{-1/2}. */
 export const propagatePpr: StageMethod<PropagateInput, PropagateOutput> = {
   description: 'C = α(I − (1−α)S)⁻¹B: personalized PageRank over the relation graph (conjugate gradient).',
-  options: {
-    alpha: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.15, description: 'Teleport probability α in (0, 1].' },
-    ...solverOptions,
-  },
+  options: { ...standardOptions.pprOptions, ...solverOptions },
   run(input, options) {
     const T = input.relation.rows;
     const alpha = options.alpha as number;

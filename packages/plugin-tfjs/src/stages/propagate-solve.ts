@@ -1,18 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { JsonSchema, PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
+import { standardOptions, type JsonSchema, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 import { bicgstab, cg } from '../krylov.js';
 import { checkConverged, solverOptions } from './common.js';
 
 export const solveOptions: Record<string, JsonSchema> = {
   ...solverOptions,
-  onSingular: {
-    enum: ['error', 'pinv', 'ridge'],
-    default: 'error',
-    description:
-      'When BiCGSTAB does not converge (A singular or badly conditioned): stop with an error; solve the regularized normal equations (AᵀA + εI)C = AᵀB by CG (the pseudo-inverse solution as ε → 0); or solve (A + εI)C = B.',
-  },
-  epsilon: { type: 'number', exclusiveMinimum: 0, default: 1e-6, description: 'ε of the fallbacks, relative to ‖A‖₁.' },
+  ...standardOptions.onSingularOptions(
+    'When BiCGSTAB does not converge (A singular or badly conditioned): stop with an error; solve the regularized normal equations (AᵀA + εI)C = AᵀB by CG (the pseudo-inverse solution as ε → 0); or solve (A + εI)C = B.',
+  ),
 };
 
 /**
