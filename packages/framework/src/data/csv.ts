@@ -2,6 +2,7 @@
  * Reading numeric CSV files with errors a user can act on: every bad cell is named by its row (1-based, the header
  * being row 1) and column. Parsing itself is csv-parse's (quotes, CRLF, BOM); numbers are checked here.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { csvInvalid, fileNotFound, type Problem, type SourceLocation } from '../errors.js';
@@ -16,6 +17,14 @@ export interface CsvTable {
   /** Raw bytes of the file, for hashing. */
   bytes: Buffer;
 }
+
+/**
+ * Parsed tables by file content (SHA-256 of the bytes): a sweep reads the same data file for every candidate, and
+ * parsing dominates a small run. Keyed by content, never by name or time, so an edited file is always re-parsed.
+ * Bounded to a few entries.
+ */
+const parsedByContent = new Map<string, { record: string[]; info: { lines: number } }[]>();
+const PARSE_CACHE_ENTRIES = 4;
 
 /** Most problems listed in one error (a file with a broken column would otherwise list thousands). */
 const MAX_PROBLEMS = 20;
@@ -32,12 +41,17 @@ export function readCsv(file: string, displayName: string, from?: SourceLocation
   } catch {
     throw fileNotFound(displayName, 'data file', from);
   }
-  let rows: { record: string[]; info: { lines: number } }[];
-  try {
-    rows = parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false }) as never;
-  } catch (e) {
-    const err = e as { message: string; lines?: number };
-    throw csvInvalid(displayName, [{ message: err.message.replace(/^Invalid Record Length: /, ''), location: { file: displayName, row: err.lines } }]);
+  const key = createHash('sha256').update(bytes).digest('hex');
+  let rows = parsedByContent.get(key);
+  if (!rows) {
+    try {
+      rows = parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false }) as never as { record: string[]; info: { lines: number } }[];
+    } catch (e) {
+      const err = e as { message: string; lines?: number };
+      throw csvInvalid(displayName, [{ message: err.message.replace(/^Invalid Record Length: /, ''), location: { file: displayName, row: err.lines } }]);
+    }
+    if (parsedByContent.size >= PARSE_CACHE_ENTRIES) parsedByContent.delete(parsedByContent.keys().next().value!);
+    parsedByContent.set(key, rows);
   }
   if (rows.length === 0) throw csvInvalid(displayName, [{ message: 'the file is empty; it needs a header row and at least one data row.', location: { file: displayName } }]);
   const header = rows[0]!.record;

@@ -13,15 +13,23 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   run(input, options, ctx) {
     if (input.loss !== 'squared')
       throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
+    // H depends only on the task, λc_t and ρ — the same in every round of a run — so its factor is kept
+    let factors = ctx.cache.get('plugin-cpu/exact-factors') as WeakMap<object, Map<string, Float64Array | null>> | undefined;
+    if (!factors) ctx.cache.set('plugin-cpu/exact-factors', (factors = new WeakMap()));
     return perTask('optimize/exact', input, options, ctx, (p) => {
       const { d, G, b } = p.stats;
-      const H = new Float64Array(G);
       const rhs = new Float64Array(d);
-      for (let j = 0; j < d; j++) {
-        H[j * d + j]! += p.pull + (j === p.task.biasColumn ? 0 : p.ridge);
-        rhs[j] = b[j]! + p.pull * p.e[j]!;
+      for (let j = 0; j < d; j++) rhs[j] = b[j]! + p.pull * p.e[j]!;
+      let byParams = factors.get(p.task);
+      if (!byParams) factors.set(p.task, (byParams = new Map()));
+      const key = `${p.pull}/${p.ridge}`;
+      let L = byParams.get(key);
+      if (L === undefined) {
+        const H = new Float64Array(G);
+        for (let j = 0; j < d; j++) H[j * d + j]! += p.pull + (j === p.task.biasColumn ? 0 : p.ridge);
+        L = cholesky(H, d);
+        byParams.set(key, L);
       }
-      const L = cholesky(H, d);
       if (!L)
         throw linearSystemSingular(
           `the normal equations of task "${p.task.id}" (${p.stats.n} rows, ${d} features)`,
