@@ -7,7 +7,7 @@
  * to NumPy. NumPy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (they slow a current OpenBLAS here).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ const smoke = args.includes('--smoke');
 const pick = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(',') : undefined);
 const only = pick('--workloads');
 const impls = pick('--impls') ?? ['numpy', 'cpu', 'tfjs-wasm', 'tfjs-cpu'];
+const profile = args.includes('--profile'); // CPU-profile the JS implementations and print their hottest functions
 
 const WORKLOADS = {
   'school-sweep': {
@@ -111,10 +112,28 @@ function runImpl(name, impl, dataDir, outDir) {
     delete env.OPENBLAS_CORETYPE;
     delete env.OPENBLAS_L2_SIZE;
     cmd = ['python3', [join(root, 'bench/reference/mtl.py'), name, dataDir, outDir]];
-  } else cmd = [process.execPath, ['--max-old-space-size=20000', join(root, 'bench/impl.mjs'), name, impl, dataDir, outDir]];
+  } else
+    cmd = [process.execPath, ['--max-old-space-size=20000', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profile')}`] : []), join(root, 'bench/impl.mjs'), name, impl, dataDir, outDir]];
   const r = spawnSync(cmd[0], cmd[1], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) return { error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-3).join(' / ') };
+  if (profile && impl !== 'numpy') console.error(hottest(join(outDir, 'profile')));
   return JSON.parse(readFileSync(join(outDir, 'timing.json'), 'utf8'));
+}
+
+/** The functions with the most self time in a V8 CPU profile. */
+function hottest(dir, n = 6) {
+  const p = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]), 'utf8'));
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const self = new Map();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-3).join('/')}:${f.lineNumber + 1}`;
+    const dt = p.timeDeltas[i] ?? 0;
+    total += dt;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  });
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, t]) => `    ${((100 * t) / total).toFixed(0).padStart(3)}%  ${k}`).join('\n');
 }
 
 function compare(a, b) {
@@ -185,7 +204,7 @@ const table = [
   ),
 ];
 console.log(table.join('\n'));
-if (!smoke && !only) {
+if (!smoke && !only && !profile) {
   const machine = `${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   const doc = readFileSync(join(root, 'bench/RESULTS.md'), 'utf8').split('<!-- table -->');
   writeFileSync(join(root, 'bench/RESULTS.md'), `${doc[0]}<!-- table -->\nMachine: ${machine}. Command: \`npm run bench\`.\n\n${table.join('\n')}\n<!-- table -->${doc[2] ?? '\n'}`);
