@@ -3,7 +3,7 @@
 //   node bench/impl.mjs <workload> <cpu|tfjs-wasm|tfjs-cpu> <data-dir> <out-dir>
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeNpy, InProcessExecutor, loadPipeline, loadSpecText, PluginRegistry, Rng, runPipeline } from '@weightshare/framework';
+import { encodeNpy, InProcessExecutor, loadPipeline, loadSpecText, PluginRegistry, Rng, runPipeline, WorkerExecutor } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { tfjsPlugin } from '@weightshare/plugin-tfjs';
 
@@ -34,6 +34,8 @@ function tasksOf(X, y, T, n) {
 }
 
 const registry = new PluginRegistry(plugins);
+// plugin-cpu runs per-task work on both cores; tfjs batches tasks itself
+const executor = backend === 'cpu' ? new WorkerExecutor(2) : undefined;
 const spec = (body) => `apiVersion: weightshare/v1
 name: bench
 backend: ${backend}
@@ -74,7 +76,7 @@ stages:
         };
   const t0 = performance.now();
   for (const [key, body] of Object.entries(runs)) {
-    const out = await runPipeline(loadSpecText(spec(body), 'bench.yaml', registry), registry, { data });
+    const out = await runPipeline(loadSpecText(spec(body), 'bench.yaml', registry), registry, { data, ...(executor ? { executor } : {}) });
     outputs[key] = out.weights;
   }
   seconds = (performance.now() - t0) / 1000;
@@ -100,11 +102,12 @@ stages:
         backend,
         set: [`split.column=split_${s}`, `stages.optimize.lambda=${lam}`, `stages.optimize.ridge=${p.ridge}`, `init.ridge=${p.initRidge}`, `rounds=${p.rounds}`, 'evaluate.baselines=false', 'output.write=false', `backendOptions.tfjs.device=${device}`],
       });
-      mses.push((await runPipeline(loaded, reg)).results.models.shared.mse);
+      mses.push((await runPipeline(loaded, reg, executor ? { executor } : {})).results.models.shared.mse);
     }
   seconds = (performance.now() - t0) / 1000;
   outputs.mse = { rows: 1, cols: mses.length, data: Float64Array.from(mses) };
 }
+await executor?.close();
 for (const [k, m] of Object.entries(outputs)) writeFileSync(join(outDir, `${k}.npy`), encodeNpy(m));
 // VmHWM: the peak of this address space (maxRSS would include the peak of the process that forked this one)
 const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);

@@ -22,6 +22,7 @@ import {
   STAGE_NAMES,
   WeightshareError,
   writeFileAtomic,
+  WorkerExecutor,
   nullStore,
   parseParamFlag,
   type LoadedSpec,
@@ -46,6 +47,7 @@ interface ExecOptions {
   json?: boolean;
   progress?: boolean;
   cache: boolean;
+  threads?: number;
 }
 
 /** Runs a loaded spec, into `run` when given (checkpointed, cached), and prints the outcome. */
@@ -54,15 +56,17 @@ async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run
   const cacheDir = opts.cache ? join(loaded.spec.output.dir, '.cache') : null;
   const store = run ? run.store(cacheDir, (m) => io.stderr.write(`warning: ${m}\n`)) : nullStore;
   const started = performance.now();
+  const executor = (opts.threads ?? 1) > 1 ? new WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
   let outcome: RunOutcome;
   try {
-    outcome = await runPipeline(loaded, registry, { progress, store });
+    outcome = await runPipeline(loaded, registry, { progress, store, ...(executor ? { executor } : {}) });
     if (run) run.complete(outcome, store as ReturnType<RunFolder['store']>);
   } catch (e) {
     run?.fail(e);
     throw e;
   } finally {
     run?.unlock();
+    await executor?.close();
   }
   if (opts.json) io.stdout.write(JSON.stringify({ outputDir: run?.dir ?? null, ...outcome.results }, null, 2) + '\n');
   else io.stdout.write(formatSummary(outcome, run?.dir) + `\n  took ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
@@ -93,7 +97,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--progress', 'print one line per phase on stderr (default: a progress bar on terminals)')
     .option('--out <dir>', 'folder for run outputs (overrides output.dir)')
     .option('--no-cache', 'compute every stage: neither use nor fill the stage cache')
-    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean }) => {
+    .option('--threads <n>', 'worker threads for per-task work (results are the same bytes for any number)', (v) => positiveInt(v, '--threads'))
+    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number }) => {
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
       const overrides = { set, backend: opts.backend };
       const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides);
@@ -111,7 +116,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--progress', 'print one line per phase on stderr')
     .option('--no-cache', 'do not use the stage cache')
     .option('--jobs <n>', 'worker threads for a sweep folder', (v) => positiveInt(v, '--jobs'))
-    .action(async (id: string, opts: { dir: string; force?: boolean; json?: boolean; progress?: boolean; cache: boolean; jobs?: number }) => {
+    .option('--threads <n>', 'worker threads for per-task work of a run', (v) => positiveInt(v, '--threads'))
+    .action(async (id: string, opts: { dir: string; force?: boolean; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number }) => {
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
       if (isSweepDir(sweepDir)) {
         const plan = openSweep(sweepDir, Boolean(opts.force));

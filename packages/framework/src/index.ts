@@ -16,6 +16,7 @@ export { buildSpecSchema, methodObject, SPEC_API_VERSION, SCHEMA_ID, DATA_SOURCE
 export { PluginRegistry, validatePlugin, type RegisteredMethod } from './engine/registry.js';
 export { TOKENS, stageToken } from './engine/tokens.js';
 export { InProcessExecutor, TaskFailure } from './engine/executor.js';
+export { WorkerExecutor } from './engine/worker-executor.js';
 export { silentProgress, type ProgressReporter } from './engine/progress.js';
 export {
   createRunContainer,

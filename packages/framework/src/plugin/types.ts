@@ -129,6 +129,12 @@ export interface TaskWork<I, O> {
   readonly name: string;
   /** Runs one item. Must depend only on its input (and forked RNG streams), never on other items. */
   run(input: I, index: number): O | Promise<O>;
+  /**
+   * Where a worker thread finds the same function: a module URL (`import.meta.url` of the module) and the name of
+   * its export, called as `fn(input, index)`. Only work that gives this (and whose inputs and outputs survive
+   * structured cloning) can run on other threads; anything else runs in process.
+   */
+  readonly entry?: { module: string; export: string };
 }
 
 /** Where per-task work runs: in process now; worker threads or a queue are other implementations. */

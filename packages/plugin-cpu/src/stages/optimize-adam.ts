@@ -1,5 +1,45 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, gradientScale, norm, perTask, valueAndGradient } from './optimize-common.js';
+import { checkFinite, contextOf, gradientScale, norm, perTask, problemOf, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+
+/** One task of Adam; full-batch unless `batchSize` is set (then shuffled by the task's own stream). Any thread. */
+export function solveAdam(item: TaskItem): TaskResult {
+  const p = problemOf(item);
+  const ctx = contextOf(item);
+  const { epochs, tol, lr, beta1: b1, beta2: b2, epsilon: eps } = item.options as { epochs: number; tol: number; lr: number; beta1: number; beta2: number; epsilon: number };
+  const d = p.stats.d;
+  const n = p.stats.n;
+  const batch = Math.min((item.options.batchSize as number | undefined) ?? n, n);
+  const w = new Float64Array(item.w0);
+  const m = new Float64Array(d);
+  const v = new Float64Array(d);
+  const g = new Float64Array(d);
+  const stop = tol * gradientScale(p);
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats ? {} : { stats: p.stats }) });
+  let step = 0;
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const order = batch < n ? ctx.rng.permutation(n) : undefined;
+    for (let start = 0; start < n; start += batch) {
+      const f = valueAndGradient(p, w, g, order?.subarray(start, Math.min(n, start + batch)));
+      checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
+      if (!order && norm(g) <= stop) return done(epoch - 1, true);
+      step++;
+      const c1 = 1 - b1 ** step;
+      const c2 = 1 - b2 ** step;
+      for (let j = 0; j < d; j++) {
+        m[j] = b1 * m[j]! + (1 - b1) * g[j]!;
+        v[j] = b2 * v[j]! + (1 - b2) * g[j]! * g[j]!;
+        w[j]! -= (lr * (m[j]! / c1)) / (Math.sqrt(v[j]! / c2) + eps);
+      }
+    }
+    if (order) {
+      const f = valueAndGradient(p, w, g);
+      checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
+      if (norm(g) <= stop) return done(epoch, true);
+    }
+  }
+  valueAndGradient(p, w, g);
+  return done(epochs, norm(g) <= stop);
+}
 
 /**
  * Adam (Kingma & Ba 2015) with bias correction; full-batch unless `batchSize` is set (then rows are shuffled with
@@ -10,45 +50,7 @@ export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   losses: ['squared', 'logistic'],
   options: standardOptions.adamOptions({ epochs: 2000, tol: 1e-9 }),
   run(input, options, ctx) {
-    const epochs = options.epochs as number;
-    const tol = options.tol as number;
-    const lr = options.lr as number;
-    const b1 = options.beta1 as number;
-    const b2 = options.beta2 as number;
-    const eps = options.epsilon as number;
-    return perTask('optimize/adam', input, options, ctx, (p, w) => {
-      const d = p.stats.d;
-      const n = p.stats.n;
-      const batch = Math.min((options.batchSize as number | undefined) ?? n, n);
-      const rng = batch < n ? ctx.rng.fork(`task/${p.task.id}`) : undefined;
-      const m = new Float64Array(d);
-      const v = new Float64Array(d);
-      const g = new Float64Array(d);
-      const stop = tol * gradientScale(p);
-      let step = 0;
-      for (let epoch = 1; epoch <= epochs; epoch++) {
-        const order = rng?.permutation(n);
-        for (let start = 0; start < n; start += batch) {
-          const f = valueAndGradient(p, w, g, order?.subarray(start, Math.min(n, start + batch)));
-          checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
-          if (!order && norm(g) <= stop) return { w, report: { epochs: epoch - 1, converged: true } };
-          step++;
-          const c1 = 1 - b1 ** step;
-          const c2 = 1 - b2 ** step;
-          for (let j = 0; j < d; j++) {
-            m[j] = b1 * m[j]! + (1 - b1) * g[j]!;
-            v[j] = b2 * v[j]! + (1 - b2) * g[j]! * g[j]!;
-            w[j]! -= (lr * (m[j]! / c1)) / (Math.sqrt(v[j]! / c2) + eps);
-          }
-        }
-        if (order) {
-          const f = valueAndGradient(p, w, g);
-          checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
-          if (norm(g) <= stop) return { w, report: { epochs: epoch, converged: true } };
-        }
-      }
-      valueAndGradient(p, w, g);
-      return { w, report: { epochs, converged: norm(g) <= stop } };
-    });
+    const needsRows = input.loss !== 'squared' || options.batchSize !== undefined;
+    return perTask('optimize/adam', input, options, ctx, { module: import.meta.url, export: 'solveAdam' }, solveAdam, needsRows);
   },
 };

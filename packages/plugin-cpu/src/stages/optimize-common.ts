@@ -15,6 +15,7 @@ import {
   type TaskOptimizeReport,
 } from '@weightshare/framework';
 import { largestEigenvalue } from '../linalg.js';
+import { Rng } from '@weightshare/framework';
 
 
 /** Sufficient statistics of one task. */
@@ -30,15 +31,15 @@ export interface TaskStats {
   lmax: number;
 }
 
-/** XᵀX and friends of a task, computed once per run. */
-export function taskStats(ctx: StageContext, task: TaskData): TaskStats {
+function statsCache(ctx: StageContext): WeakMap<TaskData, TaskStats> {
   let cache = ctx.cache.get('plugin-cpu/stats') as WeakMap<TaskData, TaskStats> | undefined;
-  if (!cache) {
-    cache = new WeakMap();
-    ctx.cache.set('plugin-cpu/stats', cache);
-  }
-  let s = cache.get(task);
-  if (!s) {
+  if (!cache) ctx.cache.set('plugin-cpu/stats', (cache = new WeakMap()));
+  return cache;
+}
+
+/** XᵀX, Xᵀy, yᵀy and the largest eigenvalue of XᵀX: the sufficient statistics of squared loss. */
+export function computeStats(task: TaskData): TaskStats {
+  {
     const { rows: n, cols: d, data: X } = task.X;
     const G = new Float64Array(d * d);
     const b = new Float64Array(d);
@@ -56,10 +57,8 @@ export function taskStats(ctx: StageContext, task: TaskData): TaskStats {
       }
     }
     for (let j = 0; j < d; j++) for (let k = 0; k < j; k++) G[j * d + k] = G[k * d + j]!;
-    s = { n, d, G, b, yy, lmax: largestEigenvalue(G, d) };
-    cache.set(task, s);
+    return { n, d, G, b, yy, lmax: largestEigenvalue(G, d) };
   }
-  return s;
 }
 
 /** One task's problem. */
@@ -73,18 +72,41 @@ export interface TaskProblem {
   ridge: number;
 }
 
-export function problems(input: OptimizeInput, options: Record<string, unknown>, ctx: StageContext): TaskProblem[] {
-  const lambda = options.lambda as number;
-  const ridge = options.ridge as number;
-  const d = input.targets.cols;
-  return input.tasks.map((task) => ({
-    task,
-    loss: input.loss,
-    stats: taskStats(ctx, task),
-    e: input.targets.data.subarray(task.index * d, task.index * d + d),
-    pull: lambda * input.penaltyWeights[task.index]!,
-    ridge,
-  }));
+/**
+ * One task's work item: everything its solver needs, as plain data, so it can run on another thread. The task's rows
+ * travel only when the solver needs them (not for squared loss solved from cached statistics).
+ */
+export interface TaskItem {
+  task: TaskData;
+  stats?: TaskStats;
+  loss: LossName;
+  e: Float64Array;
+  pull: number;
+  ridge: number;
+  w0: Float64Array;
+  options: Record<string, unknown>;
+  round: number;
+  purpose: StageContext['purpose'];
+  /** Seed of this task's random stream (ctx.rng forked by `task/<id>`). */
+  rngSeed: number;
+}
+
+/** What a task's solver returns. */
+export interface TaskResult {
+  w: Float64Array;
+  report: TaskOptimizeReport;
+  /** Statistics the solver had to compute, for the run's cache. */
+  stats?: TaskStats;
+}
+
+/** The problem of an item (computing the statistics if they did not come with it). */
+export function problemOf(item: TaskItem): TaskProblem {
+  return { task: item.task, loss: item.loss, stats: item.stats ?? computeStats(item.task), e: item.e, pull: item.pull, ridge: item.ridge };
+}
+
+/** A solver's context on any thread: the round, why it runs, and its own random stream. */
+export function contextOf(item: TaskItem): Pick<StageContext, 'round' | 'purpose'> & { rng: Rng } {
+  return { round: item.round, purpose: item.purpose, rng: new Rng(item.rngSeed) };
 }
 
 /** Lipschitz constant of ∇f (for the automatic step size 1/L). */
@@ -170,31 +192,52 @@ export function gradientScale(p: TaskProblem): number {
 }
 
 /** Throws NON_FINITE_LOSS naming the task, round and epoch. */
-export function checkFinite(f: number, p: TaskProblem, ctx: StageContext, epoch: number, fix: string): void {
+export function checkFinite(f: number, p: TaskProblem, ctx: Pick<StageContext, 'round' | 'purpose'>, epoch: number, fix: string): void {
   if (!Number.isFinite(f)) throw nonFiniteLoss(p.task.id, ctx.round, epoch, fix, ctx.purpose);
 }
 
-/** Runs `solve` on every task through the executor and stacks the results into W. */
+/**
+ * Runs a solver on every task through the executor — on worker threads when the executor has them, via `entry` (the
+ * solver's module and export name) — and stacks the results into W. `needsRows`: whether the solver reads the rows
+ * (else only the cached statistics travel).
+ */
 export async function perTask(
   name: string,
   input: OptimizeInput,
   options: Record<string, unknown>,
   ctx: StageContext,
-  solve: (p: TaskProblem, w0: Float64Array) => { w: Float64Array; report: TaskOptimizeReport },
+  entry: { module: string; export: string },
+  solve: (item: TaskItem) => TaskResult,
+  needsRows: boolean,
 ): Promise<OptimizeOutput> {
   const d = input.targets.cols;
   const T = input.targets.rows;
-  const ps = problems(input, options, ctx);
-  const results = await ctx.executor.map(ps, {
-    name,
-    run: (p) => solve(p, new Float64Array(input.start.data.subarray(p.task.index * d, p.task.index * d + d))),
+  const lambda = options.lambda as number;
+  const cache = statsCache(ctx);
+  const items: TaskItem[] = input.tasks.map((task) => {
+    const stats = cache.get(task);
+    return {
+      task: needsRows || !stats ? task : { ...task, X: { rows: 0, cols: task.X.cols, data: new Float64Array(0) }, y: new Float64Array(0) },
+      ...(stats ? { stats } : {}),
+      loss: input.loss,
+      e: input.targets.data.slice(task.index * d, task.index * d + d),
+      pull: lambda * input.penaltyWeights[task.index]!,
+      ridge: options.ridge as number,
+      w0: input.start.data.slice(task.index * d, task.index * d + d),
+      options,
+      round: ctx.round,
+      purpose: ctx.purpose,
+      rngSeed: ctx.rng.fork(`task/${task.id}`).seed,
+    };
   });
+  const results = await ctx.executor.map(items, { name, run: solve, entry });
   const W = new Float64Array(T * d);
   const reports: TaskOptimizeReport[] = new Array(T);
   results.forEach((r, k) => {
-    const t = ps[k]!.task.index;
-    W.set(r.w, t * d);
-    reports[t] = r.report;
+    const task = input.tasks[k]!;
+    W.set(r.w, task.index * d);
+    reports[task.index] = r.report;
+    if (r.stats && !cache.has(task)) cache.set(task, r.stats);
   });
   return { weights: { rows: T, cols: d, data: W }, perTask: reports };
 }

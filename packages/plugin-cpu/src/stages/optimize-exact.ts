@@ -1,44 +1,56 @@
 import { linearSystemSingular, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
-import { perTask } from './optimize-common.js';
+import { perTask, problemOf, type TaskItem, type TaskResult } from './optimize-common.js';
+
+function factor(item: TaskItem, G: Float64Array, d: number): Float64Array {
+  const H = new Float64Array(G);
+  for (let j = 0; j < d; j++) H[j * d + j]! += item.pull + (j === item.task.biasColumn ? 0 : item.ridge);
+  const L = cholesky(H, d);
+  if (!L)
+    throw linearSystemSingular(`the normal equations of task "${item.task.id}" (${item.stats?.n ?? item.task.X.rows} rows, ${d} features)`, Infinity, 1e12, 'Set stages.optimize.ridge > 0 (or λ > 0), or use fewer features.', {
+      task: item.task.id,
+      round: item.round,
+    });
+  return L;
+}
+
+/** One task: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e by Cholesky. The worker-thread entry (called as fn(item, index)). */
+export function solveExact(item: TaskItem): TaskResult {
+  return solveWith(item);
+}
+
+function solveWith(item: TaskItem, L?: Float64Array): TaskResult {
+  const p = problemOf(item);
+  const { d, G, b } = p.stats;
+  const rhs = new Float64Array(d);
+  for (let j = 0; j < d; j++) rhs[j] = b[j]! + p.pull * p.e[j]!;
+  return { w: choleskySolve(L ?? factor(item, G, d), d, rhs, 1), report: { epochs: 1, converged: true }, ...(item.stats ? {} : { stats: p.stats }) };
+}
 
 /**
  * The exact minimizer for squared loss: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e, solved by Cholesky from the cached
- * sufficient statistics.
+ * sufficient statistics. In process, each task's factor is kept across rounds (H depends only on the task, λc_t, ρ).
  */
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; Cholesky).',
   losses: ['squared'],
   options: standardOptions.optimizeOptions,
   run(input, options, ctx) {
-    if (input.loss !== 'squared')
-      throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
-    // H depends only on the task, λc_t and ρ — the same in every round of a run — so its factor is kept
-    let factors = ctx.cache.get('plugin-cpu/exact-factors') as WeakMap<object, Map<string, Float64Array | null>> | undefined;
+    if (input.loss !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
+    let factors = ctx.cache.get('plugin-cpu/exact-factors') as WeakMap<object, Map<string, Float64Array>> | undefined;
     if (!factors) ctx.cache.set('plugin-cpu/exact-factors', (factors = new WeakMap()));
-    return perTask('optimize/exact', input, options, ctx, (p) => {
-      const { d, G, b } = p.stats;
-      const rhs = new Float64Array(d);
-      for (let j = 0; j < d; j++) rhs[j] = b[j]! + p.pull * p.e[j]!;
-      let byParams = factors.get(p.task);
-      if (!byParams) factors.set(p.task, (byParams = new Map()));
-      const key = `${p.pull}/${p.ridge}`;
+    const byIndex = new Map(input.tasks.map((t) => [t.index, t]));
+    const inProcess = (item: TaskItem): TaskResult => {
+      const p = problemOf(item);
+      const task = byIndex.get(item.task.index)!;
+      let byParams = factors.get(task);
+      if (!byParams) factors.set(task, (byParams = new Map()));
+      const key = `${item.pull}/${item.ridge}`;
       let L = byParams.get(key);
-      if (L === undefined) {
-        const H = new Float64Array(G);
-        for (let j = 0; j < d; j++) H[j * d + j]! += p.pull + (j === p.task.biasColumn ? 0 : p.ridge);
-        L = cholesky(H, d);
-        byParams.set(key, L);
-      }
-      if (!L)
-        throw linearSystemSingular(
-          `the normal equations of task "${p.task.id}" (${p.stats.n} rows, ${d} features)`,
-          Infinity,
-          1e12,
-          'Set stages.optimize.ridge > 0 (or λ > 0), or use fewer features.',
-          { task: p.task.id, round: ctx.round },
-        );
-      return { w: choleskySolve(L, d, rhs, 1), report: { epochs: 1, converged: true } };
-    });
+      if (!L) byParams.set(key, (L = factor(item, p.stats.G, p.stats.d)));
+      const r = solveWith({ ...item, stats: p.stats }, L);
+      return item.stats ? r : { ...r, stats: p.stats };
+    };
+    return perTask('optimize/exact', input, options, ctx, { module: import.meta.url, export: 'solveExact' }, inProcess, false);
   },
 };

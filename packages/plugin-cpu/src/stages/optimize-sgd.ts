@@ -1,9 +1,36 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, gradientScale, lipschitz, norm, perTask, valueAndGradient } from './optimize-common.js';
+import { checkFinite, contextOf, gradientScale, lipschitz, norm, perTask, problemOf, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+
+/** One task of mini-batch SGD, its rows shuffled every epoch by the task's own stream. Runs on any thread. */
+export function solveSgd(item: TaskItem): TaskResult {
+  const p = problemOf(item);
+  const ctx = contextOf(item);
+  const { epochs, tol, batchSize: batch, decay } = item.options as { epochs: number; tol: number; batchSize: number; decay: number };
+  const w = new Float64Array(item.w0);
+  const lr0 = (item.options.lr as number | undefined) ?? 1 / lipschitz(p);
+  const g = new Float64Array(p.stats.d);
+  const stop = tol * gradientScale(p);
+  const n = p.stats.n;
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats ? {} : { stats: p.stats }) });
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const order = ctx.rng.permutation(n);
+    const lr = lr0 / (1 + decay * (epoch - 1));
+    for (let start = 0; start < n; start += batch) {
+      const rows = order.subarray(start, Math.min(n, start + batch));
+      const f = valueAndGradient(p, w, g, rows);
+      checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
+      for (let j = 0; j < w.length; j++) w[j]! -= lr * g[j]!;
+    }
+    const f = valueAndGradient(p, w, g);
+    checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
+    if (norm(g) <= stop) return done(epoch, true);
+  }
+  return done(epochs, false);
+}
 
 /**
  * Mini-batch stochastic gradient descent. Each task shuffles its rows every epoch with its own stream of the run's
- * seeded generator (forked by task id), so results do not depend on the order tasks run in.
+ * seeded generator (forked by task id), so results do not depend on the order or thread tasks run in.
  * Step size lr_k = lr / (1 + decay·k) at epoch k.
  */
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
@@ -11,30 +38,6 @@ export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
   losses: ['squared', 'logistic'],
   options: standardOptions.sgdOptions({ epochs: 100, tol: 1e-6 }),
   run(input, options, ctx) {
-    const epochs = options.epochs as number;
-    const tol = options.tol as number;
-    const batch = options.batchSize as number;
-    const decay = options.decay as number;
-    return perTask('optimize/sgd', input, options, ctx, (p, w) => {
-      const rng = ctx.rng.fork(`task/${p.task.id}`);
-      const lr0 = (options.lr as number | undefined) ?? 1 / lipschitz(p);
-      const g = new Float64Array(p.stats.d);
-      const stop = tol * gradientScale(p);
-      const n = p.stats.n;
-      for (let epoch = 1; epoch <= epochs; epoch++) {
-        const order = rng.permutation(n);
-        const lr = lr0 / (1 + decay * (epoch - 1));
-        for (let start = 0; start < n; start += batch) {
-          const rows = order.subarray(start, Math.min(n, start + batch));
-          const f = valueAndGradient(p, w, g, rows);
-          checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
-          for (let j = 0; j < w.length; j++) w[j]! -= lr * g[j]!;
-        }
-        const f = valueAndGradient(p, w, g);
-        checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
-        if (norm(g) <= stop) return { w, report: { epochs: epoch, converged: true } };
-      }
-      return { w, report: { epochs, converged: false } };
-    });
+    return perTask('optimize/sgd', input, options, ctx, { module: import.meta.url, export: 'solveSgd' }, solveSgd, true);
   },
 };

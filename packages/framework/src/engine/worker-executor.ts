@@ -1,0 +1,96 @@
+/**
+ * Runs per-task work on worker threads: the items are split into contiguous chunks, one per thread, and each thread
+ * imports the work's `entry` module and runs its chunk. Results come back in input order, so the outcome is the same
+ * bytes as in process (each item depends only on its own input). Work without an `entry`, and small batches, run in
+ * process. The threads live as long as the executor; `close()` ends them (the run's container calls it).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { TaskExecutor, TaskWork } from '../plugin/types.js';
+import { InProcessExecutor, TaskFailure } from './executor.js';
+import { WeightshareError, type ErrorCode, type ErrorContext, type Problem } from '../errors.js';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const cache = new Map();
+parentPort.on('message', async ({ id, module, name, items, offset }) => {
+  try {
+    let fn = cache.get(module + '#' + name);
+    if (!fn) { fn = (await import(module))[name]; cache.set(module + '#' + name, fn); }
+    const out = [];
+    for (let i = 0; i < items.length; i++) {
+      try { out.push(await fn(items[i], offset + i)); }
+      catch (e) { parentPort.postMessage({ id, failed: offset + i, error: plain(e) }); return; }
+    }
+    parentPort.postMessage({ id, out });
+  } catch (e) { parentPort.postMessage({ id, failed: offset, error: plain(e) }); }
+});
+// errors lose their class in structured cloning: send what is needed to rebuild them
+function plain(e) {
+  return e && typeof e === 'object'
+    ? { name: e.name, message: e.message, code: e.code, problems: e.problems, context: e.context, stack: e.stack }
+    : { message: String(e) };
+}`;
+
+/** A WeightshareError again when the worker threw one, else an Error with the original message and code. */
+function revive(e: { name?: string; message: string; code?: string; problems?: Problem[]; context?: ErrorContext; stack?: string }): Error {
+  if (e.name === 'WeightshareError' && e.code) return new WeightshareError(e.code as ErrorCode, e.message, { problems: e.problems ?? [], context: e.context ?? {} });
+  return Object.assign(new Error(e.message), { code: e.code, stack: e.stack });
+}
+
+export class WorkerExecutor implements TaskExecutor {
+  private readonly workers: Worker[] = [];
+  private readonly fallback: InProcessExecutor;
+  private next = 0;
+
+  /** @param threads worker threads (default: the machine's cores); `minItems` below which work stays in process. */
+  constructor(
+    readonly threads = availableParallelism(),
+    private readonly onItemDone?: (done: number, total: number, name: string) => void,
+    private readonly minItems = 2,
+  ) {
+    this.fallback = new InProcessExecutor(onItemDone);
+  }
+
+  async map<I, O>(inputs: readonly I[], work: TaskWork<I, O>): Promise<O[]> {
+    if (!work.entry || this.threads < 2 || inputs.length < this.minItems) return this.fallback.map(inputs, work);
+    while (this.workers.length < this.threads) {
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      w.unref();
+      this.workers.push(w);
+    }
+    const n = Math.min(this.threads, inputs.length);
+    const size = Math.ceil(inputs.length / n);
+    let done = 0;
+    const chunks = await Promise.all(
+      Array.from({ length: n }, (_, k) => {
+        const offset = k * size;
+        const items = inputs.slice(offset, offset + size);
+        const worker = this.workers[k]!;
+        const id = this.next++;
+        return new Promise<O[]>((resolve, reject) => {
+          const onMessage = (m: { id: number; out?: O[]; failed?: number; error?: unknown }): void => {
+            if (m.id !== id) return;
+            worker.off('message', onMessage);
+            worker.off('error', onError);
+            if (m.out) {
+              done += m.out.length;
+              this.onItemDone?.(done, inputs.length, work.name);
+              resolve(m.out);
+            } else reject(new TaskFailure(m.failed!, work.name, revive(m.error as never)));
+          };
+          const onError = (e: Error): void => reject(new TaskFailure(offset, work.name, e));
+          worker.on('message', onMessage);
+          worker.on('error', onError);
+          worker.postMessage({ id, module: work.entry!.module, name: work.entry!.export, items, offset });
+        });
+      }),
+    );
+    return chunks.flat();
+  }
+
+  /** Ends the threads. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
+  }
+}

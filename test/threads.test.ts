@@ -1,0 +1,45 @@
+/** Per-task work on worker threads: the same bytes as in process, and the same errors. */
+import { describe, expect, it } from 'vitest';
+import { loadPipeline, runPipeline, WeightshareError, WorkerExecutor } from '@weightshare/framework';
+import { cli } from './helpers/cli.js';
+import { builtins } from './helpers/run.js';
+
+/** The built plugin (worker threads import compiled modules). */
+async function run(set: string[], threads: number) {
+  const { cpuPlugin } = await import('../packages/plugin-cpu/dist/index.js');
+  const { loaded, registry } = await loadPipeline('pipelines/quickstart.yaml', [cpuPlugin, ...builtins.slice(1)], { set: ['output.write=false', ...set] });
+  const executor = threads > 1 ? new WorkerExecutor(threads) : undefined;
+  try {
+    return await runPipeline(loaded, registry, executor ? { executor } : {});
+  } finally {
+    await executor?.close();
+  }
+}
+
+describe('WorkerExecutor', () => {
+  it.each([
+    ['exact', ['rounds=3']],
+    ['gd', ['stages.optimize={method: gd, lambda: 2, epochs: 200}', 'rounds=3']],
+    ['sgd', ['stages.optimize={method: sgd, lambda: 2, epochs: 5}', 'rounds=3']],
+    ['adam, logistic', ['loss=logistic', 'stages.optimize={method: adam, lambda: 1, epochs: 50}', 'rounds=2']],
+  ])('%s: two threads give the same bytes as one', async (_name, set) => {
+    const one = await run(set as string[], 1);
+    const two = await run(set as string[], 2);
+    expect(Buffer.from(two.weights.data.buffer).equals(Buffer.from(one.weights.data.buffer))).toBe(true);
+    expect(JSON.stringify(two.results)).toBe(JSON.stringify(one.results));
+  });
+
+  it('an error in a worker keeps its code, task, round and epoch', async () => {
+    const err = (await run(['init={method: zeros}', 'stages.optimize={method: gd, lambda: 1, lr: 10, epochs: 500}'], 2).catch((e: unknown) => e)) as WeightshareError;
+    expect(err).toBeInstanceOf(WeightshareError);
+    expect(err.code).toBe('NON_FINITE_LOSS');
+    expect(err.message).toMatch(/task "task-\d+".*round 1, epoch \d+/);
+  });
+
+  it('weightshare run --threads 2 writes the same results as --threads 1', () => {
+    const a = cli(['run', 'pipelines/quickstart.yaml', '--json', '--threads', '2', '--set', 'output.write=false']);
+    const b = cli(['run', 'pipelines/quickstart.yaml', '--json', '--threads', '1', '--set', 'output.write=false']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+  });
+});
