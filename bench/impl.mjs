@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // One implementation of one benchmark workload, in its own process (so its peak memory is its own):
 //   node bench/impl.mjs <workload> <cpu|tfjs-wasm|tfjs-cpu> <data-dir> <out-dir>
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy, InProcessExecutor, loadPipeline, loadSpecText, PluginRegistry, Rng, runPipeline, WorkerExecutor } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
@@ -13,14 +13,19 @@ const backend = impl === 'cpu' ? 'cpu' : 'tfjs';
 const device = impl === 'tfjs-cpu' ? 'cpu' : 'wasm';
 const plugins = [cpuPlugin, tfjsPlugin];
 
-/** A float64 .npy read without copying: a Float64Array view on the file's bytes. */
+/** A float64 .npy read straight into shared memory (one copy, from the file): worker threads share it. */
 function npy(name) {
-  const buf = readFileSync(join(dataDir, `${name}.npy`));
-  const headerLen = buf.readUInt16LE(8);
-  const shape = /'shape': \(([^)]*)\)/.exec(buf.subarray(10, 10 + headerLen).toString('latin1'))[1].split(',').filter((s) => s.trim()).map(Number);
-  const off = 10 + headerLen;
-  const aligned = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf); // Node pools small buffers; big ones are aligned
-  return { rows: shape[0], cols: shape[1] ?? 1, data: new Float64Array(aligned.buffer, aligned.byteOffset + off, (buf.length - off) / 8) };
+  const file = join(dataDir, `${name}.npy`);
+  const size = statSync(file).size;
+  const sab = new SharedArrayBuffer(size);
+  const fd = openSync(file, 'r');
+  for (let off = 0; off < size; ) off += readSync(fd, new Uint8Array(sab, off, Math.min(1 << 30, size - off)), 0, Math.min(1 << 30, size - off), off);
+  closeSync(fd);
+  const bytes = Buffer.from(sab);
+  const headerLen = bytes.readUInt16LE(8);
+  const shape = /'shape': \(([^)]*)\)/.exec(bytes.subarray(10, 10 + headerLen).toString('latin1'))[1].split(',').filter((s) => s.trim()).map(Number);
+  const off = 10 + headerLen; // a multiple of 64: the data is aligned
+  return { rows: shape[0], cols: shape[1] ?? 1, data: new Float64Array(sab, off, (size - off) / 8) };
 }
 
 function tasksOf(X, y, T, n) {
@@ -34,8 +39,9 @@ function tasksOf(X, y, T, n) {
 }
 
 const registry = new PluginRegistry(plugins);
-// plugin-cpu runs per-task work on both cores; tfjs batches tasks itself
-const executor = backend === 'cpu' ? new WorkerExecutor(2) : undefined;
+// plugin-cpu runs heavy per-task work on both cores (the data is in shared memory); School's tasks are too small to
+// be worth a thread hop; tfjs batches tasks itself
+const executor = backend === 'cpu' && workload !== 'school-sweep' ? new WorkerExecutor(2) : undefined;
 const spec = (body) => `apiVersion: weightshare/v1
 name: bench
 backend: ${backend}

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dataInvalid, type Problem, type SourceLocation } from '../errors.js';
-import { type DenseMatrix, zeros } from '../math/dense.js';
+import { sharedFloat64, type DenseMatrix } from '../math/dense.js';
 import type { LossName, TaskData } from '../plugin/types.js';
 import type { Rng } from '../random.js';
 import type { CsvDataSpec, DataSpec, SplitSpec, SyntheticDataSpec } from '../spec/types.js';
@@ -323,8 +323,9 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
   const counts = { train: new Array<number>(T).fill(0), test: new Array<number>(T).fill(0) };
   for (let r = 0; r < N; r++) if (isTrain[r] !== 2) counts[isTrain[r] === 1 ? 'train' : 'test'][raw.rowTask[r]!]!++;
   const make = (which: 'train' | 'test'): TaskData[] => {
-    const Xs = counts[which].map((n) => zeros(n, d));
-    const ys = counts[which].map((n) => new Float64Array(n));
+    // shared memory: per-task work on worker threads reads the rows without copying them
+    const Xs = counts[which].map((n) => ({ rows: n, cols: d, data: sharedFloat64(n * d) }));
+    const ys = counts[which].map((n) => sharedFloat64(n));
     const fill = new Array<number>(T).fill(0);
     for (let r = 0; r < N; r++) {
       if (isTrain[r] !== (which === 'train' ? 1 : 0)) continue;

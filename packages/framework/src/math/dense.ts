@@ -9,6 +9,14 @@ export interface DenseMatrix {
   readonly data: Float64Array;
 }
 
+/**
+ * A zeroed Float64Array in shared memory: worker threads see it without a copy (structured cloning shares a
+ * SharedArrayBuffer), which is how task data reaches a WorkerExecutor for free.
+ */
+export function sharedFloat64(length: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(length * 8));
+}
+
 /** A new zero matrix. */
 export function zeros(rows: number, cols: number): DenseMatrix {
   return { rows, cols, data: new Float64Array(rows * cols) };
