@@ -323,15 +323,24 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
   const counts = { train: new Array<number>(T).fill(0), test: new Array<number>(T).fill(0) };
   for (let r = 0; r < N; r++) if (isTrain[r] !== 2) counts[isTrain[r] === 1 ? 'train' : 'test'][raw.rowTask[r]!]!++;
   const make = (which: 'train' | 'test'): TaskData[] => {
-    // shared memory: per-task work on worker threads reads the rows without copying them
-    const Xs = counts[which].map((n) => ({ rows: n, cols: d, data: sharedFloat64(n * d) }));
-    const ys = counts[which].map((n) => sharedFloat64(n));
+    // one shared buffer per split, a view per task: worker threads read the rows without copying them
+    const total = counts[which].reduce((a, b) => a + b, 0);
+    const Xall = sharedFloat64(total * d);
+    const yall = sharedFloat64(total);
+    let start = 0;
+    const Xs: DenseMatrix[] = [];
+    const ys: Float64Array[] = [];
+    for (const n of counts[which]) {
+      Xs.push({ rows: n, cols: d, data: Xall.subarray(start * d, (start + n) * d) });
+      ys.push(yall.subarray(start, start + n));
+      start += n;
+    }
     const fill = new Array<number>(T).fill(0);
     for (let r = 0; r < N; r++) {
       if (isTrain[r] !== (which === 'train' ? 1 : 0)) continue;
       const t = raw.rowTask[r]!;
       const i = fill[t]!++;
-      const X = Xs[t]! as { data: Float64Array };
+      const X = Xs[t]!;
       for (let k = 0; k < keep.length; k++) {
         const j = keep[k]!;
         X.data[i * d + k] = spec.standardize ? (raw.features[r * d0 + j]! - mean[j]!) / std[j]! : raw.features[r * d0 + j]!;
