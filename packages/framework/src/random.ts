@@ -6,7 +6,7 @@
  * (both values of each pair are used, in order). Everything random in a run — splits, synthetic data, SGD shuffling,
  * initialisation — draws from a stream forked off the run's root generator by a label, so adding randomness to one
  * part never shifts the numbers another part sees, and per-task streams do not depend on execution order.
- * `Math.random` is never used.
+ * The platform's unseeded generator is never used.
  */
 export class Rng {
   private s0: number;

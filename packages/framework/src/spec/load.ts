@@ -43,6 +43,9 @@ export interface LoadedSpec {
   locate(path: readonly (string | number)[]): SourceLocation;
 }
 
+/** Finds the place of a JSON path: in the file, or the flag that set it. */
+type Locate = (path: readonly (string | number)[], wantKey?: boolean) => SourceLocation;
+
 interface Override {
   path: (string | number)[];
   flag: string;
@@ -159,7 +162,7 @@ export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backe
   const validate = compile(schema);
   const candidate = structuredClone(obj);
   const problems: Problem[] = [];
-  if (!validate(candidate)) problems.push(...explainErrors(validate.errors ?? [], candidate, schema, locate));
+  if (!validate(candidate)) problems.push(...explainErrors(validate.errors ?? [], candidate, locate));
   if (!problems.length) problems.push(...semanticChecks(candidate as unknown as ResolvedSpec, registry, locate));
   if (!problems.length) problems.push(...validateStageOptions(candidate as unknown as ResolvedSpec, registry, locate));
   if (problems.length) throw specInvalid(file, sortProblems(problems));
@@ -261,12 +264,7 @@ function locateInDoc(
   return pos(best);
 }
 
-function explainErrors(
-  errors: ErrorObject[],
-  data: unknown,
-  schema: JsonSchema,
-  locate: (path: readonly (string | number)[], wantKey?: boolean) => SourceLocation,
-): Problem[] {
+function explainErrors(errors: ErrorObject[], data: unknown, locate: Locate): Problem[] {
   const out: Problem[] = [];
   const seen = new Set<string>();
   // Objects whose method/source itself is wrong: their option keys cannot be judged, so only the method is reported.
@@ -297,7 +295,7 @@ function explainErrors(
       }
       case 'required': {
         const missing = (e.params as { missingProperty: string }).missingProperty;
-        message = `missing required key "${missing}" ${describePath(path)}.` + requiredHint(path, missing, e.parentSchema as JsonSchema);
+        message = `missing required key "${missing}" ${describePath(path)}.` + requiredHint(missing, e.parentSchema as JsonSchema);
         loc = locate(path, false);
         break;
       }
@@ -342,7 +340,6 @@ function explainErrors(
     seen.add(key);
     out.push({ message, location: loc });
   }
-  void schema;
   return out;
 }
 
@@ -358,7 +355,7 @@ function allowedKeys(schema: JsonSchema, value: unknown): string[] {
   return [...keys];
 }
 
-function requiredHint(path: (string | number)[], missing: string, schema: JsonSchema): string {
+function requiredHint(missing: string, schema: JsonSchema): string {
   const prop = (schema.properties as Record<string, JsonSchema> | undefined)?.[missing];
   if (prop?.enum) return ` Choose one of: ${(prop.enum as unknown[]).join(', ')}.`;
   if (prop?.description) return ` (${String(prop.description).split('\n')[0]})`;
@@ -367,14 +364,13 @@ function requiredHint(path: (string | number)[], missing: string, schema: JsonSc
     const p = ((b.then as JsonSchema)?.properties as Record<string, JsonSchema> | undefined)?.[missing];
     if (p?.description) return ` (${String(p.description)})`;
   }
-  void path;
   return '';
 }
 
 function semanticChecks(
   spec: ResolvedSpec,
   registry: PluginRegistry,
-  locate: (path: readonly (string | number)[], wantKey?: boolean) => SourceLocation,
+  locate: Locate,
 ): Problem[] {
   const out: Problem[] = [];
   for (const s of STAGE_NAMES) {
@@ -420,7 +416,7 @@ const stageValidators = new WeakMap<object, { validate: ValidateFunction; schema
 function validateStageOptions(
   spec: ResolvedSpec,
   registry: PluginRegistry,
-  locate: (path: readonly (string | number)[], wantKey?: boolean) => SourceLocation,
+  locate: Locate,
 ): Problem[] {
   const out: Problem[] = [];
   for (const s of STAGE_NAMES) {
@@ -440,7 +436,7 @@ function validateStageOptions(
     }
     if (!v.validate(st)) {
       const errors = (v.validate.errors ?? []).map((e) => ({ ...e, instancePath: `/stages/${s}${e.instancePath}` }));
-      for (const p of explainErrors(errors, spec, v.schema, locate))
+      for (const p of explainErrors(errors, spec, locate))
         out.push({ ...p, message: p.message.replace(/^unknown key (".*?") in (stages\.\w+)/, `unknown key $1 in $2 for ${m.method} on backend ${m.backend}`) });
     }
   }
