@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { relationInvalid, solverNotConverged, type DenseMatrix, type JsonSchema } from '@weightshare/framework';
 import type { KrylovResult } from '../krylov.js';
 
@@ -31,13 +30,4 @@ export function graphWeights(A: DenseMatrix, method: string): Float32Array {
       W[i * T + j] = v;
     }
   return W;
-}
-
-/** Runs `fn` inside tf.tidy and converts the tensor it returns to a float64 DenseMatrix. */
-export function tidyMatrix(fn: () => tf.Tensor): DenseMatrix {
-  const t = tf.tidy(fn);
-  const [rows, cols] = t.shape as [number, number];
-  const out = { rows, cols, data: Float64Array.from(t.dataSync()) };
-  t.dispose();
-  return out;
 }
