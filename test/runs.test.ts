@@ -223,6 +223,19 @@ describe('locks', () => {
     expect(existsSync(join(run, '.lock'))).toBe(false);
   });
 
+  it('a lock left half-written (its process killed while taking it) is stale: taken over, and dead drafts are removed', () => {
+    const { dir, spec } = project();
+    cli(['run', spec, '--out', 'runs'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '30' } });
+    const run = join(dir, 'runs', 'crash-1');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(run, '.lock'), ''); // created with O_EXCL, killed before writing
+    writeFileSync(join(run, `.lock.draft-${dead}`), '{"pid":'); // killed while writing its draft
+    const taken = cli(['resume', run], { cwd: dir });
+    expect(taken.code, taken.stderr).toBe(0);
+    expect(readdirSync(run).filter((f) => f.startsWith('.lock'))).toEqual([]);
+    expect(manifest(run).status).toBe('completed');
+  });
+
   it('two resumes at once: one runs, the other is refused or finds the run complete', async () => {
     const { dir, spec } = project(80);
     cli(['run', spec, '--out', 'runs'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '20' } });

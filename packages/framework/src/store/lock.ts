@@ -1,11 +1,13 @@
 /**
- * The lock of a run folder: `.lock` holds `{pid, host}` of the process writing the folder. It is created with
- * O_EXCL, so two processes cannot both hold it. A lock whose process is dead (same host, no such pid) is stale and is
+ * The lock of a run folder: `.lock` holds `{pid, host}` of the process writing the folder. It is written complete to
+ * a file of the process's own and then hard-linked to `.lock` (link fails when `.lock` exists, so two processes
+ * cannot both hold it, and a process killed while taking it never leaves a half-written `.lock`; filesystems
+ * without hard links get O_EXCL creation instead). A lock whose process is dead (same host, no such pid) is stale and is
  * taken over: the taker first creates `.lock.takeover` (mkdir is atomic, so only one process takes over at a time),
  * re-reads the lock to make sure it is still the same stale one, removes it, and then competes for a fresh lock with
  * O_EXCL like everyone else.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { outputError, runLocked } from '../errors.js';
@@ -33,6 +35,57 @@ function readHolder(file: string): Holder | null | undefined {
   }
 }
 
+const DRAFT = '.lock.draft-';
+
+/** Creates `.lock` holding `me`; false when it exists. */
+function tryCreate(dir: string, file: string, me: Holder): boolean {
+  const draft = join(dir, `${DRAFT}${me.pid}`);
+  try {
+    const fd = openSync(draft, 'w');
+    writeSync(fd, JSON.stringify(me));
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (e) {
+    throw outputError(draft, e);
+  }
+  try {
+    linkSync(draft, file);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw outputError(file, e);
+  } finally {
+    rmSync(draft, { force: true });
+  }
+  // no hard links here: exclusive creation
+  try {
+    const fd = openSync(file, 'wx');
+    writeSync(fd, JSON.stringify(me));
+    fsyncSync(fd);
+    closeSync(fd);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw outputError(file, e);
+  }
+}
+
+/** Drafts left by processes killed while taking the lock. */
+function removeDeadDrafts(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(DRAFT)) continue;
+    const pid = Number(name.slice(DRAFT.length));
+    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) rmSync(join(dir, name), { force: true });
+  }
+}
+
 const sleep = (ms: number): void => {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 };
@@ -44,26 +97,25 @@ const sleep = (ms: number): void => {
 export function acquireLock(dir: string): () => void {
   const file = join(dir, '.lock');
   const me: Holder = { pid: process.pid, host: hostname() };
+  const release = (): void => {
+    const h = readHolder(file);
+    if (h && h.pid === me.pid && h.host === me.host) unlinkSync(file);
+  };
+  removeDeadDrafts(dir);
+  let unreadable = 0;
   for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, JSON.stringify(me));
-      fsyncSync(fd);
-      closeSync(fd);
-      return () => {
-        const h = readHolder(file);
-        if (h && h.pid === me.pid && h.host === me.host) unlinkSync(file);
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw outputError(file, e);
-    }
-    const holder = readHolder(file);
+    if (tryCreate(dir, file, me)) return release;
+    let holder = readHolder(file);
     if (holder === undefined) continue; // released meanwhile: try again
     if (holder === null) {
-      sleep(20); // a holder is still writing its lock
-      continue;
-    }
-    if (holder.host !== me.host || alive(holder.pid))
+      // only an O_EXCL holder can be caught mid-write (a linked lock is complete); one that stays unreadable was left
+      // by a process that died while writing it, or is garbage: stale
+      if (++unreadable < 10) {
+        sleep(20);
+        continue;
+      }
+      holder = { pid: -1, host: me.host };
+    } else if (holder.host !== me.host || alive(holder.pid))
       throw runLocked(dir, `process ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''}`);
     const takeover = join(dir, '.lock.takeover');
     try {
@@ -75,7 +127,7 @@ export function acquireLock(dir: string): () => void {
     }
     try {
       const again = readHolder(file);
-      if (again && again.pid === holder.pid && again.host === holder.host) unlinkSync(file);
+      if (holder.pid === -1 ? again === null : again && again.pid === holder.pid && again.host === holder.host) unlinkSync(file);
     } finally {
       rmdirSync(takeover);
     }
