@@ -1,7 +1,7 @@
 /** propagate methods of plugin-cpu against independently computed values. */
 import { describe, expect, it } from 'vitest';
 import { Matrix, solve as mlSolve } from 'ml-matrix';
-import { InProcessExecutor, Rng, WeightshareError, fromRows, type DenseMatrix, type PropagateOutput, type StageContext } from '@weightshare/framework';
+import { InProcessExecutor, Rng, WeightshareError, WorkerExecutor, fromRows, type DenseMatrix, type PropagateOutput, type StageContext } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 
 const ctx: StageContext = { round: 1, rng: new Rng(1), executor: new InProcessExecutor(), cache: new Map(), purpose: 'stage' };
@@ -126,5 +126,114 @@ describe('propagate', () => {
     const out = await run('identity', fromRows([[1]]), B);
     expect(Array.from(out.propagated.data)).toEqual(Array.from(B.data));
     expect(out.propagated.data).not.toBe(B.data);
+  });
+});
+
+describe('propagate on large sparse relations: conjugate gradients', () => {
+  // a random graph on 600 tasks, ~8 neighbours each (~1.5% nonzero), diagonally dominant: every method's system is SPD
+  const T = 600;
+  const d = 70; // two CG chunks (64 + 6 columns)
+  function sparseGraph(seed: number): DenseMatrix {
+    const rng = new Rng(seed);
+    const A = new Float64Array(T * T);
+    for (let i = 0; i < T; i++)
+      for (let k = 0; k < 4; k++) {
+        const j = rng.int(T);
+        if (j !== i) A[i * T + j] = A[j * T + i] = 0.1 + rng.next();
+      }
+    for (let i = 0; i < T; i++) {
+      let s = 0;
+      for (let j = 0; j < T; j++) s += A[i * T + j]!;
+      A[i * T + i] = 1 + s;
+    }
+    return { rows: T, cols: T, data: A };
+  }
+  const A = sparseGraph(3);
+  const rng = new Rng(4);
+  const B: DenseMatrix = { rows: T, cols: d, data: Float64Array.from({ length: T * d }, () => rng.normal()) };
+  const base = { ...singularOpts, tol: 1e-10, maxIterations: 1000 };
+  const methods: [string, Record<string, unknown>][] = [
+    ['solve', base],
+    ['laplacian', { ...base, alpha: 2 }],
+    ['ppr', { ...base, alpha: 0.15 }],
+  ];
+  const relErr = (a: Float64Array, b: Float64Array): number => {
+    let num = 0;
+    let den = 0;
+    for (let k = 0; k < a.length; k++) {
+      num += (a[k]! - b[k]!) ** 2;
+      den += b[k]! ** 2;
+    }
+    return Math.sqrt(num / den);
+  };
+
+  it.each(methods)('%s: auto picks CG and agrees with the dense factorization', async (method, opts) => {
+    const cg = await run(method, A, B, { ...opts, solver: 'auto' });
+    const direct = await run(method, A, B, { ...opts, solver: 'direct' });
+    expect(cg.diagnostics!.solver).toBe('cg');
+    expect(direct.diagnostics!.solver).toBe('direct');
+    expect(cg.diagnostics!.iterations).toBeGreaterThan(3);
+    expect(cg.diagnostics!.residual).toBeLessThanOrEqual(1e-10);
+    expect(relErr(cg.propagated.data, direct.propagated.data)).toBeLessThan(1e-9);
+  });
+
+  it('CG on worker threads gives the same bits as in process (columns are independent)', async () => {
+    // the built plugin: worker threads import compiled modules
+    const built = (await import('../packages/plugin-cpu/dist/index.js')).cpuPlugin as typeof cpuPlugin;
+    const executor = new WorkerExecutor(2);
+    try {
+      for (const [method, opts] of methods) {
+        const local = await run(method, A, B, { ...opts, solver: 'cg' });
+        const threaded = await built.stages.propagate![method]!.run({ relation: A, weights: B }, { ...opts, solver: 'cg' }, { ...ctx, executor });
+        expect(Buffer.from(threaded.propagated.data.buffer).equals(Buffer.from(local.propagated.data.buffer))).toBe(true);
+      }
+    } finally {
+      await executor.close();
+    }
+  });
+
+  it('auto keeps the dense factorization for dense or small relations', async () => {
+    const dense = fromRows(randomMatrix(T, T, 6, true).map((r, i) => r.map((v, j) => (i === j ? T : v))));
+    expect((await run('laplacian', dense, B, { ...base, alpha: 1, solver: 'auto' })).diagnostics!.solver).toBe('direct');
+    const small = fromRows([
+      [2, 1],
+      [1, 2],
+    ]);
+    expect((await run('solve', small, fromRows([[1], [1]]), { ...base, solver: 'auto' })).diagnostics!.solver).toBe('direct');
+  });
+
+  it('solve: a non-symmetric A is refused by solver: cg and solved directly by auto', async () => {
+    const N = new Float64Array(A.data);
+    N[5] = 0.7; // A[1][6] without its mirror
+    const An = { ...A, data: N };
+    const err = (await run('solve', An, B, { ...base, solver: 'cg' }).catch((e: unknown) => e)) as WeightshareError;
+    expect(err.code).toBe('RELATION_INVALID');
+    expect(err.message).toMatch(/A\[1\]\[6\] = 0\.7 but A\[6\]\[1\] = 0.*solver: direct/);
+    const auto = await run('solve', An, B, { ...base, solver: 'auto' });
+    expect(auto.diagnostics!.solver).toBe('direct');
+    expect(auto.diagnostics!.cgFailed).toMatch(/A\[1\]\[6\]/);
+  });
+
+  it('solve: an indefinite symmetric A stops CG; auto falls back to LU and still gets the answer', async () => {
+    const S = new Float64Array(A.data);
+    for (let i = 0; i < T; i += 2) S[i * T + i] = 0.05; // positive diagonal, but far from definite
+    const As = { ...A, data: S };
+    const err = (await run('solve', As, B, { ...base, solver: 'cg' }).catch((e: unknown) => e)) as WeightshareError;
+    expect(err.code).toBe('RELATION_INVALID');
+    expect(err.message).toMatch(/not positive definite/);
+    const auto = await run('solve', As, B, { ...base, solver: 'auto' });
+    expect(auto.diagnostics!.solver).toBe('direct');
+    expect(auto.diagnostics!.cgFailed).toMatch(/not positive definite/);
+    const expected = mlSolve(new Matrix(rows(As)), new Matrix(rows(B))).to2DArray();
+    expect(maxDiff(rows(auto.propagated), expected)).toBeLessThan(1e-8);
+  });
+
+  it('too few iterations: SOLVER_NOT_CONVERGED with solver: cg, a direct solve with auto', async () => {
+    const err = (await run('laplacian', A, B, { ...base, alpha: 2, maxIterations: 2, solver: 'cg' }).catch((e: unknown) => e)) as WeightshareError;
+    expect(err.code).toBe('SOLVER_NOT_CONVERGED');
+    expect(err.message).toMatch(/after 2 iterations.*maxIterations/);
+    const auto = await run('laplacian', A, B, { ...base, alpha: 2, maxIterations: 2, solver: 'auto' });
+    expect(auto.diagnostics!.solver).toBe('direct');
+    expect(auto.diagnostics!.cgFailed).toMatch(/did not reach tol/);
   });
 });
