@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // One implementation of one benchmark workload, in its own process (so its peak memory is its own):
-//   node bench/impl.mjs <workload> <cpu|tfjs-wasm|tfjs-cpu> <data-dir> <out-dir>
+//   node bench/impl.mjs <workload> <cpu|cpu-direct|tfjs-wasm|tfjs-cpu> <data-dir> <out-dir>
+// cpu-direct (propagate only): plugin-cpu with solver: direct, the dense factorizations, for comparison.
 import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy, InProcessExecutor, loadPipeline, loadSpecText, PluginRegistry, Rng, runPipeline, WorkerExecutor } from '@weightshare/framework';
@@ -9,7 +10,7 @@ import { tfjsPlugin } from '@weightshare/plugin-tfjs';
 
 const [workload, impl, dataDir, outDir] = process.argv.slice(2);
 const p = JSON.parse(readFileSync(join(dataDir, 'params.json'), 'utf8'));
-const backend = impl === 'cpu' ? 'cpu' : 'tfjs';
+const backend = impl.startsWith('cpu') ? 'cpu' : 'tfjs';
 const device = impl === 'tfjs-cpu' ? 'cpu' : 'wasm';
 const plugins = [cpuPlugin, tfjsPlugin];
 
@@ -91,12 +92,12 @@ stages:
   const B = npy('B');
   const plugin = backend === 'cpu' ? cpuPlugin : tfjsPlugin;
   await plugin.setup?.({ device });
-  const ctx = { round: 1, rng: new Rng(1), executor: new InProcessExecutor(), cache: new Map(), purpose: 'stage' };
+  const ctx = { round: 1, rng: new Rng(1), executor: executor ?? new InProcessExecutor(), cache: new Map(), purpose: 'stage' };
   const defaults = (m) => Object.fromEntries(Object.entries(m.options).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, s.default]));
   const t0 = performance.now();
   for (const [key, method, extra] of [['C_solve', 'solve', {}], ['C_laplacian', 'laplacian', { alpha: p.alpha }], ['C_ppr', 'ppr', { alpha: p.pprAlpha }]]) {
     const m = plugin.stages.propagate[method];
-    outputs[key] = (await m.run({ relation: A, weights: B }, { ...defaults(m), ...extra, ...(backend === 'tfjs' ? { tol: 1e-7, maxIterations: 5000 } : {}) }, ctx)).propagated;
+    outputs[key] = (await m.run({ relation: A, weights: B }, { ...defaults(m), ...extra, ...(backend === 'tfjs' ? { tol: 1e-7, maxIterations: 5000 } : {}), ...(impl === 'cpu-direct' ? { solver: 'direct' } : {}) }, ctx)).propagated;
   }
   seconds = (performance.now() - t0) / 1000;
 } else if (workload === 'school-sweep') {

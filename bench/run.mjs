@@ -18,7 +18,7 @@ const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
 const pick = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(',') : undefined);
 const only = pick('--workloads');
-const impls = pick('--impls') ?? ['numpy', 'cpu', 'tfjs-wasm', 'tfjs-cpu'];
+const impls = pick('--impls') ?? ['numpy', 'cpu', 'cpu-direct', 'tfjs-wasm', 'tfjs-cpu'];
 const profile = args.includes('--profile'); // CPU-profile the JS implementations and print their hottest functions
 
 const WORKLOADS = {
@@ -49,6 +49,8 @@ const WORKLOADS = {
     smoke: { T: 40, d: 4, alpha: 1, pprAlpha: 0.15, neighbours: 5 },
     units: (p) => [3 * p.T * p.d, 'solved values'],
     skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (2,000×2,000 matMuls per Krylov iteration)' },
+    // plugin-cpu picks sparse CG for this graph (solver: auto); cpu-direct forces its dense factorizations
+    extraImpls: ['cpu-direct'],
   },
 };
 
@@ -157,6 +159,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
     const rawBytes = generate(name, p, dir);
     const results = {};
     for (const impl of impls) {
+      if (impl === 'cpu-direct' && !w.extraImpls?.includes(impl)) continue;
       if (impl === 'numpy' && !numpyAvailable) {
         console.error(`${name}: numpy skipped (python3 with numpy is not installed)`);
         continue;
