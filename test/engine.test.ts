@@ -218,3 +218,42 @@ stages:
     expect((err.cause as Error).message).toBe('kaboom');
   });
 });
+
+describe('prepared data is shared between runs on the same data', () => {
+  const stages = `stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: exact, lambda: 1 }
+`;
+  it('runs that differ only past the data (λ) get the same task objects; another seed or split does not', async () => {
+    const dir = scratch();
+    const a = await runText(syntheticSpec(stages), { dir });
+    const b = await runText(syntheticSpec(stages), { dir, set: ['stages.optimize.lambda=5'] });
+    expect(b.data).toBe(a.data);
+    expect(b.data.train[3]).toBe(a.data.train[3]);
+    expect(b.weights.data).not.toEqual(a.weights.data);
+    const c = await runText(syntheticSpec(stages), { dir, set: ['seed=8'] });
+    expect(c.data).not.toBe(a.data);
+    const d = await runText(syntheticSpec(stages), { dir, set: ['split={method: random, testFraction: 0.4}'] });
+    expect(d.data).not.toBe(a.data);
+  });
+
+  it('a CSV file changed between runs is read again (the memo is keyed by content)', async () => {
+    const dir = scratch();
+    const rows = (k: number): string =>
+      ['task,x,y', ...Array.from({ length: 24 }, (_, i) => `${i % 3 === 0 ? 'a' : i % 3 === 1 ? 'b' : 'c'},${((i * 7) % 11) + k},${(i * 5) % 13}`)].join('\n');
+    writeFileSync(join(dir, 'd.csv'), rows(0));
+    const spec = `apiVersion: weightshare/v1
+name: memo
+data: { source: csv, path: d.csv, task: task, target: y }
+evaluate: { baselines: false }
+output: { write: false }
+${stages}`;
+    const a = await runText(spec, { dir });
+    expect((await runText(spec, { dir })).data).toBe(a.data);
+    writeFileSync(join(dir, 'd.csv'), rows(1)); // same size, other values
+    const b = await runText(spec, { dir });
+    expect(b.data).not.toBe(a.data);
+    expect(b.data.standardization).not.toEqual(a.data.standardization);
+  });
+});

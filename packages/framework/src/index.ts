@@ -29,7 +29,7 @@ export {
   type RunOutcome,
   type RunResults,
 } from './engine/engine.js';
-export { loadDataset, splitRows, prepareData, holdOutValidation, type PreparedData, type RawDataset, type SpecPlace } from './data/dataset.js';
+export { loadDataset, splitRows, prepareData, holdOutValidation, loadPrepared, clearPreparedData, type PreparedData, type RawDataset, type SpecPlace } from './data/dataset.js';
 export { buildRelation, estimateRelation, sparsify } from './data/relation.js';
 export { readCsv, parseCell, readNumericMatrix } from './data/csv.js';
 export { evaluate, objective, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';

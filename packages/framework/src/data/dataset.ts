@@ -2,6 +2,7 @@
  * Data from spec to tasks: load (CSV or the synthetic generator), split each task's rows into train and test,
  * standardize features with training statistics, append the bias column.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dataInvalid, type Problem, type SourceLocation } from '../errors.js';
@@ -365,4 +366,50 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
 /** Reads a file's bytes (used to record data files in the run's output). */
 export function fileBytes(path: string): Buffer {
   return readFileSync(path);
+}
+
+/**
+ * Prepared data of the last few runs, by everything it is a pure function of: the data and split sections, the loss,
+ * the seed (every random choice here is a labelled fork of it), the validation fraction, the folder paths resolve
+ * from, and the SHA-256 of every file read. A λ grid or a sweep over one split then loads, splits and standardizes
+ * once, and every run gets the same task objects (so a plugin's per-task caches, e.g. XᵀX, carry over). Prepared data
+ * is never modified after this point (worker threads read it from shared memory).
+ */
+const preparedMemo = new Map<string, PreparedData>();
+const PREPARED_MEMO_SIZE = 4;
+
+/** {@link loadDataset} + {@link splitRows} (+ {@link holdOutValidation}) + {@link prepareData}, memoized. */
+export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
+  const files: Record<string, string> = {};
+  for (const p of [data.source === 'csv' ? data.path : undefined, split.method === 'file' ? split.path : undefined]) {
+    if (p === undefined) continue;
+    try {
+      files[p] = createHash('sha256').update(readFileSync(resolve(place.baseDir, p))).digest('hex');
+    } catch {
+      return prepareUncached(data, split, loss, rng, place, validation); // the loader reports the problem
+    }
+  }
+  const key = JSON.stringify({ data, split, loss, seed: rng.seed, validation: validation ?? null, baseDir: place.baseDir, files });
+  const hit = preparedMemo.get(key);
+  if (hit) {
+    preparedMemo.delete(key); // most recently used last
+    preparedMemo.set(key, hit);
+    return hit;
+  }
+  const prepared = prepareUncached(data, split, loss, rng, place, validation);
+  preparedMemo.set(key, prepared);
+  if (preparedMemo.size > PREPARED_MEMO_SIZE) preparedMemo.delete(preparedMemo.keys().next().value!);
+  return prepared;
+}
+
+/** Forgets the memoized prepared data (frees its memory). */
+export function clearPreparedData(): void {
+  preparedMemo.clear();
+}
+
+function prepareUncached(data: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
+  const raw = loadDataset(data, split, loss, rng, place);
+  const outer = splitRows(raw, split, rng.fork('split'), place);
+  const isTrain = validation !== undefined ? holdOutValidation(raw, outer, validation, rng) : outer;
+  return prepareData(raw, isTrain, data);
 }

@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
 import { dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
-import { holdOutValidation, loadDataset, prepareData, splitRows, type PreparedData, type SpecPlace } from '../data/dataset.js';
+import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation } from '../data/relation.js';
 import { readNumericMatrix } from '../data/csv.js';
 import { evaluate, objective, type Metrics, type TaskMetrics } from '../eval/metrics.js';
@@ -202,12 +202,7 @@ export class Engine {
     this.phase('loading data');
     let data: PreparedData;
     if (this.given) data = this.given;
-    else {
-      const raw = loadDataset(spec.data, spec.split, spec.loss, this.rng, this.place);
-      const outer = splitRows(raw, spec.split, this.rng.fork('split'), this.place);
-      const isTrain = this.validation ? holdOutValidation(raw, outer, this.validation.fraction, this.rng) : outer;
-      data = prepareData(raw, isTrain, spec.data);
-    }
+    else data = loadPrepared(spec.data, spec.split, spec.loss, this.rng, this.place, this.validation?.fraction);
     const T = data.taskIds.length;
     const d = data.featureNames.length;
     if (T < 2) throw dataInvalid(`the data has ${T} task; multi-task learning needs at least two. Check data.task names the right column.`);
@@ -216,7 +211,9 @@ export class Engine {
     const optOptions = this.options('optimize');
     const lambda = Number(optOptions.lambda ?? 0);
     const ridge = Number(optOptions.ridge ?? 0);
-    const dataHash = hashData(data);
+    // the data's fingerprint keys the stored stages; without a store it is not needed (hashing 1.6 GB takes seconds)
+    let dataHashValue: string | undefined;
+    const dataHash = (): string => (dataHashValue ??= hashData(data));
     const about = (m: RegisteredMethod, options: Record<string, unknown>) => ({
       stage: m.stage,
       method: m.method,
@@ -230,15 +227,15 @@ export class Engine {
     this.phase('initial weights');
     const init = spec.init;
     const initOptions = { ...optOptions, lambda: 0, ridge: init.method === 'independent' ? init.ridge : 0 };
-    const initKey = {
+    const initKey = (): Record<string, unknown> => ({
       id: 'init',
       init,
-      dataHash,
+      dataHash: dataHash(),
       seed: spec.seed,
       loss: spec.loss,
       file: init.method === 'file' ? fileHash(resolvePath(this.place.baseDir, init.path)) : null,
       optimize: init.method === 'independent' ? about(methods.optimize, initOptions) : null,
-    };
+    });
     let W = (
       await this.stage('init', initKey, async () => {
         let B: DenseMatrix;
@@ -256,14 +253,14 @@ export class Engine {
     ).matrices.B!;
 
     // Relation A.
-    const relationKey = {
+    const relationKey = (): Record<string, unknown> => ({
       id: 'relation',
       relation: spec.relation,
       tasks: T,
       biasColumn: data.biasColumn,
       B: spec.relation.method === 'estimate' ? matrixHash(W) : null,
       file: spec.relation.method === 'csv' ? fileHash(resolvePath(this.place.baseDir, spec.relation.path)) : null,
-    };
+    });
     const A = (
       await this.stage('relation', relationKey, async () => {
         const R = buildRelation(spec.relation, T, W, data.biasColumn, this.place);
@@ -271,7 +268,8 @@ export class Engine {
         return { matrices: { A: R }, json: {} };
       })
     ).matrices.A!;
-    const hashA = matrixHash(A);
+    let hashAValue: string | undefined;
+    const hashA = (): string => (hashAValue ??= matrixHash(A));
 
     const rounds: RoundRecord[] = [];
     let E = zeros(T, d);
@@ -280,7 +278,7 @@ export class Engine {
       const diagnostics: RoundRecord['diagnostics'] = {};
 
       this.phase(`round ${r}/${spec.rounds} · propagate`);
-      const propKey = { id: id('propagate'), seed: spec.seed, ...about(methods.propagate, this.options('propagate')), A: hashA, B: matrixHash(W) };
+      const propKey = (): Record<string, unknown> => ({ id: id('propagate'), seed: spec.seed, ...about(methods.propagate, this.options('propagate')), A: hashA(), B: matrixHash(W) });
       const prop = await this.stage(id('propagate'), propKey, async () => {
         const out = await this.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: W }, r);
         this.expectShape(out.propagated, T, d, methods.propagate, r, 'propagated');
@@ -290,7 +288,7 @@ export class Engine {
       if (prop.json.diagnostics) diagnostics.propagate = prop.json.diagnostics as Record<string, unknown>;
 
       this.phase(`round ${r}/${spec.rounds} · fuse`);
-      const fuseKey = { id: id('fuse'), seed: spec.seed, ...about(methods.fuse, this.options('fuse')), A: hashA, C: matrixHash(C), sizes };
+      const fuseKey = (): Record<string, unknown> => ({ id: id('fuse'), seed: spec.seed, ...about(methods.fuse, this.options('fuse')), A: hashA(), C: matrixHash(C), sizes });
       const fused = await this.stage(id('fuse'), fuseKey, async () => {
         const out = await this.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes }, r);
         this.expectShape(out.targets, T, d, methods.fuse, r, 'targets');
@@ -306,16 +304,16 @@ export class Engine {
       if (fused.json.diagnostics) diagnostics.fuse = fused.json.diagnostics as Record<string, unknown>;
 
       this.phase(`round ${r}/${spec.rounds} · optimize`);
-      const optKey = {
+      const optKey = (): Record<string, unknown> => ({
         id: id('optimize'),
         seed: spec.seed,
         ...about(methods.optimize, optOptions),
-        dataHash,
+        dataHash: dataHash(),
         loss: spec.loss,
         E: matrixHash(E),
         c: matrixHash({ rows: 1, cols: T, data: c }),
         W: matrixHash(W),
-      };
+      });
       const opt = await this.stage(id('optimize'), optKey, async () => {
         const out = await this.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks: data.train, loss: spec.loss, targets: E, penaltyWeights: c, start: W }, r);
         this.expectShape(out.weights, T, d, methods.optimize, r, 'weights');
@@ -346,7 +344,7 @@ export class Engine {
     if (spec.evaluate.baselines) {
       this.phase('baselines');
       const baseOpts = { ...optOptions, lambda: 0, ridge: spec.evaluate.baselineRidge };
-      const baseKey = { id: 'baselines', seed: spec.seed, ...about(methods.optimize, baseOpts), dataHash, loss: spec.loss };
+      const baseKey = (): Record<string, unknown> => ({ id: 'baselines', seed: spec.seed, ...about(methods.optimize, baseOpts), dataHash: dataHash(), loss: spec.loss });
       const base = await this.stage('baselines', baseKey, async () => ({
         matrices: {
           independent: await this.fitAlone(methods.optimize, data.train, baseOpts, 'baseline'),
@@ -392,7 +390,18 @@ export class Engine {
         ...(pooled ? { pooled: pooled.perTask[t]!.metrics } : {}),
       })),
     };
-    return { results, weights: W, relation: A, targets: E, data, spec, sources: this.sources, dataHash };
+    return {
+      results,
+      weights: W,
+      relation: A,
+      targets: E,
+      data,
+      spec,
+      sources: this.sources,
+      get dataHash() {
+        return dataHash();
+      },
+    };
   }
 
   /** The options of a stage: its spec entry without `method` and `backend` (defaults already filled). */
@@ -409,8 +418,13 @@ export class Engine {
    * A checkpointed stage: its key is computed from everything it depends on before it runs; stored outputs with
    * that key (this run's checkpoint, or the cache) are used instead of computing.
    */
-  private async stage(id: string, keyParts: Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage> {
-    const key = jsonHash({ format: 1, ...keyParts });
+  private async stage(id: string, keyParts: () => Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage> {
+    if (this.store === nullStore) {
+      // nothing stored, nothing to look up: the key (hashes of the inputs) is not even computed
+      this.sources[id] = 'computed';
+      return compute();
+    }
+    const key = jsonHash({ format: 1, ...keyParts() });
     const hit = this.store.load(id, key);
     if (hit) {
       this.sources[id] = hit.source;

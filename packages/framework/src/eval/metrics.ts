@@ -97,9 +97,24 @@ export function logistic(z: number, y: number): number {
 
 /** Sum over rows of the loss of one task at weights w. */
 export function taskLoss(t: TaskData, w: ArrayLike<number>, loss: LossName): number {
-  const p = matVec(t.X, w);
+  // one fused pass, no prediction vector: the engine calls this for every task after every round
+  const { rows: n, cols: d, data: X } = t.X;
+  const y = t.y;
+  const squared = loss === 'squared';
   let s = 0;
-  for (let i = 0; i < p.length; i++) s += loss === 'squared' ? (t.y[i]! - p[i]!) ** 2 : logistic(p[i]!, t.y[i]!);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    let z0 = 0;
+    let z1 = 0;
+    let j = 0;
+    for (; j + 1 < d; j += 2) {
+      z0 += X[o + j]! * w[j]!;
+      z1 += X[o + j + 1]! * w[j + 1]!;
+    }
+    if (j < d) z0 += X[o + j]! * w[j]!;
+    const z = z0 + z1;
+    s += squared ? (y[i]! - z) ** 2 : logistic(z, y[i]!);
+  }
   return s;
 }
 

@@ -14,7 +14,7 @@ import {
   type TaskData,
   type TaskOptimizeReport,
 } from '@weightshare/framework';
-import { largestEigenvalue } from '../linalg.js';
+import { gram, largestEigenvalue } from '../linalg.js';
 import { Rng } from '@weightshare/framework';
 
 
@@ -31,34 +31,39 @@ export interface TaskStats {
   lmax: number;
 }
 
-function statsCache(ctx: StageContext): WeakMap<TaskData, TaskStats> {
-  let cache = ctx.cache.get('plugin-cpu/stats') as WeakMap<TaskData, TaskStats> | undefined;
-  if (!cache) ctx.cache.set('plugin-cpu/stats', (cache = new WeakMap()));
-  return cache;
-}
+/**
+ * Sufficient statistics by task data, for as long as the data lives: a pure function of a task's rows, so runs on
+ * the same in-memory data (the exact and gd fits of one dataset, a λ grid) compute XᵀX once. Keyed by the row
+ * buffer and checked against the target buffer; task data is immutable once prepared (worker threads share it).
+ */
+const statsByRows = new WeakMap<Float64Array, { y: Float64Array; stats: TaskStats }>();
+
+const statsCache = {
+  get(task: TaskData): TaskStats | undefined {
+    const hit = statsByRows.get(task.X.data);
+    return hit && hit.y === task.y && hit.stats.n === task.X.rows && hit.stats.d === task.X.cols ? hit.stats : undefined;
+  },
+  has(task: TaskData): boolean {
+    return this.get(task) !== undefined;
+  },
+  set(task: TaskData, stats: TaskStats): void {
+    statsByRows.set(task.X.data, { y: task.y, stats });
+  },
+};
 
 /** XᵀX, Xᵀy, yᵀy and the largest eigenvalue of XᵀX: the sufficient statistics of squared loss. */
 export function computeStats(task: TaskData): TaskStats {
-  {
-    const { rows: n, cols: d, data: X } = task.X;
-    const G = new Float64Array(d * d);
-    const b = new Float64Array(d);
-    let yy = 0;
-    for (let i = 0; i < n; i++) {
-      const o = i * d;
-      const yi = task.y[i]!;
-      yy += yi * yi;
-      for (let j = 0; j < d; j++) {
-        const xj = X[o + j]!;
-        if (xj === 0) continue;
-        b[j]! += xj * yi;
-        const rj = j * d;
-        for (let k = j; k < d; k++) G[rj + k]! += xj * X[o + k]!;
-      }
-    }
-    for (let j = 0; j < d; j++) for (let k = 0; k < j; k++) G[j * d + k] = G[k * d + j]!;
-    return { n, d, G, b, yy, lmax: largestEigenvalue(G, d) };
+  const { rows: n, cols: d, data: X } = task.X;
+  const b = new Float64Array(d);
+  let yy = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    const yi = task.y[i]!;
+    yy += yi * yi;
+    if (yi !== 0) for (let j = 0; j < d; j++) b[j]! += X[o + j]! * yi;
   }
+  const G = gram(X, n, d);
+  return { n, d, G, b, yy, lmax: largestEigenvalue(G, d) };
 }
 
 /** One task's problem. */
@@ -250,11 +255,11 @@ export async function perTask(
   const d = input.targets.cols;
   const T = input.targets.rows;
   const lambda = options.lambda as number;
-  const cache = statsCache(ctx);
+  const cache = statsCache;
   const items: TaskItem[] = input.tasks.map((task) => {
     const stats = cache.get(task);
     return {
-      task: needsRows || !stats ? task : { ...task, X: { rows: 0, cols: task.X.cols, data: new Float64Array(0) }, y: new Float64Array(0) },
+      task: needsRows || !stats ? task : withoutRows(task),
       ...(stats ? { stats } : {}),
       loss: input.loss,
       e: input.targets.data.slice(task.index * d, task.index * d + d),
@@ -277,4 +282,21 @@ export async function perTask(
     if (r.stats && !cache.has(task)) cache.set(task, r.stats);
   });
   return { weights: { rows: T, cols: d, data: W }, perTask: reports };
+}
+
+const rowless = new WeakMap<TaskData, TaskData>();
+
+/** The task without its rows (what travels to a worker when the cached statistics suffice), made once per task. */
+function withoutRows(task: TaskData): TaskData {
+  let t = rowless.get(task);
+  if (!t) rowless.set(task, (t = { ...task, X: { rows: 0, cols: task.X.cols, data: new Float64Array(0) }, y: new Float64Array(0) }));
+  return t;
+}
+
+/** The data part of the logistic f and ∇f for bare arrays (tests compare it with the textbook formula). */
+export function valueAndGradientForTest(X: Float64Array, y: Float64Array, w: Float64Array, n: number, d: number): { f: number; g: Float64Array } {
+  const g = new Float64Array(d);
+  const task = { id: 't', index: 0, X: { rows: n, cols: d, data: X }, y, biasColumn: -1 };
+  const p: TaskProblem = { task, loss: 'logistic', stats: { n, d, G: new Float64Array(0), b: new Float64Array(0), yy: 0, lmax: 0 }, e: new Float64Array(d), pull: 0, ridge: 0 };
+  return { f: valueAndGradient(p, w, g), g };
 }

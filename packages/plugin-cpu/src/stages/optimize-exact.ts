@@ -1,6 +1,6 @@
 import { linearSystemSingular, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
-import { perTask, problemOf, type TaskItem, type TaskResult } from './optimize-common.js';
+import { computeStats, perTask, type TaskItem, type TaskResult, type TaskStats } from './optimize-common.js';
 
 function factor(item: TaskItem, G: Float64Array, d: number): Float64Array {
   const H = new Float64Array(G);
@@ -16,15 +16,16 @@ function factor(item: TaskItem, G: Float64Array, d: number): Float64Array {
 
 /** One task: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e by Cholesky. The worker-thread entry (called as fn(item, index)). */
 export function solveExact(item: TaskItem): TaskResult {
-  return solveWith(item);
+  const stats = item.stats ?? computeStats(item.task);
+  const r = solveWith(item, stats, factor(item, stats.G, stats.d));
+  return item.stats ? r : { ...r, stats };
 }
 
-function solveWith(item: TaskItem, L?: Float64Array): TaskResult {
-  const p = problemOf(item);
-  const { d, G, b } = p.stats;
+function solveWith(item: TaskItem, stats: TaskStats, L: Float64Array): TaskResult {
+  const { d, b } = stats;
   const rhs = new Float64Array(d);
-  for (let j = 0; j < d; j++) rhs[j] = b[j]! + p.pull * p.e[j]!;
-  return { w: choleskySolve(L ?? factor(item, G, d), d, rhs, 1), report: { epochs: 1, converged: true }, ...(item.stats ? {} : { stats: p.stats }) };
+  for (let j = 0; j < d; j++) rhs[j] = b[j]! + item.pull * item.e[j]!;
+  return { w: choleskySolve(L, d, rhs, 1), report: { epochs: 1, converged: true } };
 }
 
 /**
@@ -41,15 +42,15 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
     if (!factors) ctx.cache.set('plugin-cpu/exact-factors', (factors = new WeakMap()));
     const byIndex = new Map(input.tasks.map((t) => [t.index, t]));
     const inProcess = (item: TaskItem): TaskResult => {
-      const p = problemOf(item);
+      const stats = item.stats ?? computeStats(item.task);
       const task = byIndex.get(item.task.index)!;
       let byParams = factors.get(task);
       if (!byParams) factors.set(task, (byParams = new Map()));
       const key = `${item.pull}/${item.ridge}`;
       let L = byParams.get(key);
-      if (!L) byParams.set(key, (L = factor(item, p.stats.G, p.stats.d)));
-      const r = solveWith({ ...item, stats: p.stats }, L);
-      return item.stats ? r : { ...r, stats: p.stats };
+      if (!L) byParams.set(key, (L = factor(item, stats.G, stats.d)));
+      const r = solveWith(item, stats, L);
+      return item.stats ? r : { ...r, stats };
     };
     return perTask('optimize/exact', input, options, ctx, { module: import.meta.url, export: 'solveExact' }, inProcess, false);
   },
