@@ -173,8 +173,8 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
       results[impl] = { ...t, out };
       console.error(`${name} ${impl}: ${t.error ? `FAILED ${t.error}` : `${t.seconds.toFixed(2)} s, peak ${(t.peakRssBytes / 2 ** 20).toFixed(0)} MiB`}`);
     }
-    const reference = results.numpy ?? results.cpu;
-    const refName = results.numpy ? 'numpy' : 'cpu';
+    const refName = ['numpy', 'cpu', ...Object.keys(results)].find((k) => results[k] && !results[k].error);
+    const reference = results[refName];
     const keys = name === 'logistic-many' ? ['W'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : ['mse'];
     for (const [impl, r] of Object.entries(results)) {
       const row = { name, impl, rawBytes, units: w.units(p) };

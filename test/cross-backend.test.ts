@@ -15,7 +15,9 @@ import { builtins } from './helpers/run.js';
 const TOLERANCE = 1e-4;
 /**
  * Ill-conditioned pipelines (λ = 0 with a small ridge on School's collinear one-hot features): float32 weights drift
- * further in directions the data hardly determines, so weights are held to 1e-3; predictions and metrics still to 1e-4.
+ * further in directions the data hardly determines, so weights are held to 2e-3 (measured: 1.08e-3 on school-independent
+ * since XᵀX is summed by XNNPACK's blocked float32 kernel; below 1e-3 with the generic loop before); predictions and
+ * metrics still to 1e-4.
  */
 const ILL_CONDITIONED: Record<string, string> = {
   'school-independent.yaml': 'each school alone, ridge 1, collinear one-hot features',
@@ -48,7 +50,7 @@ describe('every pipeline under --backend cpu and --backend tfjs', () => {
     const cpu = await run(`pipelines/${f}`, 'cpu');
     const wasm = await run(`pipelines/${f}`, 'tfjs', ['backendOptions.tfjs.device=wasm']);
     expect(wasm.results.plugins.find((p) => p.backend === 'tfjs')!.runtime).toMatchObject({ device: 'wasm' });
-    const weightTolerance = f in ILL_CONDITIONED ? 1e-3 : TOLERANCE;
+    const weightTolerance = f in ILL_CONDITIONED ? 2e-3 : TOLERANCE;
     expect(relativeError(cpu.weights.data, wasm.weights.data)).toBeLessThan(weightTolerance);
     expect(relativeError(cpu.targets.data, wasm.targets.data)).toBeLessThan(weightTolerance);
     const [m, n] = [cpu.results.models.shared, wasm.results.models.shared] as RegressionMetrics[];
