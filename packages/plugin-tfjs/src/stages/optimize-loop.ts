@@ -71,10 +71,10 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
   let step = 0;
 
   /** Full-batch check: finiteness, and which tasks are done. Returns true when all are. */
-  const check = (epoch: number, before: boolean): boolean => {
+  const check = (epoch: number, before: boolean, at?: { f: tf.Tensor; g: tf.Tensor3D }): boolean => {
     const [f, done] = tf.tidy(() => {
-      const { f, g } = valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge);
-      return [f, tf.lessEqual(norms(g), stop)];
+      const { f, g } = at ?? valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge);
+      return [at ? f.clone() : f, tf.lessEqual(norms(g), stop)];
     });
     const fv = f!.dataSync() as Float32Array;
     const dv = done!.dataSync();
@@ -96,7 +96,15 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
 
   try {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
-      if (!size && check(epoch, true)) break;
+      // full batch: the gradient at w serves both the stopping test and the step (one pass over the rows, not two)
+      let full: { f: tf.Tensor; g: tf.Tensor3D } | undefined;
+      if (!size) {
+        full = tf.tidy(() => valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge));
+        if (check(epoch, true, full)) {
+          tf.dispose([full.f, full.g]);
+          break;
+        }
+      }
       const lrScale = o.kind === 'sgd' ? 1 / (1 + (o.decay ?? 0) * (epoch - 1)) : 1;
       const batches = size ? Math.ceil(B.nmax / size) : 1;
       const perms = rngs?.map((r, t) => r.permutation(B.n[t]!));
@@ -104,7 +112,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
         const mb = size ? miniBatch(B, perms!, k, size) : undefined;
         step++;
         const next = tf.tidy(() => {
-          const { g } = valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge, mb);
+          const { g } = full ?? valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge, mb);
           const gate = mb ? tf.mul(active, mb.active) : active;
           if (o.kind !== 'adam') return [tf.sub(w, tf.mul(tf.mul(stepSize, lrScale), tf.mul(gate, g))), m.clone(), v.clone()];
           const b1 = o.beta1!;
@@ -116,6 +124,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
           return [tf.sub(w, tf.mul(gate, tf.mul(o.lr!, update))), m1, v1];
         });
         if (mb) tf.dispose(Object.values(mb));
+        if (full) tf.dispose([full.f, full.g]);
         tf.dispose([w, m, v]);
         [w, m, v] = next as [tf.Tensor3D, tf.Tensor, tf.Tensor];
       }
