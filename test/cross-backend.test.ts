@@ -125,4 +125,37 @@ describe('plugin-tfjs runtime', () => {
     expect((err as { code?: string }).code).toBe('SOLVER_NOT_CONVERGED');
     expect((err as Error).message).toMatch(/BiCGSTAB on the relation matrix A of propagate solve \(tfjs\) did not converge: relative residual .* after 3 iterations/);
   });
+
+  it('tfjs solve: preconditioned CG for a symmetric positive definite A; BiCGSTAB when CG finds A indefinite; both match a direct solve', async () => {
+    const { tfjsPlugin } = await import('@weightshare/plugin-tfjs');
+    const { InProcessExecutor, Rng } = await import('@weightshare/framework');
+    const { Matrix, solve } = await import('ml-matrix');
+    await tfjsPlugin.setup!({ device: 'wasm' });
+    const T = 60;
+    const rng = new Rng(21);
+    const A = Array.from({ length: T }, () => new Array<number>(T).fill(0));
+    for (let i = 0; i < T; i++)
+      for (let k = 0; k < 3; k++) {
+        const j = rng.int(T);
+        if (j !== i) A[i]![j] = A[j]![i] = 0.2 + rng.next();
+      }
+    for (let i = 0; i < T; i++) A[i]![i] = 1 + A[i]!.reduce((s, v) => s + v, 0) * (1 + rng.next()); // SPD, uneven diagonal
+    const Bm = Array.from({ length: T }, () => [rng.normal(), rng.normal(), rng.normal()]);
+    const flat = (m: number[][]) => ({ rows: m.length, cols: m[0]!.length, data: Float64Array.from(m.flat()) });
+    const ctx = { round: 1, rng: new Rng(1), executor: new InProcessExecutor(), cache: new Map(), purpose: 'stage' as const };
+    const options = { tol: 1e-6, maxIterations: 1000, onSingular: 'error', epsilon: 1e-6 };
+    const before = tf.memory().numTensors;
+    for (const [name, M, method] of [
+      ['SPD', A, 'cg'],
+      ['indefinite', A.map((r, i) => r.map((v, j) => (i === j && i % 2 === 0 ? 0.3 : v))), 'bicgstab'],
+    ] as const) {
+      const out = await tfjsPlugin.stages.propagate!.solve!.run({ relation: flat(M as number[][]), weights: flat(Bm) }, options, ctx);
+      const diag = out.diagnostics as { solver: { method: string }; cgFailed?: string };
+      expect(diag.solver.method, name).toBe(method);
+      if (method === 'bicgstab') expect(diag.cgFailed).toMatch(/not positive definite/);
+      const expected = solve(new Matrix(M as number[][]), new Matrix(Bm)).to1DArray();
+      expect(relativeError(Float64Array.from(expected), out.propagated.data), name).toBeLessThan(1e-4);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -32,32 +32,56 @@ function residualsOf(r: tf.Tensor, bNorm: tf.Tensor): Float32Array {
   return tf.tidy(() => tf.div(tf.sqrt(dot(r, r)), bNorm).dataSync() as Float32Array);
 }
 
-/** Conjugate gradient for SPD A. `x0` defaults to zero. The caller owns the returned `x`. */
-export function cg(applyA: (x: tf.Tensor) => tf.Tensor, b: tf.Tensor, tol: number, maxIterations: number, x0?: tf.Tensor): KrylovResult {
+/**
+ * Conjugate gradient for SPD A, Jacobi-preconditioned when `precond` (the inverse of A's diagonal, broadcastable to b:
+ * T×1 for a 2-D block) is given. `x0` defaults to zero. When pᵀAp ≤ 0 shows A is not positive definite, stops at once
+ * with `indefinite` set. The caller owns the returned `x`.
+ */
+export function cg(
+  applyA: (x: tf.Tensor) => tf.Tensor,
+  b: tf.Tensor,
+  tol: number,
+  maxIterations: number,
+  x0?: tf.Tensor,
+  precond?: tf.Tensor,
+): KrylovResult & { indefinite?: boolean } {
+  const M = (r: tf.Tensor): tf.Tensor => (precond ? tf.mul(precond, r) : r);
   const bNorm = tf.tidy(() => tf.maximum(tf.sqrt(dot(b, b)), 1e-30));
   let x = x0 ? x0.clone() : tf.zerosLike(b);
   let r = x0 ? tf.tidy(() => tf.sub(b, applyA(x))) : b.clone();
-  let p = r.clone();
-  let rs = tf.tidy(() => dot(r, r));
+  let p = tf.tidy(() => M(r).clone());
+  let rz = tf.tidy(() => dot(r, p));
   let residual = relativeResidual(r, bNorm);
+  let indefinite = false;
   let it = 0;
   for (; it < maxIterations && residual > tol; it++) {
     const next = tf.tidy(() => {
       const Ap = applyA(p);
-      const alpha = safeDiv(rs, dot(p, Ap));
+      const pAp = dot(p, Ap);
+      const alpha = safeDiv(rz, pAp);
       const x1 = tf.add(x, tf.mul(alpha, p));
       const r1 = tf.sub(r, tf.mul(alpha, Ap));
-      const rs1 = dot(r1, r1);
-      const p1 = tf.add(r1, tf.mul(safeDiv(rs1, rs), p));
-      return [x1, r1, rs1, p1] as const;
+      const z1 = M(r1);
+      const rz1 = dot(r1, z1);
+      const p1 = tf.add(z1, tf.mul(safeDiv(rz1, rz), p));
+      // pᵀAp ≤ 0 with p ≠ 0 means A is not positive definite (a column solved exactly has p = 0)
+      const bad = tf.any(tf.logicalAnd(tf.lessEqual(pAp, 0), tf.greater(dot(p, p), 0)));
+      return [x1, r1, rz1, p1, bad] as const;
     });
-    tf.dispose([x, r, rs, p]);
-    [x, r, rs, p] = next;
+    const bad = next[4].dataSync()[0]!;
+    next[4].dispose();
+    tf.dispose([x, r, rz, p]);
+    [x, r, rz, p] = [next[0], next[1], next[2], next[3]];
+    if (bad) {
+      indefinite = true;
+      it++;
+      break;
+    }
     residual = relativeResidual(r, bNorm);
   }
   const residuals = residualsOf(r, bNorm);
-  tf.dispose([r, p, rs, bNorm]);
-  return { x, iterations: it, residual, residuals, converged: residual <= tol };
+  tf.dispose([r, p, rz, bNorm]);
+  return { x, iterations: it, residual, residuals, converged: !indefinite && residual <= tol, ...(indefinite ? { indefinite } : {}) };
 }
 
 /** BiCGSTAB for general non-singular A. The caller owns the returned `x`. */

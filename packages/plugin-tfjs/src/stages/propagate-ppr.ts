@@ -4,7 +4,7 @@ import { toTensor } from '../convert.js';
 import { cg } from '../krylov.js';
 import { checkConverged, graphWeights, solverOptions } from './common.js';
 
-/** C = α(I − (1−α)S)⁻¹B by conjugate gradient, S = D̃^{-1/2}(A_off + I)D̃^{-1/2}. */
+/** C = α(I − (1−α)S)⁻¹B by Jacobi-preconditioned conjugate gradient, S = D̃^{-1/2}(A_off + I)D̃^{-1/2}. */
 export const propagatePpr: StageMethod<PropagateInput, PropagateOutput> = {
   description: 'C = α(I − (1−α)S)⁻¹B: personalized PageRank over the relation graph (conjugate gradient).',
   options: { ...standardOptions.pprOptions, ...solverOptions },
@@ -13,21 +13,23 @@ export const propagatePpr: StageMethod<PropagateInput, PropagateOutput> = {
     const alpha = options.alpha as number;
     const W = graphWeights(input.relation, 'propagate ppr');
     for (let i = 0; i < T; i++) W[i * T + i] = 1; // self-loops
-    const S = tf.tidy(() => {
+    const [S, precond] = tf.tidy(() => {
       const At = tf.tensor2d(W, [T, T]);
-      const inv = tf.rsqrt(tf.sum(At, 1, true));
-      return tf.mul(tf.mul(inv, At), tf.transpose(inv));
+      const rowSums = tf.sum(At, 1, true);
+      const inv = tf.rsqrt(rowSums);
+      // Jacobi: 1 / diag(I − (1−α)S), S_ii = 1 / rowSum_i
+      return [tf.mul(tf.mul(inv, At), tf.transpose(inv)), tf.div(1, tf.sub(1, tf.div(1 - alpha, rowSums)))];
     });
     const B = toTensor(input.weights);
     try {
-      const res = cg((x) => tf.sub(x, tf.mul(1 - alpha, tf.matMul(S, x as tf.Tensor2D))), B, options.tol as number, options.maxIterations as number);
+      const res = cg((x) => tf.sub(x, tf.mul(1 - alpha, tf.matMul(S!, x as tf.Tensor2D))), B, options.tol as number, options.maxIterations as number, undefined, precond);
       const diagnostics = checkConverged(res, 'CG on I − (1−α)S (propagate ppr, tfjs)', options.tol as number, 'Raise maxIterations or alpha.', { stage: 'propagate', method: 'ppr' });
       const C = tf.mul(res.x, alpha);
       const data = Float64Array.from(C.dataSync());
       tf.dispose([res.x, C]);
       return { propagated: { rows: T, cols: input.weights.cols, data }, diagnostics };
     } finally {
-      tf.dispose([S, B]);
+      tf.dispose([S!, precond!, B]);
     }
   },
 };
