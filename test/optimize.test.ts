@@ -1,4 +1,5 @@
 /** optimize: logistic loss optimality, NaN detection, seeded SGD, and the objective the engine records. */
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Rng, WeightshareError, logistic, type TaskExecutor } from '@weightshare/framework';
 import { runText, syntheticSpec } from './helpers/run.js';
@@ -132,8 +133,10 @@ rounds: 3
 });
 
 describe('plugin-cpu kernels against plain loops', () => {
-  it('gram (register-blocked XᵀX) equals the textbook triple loop for every remainder of n and d modulo 4', async () => {
+  it('gram (WebAssembly SIMD kernel, and the register-blocked JavaScript) equals the textbook triple loop for every remainder of n and d', async () => {
     const { linalg } = await import('@weightshare/plugin-cpu');
+    const { kernels } = await import('../packages/plugin-cpu/src/wasm/kernels.js');
+    expect(kernels(), 'WebAssembly SIMD runs on Node 20: the kernel path must be the one tested').not.toBeNull();
     const rng = new Rng(11);
     for (const [n, d] of [
       [1, 1],
@@ -141,19 +144,31 @@ describe('plugin-cpu kernels against plain loops', () => {
       [4, 4],
       [7, 5],
       [13, 11],
+      [16, 8], // the smallest the kernel takes
       [40, 9],
       [101, 16],
+      [203, 31],
+      [2051, 40], // several chunks, 3 rows past the last block of four
     ] as const) {
       const X = Float64Array.from({ length: n * d }, () => (rng.next() < 0.2 ? 0 : rng.normal()));
-      const G = linalg.gram(X, n, d);
-      for (let j = 0; j < d; j++)
-        for (let k = 0; k < d; k++) {
-          let s = 0;
-          for (let i = 0; i < n; i++) s += X[i * d + j]! * X[i * d + k]!;
-          expect(Math.abs(G[j * d + k]! - s)).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(s)));
-          expect(G[j * d + k]).toBe(G[k * d + j]);
-        }
+      for (const [name, G] of [
+        ['gram', linalg.gram(X, n, d)],
+        ['gramJs', linalg.gramJs(X, n, d)],
+      ] as const)
+        for (let j = 0; j < d; j++)
+          for (let k = 0; k < d; k++) {
+            let s = 0;
+            for (let i = 0; i < n; i++) s += X[i * d + j]! * X[i * d + k]!;
+            expect(Math.abs(G[j * d + k]! - s), `${name} n=${n} d=${d} [${j}][${k}]`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(s)) * Math.sqrt(n));
+            expect(G[j * d + k]).toBe(G[k * d + j]);
+          }
     }
+  });
+
+  it('the committed kernel bytes are what kernels.wat compiles to', () => {
+    const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('the logistic gradient (four rows at a time, one exp per row) equals the direct formula, also for huge |z|', async () => {

@@ -97,23 +97,31 @@ export function logistic(z: number, y: number): number {
 
 /** Sum over rows of the loss of one task at weights w. */
 export function taskLoss(t: TaskData, w: ArrayLike<number>, loss: LossName): number {
-  // one fused pass, no prediction vector: the engine calls this for every task after every round
+  // one fused pass, no prediction vector (the engine calls this for every task after every round); four rows at a
+  // time, four independent dot products sharing the loads of w
   const { rows: n, cols: d, data: X } = t.X;
   const y = t.y;
   const squared = loss === 'squared';
+  const term = (z: number, yi: number): number => (squared ? (yi - z) ** 2 : logistic(z, yi));
   let s = 0;
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    let z0 = 0;
-    let z1 = 0;
-    let j = 0;
-    for (; j + 1 < d; j += 2) {
-      z0 += X[o + j]! * w[j]!;
-      z1 += X[o + j + 1]! * w[j + 1]!;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const o0 = i * d, o1 = o0 + d, o2 = o1 + d, o3 = o2 + d;
+    let z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+    for (let j = 0; j < d; j++) {
+      const wj = w[j]!;
+      z0 += X[o0 + j]! * wj;
+      z1 += X[o1 + j]! * wj;
+      z2 += X[o2 + j]! * wj;
+      z3 += X[o3 + j]! * wj;
     }
-    if (j < d) z0 += X[o + j]! * w[j]!;
-    const z = z0 + z1;
-    s += squared ? (y[i]! - z) ** 2 : logistic(z, y[i]!);
+    s += term(z0, y[i]!) + term(z1, y[i + 1]!) + term(z2, y[i + 2]!) + term(z3, y[i + 3]!);
+  }
+  for (; i < n; i++) {
+    const o = i * d;
+    let z = 0;
+    for (let j = 0; j < d; j++) z += X[o + j]! * w[j]!;
+    s += term(z, y[i]!);
   }
   return s;
 }
