@@ -257,3 +257,22 @@ ${stages}`;
     expect(b.data.standardization).not.toEqual(a.data.standardization);
   });
 });
+
+describe('evaluate.everyRound', () => {
+  it('false: only the last round records the objective and test metrics; the weights and the last record are the same', async () => {
+    const spec = syntheticSpec(`stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: exact, lambda: 2 }
+rounds: 4
+`);
+    const every = await runText(spec);
+    const last = await runText(spec, { set: ['evaluate.everyRound=false', 'seed=7'] });
+    expect(every.results.rounds.every((r) => r.objective && r.test)).toBe(true);
+    expect(last.results.rounds.map((r) => r.objective === undefined)).toEqual([true, true, true, false]);
+    expect(last.results.rounds.map((r) => r.test === undefined)).toEqual([true, true, true, false]);
+    expect(Buffer.from(last.weights.data.buffer).equals(Buffer.from(every.weights.data.buffer))).toBe(true);
+    expect(last.results.rounds[3]).toEqual(every.results.rounds[3]);
+    expect(last.results.models).toEqual(every.results.models);
+  });
+});

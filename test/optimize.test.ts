@@ -95,7 +95,7 @@ rounds: 4
         if (j !== t.biasColumn) J += 0.25 * W.data[t.index * d + j]! ** 2;
       }
     }
-    expect(out.results.rounds[3]!.objective.total).toBeCloseTo(J, 8);
+    expect(out.results.rounds[3]!.objective!.total).toBeCloseTo(J, 8);
   });
 
   it('an executor that runs tasks concurrently, finishing in scrambled order, gives the same bytes', async () => {

@@ -21,7 +21,7 @@ describe('mean-regularized MTL converges to the closed form', () => {
     const err = relativeError(out.weights.data, oracle, out.weights.cols);
     expect(err).toBeLessThan(1e-8);
     // the objective the rounds record never increases (block coordinate descent)
-    const objs = out.results.rounds.map((r) => r.objective.total);
+    const objs = out.results.rounds.map((r) => r.objective!.total);
     for (let i = 1; i < objs.length; i++) expect(objs[i]!).toBeLessThanOrEqual(objs[i - 1]! * (1 + 1e-12));
   });
 

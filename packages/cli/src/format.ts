@@ -14,9 +14,14 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
   );
   out.push(`  stages    propagate ${results.stages.propagate.method} → fuse ${results.stages.fuse.method} → optimize ${results.stages.optimize.method}`);
   out.push(`  relation  ${results.relation.method}, ${results.relation.edges / (results.relation.symmetric ? 2 : 1)} ${results.relation.symmetric ? 'edges' : 'directed edges'}`);
-  const first = results.rounds[0]!;
+  // the last round always has its objective; earlier ones only with evaluate.everyRound (the default)
+  const first = results.rounds.find((r) => r.objective)!;
   const last = results.rounds[results.rounds.length - 1]!;
-  out.push(`  rounds    ${results.rounds.length}, objective ${f(first.objective.total, 6)} → ${f(last.objective.total, 6)}`);
+  out.push(
+    first === last && results.rounds.length > 1
+      ? `  rounds    ${results.rounds.length}, objective ${f(last.objective!.total, 6)} after the last`
+      : `  rounds    ${results.rounds.length}, objective ${f(first.objective!.total, 6)} → ${f(last.objective!.total, 6)}`,
+  );
   out.push('');
   const models: [string, Metrics | undefined][] = [
     ['shared', results.models.shared],

@@ -80,7 +80,7 @@ export function showRun(run: RunFolder, json: boolean): string {
     out.push('', '  model         test metric');
     for (const [name, metrics] of Object.entries(res.models)) out.push(`  ${name.padEnd(12)}  ${keyMetric(metrics)}`);
     const last = res.rounds[res.rounds.length - 1];
-    if (last) out.push(`  objective after ${res.rounds.length} rounds: ${last.objective.total}`);
+    if (last?.objective) out.push(`  objective after ${res.rounds.length} rounds: ${last.objective.total}`);
   }
   return out.join('\n') + '\n';
 }
@@ -103,7 +103,7 @@ export function diffRuns(a: RunFolder, b: RunFolder, all: boolean): string {
     const out: Record<string, string> = {};
     for (const [model, m] of Object.entries(r.models)) for (const [k, v] of Object.entries(m)) out[`${model}.${k}`] = (v as number).toPrecision(6);
     const last = r.rounds[r.rounds.length - 1];
-    if (last) out['objective'] = last.objective.total.toPrecision(10);
+    if (last?.objective) out['objective'] = last.objective.total.toPrecision(10);
     return out;
   };
   const ma = metrics(ra);

@@ -31,7 +31,7 @@ export async function runJob(job: SweepJob): Promise<JobResult> {
       key: job.key,
       ok: true,
       models: out.results.models as Record<string, Metrics>,
-      objective: last.objective.total,
+      objective: last.objective!.total, // the last round always records it
       cachedStages: Object.values(out.sources).filter((s) => s === 'cached').length,
     };
   } catch (e) {

@@ -56,8 +56,10 @@ export interface RunOptions {
 /** One round's record. */
 export interface RoundRecord {
   round: number;
-  objective: { total: number; loss: number; penalty: number; ridge: number };
-  test: Metrics;
+  /** After every round, or only after the last when `evaluate.everyRound` is false. */
+  objective?: { total: number; loss: number; penalty: number; ridge: number };
+  /** Test metrics of the shared model after this round (present exactly when `objective` is). */
+  test?: Metrics;
   diagnostics: Partial<Record<StageName, Record<string, unknown>>>;
 }
 
@@ -330,12 +332,11 @@ export class Engine {
       });
       W = opt.matrices.W!;
       diagnostics.optimize = opt.json.diagnostics as Record<string, unknown>;
-      rounds.push({
-        round: r,
-        objective: objective(W, data.train, spec.loss, E, c, lambda, ridge),
-        test: evaluate(W, data.test, spec.loss).overall,
-        diagnostics,
-      });
+      rounds.push(
+        spec.evaluate.everyRound !== false || r === spec.rounds
+          ? { round: r, objective: objective(W, data.train, spec.loss, E, c, lambda, ridge), test: evaluate(W, data.test, spec.loss).overall, diagnostics }
+          : { round: r, diagnostics },
+      );
     }
 
     const shared = evaluate(W, data.test, spec.loss);

@@ -268,6 +268,12 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         properties: {
           baselines: { type: 'boolean', default: true, description: 'Also fit each task alone and one pooled model, and report them side by side.' },
           baselineRidge: num('Ridge ρ of the two baselines.', { minimum: 0, default: 1 }),
+          everyRound: {
+            type: 'boolean',
+            default: true,
+            description:
+              'Record the objective and the test metrics after every round (a pass over all rows each), or only after the last (false: faster for big data and sweeps).',
+          },
         },
         additionalProperties: false,
         default: {},

@@ -69,6 +69,6 @@ export interface ResolvedSpec {
   stages: Record<StageName, StageSpec>;
   rounds: number;
   sweep?: import('../sweep/sweep.js').SweepSpec;
-  evaluate: { baselines: boolean; baselineRidge: number };
+  evaluate: { baselines: boolean; baselineRidge: number; everyRound: boolean };
   output: { dir: string; write: boolean };
 }

@@ -288,7 +288,7 @@ ${STAGE_NAMES.map((s) => `  ${s}: ${s === m.stage ? `{ method: ${m.name}, backen
 rounds: 2
 `;
       const out = await runPipeline(loadSpecText(text, 'conformance.yaml', registry), registry);
-      check(out.results.rounds.length === 2 && Number.isFinite(out.results.rounds[1]!.objective.total), `${m.stage}/${m.name}: the pipeline did not produce a finite objective`);
+      check(out.results.rounds.length === 2 && Number.isFinite(out.results.rounds[1]!.objective?.total ?? NaN), `${m.stage}/${m.name}: the pipeline did not produce a finite objective`);
       // a run with the reference plugin alone must not see this plugin's registrations
       const alone = new PluginRegistry([referencePlugin]);
       check(plugin === referencePlugin || !alone.find(plugin.backend, m.stage, m.name) || plugin.backend === 'reference', 'registrations leaked between registries');
