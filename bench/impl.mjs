@@ -48,7 +48,7 @@ name: bench
 backend: ${backend}
 backendOptions: { tfjs: { device: ${device} } }
 data: { source: synthetic, tasks: 2, rows: 4 }
-evaluate: { baselines: false }
+evaluate: { baselines: false, everyRound: false }
 output: { write: false }
 ${body}`;
 
@@ -107,7 +107,7 @@ stages:
     for (const lam of p.lambdas) {
       const { loaded, registry: reg } = await loadPipeline(p.spec, plugins, {
         backend,
-        set: [`split.column=split_${s}`, `stages.optimize.lambda=${lam}`, `stages.optimize.ridge=${p.ridge}`, `init.ridge=${p.initRidge}`, `rounds=${p.rounds}`, 'evaluate.baselines=false', 'output.write=false', `backendOptions.tfjs.device=${device}`],
+        set: [`split.column=split_${s}`, `stages.optimize.lambda=${lam}`, `stages.optimize.ridge=${p.ridge}`, `init.ridge=${p.initRidge}`, `rounds=${p.rounds}`, 'evaluate.baselines=false', 'evaluate.everyRound=false', 'output.write=false', `backendOptions.tfjs.device=${device}`],
       });
       mses.push((await runPipeline(loaded, reg, executor ? { executor } : {})).results.models.shared.mse);
     }

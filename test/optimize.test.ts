@@ -135,8 +135,9 @@ rounds: 3
 describe('plugin-cpu kernels against plain loops', () => {
   it('gram (WebAssembly SIMD kernel, and the register-blocked JavaScript) equals the textbook triple loop for every remainder of n and d', async () => {
     const { linalg } = await import('@weightshare/plugin-cpu');
-    const { kernels } = await import('../packages/plugin-cpu/src/wasm/kernels.js');
-    expect(kernels(), 'WebAssembly SIMD runs on Node 20: the kernel path must be the one tested').not.toBeNull();
+    const { gramSimd, kernels } = await import('../packages/plugin-cpu/src/wasm/kernels.js');
+    const k = kernels();
+    expect(k, 'WebAssembly SIMD runs on Node 20: the kernel path must be the one tested').not.toBeNull();
     const rng = new Rng(11);
     for (const [n, d] of [
       [1, 1],
@@ -149,11 +150,13 @@ describe('plugin-cpu kernels against plain loops', () => {
       [101, 16],
       [203, 31],
       [2051, 40], // several chunks, 3 rows past the last block of four
+      [1251, 201], // n·d² ≥ GRAM_SIMD_MIN: gram itself takes the kernel
     ] as const) {
       const X = Float64Array.from({ length: n * d }, () => (rng.next() < 0.2 ? 0 : rng.normal()));
       for (const [name, G] of [
         ['gram', linalg.gram(X, n, d)],
         ['gramJs', linalg.gramJs(X, n, d)],
+        ['gramSimd', gramSimd(k!, X, n, d)],
       ] as const)
         for (let j = 0; j < d; j++)
           for (let k = 0; k < d; k++) {

@@ -288,9 +288,15 @@ export function largestEigenvalue(a: Float64Array, n: number, iterations = 100):
  * plain rank-1 loop in V8; ~5 GFLOP/s per core here); the kernel does the same with two f64x2 lanes.
  */
 export function gram(X: Float64Array, n: number, d: number): Float64Array {
-  const k = n >= 16 && d >= 8 ? kernels() : null;
+  // the kernel for big products only: measured on logistic-many (1,000 products of 200×100), calling it from the
+  // worker threads made their later JavaScript (the gradient loops) ~20% slower, more than the kernel saved (cause
+  // not found; --no-liftoff does not change it)
+  const k = n * d * d >= GRAM_SIMD_MIN ? kernels() : null;
   return k ? gramSimd(k, X, n, d) : gramJs(X, n, d);
 }
+
+/** Multiply-adds (n·d²) from which {@link gram} uses the WebAssembly kernel. */
+export const GRAM_SIMD_MIN = 5e7;
 
 /** {@link gram} in JavaScript (the fallback where WebAssembly SIMD is missing, and for small problems). */
 export function gramJs(X: Float64Array, n: number, d: number): Float64Array {
