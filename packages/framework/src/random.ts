@@ -106,6 +106,11 @@ export class Rng {
   fork(label: string): Rng {
     return new Rng(hashString(label, this.seed));
   }
+
+  /** The seed of `fork(label)` without making the stream (for work items that travel to other threads). */
+  forkSeed(label: string): number {
+    return hashString(label, this.seed);
+  }
 }
 
 function rotl(x: number, k: number): number {

@@ -376,6 +376,8 @@ export function fileBytes(path: string): Buffer {
  * is never modified after this point (worker threads read it from shared memory).
  */
 const preparedMemo = new Map<string, PreparedData>();
+/** The rows of the last dataset loaded (read-only after loading: splitting and preparing copy what they keep). */
+const rawMemo = new Map<string, RawDataset>();
 const PREPARED_MEMO_SIZE = 4;
 
 /** {@link loadDataset} + {@link splitRows} (+ {@link holdOutValidation}) + {@link prepareData}, memoized. */
@@ -396,7 +398,16 @@ export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossName, r
     preparedMemo.set(key, hit);
     return hit;
   }
-  const prepared = prepareUncached(data, split, loss, rng, place, validation);
+  // the rows as loaded do not depend on the split unless it is a column of the data file: one parse for all the
+  // published splits of a dataset
+  const rawKey = JSON.stringify({ data, splitColumn: split.method === 'column' ? split.column : null, loss, seed: rng.seed, baseDir: place.baseDir, files: data.source === 'csv' ? files[data.path] : null });
+  let raw = rawMemo.get(rawKey);
+  if (!raw) {
+    raw = loadDataset(data, split, loss, rng, place);
+    rawMemo.clear(); // the latest one only
+    rawMemo.set(rawKey, raw);
+  }
+  const prepared = prepareFrom(raw, data, split, rng, place, validation);
   preparedMemo.set(key, prepared);
   if (preparedMemo.size > PREPARED_MEMO_SIZE) preparedMemo.delete(preparedMemo.keys().next().value!);
   return prepared;
@@ -405,10 +416,14 @@ export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossName, r
 /** Forgets the memoized prepared data (frees its memory). */
 export function clearPreparedData(): void {
   preparedMemo.clear();
+  rawMemo.clear();
 }
 
 function prepareUncached(data: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
-  const raw = loadDataset(data, split, loss, rng, place);
+  return prepareFrom(loadDataset(data, split, loss, rng, place), data, split, rng, place, validation);
+}
+
+function prepareFrom(raw: RawDataset, data: DataSpec, split: SplitSpec, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
   const outer = splitRows(raw, split, rng.fork('split'), place);
   const isTrain = validation !== undefined ? holdOutValidation(raw, outer, validation, rng) : outer;
   return prepareData(raw, isTrain, data);

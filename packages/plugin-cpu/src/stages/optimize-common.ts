@@ -260,7 +260,7 @@ export async function perTask(
     const stats = cache.get(task);
     return {
       task: needsRows || !stats ? task : withoutRows(task),
-      ...(stats ? { stats } : {}),
+      stats,
       loss: input.loss,
       e: input.targets.data.slice(task.index * d, task.index * d + d),
       pull: lambda * input.penaltyWeights[task.index]!,
@@ -269,7 +269,7 @@ export async function perTask(
       options,
       round: ctx.round,
       purpose: ctx.purpose,
-      rngSeed: ctx.rng.fork(`task/${task.id}`).seed,
+      rngSeed: ctx.rng.forkSeed(`task/${task.id}`),
     };
   });
   const results = await ctx.executor.map(items, { name, run: solve, entry });

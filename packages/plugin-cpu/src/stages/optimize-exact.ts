@@ -21,11 +21,17 @@ export function solveExact(item: TaskItem): TaskResult {
   return item.stats ? r : { ...r, stats };
 }
 
+/** The report of every exact solve (shared: one object less per task per round). */
+const EXACT: TaskResult['report'] = Object.freeze({ epochs: 1, converged: true });
+/** Right-hand-side scratch, reused across solves on this thread (choleskySolve copies it). */
+let scratch = new Float64Array(0);
+
 function solveWith(item: TaskItem, stats: TaskStats, L: Float64Array): TaskResult {
   const { d, b } = stats;
-  const rhs = new Float64Array(d);
+  if (scratch.length !== d) scratch = new Float64Array(d);
+  const rhs = scratch;
   for (let j = 0; j < d; j++) rhs[j] = b[j]! + item.pull * item.e[j]!;
-  return { w: choleskySolve(L, d, rhs, 1), report: { epochs: 1, converged: true } };
+  return { w: choleskySolve(L, d, rhs, 1), report: EXACT };
 }
 
 /**
@@ -38,7 +44,7 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   options: standardOptions.optimizeOptions,
   run(input, options, ctx) {
     if (input.loss !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
-    let factors = ctx.cache.get('plugin-cpu/exact-factors') as WeakMap<object, Map<string, Float64Array>> | undefined;
+    let factors = ctx.cache.get('plugin-cpu/exact-factors') as WeakMap<object, Map<number, Map<number, Float64Array>>> | undefined;
     if (!factors) ctx.cache.set('plugin-cpu/exact-factors', (factors = new WeakMap()));
     const byIndex = new Map(input.tasks.map((t) => [t.index, t]));
     const inProcess = (item: TaskItem): TaskResult => {
@@ -46,9 +52,10 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
       const task = byIndex.get(item.task.index)!;
       let byParams = factors.get(task);
       if (!byParams) factors.set(task, (byParams = new Map()));
-      const key = `${item.pull}/${item.ridge}`;
-      let L = byParams.get(key);
-      if (!L) byParams.set(key, (L = factor(item, stats.G, stats.d)));
+      let byRidge = byParams.get(item.pull);
+      if (!byRidge) byParams.set(item.pull, (byRidge = new Map()));
+      let L = byRidge.get(item.ridge);
+      if (!L) byRidge.set(item.ridge, (L = factor(item, stats.G, stats.d)));
       const r = solveWith(item, stats, L);
       return item.stats ? r : { ...r, stats };
     };
