@@ -135,7 +135,7 @@ rounds: 3
 describe('plugin-cpu kernels against plain loops', () => {
   it('gram (WebAssembly SIMD kernel, and the register-blocked JavaScript) equals the textbook triple loop for every remainder of n and d', async () => {
     const { linalg } = await import('@weightshare/plugin-cpu');
-    const { gramSimd, kernels } = await import('../packages/plugin-cpu/src/wasm/kernels.js');
+    const { gramSimd, kernels, statsSimd } = await import('../packages/plugin-cpu/src/wasm/kernels.js');
     const k = kernels();
     expect(k, 'WebAssembly SIMD runs on Node 20: the kernel path must be the one tested').not.toBeNull();
     const rng = new Rng(11);
@@ -153,10 +153,21 @@ describe('plugin-cpu kernels against plain loops', () => {
       [1251, 201], // n·d² ≥ GRAM_SIMD_MIN: gram itself takes the kernel
     ] as const) {
       const X = Float64Array.from({ length: n * d }, () => (rng.next() < 0.2 ? 0 : rng.normal()));
+      const y = Float64Array.from({ length: n }, () => rng.normal());
+      for (const [name, b] of [
+        ['gramAndXty', linalg.gramAndXty(X, y, n, d).b],
+        ['statsSimd', statsSimd(k!, X, y, n, d).b],
+      ] as const)
+        for (let j = 0; j < d; j++) {
+          let s = 0;
+          for (let i = 0; i < n; i++) s += X[i * d + j]! * y[i]!;
+          expect(Math.abs(b[j]! - s), `${name} n=${n} d=${d} b[${j}]`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(s)) * Math.sqrt(n));
+        }
       for (const [name, G] of [
         ['gram', linalg.gram(X, n, d)],
         ['gramJs', linalg.gramJs(X, n, d)],
         ['gramSimd', gramSimd(k!, X, n, d)],
+        ['gramAndXty', linalg.gramAndXty(X, y, n, d).G],
       ] as const)
         for (let j = 0; j < d; j++)
           for (let k = 0; k < d; k++) {

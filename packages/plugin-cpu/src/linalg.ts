@@ -3,7 +3,7 @@
  * estimate), Cholesky, and triangular solves. Plain typed-array loops: several times faster than ml-matrix here.
  */
 
-import { gramSimd, kernels } from './wasm/kernels.js';
+import { gramSimd, kernels, statsSimd } from './wasm/kernels.js';
 
 /** An LU factorization PA = LU, stored in place (unit lower L below the diagonal, U on and above). */
 export interface LU {
@@ -293,6 +293,19 @@ export function gram(X: Float64Array, n: number, d: number): Float64Array {
   // not found; --no-liftoff does not change it)
   const k = n * d * d >= GRAM_SIMD_MIN ? kernels() : null;
   return k ? gramSimd(k, X, n, d) : gramJs(X, n, d);
+}
+
+/** XᵀX and Xᵀy of the n×d row-major X and the n-vector y, in one pass over X where the kernel runs. */
+export function gramAndXty(X: Float64Array, y: Float64Array, n: number, d: number): { G: Float64Array; b: Float64Array } {
+  const k = n * d * d >= GRAM_SIMD_MIN ? kernels() : null;
+  if (k) return statsSimd(k, X, y, n, d);
+  const b = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    const yi = y[i]!;
+    if (yi !== 0) for (let j = 0; j < d; j++) b[j]! += X[o + j]! * yi;
+  }
+  return { G: gramJs(X, n, d), b };
 }
 
 /** Multiply-adds (n·d²) from which {@link gram} uses the WebAssembly kernel. */

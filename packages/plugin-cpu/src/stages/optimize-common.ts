@@ -14,7 +14,7 @@ import {
   type TaskData,
   type TaskOptimizeReport,
 } from '@weightshare/framework';
-import { gram, largestEigenvalue } from '../linalg.js';
+import { gramAndXty, largestEigenvalue } from '../linalg.js';
 import { Rng } from '@weightshare/framework';
 
 
@@ -54,15 +54,9 @@ const statsCache = {
 /** XᵀX, Xᵀy, yᵀy and the largest eigenvalue of XᵀX: the sufficient statistics of squared loss. */
 export function computeStats(task: TaskData): TaskStats {
   const { rows: n, cols: d, data: X } = task.X;
-  const b = new Float64Array(d);
   let yy = 0;
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    const yi = task.y[i]!;
-    yy += yi * yi;
-    if (yi !== 0) for (let j = 0; j < d; j++) b[j]! += X[o + j]! * yi;
-  }
-  const G = gram(X, n, d);
+  for (let i = 0; i < n; i++) yy += task.y[i]! * task.y[i]!;
+  const { G, b } = gramAndXty(X, task.y, n, d);
   return { n, d, G, b, yy, lmax: largestEigenvalue(G, d) };
 }
 

@@ -24,6 +24,7 @@ declare namespace WebAssembly {
 interface Exports {
   memory: WebAssembly.Memory;
   gram(x: number, n: number, d: number, g: number): void;
+  xty(x: number, n: number, d: number, y: number, b: number): void;
 }
 
 let instance: Exports | null | undefined;
@@ -57,17 +58,33 @@ const CHUNK_BYTES = 1 << 18;
  * the rows past the last full block and (for odd d) G's last diagonal entry in JavaScript, then mirrored.
  */
 export function gramSimd(k: Exports, X: Float64Array, n: number, d: number): Float64Array {
+  return statsSimd(k, X, undefined, n, d).G;
+}
+
+/**
+ * XᵀX as {@link gramSimd}, and Xᵀy in the same pass over the chunks when `y` is given (the chunk is already in the
+ * kernel's memory).
+ */
+export function statsSimd(k: Exports, X: Float64Array, y: Float64Array | undefined, n: number, d: number): { G: Float64Array; b: Float64Array } {
   const chunkRows = Math.max(4, Math.floor(CHUNK_BYTES / (8 * d)) & ~3);
-  const gOff = chunkRows * d; // in float64s
-  const mem = reserve(k, (gOff + d * d) * 8);
-  mem.fill(0, gOff, gOff + d * d);
+  const yOff = chunkRows * d; // in float64s
+  const gOff = yOff + chunkRows;
+  const bOff = gOff + d * d;
+  const mem = reserve(k, (bOff + d) * 8);
+  mem.fill(0, gOff, bOff + d);
   const n4 = n & ~3;
-  for (let i0 = 0; i0 < n4; i0 += chunkRows) {
-    const rows = Math.min(chunkRows, n4 - i0);
+  for (let i0 = 0; i0 < n; i0 += chunkRows) {
+    const rows = Math.min(chunkRows, n - i0);
     mem.set(X.subarray(i0 * d, (i0 + rows) * d), 0);
-    k.gram(0, rows, d, gOff * 8);
+    const full = Math.max(0, Math.min(rows, n4 - i0)); // rows of this chunk inside the blocks of four
+    if (full > 0) k.gram(0, full, d, gOff * 8);
+    if (y) {
+      mem.set(y.subarray(i0, i0 + rows), yOff);
+      k.xty(0, rows, d, yOff * 8, bOff * 8);
+    }
   }
   const G = mem.slice(gOff, gOff + d * d);
+  const b = mem.slice(bOff, bOff + d);
   if (d % 2 === 1) {
     const j = d - 1;
     let s = 0;
@@ -84,5 +101,5 @@ export function gramSimd(k: Exports, X: Float64Array, n: number, d: number): Flo
     }
   }
   for (let j = 0; j < d; j++) for (let c = 0; c < j; c++) G[j * d + c] = G[c * d + j]!;
-  return G;
+  return { G, b };
 }

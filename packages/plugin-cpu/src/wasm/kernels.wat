@@ -6,6 +6,9 @@
 ;; of 4) into G (d×d at byte offset g), for rows j of G in pairs (j, j+1 < d) and k ≥ j: four rows of X update two
 ;; rows of G per pass, two columns per f64x2 lane pair. It also writes G[j+1][j] (below the diagonal: the caller mirrors
 ;; the upper triangle) and skips the last row of G when d is odd (its one upper entry is the caller's).
+;;
+;; xty(x, n, d, y, b): b[k] += Σ_r y[r]·X[r][k] over the n rows of X (byte offset x) with y at byte offset y and b (d
+;; float64s) at byte offset b; two columns per f64x2, the last column of an odd d as a scalar.
 (module
   (memory (export "memory") 1)
   (func (export "gram") (param $x i32) (param $n i32) (param $d i32) (param $g i32)
@@ -79,5 +82,31 @@
             (br $jl)))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $rows)))
+  )
+  (func (export "xty") (param $x i32) (param $n i32) (param $d i32) (param $y i32) (param $b i32)
+    (local $r i32) (local $k i32) (local $rs i32) (local $row i32) (local $yr v128) (local $bp i32)
+    (local.set $rs (i32.shl (local.get $d) (i32.const 3)))
+    (local.set $r (i32.const 0))
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_s (local.get $r) (local.get $n)))
+      (local.set $row (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $rs))))
+      (local.set $yr (v128.load64_splat (i32.add (local.get $y) (i32.shl (local.get $r) (i32.const 3)))))
+      (local.set $k (i32.const 0))
+      (block $kdone (loop $kl
+        (br_if $kdone (i32.ge_s (i32.add (local.get $k) (i32.const 1)) (local.get $d)))
+        (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $k) (i32.const 3))))
+        (v128.store (local.get $bp)
+          (f64x2.add (v128.load (local.get $bp))
+            (f64x2.mul (local.get $yr) (v128.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 3)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 2)))
+        (br $kl)))
+      (if (i32.lt_s (local.get $k) (local.get $d))
+        (then
+          (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $k) (i32.const 3))))
+          (f64.store (local.get $bp)
+            (f64.add (f64.load (local.get $bp))
+              (f64.mul (f64x2.extract_lane 0 (local.get $yr)) (f64.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 3)))))))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl)))
   )
 )
