@@ -3,6 +3,7 @@
  * estimate), Cholesky, and triangular solves. Plain typed-array loops: several times faster than ml-matrix here.
  */
 
+import { addRows, mirrorUpper } from './gram-parts.js';
 import { gramSimd, kernels, statsSimd } from './wasm/kernels.js';
 
 /** An LU factorization PA = LU, stored in place (unit lower L below the diagonal, U on and above). */
@@ -346,15 +347,7 @@ export function gramJs(X: Float64Array, n: number, d: number): Float64Array {
       for (let k = j; k < d; k++) G[rj + k]! += a0 * X[o0 + k]! + a1 * X[o1 + k]! + a2 * X[o2 + k]! + a3 * X[o3 + k]!;
     }
   }
-  for (; i < n; i++) {
-    const o = i * d;
-    for (let j = 0; j < d; j++) {
-      const xj = X[o + j]!;
-      if (xj === 0) continue;
-      const rj = j * d;
-      for (let k = j; k < d; k++) G[rj + k]! += xj * X[o + k]!;
-    }
-  }
-  for (let j = 0; j < d; j++) for (let k = 0; k < j; k++) G[j * d + k] = G[k * d + j]!;
+  addRows(G, X, i, n, d);
+  mirrorUpper(G, d);
   return G;
 }

@@ -3,6 +3,7 @@
  * the instance's memory in chunks (the task data lives in JavaScript or shared buffers the module cannot address).
  * Where WebAssembly SIMD is missing, `kernels()` is null and callers use their JavaScript loops.
  */
+import { addRows, mirrorUpper } from '../gram-parts.js';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
 
 // the parts of the WebAssembly JS API used here (the project's TypeScript lib has no DOM/WebAssembly typings)
@@ -91,15 +92,7 @@ export function statsSimd(k: Exports, X: Float64Array, y: Float64Array | undefin
     for (let i = 0; i < n4; i++) s += X[i * d + j]! * X[i * d + j]!;
     G[j * d + j] = s;
   }
-  for (let i = n4; i < n; i++) {
-    const o = i * d;
-    for (let j = 0; j < d; j++) {
-      const xj = X[o + j]!;
-      if (xj === 0) continue;
-      const rj = j * d;
-      for (let c = j; c < d; c++) G[rj + c]! += xj * X[o + c]!;
-    }
-  }
-  for (let j = 0; j < d; j++) for (let c = 0; c < j; c++) G[j * d + c] = G[c * d + j]!;
+  addRows(G, X, n4, n, d);
+  mirrorUpper(G, d);
   return { G, b };
 }
