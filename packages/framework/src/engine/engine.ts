@@ -10,7 +10,7 @@ import { dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode,
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation } from '../data/relation.js';
 import { readNumericMatrix } from '../data/csv.js';
-import { evaluate, objective, type Metrics, type TaskMetrics } from '../eval/metrics.js';
+import { evaluate, objective, taskLossItem, type Metrics, type TaskMetrics } from '../eval/metrics.js';
 import { allFinite, type DenseMatrix, fromRows, zeros } from '../math/dense.js';
 import type {
   FuseInput,
@@ -31,11 +31,16 @@ import type { LoadedSpec } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { InProcessExecutor, TaskFailure } from './executor.js';
 import { jsonHash, matrixHash, sha256 } from '../store/hash.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { nullStore, type StageSource, type StageStore, type StoredStage } from '../store/stage-store.js';
 import { silentProgress, type ProgressReporter } from './progress.js';
 import { PluginRegistry, type RegisteredMethod } from './registry.js';
 import { stageToken, TOKENS } from './tokens.js';
+
+/** The worker-thread entry of the per-task loss: the compiled module only (worker threads cannot import TypeScript). */
+const LOSS_MODULE = new URL('../eval/metrics.js', import.meta.url);
+const LOSS_ENTRY = existsSync(fileURLToPath(LOSS_MODULE)) ? { module: LOSS_MODULE.href, export: 'taskLossItem' } : undefined;
 
 /** Options of one run. */
 export interface RunOptions {
@@ -334,7 +339,12 @@ export class Engine {
       diagnostics.optimize = opt.json.diagnostics as Record<string, unknown>;
       rounds.push(
         spec.evaluate.everyRound !== false || r === spec.rounds
-          ? { round: r, objective: objective(W, data.train, spec.loss, E, c, lambda, ridge), test: evaluate(W, data.test, spec.loss).overall, diagnostics }
+          ? {
+              round: r,
+              objective: objective(W, data.train, spec.loss, E, c, lambda, ridge, await this.taskLosses(W, data.train)),
+              test: evaluate(W, data.test, spec.loss).overall,
+              diagnostics,
+            }
           : { round: r, diagnostics },
       );
     }
@@ -435,6 +445,19 @@ export class Engine {
     this.store.save(id, key, stage);
     this.sources[id] = 'computed';
     return stage;
+  }
+
+  /**
+   * Each task's data loss at W, through the executor (a pass over all training rows: on worker threads under
+   * --threads). Only where threads can read the rows without copies (shared buffers, as prepared data is) and the
+   * compiled entry module exists (not when the framework runs from its TypeScript sources); else undefined, and the
+   * objective computes them in process. Either way the same numbers, summed in task order.
+   */
+  private async taskLosses(W: DenseMatrix, tasks: readonly TaskData[]): Promise<number[] | undefined> {
+    if (!LOSS_ENTRY || tasks.some((t) => !(t.X.data.buffer instanceof SharedArrayBuffer) || !(t.y.buffer instanceof SharedArrayBuffer))) return undefined;
+    const d = W.cols;
+    const items = tasks.map((t) => ({ task: t, w: W.data.slice(t.index * d, t.index * d + d), loss: this.spec.loss }));
+    return this.executor.map(items, { name: 'evaluate/objective', run: taskLossItem, entry: LOSS_ENTRY });
   }
 
   /** Fits every task on its own (λ = 0) with the optimize method: initial weights and the baselines. */

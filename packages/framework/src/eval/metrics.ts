@@ -95,6 +95,11 @@ export function logistic(z: number, y: number): number {
   return m > 0 ? m + Math.log1p(Math.exp(-m)) : Math.log1p(Math.exp(m));
 }
 
+/** {@link taskLoss} as a work item (the worker-thread entry the engine uses for the objective). */
+export function taskLossItem(item: { task: TaskData; w: Float64Array; loss: LossName }): number {
+  return taskLoss(item.task, item.w, item.loss);
+}
+
 /** Sum over rows of the loss of one task at weights w. */
 export function taskLoss(t: TaskData, w: ArrayLike<number>, loss: LossName): number {
   // one fused pass, no prediction vector (the engine calls this for every task after every round); four rows at a
@@ -128,7 +133,8 @@ export function taskLoss(t: TaskData, w: ArrayLike<number>, loss: LossName): num
 
 /**
  * The objective the rounds minimize, computed by the framework in float64 whatever backend ran:
- * Σ_t [ L_t(w_t) + ρ‖P w_t‖² + λ c_t ‖w_t − E_t‖² ].
+ * Σ_t [ L_t(w_t) + ρ‖P w_t‖² + λ c_t ‖w_t − E_t‖² ]. `losses`: each task's L_t(w_t), in `tasks` order, when already
+ * computed (the engine computes them through the executor).
  */
 export function objective(
   W: DenseMatrix,
@@ -138,14 +144,15 @@ export function objective(
   c: ArrayLike<number>,
   lambda: number,
   ridge: number,
+  losses?: ArrayLike<number>,
 ): { total: number; loss: number; penalty: number; ridge: number } {
   let L = 0;
   let P = 0;
   let R = 0;
-  for (const t of tasks) {
+  for (const [k, t] of tasks.entries()) {
     const w = row(W, t.index);
     const e = row(E, t.index);
-    L += taskLoss(t, w, loss);
+    L += losses ? losses[k]! : taskLoss(t, w, loss);
     let pen = 0;
     let rid = 0;
     for (let j = 0; j < w.length; j++) {
