@@ -179,6 +179,34 @@ describe('plugin-cpu kernels against plain loops', () => {
     }
   });
 
+  it('Cholesky and LU solves with many right-hand sides (four rows per pass) match an independent solve', async () => {
+    const { linalg } = await import('@weightshare/plugin-cpu');
+    const { Matrix, solve } = await import('ml-matrix');
+    const rng = new Rng(13);
+    for (const [n, m] of [
+      [1, 3],
+      [5, 2],
+      [37, 5],
+      [64, 9],
+    ] as const) {
+      const R = Float64Array.from({ length: n * n }, () => (rng.next() < 0.3 ? 0 : rng.normal()));
+      const A = new Float64Array(n * n); // RᵀR + I: symmetric positive definite
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) A[i * n + j]! += R[k * n + i]! * R[k * n + j]!;
+      for (let i = 0; i < n; i++) A[i * n + i]! += 1;
+      const B = Float64Array.from({ length: n * m }, () => rng.normal());
+      const rows = (x: Float64Array, c: number) => Array.from({ length: x.length / c }, (_, i) => Array.from(x.subarray(i * c, i * c + c)));
+      const expected = solve(new Matrix(rows(A, n)), new Matrix(rows(B, m))).to1DArray();
+      const viaCholesky = linalg.choleskySolve(linalg.cholesky(A, n)!, n, B, m);
+      const N = Float64Array.from(A, (v, k) => v + (k % 7 === 3 ? 0.5 : 0)); // not symmetric any more: LU
+      const expectedN = solve(new Matrix(rows(N, n)), new Matrix(rows(B, m))).to1DArray();
+      const viaLu = linalg.luSolve(linalg.luFactor(N, n), B, m);
+      for (let k = 0; k < n * m; k++) {
+        expect(Math.abs(viaCholesky[k]! - expected[k]!), `cholesky n=${n} m=${m}`).toBeLessThan(1e-9 * (1 + Math.abs(expected[k]!)));
+        expect(Math.abs(viaLu[k]! - expectedN[k]!), `lu n=${n} m=${m}`).toBeLessThan(1e-9 * (1 + Math.abs(expectedN[k]!)));
+      }
+    }
+  });
+
   it('the committed kernel bytes are what kernels.wat compiles to', () => {
     const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
