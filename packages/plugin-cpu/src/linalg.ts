@@ -15,44 +15,63 @@ export interface LU {
   singular: boolean;
 }
 
-/** Factorizes a copy of the n×n matrix `a`. */
+/** Columns per panel of the blocked LU. */
+const LU_PANEL = 32;
+
+/**
+ * Factorizes a copy of the n×n matrix `a` with partial pivoting, blocked (LAPACK getrf's order): a panel of 32
+ * columns is factorized with row swaps across whole rows, then the rows of U to its right (a unit-lower triangular
+ * solve) and the trailing matrix (A22 −= L21·U12) are updated once per panel, four rows of U12 per pass over a
+ * trailing row — instead of one pass over the whole trailing matrix per column (~3× faster at n = 2,000). The pivots
+ * are the unblocked algorithm's.
+ */
 export function luFactor(a: Float64Array, n: number): LU {
   const lu = new Float64Array(a);
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
   let singular = false;
-  for (let k = 0; k < n; k++) {
-    let p = k;
-    let max = Math.abs(lu[k * n + k]!);
-    for (let i = k + 1; i < n; i++) {
-      const v = Math.abs(lu[i * n + k]!);
-      if (v > max) {
-        max = v;
-        p = i;
+  for (let k0 = 0; k0 < n; k0 += LU_PANEL) {
+    const k1 = Math.min(n, k0 + LU_PANEL);
+    // the panel: columns k0..k1, rows k..n, updated only within the panel
+    for (let k = k0; k < k1; k++) {
+      let p = k;
+      let max = Math.abs(lu[k * n + k]!);
+      for (let i = k + 1; i < n; i++) {
+        const v = Math.abs(lu[i * n + k]!);
+        if (v > max) {
+          max = v;
+          p = i;
+        }
+      }
+      if (p !== k) {
+        for (let j = 0; j < n; j++) {
+          const t = lu[k * n + j]!;
+          lu[k * n + j] = lu[p * n + j]!;
+          lu[p * n + j] = t;
+        }
+        const t = perm[k]!;
+        perm[k] = perm[p]!;
+        perm[p] = t;
+      }
+      const pivot = lu[k * n + k]!;
+      if (pivot === 0) {
+        singular = true; // the whole column below is zero too (pivot is its largest): nothing to eliminate
+        continue;
+      }
+      const rk = k * n;
+      for (let i = k + 1; i < n; i++) {
+        const ri = i * n;
+        const f = (lu[ri + k]! /= pivot);
+        if (f === 0) continue;
+        for (let j = k + 1; j < k1; j++) lu[ri + j]! -= f * lu[rk + j]!;
       }
     }
-    if (p !== k) {
-      for (let j = 0; j < n; j++) {
-        const t = lu[k * n + j]!;
-        lu[k * n + j] = lu[p * n + j]!;
-        lu[p * n + j] = t;
-      }
-      const t = perm[k]!;
-      perm[k] = perm[p]!;
-      perm[p] = t;
-    }
-    const pivot = lu[k * n + k]!;
-    if (pivot === 0) {
-      singular = true;
-      continue;
-    }
-    const rk = k * n;
-    for (let i = k + 1; i < n; i++) {
-      const ri = i * n;
-      const f = (lu[ri + k]! /= pivot);
-      if (f === 0) continue;
-      for (let j = k + 1; j < n; j++) lu[ri + j]! -= f * lu[rk + j]!;
-    }
+    if (k1 === n) break;
+    const w = n - k1;
+    // U12 = L11⁻¹ A12 (rows k0..k1, columns k1..n)
+    for (let r = k0 + 1; r < k1; r++) subtractRowsAt(lu, n, k1, w, r * n, lu, r * n, 1, k0, r);
+    // A22 −= L21 U12
+    for (let i = k1; i < n; i++) subtractRowsAt(lu, n, k1, w, i * n, lu, i * n, 1, k0, k1);
   }
   return { n, lu, perm, singular };
 }
@@ -62,20 +81,36 @@ export function luFactor(a: Float64Array, n: number): LU {
  * `ri` (a quarter of its loads and stores; the triangular solves with many right-hand sides run ~2× faster).
  */
 function subtractRows(x: Float64Array, m: number, ri: number, c: Float64Array, base: number, stride: number, k0: number, k1: number): void {
+  subtractRowsAt(x, m, 0, m, ri, c, base, stride, k0, k1);
+}
+
+/**
+ * dst[o + j] −= Σ_{k0 ≤ k < k1} c[base + k·stride] · src[k·srcStride + srcCol + j] for 0 ≤ j < len, four rows of src
+ * per pass over dst.
+ */
+function subtractRowsFrom(dst: Float64Array, o: number, len: number, src: Float64Array, srcStride: number, srcCol: number, c: Float64Array, base: number, stride: number, k0: number, k1: number): void {
   let k = k0;
   for (; k + 3 < k1; k += 4) {
-    const o = base + k * stride;
-    const v0 = c[o]!, v1 = c[o + stride]!, v2 = c[o + 2 * stride]!, v3 = c[o + 3 * stride]!;
+    const q = base + k * stride;
+    const v0 = c[q]!, v1 = c[q + stride]!, v2 = c[q + 2 * stride]!, v3 = c[q + 3 * stride]!;
     if (v0 === 0 && v1 === 0 && v2 === 0 && v3 === 0) continue;
-    const r0 = k * m, r1 = r0 + m, r2 = r1 + m, r3 = r2 + m;
-    for (let j = 0; j < m; j++) x[ri + j]! -= v0 * x[r0 + j]! + v1 * x[r1 + j]! + v2 * x[r2 + j]! + v3 * x[r3 + j]!;
+    const r0 = k * srcStride + srcCol, r1 = r0 + srcStride, r2 = r1 + srcStride, r3 = r2 + srcStride;
+    for (let j = 0; j < len; j++) dst[o + j]! -= v0 * src[r0 + j]! + v1 * src[r1 + j]! + v2 * src[r2 + j]! + v3 * src[r3 + j]!;
   }
   for (; k < k1; k++) {
     const v = c[base + k * stride]!;
     if (v === 0) continue;
-    const rk = k * m;
-    for (let j = 0; j < m; j++) x[ri + j]! -= v * x[rk + j]!;
+    const rk = k * srcStride + srcCol;
+    for (let j = 0; j < len; j++) dst[o + j]! -= v * src[rk + j]!;
   }
+}
+
+/**
+ * {@link subtractRows} on columns `col`..`col + len` of rows `rowStride` apart: x[ri + col + j] −= Σ_k c[base +
+ * k·stride] · x[k·rowStride + col + j].
+ */
+function subtractRowsAt(x: Float64Array, rowStride: number, col: number, len: number, ri: number, c: Float64Array, base: number, stride: number, k0: number, k1: number): void {
+  subtractRowsFrom(x, ri + col, len, x, rowStride, col, c, base, stride, k0, k1);
 }
 
 /** Solves A X = B for an n×m right-hand side B (row-major), returning X. */
@@ -169,32 +204,38 @@ export function conditionEstimate(a: Float64Array, f: LU): number {
 }
 
 /**
- * Cholesky factor of a symmetric positive definite n×n matrix (lower triangle, row-major), or null when the
- * matrix is not numerically positive definite.
+ * The lower Cholesky factor L (A = LLᵀ) of the symmetric n×n `a`, or null when `a` is not positive definite. Blocked
+ * like {@link luFactor}: a panel of 32 columns is factorized, then the trailing lower triangle is updated once per
+ * panel (A22 −= L21·L21ᵀ, four panel columns per pass over a trailing row, from a transposed copy of the panel).
  */
 export function cholesky(a: Float64Array, n: number): Float64Array | null {
-  const l = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let j = 0; j <= i; j++) {
-      const rj = j * n;
-      // four independent partial sums: the dot product is not one long chain of dependent additions
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let k = 0;
-      for (; k + 3 < j; k += 4) {
-        s0 += l[ri + k]! * l[rj + k]!;
-        s1 += l[ri + k + 1]! * l[rj + k + 1]!;
-        s2 += l[ri + k + 2]! * l[rj + k + 2]!;
-        s3 += l[ri + k + 3]! * l[rj + k + 3]!;
+  const l = new Float64Array(a);
+  const nb = LU_PANEL;
+  const t = new Float64Array(nb * n); // the panel's L21, transposed: row p holds column k0 + p
+  for (let k0 = 0; k0 < n; k0 += nb) {
+    const k1 = Math.min(n, k0 + nb);
+    for (let k = k0; k < k1; k++) {
+      const rk = k * n;
+      const dkk = l[rk + k]!;
+      if (!(dkk > 0) || !Number.isFinite(dkk)) return null;
+      const lkk = Math.sqrt(dkk);
+      l[rk + k] = lkk;
+      for (let i = k + 1; i < n; i++) l[i * n + k]! /= lkk;
+      // within the panel: columns k+1..k1 of rows below
+      for (let i = k + 1; i < n; i++) {
+        const ri = i * n;
+        const f = l[ri + k]!;
+        if (f === 0) continue;
+        const jEnd = Math.min(k1, i + 1);
+        for (let j = k + 1; j < jEnd; j++) l[ri + j]! -= f * l[j * n + k]!;
       }
-      for (; k < j; k++) s0 += l[ri + k]! * l[rj + k]!;
-      const s = a[ri + j]! - (s0 + s1 + (s2 + s3));
-      if (i === j) {
-        if (!(s > 0) || !Number.isFinite(s)) return null;
-        l[ri + i] = Math.sqrt(s);
-      } else l[ri + j] = s / l[rj + j]!;
     }
+    if (k1 === n) break;
+    const kb = k1 - k0;
+    for (let p = 0; p < kb; p++) for (let j = k1; j < n; j++) t[p * n + j] = l[j * n + k0 + p]!;
+    for (let i = k1; i < n; i++) subtractRowsFrom(l, i * n + k1, i - k1 + 1, t, n, k1, l, i * n + k0, 1, 0, kb);
   }
+  for (let i = 0; i < n; i++) l.fill(0, i * n + i + 1, (i + 1) * n);
   return l;
 }
 
