@@ -16,13 +16,30 @@ import { decodeNpy, encodeNpy, Rng } from '@weightshare/framework';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
+const USAGE = 'usage: node bench/run.mjs [--smoke] [--profile] [--workloads a,b] [--impls a,b] [--repeat N]';
+/** A mistake on the command line: one paragraph, exit 2. */
+function usage(problem) {
+  console.error(`bench: ${problem}\n${USAGE}`);
+  process.exit(2);
+}
+const FLAGS = new Set(['--smoke', '--profile', '--workloads', '--impls', '--repeat']);
+for (let i = 0; i < args.length; i++) {
+  if (!FLAGS.has(args[i])) usage(`unknown argument "${args[i]}".`);
+  if (['--workloads', '--impls', '--repeat'].includes(args[i])) {
+    if (args[i + 1] === undefined || args[i + 1].startsWith('--')) usage(`${args[i]} needs a value.`);
+    i++;
+  }
+}
 const pick = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(',') : undefined);
 const only = pick('--workloads');
-const impls = pick('--impls') ?? ['numpy', 'cpu', 'cpu-direct', 'tfjs-wasm', 'tfjs-cpu'];
+const IMPLS = ['numpy', 'cpu', 'cpu-direct', 'tfjs-wasm', 'tfjs-cpu'];
+const impls = pick('--impls') ?? IMPLS;
 const profile = args.includes('--profile'); // CPU-profile the JS implementations and print their hottest functions
 // runs per implementation; the table reports the median wall time (and the largest peak memory): single runs on a
 // shared machine moved by up to ±30%
 const repeat = Number(pick('--repeat')?.[0] ?? (smoke || profile ? 1 : 3));
+if (!Number.isInteger(repeat) || repeat < 1) usage(`--repeat ${pick('--repeat')} is not a positive integer; give the number of runs per implementation, e.g. --repeat 3.`);
+for (const i of impls) if (!IMPLS.includes(i)) usage(`--impls: unknown implementation "${i}"; choose from ${IMPLS.join(', ')}.`);
 
 const WORKLOADS = {
   'school-sweep': {
@@ -58,6 +75,8 @@ const WORKLOADS = {
 };
 
 /** Writes the workload's data and params to `dir` (seeded: every implementation reads the same bytes). */
+for (const w of only ?? []) if (!(w in WORKLOADS)) usage(`--workloads: unknown workload "${w}"; choose from ${Object.keys(WORKLOADS).join(', ')}.`);
+
 function generate(name, p, dir) {
   const rng = new Rng(2024);
   const write = (file, rows, cols, data) => writeFileSync(join(dir, `${file}.npy`), encodeNpy({ rows, cols, data }));

@@ -10,3 +10,18 @@ it('bench --smoke: all implementations of all workloads agree', () => {
   expect(rows.length).toBeGreaterThanOrEqual(12); // 4 workloads × (cpu, tfjs-wasm, tfjs-cpu) at least
   for (const row of rows) expect(row).toMatch(/\| yes \(rel\. err/);
 }, 300_000);
+
+it.each([
+  [['--repeat', 'x'], /--repeat x is not a positive integer/],
+  [['--repeat'], /--repeat needs a value/],
+  [['--workloads', 'nope'], /unknown workload "nope"; choose from school-sweep/],
+  [['--impls', 'cpu,gpu'], /unknown implementation "gpu"/],
+  [['--fast'], /unknown argument "--fast"/],
+])('bench %j: a clear one-paragraph error, exit 2, nothing run', (flags, message) => {
+  const r = spawnSync(process.execPath, ['bench/run.mjs', ...flags], { cwd: root, encoding: 'utf8' });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).toMatch(/^bench: .*\nusage: node bench\/run\.mjs/);
+  expect(r.stderr).not.toMatch(/at .*\.mjs:\d+/); // no stack trace
+  expect(r.stdout).toBe('');
+});
