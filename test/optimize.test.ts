@@ -214,7 +214,14 @@ describe('plugin-cpu kernels against plain loops', () => {
   });
 
   it('the logistic gradient (four rows at a time, one exp per row) equals the direct formula, also for huge |z|', async () => {
-    const { valueAndGradientForTest } = await import('../packages/plugin-cpu/src/stages/optimize-common.js');
+    const { valueAndGradient } = await import('../packages/plugin-cpu/src/stages/optimize-common.js');
+    // the data part alone: no pull (λ = 0), no ridge, no bias column
+    const valueAndGradientForTest = (X: Float64Array, y: Float64Array, w: Float64Array, n: number, d: number) => {
+      const g = new Float64Array(d);
+      const task = { id: 't', index: 0, X: { rows: n, cols: d, data: X }, y, biasColumn: -1 };
+      const stats = { n, d, G: new Float64Array(0), b: new Float64Array(0), yy: 0, lmax: 0 };
+      return { f: valueAndGradient({ task, loss: 'logistic', stats, e: new Float64Array(d), pull: 0, ridge: 0 }, w, g), g };
+    };
     const rng = new Rng(12);
     for (const n of [1, 5, 8, 23]) {
       const d = 6;

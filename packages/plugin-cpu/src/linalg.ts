@@ -69,24 +69,17 @@ export function luFactor(a: Float64Array, n: number): LU {
     if (k1 === n) break;
     const w = n - k1;
     // U12 = L11⁻¹ A12 (rows k0..k1, columns k1..n)
-    for (let r = k0 + 1; r < k1; r++) subtractRowsAt(lu, n, k1, w, r * n, lu, r * n, 1, k0, r);
+    for (let r = k0 + 1; r < k1; r++) subtractRowsFrom(lu, r * n + k1, w, lu, n, k1, lu, r * n, 1, k0, r);
     // A22 −= L21 U12
-    for (let i = k1; i < n; i++) subtractRowsAt(lu, n, k1, w, i * n, lu, i * n, 1, k0, k1);
+    for (let i = k1; i < n; i++) subtractRowsFrom(lu, i * n + k1, w, lu, n, k1, lu, i * n, 1, k0, k1);
   }
   return { n, lu, perm, singular };
 }
 
 /**
- * Row `ri` of the n×m row-major X minus Σ_{k0 ≤ k < k1} c[base + k·stride] · row k of X: four rows k per pass over row
- * `ri` (a quarter of its loads and stores; the triangular solves with many right-hand sides run ~2× faster).
- */
-function subtractRows(x: Float64Array, m: number, ri: number, c: Float64Array, base: number, stride: number, k0: number, k1: number): void {
-  subtractRowsAt(x, m, 0, m, ri, c, base, stride, k0, k1);
-}
-
-/**
- * dst[o + j] −= Σ_{k0 ≤ k < k1} c[base + k·stride] · src[k·srcStride + srcCol + j] for 0 ≤ j < len, four rows of src
- * per pass over dst.
+ * dst[o + j] −= Σ_{k0 ≤ k < k1} c[base + k·stride] · src[k·srcStride + srcCol + j] for 0 ≤ j < len: a row minus a
+ * combination of rows, four rows of src per pass over dst (a quarter of its loads and stores). The triangular solves,
+ * and the panel updates of the blocked LU and Cholesky, are all this.
  */
 function subtractRowsFrom(dst: Float64Array, o: number, len: number, src: Float64Array, srcStride: number, srcCol: number, c: Float64Array, base: number, stride: number, k0: number, k1: number): void {
   let k = k0;
@@ -105,23 +98,15 @@ function subtractRowsFrom(dst: Float64Array, o: number, len: number, src: Float6
   }
 }
 
-/**
- * {@link subtractRows} on columns `col`..`col + len` of rows `rowStride` apart: x[ri + col + j] −= Σ_k c[base +
- * k·stride] · x[k·rowStride + col + j].
- */
-function subtractRowsAt(x: Float64Array, rowStride: number, col: number, len: number, ri: number, c: Float64Array, base: number, stride: number, k0: number, k1: number): void {
-  subtractRowsFrom(x, ri + col, len, x, rowStride, col, c, base, stride, k0, k1);
-}
-
 /** Solves A X = B for an n×m right-hand side B (row-major), returning X. */
 export function luSolve(f: LU, b: Float64Array, m: number): Float64Array {
   const { n, lu, perm } = f;
   const x = new Float64Array(n * m);
   for (let i = 0; i < n; i++) x.set(b.subarray(perm[i]! * m, perm[i]! * m + m), i * m);
-  for (let i = 0; i < n; i++) subtractRows(x, m, i * m, lu, i * n, 1, 0, i);
+  for (let i = 0; i < n; i++) subtractRowsFrom(x, i * m, m, x, m, 0, lu, i * n, 1, 0, i);
   for (let i = n - 1; i >= 0; i--) {
     const ri = i * m;
-    subtractRows(x, m, ri, lu, i * n, 1, i + 1, n);
+    subtractRowsFrom(x, ri, m, x, m, 0, lu, i * n, 1, i + 1, n);
     const d = lu[i * n + i]!;
     for (let j = 0; j < m; j++) x[ri + j]! /= d;
   }
@@ -245,13 +230,13 @@ export function choleskySolve(l: Float64Array, n: number, b: Float64Array, m: nu
   const x = new Float64Array(b);
   for (let i = 0; i < n; i++) {
     const ri = i * m;
-    subtractRows(x, m, ri, l, i * n, 1, 0, i);
+    subtractRowsFrom(x, ri, m, x, m, 0, l, i * n, 1, 0, i);
     const d = l[i * n + i]!;
     for (let j = 0; j < m; j++) x[ri + j]! /= d;
   }
   for (let i = n - 1; i >= 0; i--) {
     const ri = i * m;
-    subtractRows(x, m, ri, l, i, n, i + 1, n);
+    subtractRowsFrom(x, ri, m, x, m, 0, l, i, n, i + 1, n);
     const d = l[i * n + i]!;
     for (let j = 0; j < m; j++) x[ri + j]! /= d;
   }

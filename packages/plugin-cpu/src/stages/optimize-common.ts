@@ -286,11 +286,3 @@ function withoutRows(task: TaskData): TaskData {
   if (!t) rowless.set(task, (t = { ...task, X: { rows: 0, cols: task.X.cols, data: new Float64Array(0) }, y: new Float64Array(0) }));
   return t;
 }
-
-/** The data part of the logistic f and ∇f for bare arrays (tests compare it with the textbook formula). */
-export function valueAndGradientForTest(X: Float64Array, y: Float64Array, w: Float64Array, n: number, d: number): { f: number; g: Float64Array } {
-  const g = new Float64Array(d);
-  const task = { id: 't', index: 0, X: { rows: n, cols: d, data: X }, y, biasColumn: -1 };
-  const p: TaskProblem = { task, loss: 'logistic', stats: { n, d, G: new Float64Array(0), b: new Float64Array(0), yy: 0, lmax: 0 }, e: new Float64Array(d), pull: 0, ridge: 0 };
-  return { f: valueAndGradient(p, w, g), g };
-}
