@@ -112,19 +112,21 @@ describe('weightshare CLI', () => {
       return join(dir, name);
     };
     const valid = readFileSync(quickstart, 'utf8');
+    // from a scratch folder: a run that fails part-way leaves its (failed) run folder under ./runs, not in the repo
+    const inDir = (args: string[]) => cli(args, dir);
 
     it.each([
-      ['malformed YAML', () => cli(['run', file('m.yaml', 'name: [oops\n')]), 'SPEC_YAML', /m\.yaml:\d+:\d+: Flow sequence/],
-      ['an empty file', () => cli(['run', file('e.yaml', '')]), 'SPEC_EMPTY', /e\.yaml is empty/],
-      ['an unknown key', () => cli(['validate', file('k.yaml', valid.replace('rounds: 20', 'roundz: 20'))]), 'SPEC_INVALID', /k\.yaml:\d+:1, at \/roundz: unknown key "roundz" at the top level; did you mean "rounds"\?/],
-      ['an unknown method', () => cli(['run', file('u.yaml', valid.replace('method: exact', 'method: newton'))]), 'SPEC_INVALID', /unknown stages\.optimize method "newton"/],
-      ['a wrong type', () => cli(['run', file('t.yaml', valid.replace('lambda: 2.0', 'lambda: strong'))]), 'SPEC_INVALID', /stages\.optimize\.lambda is a string \("strong"\); expected a number/],
-      ['an unknown backend', () => cli(['run', quickstart, '--backend', 'gpu']), 'INVALID_ARGUMENT', /--backend gpu: no plugin provides/],
-      ['a --set path that does not exist', () => cli(['run', quickstart, '--set', 'stages.optimize.lamda=1']), 'SPEC_INVALID', /--set stages\.optimize\.lamda=1, at \/stages\/optimize\/lamda: unknown key "lamda"/],
-      ['a malformed --set', () => cli(['run', quickstart, '--set', 'rounds']), 'INVALID_ARGUMENT', /expected the form path=value/],
-      ['a missing spec file', () => cli(['run', join(dir, 'nope.yaml')]), 'FILE_NOT_FOUND', /nope\.yaml" does not exist/],
-      ['a missing data file', () => cli(['run', file('d.yaml', valid.replace(/data:\n(  .*\n)+/, 'data:\n  source: csv\n  path: missing.csv\n  task: t\n  target: y\n'))]), 'FILE_NOT_FOUND', /missing\.csv/],
-      ['a relation that is not T×T', () => cli(['run', file('r.yaml', valid.replace(/relation:\n(  .*\n)+/, 'relation:\n  method: given\n  matrix: [[1, 0], [0, 1]]\n'))]), 'RELATION_INVALID', /must be 30×30/],
+      ['malformed YAML', () => inDir(['run', file('m.yaml', 'name: [oops\n')]), 'SPEC_YAML', /m\.yaml:\d+:\d+: Flow sequence/],
+      ['an empty file', () => inDir(['run', file('e.yaml', '')]), 'SPEC_EMPTY', /e\.yaml is empty/],
+      ['an unknown key', () => inDir(['validate', file('k.yaml', valid.replace('rounds: 20', 'roundz: 20'))]), 'SPEC_INVALID', /k\.yaml:\d+:1, at \/roundz: unknown key "roundz" at the top level; did you mean "rounds"\?/],
+      ['an unknown method', () => inDir(['run', file('u.yaml', valid.replace('method: exact', 'method: newton'))]), 'SPEC_INVALID', /unknown stages\.optimize method "newton"/],
+      ['a wrong type', () => inDir(['run', file('t.yaml', valid.replace('lambda: 2.0', 'lambda: strong'))]), 'SPEC_INVALID', /stages\.optimize\.lambda is a string \("strong"\); expected a number/],
+      ['an unknown backend', () => inDir(['run', quickstart, '--backend', 'gpu']), 'INVALID_ARGUMENT', /--backend gpu: no plugin provides/],
+      ['a --set path that does not exist', () => inDir(['run', quickstart, '--set', 'stages.optimize.lamda=1']), 'SPEC_INVALID', /--set stages\.optimize\.lamda=1, at \/stages\/optimize\/lamda: unknown key "lamda"/],
+      ['a malformed --set', () => inDir(['run', quickstart, '--set', 'rounds']), 'INVALID_ARGUMENT', /expected the form path=value/],
+      ['a missing spec file', () => inDir(['run', join(dir, 'nope.yaml')]), 'FILE_NOT_FOUND', /nope\.yaml" does not exist/],
+      ['a missing data file', () => inDir(['run', file('d.yaml', valid.replace(/data:\n(  .*\n)+/, 'data:\n  source: csv\n  path: missing.csv\n  task: t\n  target: y\n'))]), 'FILE_NOT_FOUND', /missing\.csv/],
+      ['a relation that is not T×T', () => inDir(['run', file('r.yaml', valid.replace(/relation:\n(  .*\n)+/, 'relation:\n  method: given\n  matrix: [[1, 0], [0, 1]]\n'))]), 'RELATION_INVALID', /must be 30×30/],
     ])('%s', (_name, run, code, message) => {
       const r = run();
       expectUserError(r, code as string);
