@@ -139,7 +139,7 @@ function runImpl(name, impl, dataDir, outDir) {
   } else
     cmd = [process.execPath, ['--max-old-space-size=20000', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profile')}`] : []), join(root, 'bench/impl.mjs'), name, impl, dataDir, outDir]];
   const r = spawnSync(cmd[0], cmd[1], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) return { error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-3).join(' / ') };
+  if (r.status !== 0) { if (process.env.BENCH_DEBUG) console.error(r.stderr); return { error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split("\n").slice(-3).join(" / ") }; }
   if (profile && impl !== 'numpy') console.error(hottest(join(outDir, 'profile')));
   return JSON.parse(readFileSync(join(outDir, 'timing.json'), 'utf8'));
 }

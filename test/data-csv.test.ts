@@ -84,9 +84,9 @@ describe('CSV data', () => {
   });
 
   it.each([
-    ['an empty cell', (s: string) => s.replace(/^(school-A,[^,]+),[^,]+,/m, '$1,,'), 2, 'f2', /empty/],
-    ['a non-numeric cell', (s: string) => s.replace(/^(school-B,)[^,]+,/m, '$1abc,'), 14, 'f1', /"abc" is not a number/],
-    ['NaN', (s: string) => s.replace(/^(school-C,[^,]+,[^,]+,7,)[^,]+,/m, '$1NaN,'), 26, 'score', /NaN and Inf are not allowed/],
+    ['an empty cell', (s: string) => s.replace(/^(school-A,[^,]+),[^,]+,/m, '$1,,'), 2, 'f2', /missing value \(empty cell\)/],
+    ['a non-numeric cell', (s: string) => s.replace(/^(school-B,)[^,]+,/m, '$1abc,'), 14, 'f1', /column f1 holds text \(e\.g\. "abc" at row 14; 1 of 36 cells are not numbers\); declare it in data\.categorical/],
+    ['NaN', (s: string) => s.replace(/^(school-C,[^,]+,[^,]+,7,)[^,]+,/m, '$1NaN,'), 26, 'score', /missing value \("NaN"\)/],
     ['Inf', (s: string) => s.replace(/^(school-C,[^,]+,[^,]+,7,)[^,]+,/m, '$1-Inf,'), 26, 'score', /NaN and Inf are not allowed/],
   ])('%s is named by row and column', async (_name, edit, row, column, msg) => {
     const dir = scratch();
@@ -126,7 +126,7 @@ describe('CSV data', () => {
     writeFileSync(join(dir, 'A.csv'), '1,0\n0,1\n');
     const rel = await expectError(dir, spec('path: d.csv\ntask: school\ntarget: score\nexclude: [part]', undefined, 'relation: { method: csv, path: A.csv }\n'));
     expect(rel.code).toBe('RELATION_INVALID');
-    expect(rel.message).toMatch(/2×2, but the data has 3 tasks: A must be 3×3/);
+    expect(rel.problems[0]!.message).toMatch(/the file has 2 rows, but the data has 3 tasks: one row per task, in the data's task order/);
     writeFileSync(join(dir, 'A.csv'), '1,0,x\n0,1,0\n0,0,1\n');
     const cell = await expectError(dir, spec('path: d.csv\ntask: school\ntarget: score\nexclude: [part]', undefined, 'relation: { method: csv, path: A.csv }\n'));
     expect(cell.code).toBe('CSV_INVALID');

@@ -92,7 +92,7 @@ stages:
     writeFileSync(join(dir, 'B.csv'), '1,2\n3,4\n');
     const err = (await runText(text, { dir }).catch((e: unknown) => e)) as WeightshareError;
     expect(err.code).toBe('DATA_INVALID');
-    expect(err.message).toMatch(/must have 8 rows \(tasks\) and 5 columns/);
+    expect(err.problems.map((p) => p.message).join('\n')).toMatch(/the file has 2 rows, but the data has 8 tasks/);
   });
 
   it('each run has its own container: nothing lands in the global tsyringe container', async () => {

@@ -75,7 +75,7 @@ describe('plugins named in a spec', () => {
     writeFileSync(join(dir, 'spec.yaml'), spec('{ method: shrunk-mean, backend: shrink, facter: 0.8 }'));
     const r = cli(['run', 'spec.yaml'], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/spec\.yaml:9:49, at \/stages\/fuse\/facter: unknown key "facter" in stages\.fuse; did you mean "factor"\?/);
+    expect(r.stderr).toMatch(/spec\.yaml:9:49, at \/stages\/fuse\/facter: unknown key "facter" in stages\.fuse for shrunk-mean on backend shrink; did you mean "factor"\?/);
   });
 
   it('a plugin for another API version, or one that cannot be found, is refused with the spec line that names it', () => {

@@ -158,16 +158,16 @@ describe('stage cache', () => {
   it('changing one stage option recomputes that stage and the ones after it only', () => {
     const { dir, spec } = project();
     cli(['run', spec], { cwd: dir });
-    cli(['run', spec, '--set', 'stages.optimize.ridge=0.2'], { cwd: dir });
+    cli(['run', spec, '--set', 'stages.optimize.lambda=0.7'], { cwd: dir });
     const m = manifest(join(dir, 'runs', 'crash-2'));
     const src = Object.fromEntries(m.checkpoints!.map((c) => [c.id, c.source]));
-    expect(src['init']).toBe('cached'); // init fits use their own ridge
+    expect(src['init']).toBe('cached'); // init fits have λ = 0
     expect(src['relation']).toBe('cached');
     expect(src['r0001-propagate']).toBe('cached');
     expect(src['r0001-fuse']).toBe('cached');
     expect(src['r0001-optimize']).toBe('computed');
     expect(src['r0002-propagate']).toBe('computed');
-    expect(src['baselines']).toBe('cached'); // baselines use their own ridge too
+    expect(src['baselines']).toBe('cached'); // baselines have λ = 0 too
     cli(['run', spec, '--set', 'stages.propagate.alpha=0.7'], { cwd: dir });
     const p = Object.fromEntries(manifest(join(dir, 'runs', 'crash-3')).checkpoints!.map((c) => [c.id, c.source]));
     expect([p['init'], p['relation'], p['r0001-propagate'], p['r0001-fuse'], p['baselines']]).toEqual(['cached', 'cached', 'computed', 'computed', 'cached']);

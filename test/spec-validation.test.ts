@@ -33,11 +33,12 @@ describe('spec validation', () => {
     const { spec } = load(good);
     expect(spec.seed).toBe(0);
     expect(spec.backend).toBe('cpu');
-    expect(spec.rounds).toBe(1);
+    expect(spec.rounds).toEqual({ max: 1, tol: 1e-6, stopEarly: false, acceleration: 'none', memory: 5 });
     expect(spec.split).toEqual({ method: 'random', testFraction: 0.25, minTrain: 2 });
     expect(spec.relation).toEqual({ method: 'identity' });
     expect(spec.init).toEqual({ method: 'independent', ridge: 1 });
-    expect(spec.stages.optimize).toEqual({ method: 'exact', lambda: 1, ridge: 0, backend: 'cpu' });
+    expect(spec.stages.optimize).toEqual({ method: 'exact', lambda: 1, ridge: 1, backend: 'cpu' });
+    expect(spec.evaluate.baselineRidge).toBe(1); // the stage's ridge, as init.ridge
     expect(spec.stages.fuse).toMatchObject({ scope: 'global' });
     expect(spec.data).toMatchObject({ source: 'synthetic', tasks: 30, standardize: true, bias: true });
   });
@@ -91,7 +92,7 @@ stage:
   it('a key that belongs to another method is named as unknown for this one', () => {
     const err = fail(good.replace('{ method: identity }', '{ method: identity, alpha: 0.5 }'));
     expect(err.problems).toHaveLength(1);
-    expect(err.problems[0]!.message).toMatch(/unknown key "alpha" in stages\.propagate\. Allowed keys: method, backend\./);
+    expect(err.problems[0]!.message).toMatch(/unknown key "alpha" in stages\.propagate for identity on backend cpu\. Allowed keys: method, backend\./);
   });
 
   it('malformed YAML, duplicate keys and an empty file', () => {
@@ -110,7 +111,7 @@ stage:
   it('--set overrides are validated like the file, and errors name the flag', () => {
     const { spec } = load(good, { set: ['stages.optimize.lambda=0.5', 'rounds=3', 'relation.method=uniform'] });
     expect(spec.stages.optimize.lambda).toBe(0.5);
-    expect(spec.rounds).toBe(3);
+    expect(spec.rounds.max).toBe(3);
     expect(spec.relation.method).toBe('uniform');
     const err = fail(good, { set: ['stages.optimize.lamda=2', 'rounds=-1', 'nosuch.key=1'] });
     expect(err.problems.map((p) => p.location?.file).sort()).toEqual(['--set nosuch.key=1', '--set rounds=-1', '--set stages.optimize.lamda=2']);

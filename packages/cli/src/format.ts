@@ -1,4 +1,4 @@
-import type { Metrics, RunOutcome } from '@weightshare/framework';
+import type { Metrics, RunOutcome, RunResults } from '@weightshare/framework';
 
 const f = (v: number, digits = 4): string => (Number.isFinite(v) ? v.toFixed(digits) : String(v));
 
@@ -13,15 +13,24 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
       (results.data.droppedConstantColumns.length ? `; dropped constant: ${results.data.droppedConstantColumns.join(', ')}` : ''),
   );
   out.push(`  stages    propagate ${results.stages.propagate.method} → fuse ${results.stages.fuse.method} → optimize ${results.stages.optimize.method}`);
-  out.push(`  relation  ${results.relation.method}, ${results.relation.edges / (results.relation.symmetric ? 2 : 1)} ${results.relation.symmetric ? 'edges' : 'directed edges'}`);
+  const rel = results.relation;
+  out.push(`  relation  ${rel.method}, ${rel.edges} edge${rel.edges === 1 ? '' : 's'}${rel.symmetric ? '' : ` (asymmetric: ${rel.directedEdges} directed)`}`);
   // the last round always has its objective; earlier ones only with evaluate.everyRound (the default)
   const first = results.rounds.find((r) => r.objective)!;
   const last = results.rounds[results.rounds.length - 1]!;
+  const kind = results.objective.kind === 'surrogate' ? ' (surrogate)' : '';
   out.push(
     first === last && results.rounds.length > 1
-      ? `  rounds    ${results.rounds.length}, objective ${f(last.objective!.total, 6)} after the last`
-      : `  rounds    ${results.rounds.length}, objective ${f(first.objective!.total, 6)} → ${f(last.objective!.total, 6)}`,
+      ? `  rounds    ${results.rounds.length}, objective${kind} ${f(last.objective!.total, 6)} after the last`
+      : `  rounds    ${results.rounds.length}, objective${kind} ${f(first.objective!.total, 6)} → ${f(last.objective!.total, 6)}`,
   );
+  out.push(`            ${convergenceLine(results)}`);
+  if (results.objective.kind === 'surrogate') out.push(`            the objective is a surrogate: ${results.objective.reason}`);
+  const missing = results.data.missing;
+  if (missing && (missing.droppedRows || Object.keys(missing.cells).length)) {
+    const cells = Object.values(missing.cells).reduce((a, b) => a + b, 0);
+    out.push(`  missing   ${cells} missing cell${cells === 1 ? '' : 's'} (${missing.policy}): ${missing.droppedRows} row${missing.droppedRows === 1 ? '' : 's'} left out${missing.policy === 'impute-mean' ? ', the rest imputed with training means' : ''}`);
+  }
   out.push('');
   const models: [string, Metrics | undefined][] = [
     ['shared', results.models.shared],
@@ -29,10 +38,10 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
     ['pooled', results.models.pooled],
   ];
   if (spec.loss === 'squared') {
-    out.push('  model         test MSE   explained variance   (per task, size-weighted)');
+    out.push('  model         test MSE       R²   explained variance   R² per task (size-weighted)');
     for (const [name, m] of models) {
       if (!m || !('mse' in m)) continue;
-      out.push(`  ${name.padEnd(12)}  ${f(m.mse).padStart(8)}   ${f(m.explainedVariance).padStart(18)}   ${f(m.explainedVarianceTaskWeighted).padStart(10)}`);
+      out.push(`  ${name.padEnd(12)}  ${f(m.mse).padStart(8)}   ${f(m.r2).padStart(6)}   ${f(m.explainedVariance).padStart(18)}   ${f(m.r2TaskWeighted).padStart(10)}`);
     }
   } else {
     out.push('  model         accuracy   log-loss');
@@ -53,6 +62,18 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
     );
   if (outputDir) out.push('', `  written to ${outputDir}/ (results.json, weights.csv/.npy, targets, relation, checkpoints/, manifest.json)`);
   return out.join('\n');
+}
+
+/** One line on how the rounds ended. */
+export function convergenceLine(results: RunResults): string {
+  const c = results.convergence;
+  const tol = c.tol.toExponential(0);
+  const accel = c.acceleration === 'anderson' ? ', Anderson-accelerated' : '';
+  if (c.converged)
+    return c.stopEarly
+      ? `converged at round ${c.round} (relative change ${c.lastChange.toExponential(1)} ≤ tol ${tol}${accel})`
+      : `converged from round ${c.round} (last relative change ${c.lastChange.toExponential(1)} ≤ tol ${tol}${accel})`;
+  return `NOT converged after ${c.rounds} rounds: last relative change ${c.lastChange.toExponential(1)} > tol ${tol}. Use rounds: { max: ${Math.max(1000, c.max * 10)}, tol: ${tol}${c.acceleration === 'anderson' ? '' : ', acceleration: anderson'} } to run until converged.`;
 }
 
 function compare(models: { shared: Metrics; independent?: Metrics; pooled?: Metrics }): string | undefined {

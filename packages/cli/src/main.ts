@@ -228,7 +228,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       else {
         const s = loaded.spec;
         io.stdout.write(
-          `${file}: valid. ${s.name}: ${STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds} round${s.rounds === 1 ? '' : 's'}, seed ${s.seed}.\n`,
+          `${file}: valid. ${s.name}: ${STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds.stopEarly ? `up to ${s.rounds.max} rounds (tol ${s.rounds.tol})` : `${s.rounds.max} round${s.rounds.max === 1 ? '' : 's'}`}, seed ${s.seed}.\n`,
         );
       }
     });

@@ -24,15 +24,16 @@ export {
   poolTasks,
   Engine,
   RunResources,
-  type RoundRecord,
   type RunOptions,
-  type RunOutcome,
-  type RunResults,
 } from './engine/engine.js';
-export { loadDataset, splitRows, prepareData, holdOutValidation, loadPrepared, clearPreparedData, type PreparedData, type RawDataset, type SpecPlace } from './data/dataset.js';
-export { buildRelation, estimateRelation, sparsify } from './data/relation.js';
-export { readCsv, parseCell, readNumericMatrix } from './data/csv.js';
-export { evaluate, objective, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';
+export * from './results.js';
+export { planObjective, exactPenalty, type ObjectivePlan, type PenaltyForm } from './engine/objective.js';
+export { Anderson } from './engine/anderson.js';
+export { loadDataset, splitRows, prepareData, holdOutValidation, loadPrepared, clearPreparedData, type PreparedData, type RawDataset, type RawFeature, type MissingReport, type SpecPlace } from './data/dataset.js';
+export { buildRelation, estimateRelation, sparsify, relationSummary } from './data/relation.js';
+export { readCsv, parseCell, readMatrixFile, detectDelimiter, DEFAULT_MISSING_TOKENS, type MatrixExpectation } from './data/csv.js';
+export * from './data/preprocess.js';
+export { evaluate, predictAll, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';
 export { writeFileAtomic, createRunDir } from './io.js';
 export { matrixCsv } from './output.js';
 export { encodeNpy, decodeNpy } from './store/npy.js';

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { csvInvalid, fileNotFound, type Problem, type SourceLocation } from '../errors.js';
+import { csvInvalid, dataInvalid, fileNotFound, type Problem, type SourceLocation, type WeightshareError } from '../errors.js';
 
 /** A parsed CSV table: header names and string cells, with the file row of each record. */
 export interface CsvTable {
@@ -34,18 +34,19 @@ const MAX_PROBLEMS = 20;
  * @param from where the spec names the file, for the error when it is missing.
  * @throws WeightshareError FILE_NOT_FOUND, CSV_INVALID
  */
-export function readCsv(file: string, displayName: string, from?: SourceLocation): CsvTable {
+export function readCsv(file: string, displayName: string, from?: SourceLocation, options: { delimiter?: Delimiter } = {}): CsvTable {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
   } catch {
     throw fileNotFound(displayName, 'data file', from);
   }
-  const key = createHash('sha256').update(bytes).digest('hex');
+  const delimiter = options.delimiter === undefined ? detectDelimiter(bytes) : delimiterChar(options.delimiter);
+  const key = createHash('sha256').update(bytes).update(delimiter).digest('hex');
   let rows = parsedByContent.get(key);
   if (!rows) {
     try {
-      rows = parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false }) as never as { record: string[]; info: { lines: number } }[];
+      rows = parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false, delimiter }) as never as { record: string[]; info: { lines: number } }[];
     } catch (e) {
       const err = e as { message: string; lines?: number };
       throw csvInvalid(displayName, [{ message: err.message.replace(/^Invalid Record Length: /, ''), location: { file: displayName, row: err.lines } }]);
@@ -55,6 +56,16 @@ export function readCsv(file: string, displayName: string, from?: SourceLocation
   }
   if (rows.length === 0) throw csvInvalid(displayName, [{ message: 'the file is empty; it needs a header row and at least one data row.', location: { file: displayName } }]);
   const header = rows[0]!.record;
+  if (header.length === 1 && options.delimiter !== undefined) {
+    const likely = likelyDelimiter(header[0]!);
+    if (likely && likely !== delimiter)
+      throw csvInvalid(displayName, [
+        {
+          message: `the header has a single column ("${header[0]!.slice(0, 60)}${header[0]!.length > 60 ? '…' : ''}") that contains ${delimiterName(likely)}: the file looks ${delimiterName(likely)}-separated, but data.delimiter is ${delimiterName(delimiter)}. Set data.delimiter: ${likely === '\t' ? 'tab' : `"${likely}"`} (or leave it out to detect it).`,
+          location: { file: displayName, row: 1 },
+        },
+      ]);
+  }
   const seen = new Map<string, number>();
   const problems: Problem[] = [];
   header.forEach((h, i) => {
@@ -71,6 +82,55 @@ export function readCsv(file: string, displayName: string, from?: SourceLocation
     bytes,
   };
 }
+
+/** A field delimiter as a spec writes it (`tab` for a tab). */
+export type Delimiter = ',' | ';' | '\t' | 'tab' | '|';
+
+/** The delimiters detection chooses from, most preferred first. */
+const CANDIDATES = [',', ';', '\t', '|'] as const;
+
+function delimiterChar(d: Delimiter): string {
+  return d === 'tab' ? '\t' : d;
+}
+
+function delimiterName(d: string): string {
+  return d === '\t' ? 'tabs' : d === ',' ? 'commas' : d === ';' ? 'semicolons' : `"${d}"`;
+}
+
+/** Counts each candidate delimiter outside double quotes in one line. */
+function countOutsideQuotes(line: string): Map<string, number> {
+  const counts = new Map<string, number>(CANDIDATES.map((c) => [c, 0]));
+  let quoted = false;
+  for (const ch of line) {
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && counts.has(ch)) counts.set(ch, counts.get(ch)! + 1);
+  }
+  return counts;
+}
+
+/** The delimiter a single-column header line betrays, if any (semicolons or tabs inside it). */
+function likelyDelimiter(line: string): string | undefined {
+  const counts = countOutsideQuotes(line);
+  let best: string | undefined;
+  for (const c of CANDIDATES) if (counts.get(c)! > 0 && (best === undefined || counts.get(c)! > counts.get(best)!)) best = c;
+  return best;
+}
+
+/**
+ * The field delimiter of a CSV file, read from its header line: the candidate (`,` `;` tab `|`) that occurs most
+ * often outside quotes; a comma when none does (a one-column file) or on a tie with the comma.
+ */
+export function detectDelimiter(bytes: Buffer | string): string {
+  const text = typeof bytes === 'string' ? bytes : bytes.subarray(0, Math.min(bytes.length, 1 << 16)).toString('utf8');
+  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? '';
+  const counts = countOutsideQuotes(first);
+  let best = ',';
+  for (const c of CANDIDATES) if (counts.get(c)! > counts.get(best)!) best = c;
+  return best;
+}
+
+/** The cell values that mean "missing" unless a spec says otherwise (`data.missingValues`). */
+export const DEFAULT_MISSING_TOKENS: readonly string[] = ['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None', '?'];
 
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
@@ -120,40 +180,111 @@ export function columnIndex(table: CsvTable, name: string, role: string, problem
   return i;
 }
 
-/** Reads a headerless-or-headed numeric matrix file (relation A, initial weights B). */
-export function readNumericMatrix(path: string, displayName: string, from?: SourceLocation): { rows: number[][]; header?: string[] } {
-  let text: string;
+/**
+ * Reads a user's input file (data, split, relation, init) as bytes.
+ * @throws WeightshareError FILE_NOT_FOUND
+ */
+export function readInputFile(path: string, displayName: string, what: string, from?: SourceLocation): Buffer {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path);
   } catch {
-    throw fileNotFound(displayName, 'matrix file', from);
+    throw fileNotFound(displayName, what, from);
   }
+}
+
+/** What a matrix file is expected to hold: one row per `rowIds` entry, one column per `colIds` entry. */
+export interface MatrixExpectation {
+  /** Ids of the rows in the order the result must have (task ids). */
+  rowIds: readonly string[];
+  /** Ids of the columns in result order (task ids for a relation, feature names for weights). */
+  colIds: readonly string[];
+  /** What the rows and columns are, for messages: e.g. `tasks` and `tasks`, or `tasks` and `features`. */
+  rowsAre: string;
+  colsAre: string;
+  /** How the order is defined without a header, for messages. */
+  order: string;
+}
+
+/**
+ * Reads a numeric matrix file — a relation A or initial weights B — and returns it in the order the expectation
+ * gives. A header row (the first row when it has a non-numeric cell, or when the file has one row more than
+ * expected) names the columns, which are then matched by id in any order; a leading column of row ids (a header
+ * one cell wider than expected, or rows one cell wider without a header) matches the rows by id. Without ids the
+ * matrix is read positionally, in the expectation's order. Unknown, missing and repeated ids are errors naming them.
+ * @throws WeightshareError FILE_NOT_FOUND, CSV_INVALID, DATA_INVALID (ids that do not match)
+ */
+export function readMatrixFile(
+  path: string,
+  displayName: string,
+  expect: MatrixExpectation,
+  from?: SourceLocation,
+  invalid: (message: string, problems: Problem[]) => WeightshareError = dataInvalid,
+): { data: Float64Array; byId: boolean } {
+  const bytes = readInputFile(path, displayName, 'matrix file', from);
   let rows: { record: string[]; info: { lines: number } }[];
   try {
-    rows = parse(text, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: true }) as never;
+    rows = parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: true, delimiter: detectDelimiter(bytes) }) as never;
   } catch (e) {
     throw csvInvalid(displayName, [{ message: (e as Error).message, location: { file: displayName } }]);
   }
   if (!rows.length) throw csvInvalid(displayName, [{ message: 'the file is empty.', location: { file: displayName } }]);
-  let header: string[] | undefined;
-  // A first row with no numeric cell is a header (task ids, feature names); a mixed row is data with bad cells.
-  if (rows[0]!.record.every((c) => typeof parseCell(c) === 'string')) header = rows.shift()!.record;
-  const problems = new CellProblems(displayName);
-  const width = header?.length ?? rows[0]?.record.length ?? 0;
-  const out: number[][] = [];
-  for (const { record, info } of rows) {
-    if (record.length !== width) problems.add(info.lines, `#${record.length}`, `this row has ${record.length} values, expected ${width}.`);
-    out.push(
-      record.map((c, j) => {
-        const v = parseCell(c);
-        if (typeof v === 'string') {
-          problems.add(info.lines, header?.[j] ?? `#${j + 1}`, v + '.');
-          return NaN;
-        }
-        return v;
-      }),
-    );
-  }
-  problems.throwIfAny('Every cell of a matrix file must be a finite number.');
-  return { rows: out, header };
+  const R = expect.rowIds.length;
+  const Cn = expect.colIds.length;
+  const numeric = (c: string): boolean => typeof parseCell(c) === 'number';
+  const first = rows[0]!.record;
+  // a header: a first row of text (an empty corner cell allowed), or exactly one row more than expected (numeric ids);
+  // a first row mixing numbers and text is data with bad cells
+  const hasHeader = first.every((c, j) => (j === 0 && c === '') || !numeric(c)) || rows.length === R + 1;
+  const header = hasHeader ? rows.shift()!.record : undefined;
+  const idColumn = header ? header.length === Cn + 1 : rows.length > 0 && rows.every((r) => r.record.length === Cn + 1);
+  const width = Cn + (idColumn ? 1 : 0);
+  const where = (row?: number): SourceLocation => ({ file: displayName, ...(row !== undefined ? { row } : {}) });
+  const problems: Problem[] = [];
+  const match = (ids: readonly string[], expected: readonly string[], what: string, row?: number): number[] => {
+    const index = new Map(expected.map((id, k) => [id, k]));
+    const seen = new Map<string, number>();
+    const out: number[] = [];
+    ids.forEach((id, k) => {
+      const at = index.get(id);
+      if (at === undefined) problems.push({ message: `"${id.slice(0, 60)}" is not a ${what} of the data${idList(expected)}.`, location: where(row ?? rows[k]?.info.lines) });
+      else if (seen.has(id)) problems.push({ message: `${what} "${id}" appears twice (positions ${seen.get(id)! + 1} and ${k + 1}).`, location: where(row ?? rows[k]?.info.lines) });
+      else seen.set(id, k);
+      out.push(at ?? -1);
+    });
+    const missing = expected.filter((id) => !seen.has(id) && !ids.includes(id));
+    if (missing.length && ids.length > 0)
+      problems.push({ message: `no ${what} for ${missing.slice(0, 10).map((m) => `"${m}"`).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}: every one of the ${expected.length} must appear once.`, location: where(row) });
+    return out;
+  };
+  const colIds = header ? header.slice(idColumn ? 1 : 0) : undefined;
+  const colOrder = colIds ? match(colIds, expect.colIds, expect.colsAre.replace(/s$/, ''), 1) : expect.colIds.map((_, k) => k);
+  if (rows.length !== R)
+    problems.push({
+      message: `the file has ${rows.length} ${header ? 'data rows (after the header)' : 'rows'}, but the data has ${R} ${expect.rowsAre}: one row per ${expect.rowsAre.replace(/s$/, '')}${header || idColumn ? '' : `, in ${expect.order}`}.`,
+      location: where(),
+    });
+  const rowOrder = idColumn ? match(rows.map((r) => r.record[0]!), expect.rowIds, expect.rowsAre.replace(/s$/, '')) : expect.rowIds.map((_, k) => k);
+  if (problems.length) throw invalid(`${displayName} does not match the data: ${problems.length === 1 ? 'a problem' : `${problems.length} problems`} with its ${header ? 'header' : 'shape'}.${header || idColumn ? '' : ` Without a header row of ids, rows and columns are read in ${expect.order}; add a header row of ids to match them by id instead.`}`, problems.slice(0, 20));
+  const cells = new CellProblems(displayName);
+  const data = new Float64Array(R * Cn);
+  rows.forEach(({ record, info }, k) => {
+    if (record.length !== width) {
+      cells.add(info.lines, `#${record.length}`, `this row has ${record.length} values, expected ${width}${idColumn ? ` (a row id and ${Cn} values)` : ''}.`);
+      return;
+    }
+    const r = rowOrder[k]!;
+    for (let j = 0; j < Cn; j++) {
+      const cell = record[j + (idColumn ? 1 : 0)]!;
+      const v = parseCell(cell);
+      if (typeof v === 'string') cells.add(info.lines, colIds?.[j] ?? `#${j + 1 + (idColumn ? 1 : 0)}`, v + '.');
+      else data[r * Cn + colOrder[j]!] = v;
+    }
+  });
+  cells.throwIfAny('Every cell of a matrix file must be a finite number.');
+  return { data, byId: Boolean(header || idColumn) };
+}
+
+function idList(expected: readonly string[]): string {
+  const shown = expected.slice(0, 8).map((e) => `"${e}"`).join(', ');
+  return ` (they are ${shown}${expected.length > 8 ? `, … ${expected.length} in all` : ''})`;
 }

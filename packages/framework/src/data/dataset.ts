@@ -5,21 +5,61 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { dataInvalid, type Problem, type SourceLocation } from '../errors.js';
+import { csvInvalid, dataInvalid, type Problem, type SourceLocation } from '../errors.js';
 import { sharedFloat64, type DenseMatrix } from '../math/dense.js';
 import type { LossName, TaskData } from '../plugin/types.js';
 import type { Rng } from '../random.js';
 import type { CsvDataSpec, DataSpec, SplitSpec, SyntheticDataSpec } from '../spec/types.js';
-import { CellProblems, columnIndex, parseCell, readCsv, type CsvTable } from './csv.js';
+import { CellProblems, columnIndex, DEFAULT_MISSING_TOKENS, parseCell, readCsv, type CsvTable } from './csv.js';
+import {
+  centreAndScale,
+  compareCategories,
+  indicatorCategories,
+  isConstant,
+  standardizeValue,
+  type EncodedColumn,
+  type FeatureTransform,
+  type InputColumn,
+  type MissingPolicy,
+  type Preprocessing,
+} from './preprocess.js';
+
+/** One feature column as loaded, before encoding. */
+export type RawFeature =
+  | { name: string; kind: 'numeric'; /** values, NaN where the cell is missing */ numbers: Float64Array }
+  | {
+      name: string;
+      kind: 'categorical';
+      /** each row's category, null where the cell is missing */
+      labels: (string | null)[];
+      unseen: 'zeros' | 'error';
+      drop: 'none' | 'first';
+    };
+
+/** How missing cells were met while loading, for the run's records. */
+export interface MissingReport {
+  policy: MissingPolicy;
+  tokens: string[];
+  /** Rows left out because a cell they need is missing (drop-rows), or their task or target is (impute-mean). */
+  droppedRows: number;
+  /** Missing cells per column (task, target and feature columns), whatever was done with them. */
+  cells: Record<string, number>;
+  /** Non-training rows per categorical column whose category the training rows do not have (encoded as zeros). */
+  unseenCategories?: Record<string, number>;
+}
 
 /** Data as loaded, before the split: rows grouped by task, in file order. */
 export interface RawDataset {
-  featureNames: string[];
+  /** The feature columns, in the order of the spec's `features` (or of the file). */
+  columns: RawFeature[];
   taskIds: string[];
-  /** Per data row (file order): task index, features, target. */
+  /** Per data row (file order): its task index (−1 when its task cell is missing and the row is dropped). */
   rowTask: Int32Array;
-  features: Float64Array; // rows × features, row-major
+  /** Per data row: the target, NaN where missing. */
   target: Float64Array;
+  /** Per data row: 1 when the row is left out (a missing cell it needs, under drop-rows or for its task/target). */
+  dropped: Uint8Array;
+  missing: MissingReport;
   /** 1-based file line of each row (for error messages), when from a file. */
   lines?: number[];
   /** Values of the split column, when the split is by column. */
@@ -28,6 +68,10 @@ export interface RawDataset {
   truth?: { weights: number[][]; clusters: number[] };
   /** Files read, for records and cache keys. */
   files: { path: string; bytes: number }[];
+  /** The data file's display name (for row/column errors), when from a file. */
+  file?: string;
+  /** The target column's name. */
+  targetName: string;
 }
 
 /** Data ready for the stages. */
@@ -38,6 +82,14 @@ export interface PreparedData {
   train: TaskData[];
   test: TaskData[];
   standardization: { mean: number[]; std: number[]; dropped: string[] } | null;
+  /** How raw rows became X (absent for data a program prepared itself). */
+  preprocessing?: Preprocessing;
+  /** Missing cells met while loading (absent for data a program prepared itself). */
+  missing?: MissingReport;
+  /** For each task, the 1-based file line of each of its train and test rows (when the data came from a file). */
+  lines?: { train: Int32Array[]; test: Int32Array[] };
+  /** For each task, the 0-based data row index of each of its train and test rows. */
+  rowIndex?: { train: Int32Array[]; test: Int32Array[] };
   truth?: RawDataset['truth'];
   files: RawDataset['files'];
 }
@@ -54,16 +106,27 @@ export interface SpecPlace {
  */
 export function loadDataset(spec: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace): RawDataset {
   const raw = spec.source === 'synthetic' ? generateSynthetic(spec, loss, rng.fork('data/synthetic')) : loadCsvDataset(spec, split, place);
-  if (loss === 'logistic') normalizeLabels(raw, spec.source === 'csv' ? spec.path : 'synthetic data');
+  if (loss === 'logistic') normalizeLabels(raw);
+  if (loss === 'squared') checkTargetRange(raw);
   return raw;
 }
 
+/** A categorical declaration as written in the spec: a column name, or the column with its options. */
+type CategoricalDecl = string | { column: string; unseen?: 'zeros' | 'error'; drop?: 'none' | 'first' };
+
 function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): RawDataset {
-  const table = readCsv(resolve(place.baseDir, spec.path), spec.path, place.locate(['data', 'path']));
+  const table = readCsv(resolve(place.baseDir, spec.path), spec.path, place.locate(['data', 'path']), spec.delimiter ? { delimiter: spec.delimiter } : {});
   const problems: Problem[] = [];
   const ti = columnIndex(table, spec.task, 'task', problems, place.locate(['data', 'task']));
   const yi = columnIndex(table, spec.target, 'target', problems, place.locate(['data', 'target']));
   const splitCol = split.method === 'column' ? columnIndex(table, split.column, 'split', problems, place.locate(['split', 'column'])) : -1;
+  const declared = (spec.categorical ?? []) as CategoricalDecl[];
+  const catOf = new Map<string, { unseen: 'zeros' | 'error'; drop: 'none' | 'first'; at: number }>();
+  declared.forEach((c, k) => {
+    const d = typeof c === 'string' ? { column: c } : c;
+    catOf.set(d.column, { unseen: d.unseen ?? 'zeros', drop: d.drop ?? 'none', at: k });
+    columnIndex(table, d.column, 'categorical', problems, place.locate(['data', 'categorical', k]));
+  });
   let featureIdx: number[];
   if (spec.features) {
     featureIdx = spec.features.map((f, k) => columnIndex(table, f, 'feature', problems, place.locate(['data', 'features', k])));
@@ -75,50 +138,125 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
   if (problems.length) throw dataInvalid(`${spec.path}: columns named in the spec are missing from the file.`, problems);
   for (const i of featureIdx) if (i === ti || i === yi) throw dataInvalid(`column "${table.header[i]}" is both a feature and the task or target column; remove it from data.features.`, [{ message: 'features listed here', location: place.locate(['data', 'features']) }]);
   if (featureIdx.length === 0) throw dataInvalid(`${spec.path}: no feature columns are left; list them in data.features.`, [{ message: 'data declared here', location: place.locate(['data']) }]);
+  const featureNames = new Set(featureIdx.map((i) => table.header[i]!));
+  for (const [name, c] of catOf)
+    if (!featureNames.has(name))
+      throw dataInvalid(
+        `data.categorical names "${name}", which is not a feature column (${name === spec.task ? 'it is the task column' : name === spec.target ? 'it is the target column' : spec.features ? 'it is not in data.features' : 'it is excluded'}). Remove it from data.categorical, or make it a feature.`,
+        [{ message: 'declared here', location: place.locate(['data', 'categorical', c.at]) }],
+      );
 
   const n = table.records.length;
-  const d = featureIdx.length;
-  const features = new Float64Array(n * d);
+  const policy: MissingPolicy = spec.missing ?? 'error';
+  const tokens = spec.missingValues ?? [...DEFAULT_MISSING_TOKENS];
+  const isMissing = new Set(tokens);
   const target = new Float64Array(n);
   const rowTask = new Int32Array(n);
+  const dropped = new Uint8Array(n);
   const taskIndex = new Map<string, number>();
   const taskIds: string[] = [];
   const cells = new CellProblems(spec.path);
+  const missingCells: Record<string, number> = {};
+  const missingProblems = new CellProblems(spec.path);
+  const noteMissing = (r: number, column: string, cell: string, drop: boolean): void => {
+    missingCells[column] = (missingCells[column] ?? 0) + 1;
+    if (policy === 'error') missingProblems.add(table.lines[r]!, column, `missing value (${cell === '' ? 'empty cell' : JSON.stringify(cell)}).`);
+    else if (drop) dropped[r] = 1;
+  };
   const splitValues: string[] | undefined = splitCol >= 0 ? [] : undefined;
+  // tasks, targets
   for (let r = 0; r < n; r++) {
     const rec = table.records[r]!;
-    const line = table.lines[r]!;
     const id = rec[ti]!;
-    if (id === '') cells.add(line, spec.task, 'the task cell is empty.');
-    let t = taskIndex.get(id);
-    if (t === undefined) {
-      t = taskIds.length;
-      taskIndex.set(id, t);
-      taskIds.push(id);
+    if (isMissing.has(id)) {
+      noteMissing(r, spec.task, id, true);
+      rowTask[r] = -1;
+      dropped[r] = 1;
+    } else {
+      let t = taskIndex.get(id);
+      if (t === undefined) {
+        t = taskIds.length;
+        taskIndex.set(id, t);
+        taskIds.push(id);
+      }
+      rowTask[r] = t;
     }
-    rowTask[r] = t;
-    const y = parseCell(rec[yi]!);
-    if (typeof y === 'string') cells.add(line, spec.target, y + '.');
-    else target[r] = y;
-    for (let j = 0; j < d; j++) {
-      const v = parseCell(rec[featureIdx[j]!]!);
-      if (typeof v === 'string') cells.add(line, table.header[featureIdx[j]!]!, v + '.');
-      else features[r * d + j] = v;
+    const cell = rec[yi]!;
+    if (isMissing.has(cell)) {
+      noteMissing(r, spec.target, cell, true);
+      target[r] = NaN;
+      if (policy !== 'error') dropped[r] = 1;
+    } else {
+      const y = parseCell(cell);
+      if (typeof y === 'string') cells.add(table.lines[r]!, spec.target, y + '.');
+      else target[r] = y;
     }
     splitValues?.push(rec[splitCol]!);
   }
+  // features, column by column: a text column is one problem with its true count, not one per cell
+  const text: { column: string; count: number; example: string; line: number }[] = [];
+  const columns: RawFeature[] = featureIdx.map((ci) => {
+    const name = table.header[ci]!;
+    const cat = catOf.get(name);
+    if (cat) {
+      const labels: (string | null)[] = new Array(n);
+      for (let r = 0; r < n; r++) {
+        const cell = table.records[r]![ci]!;
+        if (isMissing.has(cell)) {
+          noteMissing(r, name, cell, policy === 'drop-rows');
+          labels[r] = null;
+        } else labels[r] = cell;
+      }
+      return { name, kind: 'categorical', labels, unseen: cat.unseen, drop: cat.drop };
+    }
+    const numbers = new Float64Array(n);
+    let textCount = 0;
+    let firstText: { example: string; line: number } | undefined;
+    for (let r = 0; r < n; r++) {
+      const cell = table.records[r]![ci]!;
+      if (isMissing.has(cell)) {
+        noteMissing(r, name, cell, policy === 'drop-rows');
+        numbers[r] = NaN;
+        continue;
+      }
+      const v = parseCell(cell);
+      if (typeof v === 'number') numbers[r] = v;
+      else if (NOT_A_NUMBER.test(v)) {
+        textCount++;
+        firstText ??= { example: cell, line: table.lines[r]! };
+      } else cells.add(table.lines[r]!, name, v + '.');
+    }
+    if (textCount) text.push({ column: name, count: textCount, ...firstText! });
+    return { name, kind: 'numeric', numbers };
+  });
+  if (text.length) {
+    const problems: Problem[] = text.map((t) => ({
+      message: `column ${t.column} holds text (e.g. ${JSON.stringify(t.example.slice(0, 40))} at row ${t.line}; ${t.count} of ${n} cells are not numbers); declare it in data.categorical or leave it out with data.exclude.`,
+      location: { file: spec.path, row: t.line, csvColumn: t.column },
+    }));
+    throw csvInvalid(spec.path, problems);
+  }
   cells.throwIfAny('Fix or remove these rows; every feature and target cell must be a finite number.');
+  missingProblems.throwIfAny('Fill in these cells, or set data.missing: drop-rows (leave such rows out) or impute-mean (use the training mean of the column); data.missingValues lists the cell values that mean missing.');
+  let droppedRows = 0;
+  for (let r = 0; r < n; r++) droppedRows += dropped[r]!;
   return {
-    featureNames: featureIdx.map((i) => table.header[i]!),
+    columns,
     taskIds,
     rowTask,
-    features,
     target,
+    dropped,
+    missing: { policy, tokens, droppedRows, cells: missingCells },
     lines: table.lines,
     splitValues,
     files: [{ path: spec.path, bytes: table.bytes.length }],
+    file: spec.path,
+    targetName: spec.target,
   };
 }
+
+/** parseCell's reason for a cell that is text rather than a malformed number. */
+const NOT_A_NUMBER = /" is not a number$/;
 
 function generateSynthetic(spec: SyntheticDataSpec, loss: LossName, rng: Rng): RawDataset {
   const { tasks: T, clusters: K, features: d, rows: n } = spec;
@@ -132,7 +270,7 @@ function generateSynthetic(spec: SyntheticDataSpec, loss: LossName, rng: Rng): R
     weights.push(centers[k]!.map((c) => c + spec.spread * rng.normal()));
   }
   const N = T * n;
-  const features = new Float64Array(N * d);
+  const features = Array.from({ length: d }, () => new Float64Array(N));
   const target = new Float64Array(N);
   const rowTask = new Int32Array(N);
   for (let t = 0; t < T; t++) {
@@ -143,40 +281,66 @@ function generateSynthetic(spec: SyntheticDataSpec, loss: LossName, rng: Rng): R
       let s = w[d]!; // bias last
       for (let j = 0; j < d; j++) {
         const x = rng.normal();
-        features[r * d + j] = x;
+        features[j]![r] = x;
         s += x * w[j]!;
       }
       target[r] = loss === 'logistic' ? (rng.next() < 1 / (1 + Math.exp(-s)) ? 1 : 0) : s + spec.noise * rng.normal();
     }
   }
   return {
-    featureNames: Array.from({ length: d }, (_, j) => `x${j + 1}`),
+    columns: features.map((numbers, j) => ({ name: `x${j + 1}`, kind: 'numeric', numbers })),
     taskIds: Array.from({ length: T }, (_, t) => `task-${t + 1}`),
     rowTask,
-    features,
     target,
+    dropped: new Uint8Array(N),
+    missing: { policy: 'error', tokens: [], droppedRows: 0, cells: {} },
     truth: { weights, clusters },
     files: [],
+    targetName: 'y',
   };
 }
 
-function normalizeLabels(raw: RawDataset, file: string): void {
-  const bad = new CellProblems(file);
+function normalizeLabels(raw: RawDataset): void {
+  const bad = new CellProblems(raw.file ?? 'synthetic data');
   const values = new Set<number>();
-  for (let r = 0; r < raw.target.length; r++) values.add(raw.target[r]!);
+  for (let r = 0; r < raw.target.length; r++) if (!raw.dropped[r]) values.add(raw.target[r]!);
   const minusOne = values.has(-1);
   for (let r = 0; r < raw.target.length; r++) {
+    if (raw.dropped[r]) continue;
     const v = raw.target[r]!;
     if (v === 1) continue;
     if (v === 0 && !minusOne) continue;
     if (v === -1) raw.target[r] = 0;
-    else bad.add(raw.lines?.[r] ?? r + 2, 'target', `logistic loss needs labels 0/1 or −1/+1, found ${v}.`);
+    else bad.add(raw.lines?.[r] ?? r + 2, raw.targetName, `logistic loss needs labels 0/1 or −1/+1, found ${v}.`);
   }
-  bad.throwIfAny('Use labels 0/1 (or −1/+1), or set loss: squared for a numeric target.');
+  bad.throwIfAny(`Use labels 0/1 (or −1/+1) in column ${raw.targetName}, or set loss: squared for a numeric target.`);
 }
 
 /**
- * Assigns each row to train or test. Returns a boolean per row (true = train).
+ * Squared loss on targets so large that their squares overflow: the loss, MSE and the objective would be infinite.
+ * Refused up front, naming the row, rather than reported as an infinite objective and null metrics. The bound leaves
+ * room for residuals of twice the target's size summed over every row.
+ */
+function checkTargetRange(raw: RawDataset): void {
+  let n = 0;
+  let worst = -1;
+  for (let r = 0; r < raw.target.length; r++) {
+    if (raw.dropped[r]) continue;
+    n++;
+    if (worst < 0 || Math.abs(raw.target[r]!) > Math.abs(raw.target[worst]!)) worst = r;
+  }
+  if (worst < 0) return;
+  const limit = Math.sqrt(Number.MAX_VALUE / (4 * n));
+  const v = raw.target[worst]!;
+  if (Math.abs(v) > limit)
+    throw dataInvalid(
+      `the target ${v} is too large for squared loss: with ${n} rows, squared errors of values beyond ±${limit.toExponential(2)} overflow float64, so the loss, the MSE and the objective could not be computed. Rescale column ${raw.targetName} (e.g. divide it by a power of ten), or check the value.`,
+      [{ message: 'this value', location: { file: raw.file ?? 'synthetic data', row: raw.lines?.[worst] ?? worst + 2, csvColumn: raw.targetName } }],
+    );
+}
+
+/**
+ * Assigns each row to train (1), test (0) or neither (2: a row left out for a missing cell).
  * @throws WeightshareError DATA_INVALID when a task ends up with too few training or no test rows.
  */
 export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: SpecPlace): Uint8Array {
@@ -185,7 +349,10 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
   const T = raw.taskIds.length;
   if (split.method === 'random') {
     const byTask: number[][] = Array.from({ length: T }, () => []);
-    for (let r = 0; r < N; r++) byTask[raw.rowTask[r]!]!.push(r);
+    for (let r = 0; r < N; r++) {
+      if (raw.dropped[r]) isTrain[r] = 2;
+      else byTask[raw.rowTask[r]!]!.push(r);
+    }
     const problems: Problem[] = [];
     for (let t = 0; t < T; t++) {
       const rows = byTask[t]!;
@@ -240,6 +407,10 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
   }
   const cells = new CellProblems(split.method === 'file' ? split.path : 'data');
   for (let r = 0; r < N; r++) {
+    if (raw.dropped[r]) {
+      isTrain[r] = 2;
+      continue;
+    }
     const v = values[r];
     if (v === undefined) {
       cells.add(r + 2, label, `data row ${r} has no split assignment.`);
@@ -251,7 +422,7 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
   cells.throwIfAny('Set split.train and split.test to the values your column uses.');
   const nTrain = new Array<number>(T).fill(0);
   const nTest = new Array<number>(T).fill(0);
-  for (let r = 0; r < N; r++) (isTrain[r] ? nTrain : nTest)[raw.rowTask[r]!]!++;
+  for (let r = 0; r < N; r++) if (isTrain[r] !== 2) (isTrain[r] ? nTrain : nTest)[raw.rowTask[r]!]!++;
   const problems: Problem[] = [];
   for (let t = 0; t < T; t++) {
     if (nTrain[t]! < 1) problems.push({ message: `task "${raw.taskIds[t]}" has no training rows.` });
@@ -286,43 +457,95 @@ export function holdOutValidation(raw: RawDataset, isTrain: Uint8Array, fraction
   return out;
 }
 
-/** Splits, standardizes (training statistics, pooled over tasks) and appends the bias column. Rows marked 2 are left out. */
+/**
+ * Encodes, imputes and standardizes (training statistics, pooled over tasks), drops constant columns and appends the
+ * bias column. Rows marked 2 are left out. Everything the training rows decided is recorded in `preprocessing`.
+ * @throws WeightshareError DATA_INVALID (a category unseen in training under `unseen: error`, a value that cannot be
+ *   standardized)
+ */
 export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec): PreparedData {
   const N = raw.rowTask.length;
-  const d0 = raw.featureNames.length;
-  let mean = new Array<number>(d0).fill(0);
-  let std = new Array<number>(d0).fill(1);
-  let keep = raw.featureNames.map((_, j) => j);
-  let dropped: string[] = [];
-  if (spec.standardize) {
-    let nTr = 0;
-    const sum = new Float64Array(d0);
-    for (let r = 0; r < N; r++) {
-      if (isTrain[r] !== 1) continue;
-      nTr++;
-      for (let j = 0; j < d0; j++) sum[j] += raw.features[r * d0 + j]!;
+  const train = (r: number): boolean => isTrain[r] === 1;
+  const file = raw.file ?? 'synthetic data';
+  const lineOf = (r: number): number => raw.lines?.[r] ?? r + 2;
+  // 1. imputation values and categories, from the training rows
+  const inputs: InputColumn[] = raw.columns.map((c) => {
+    if (c.kind === 'numeric') {
+      if (raw.missing.policy !== 'impute-mean' || !(raw.missing.cells[c.name] ?? 0)) return { column: c.name, kind: 'numeric' };
+      const m = centreAndScale(N, (r) => c.numbers[r]!, (r) => train(r) && !Number.isNaN(c.numbers[r]!));
+      if (m.count === 0) throw dataInvalid(`column ${c.name} has no value on any training row, so there is no training mean to impute; leave it out with data.exclude.`);
+      return { column: c.name, kind: 'numeric', impute: m.center };
     }
-    mean = Array.from(sum, (s) => s / nTr);
-    const ss = new Float64Array(d0);
-    for (let r = 0; r < N; r++) {
-      if (isTrain[r] !== 1) continue;
-      for (let j = 0; j < d0; j++) {
-        const dv = raw.features[r * d0 + j]! - mean[j]!;
-        ss[j] += dv * dv;
+    const counts = new Map<string, number>();
+    for (let r = 0; r < N; r++) if (train(r) && c.labels[r] !== null) counts.set(c.labels[r]!, (counts.get(c.labels[r]!) ?? 0) + 1);
+    const categories = [...counts.keys()].sort(compareCategories);
+    if (!categories.length) throw dataInvalid(`categorical column ${c.name} has no category on any training row; leave it out with data.exclude.`);
+    let impute: string | undefined;
+    if (raw.missing.policy === 'impute-mean' && (raw.missing.cells[c.name] ?? 0) > 0)
+      for (const k of categories) if (impute === undefined || counts.get(k)! > counts.get(impute)!) impute = k;
+    return { column: c.name, kind: 'categorical', categories, drop: c.drop, unseen: c.unseen, ...(impute !== undefined ? { impute } : {}) };
+  });
+  // 2. the encoded columns
+  const encoded: EncodedColumn[] = [];
+  inputs.forEach((c, k) => {
+    if (c.kind === 'numeric') encoded.push({ name: c.column, input: k });
+    else for (const cat of indicatorCategories(c)) encoded.push({ name: `${c.column}=${cat}`, input: k, category: cat });
+  });
+  const E = encoded.length;
+  const enc = new Float64Array(N * E);
+  const unseen = new CellProblems(file);
+  const unseenCounts: Record<string, number> = {};
+  let col = 0;
+  inputs.forEach((c, k) => {
+    const rawCol = raw.columns[k]!;
+    if (c.kind === 'numeric' && rawCol.kind === 'numeric') {
+      for (let r = 0; r < N; r++) {
+        if (isTrain[r] === 2) continue;
+        const v = rawCol.numbers[r]!;
+        enc[r * E + col] = Number.isNaN(v) ? c.impute! : v;
       }
+      col++;
+    } else if (c.kind === 'categorical' && rawCol.kind === 'categorical') {
+      const cats = indicatorCategories(c);
+      const at = new Map(cats.map((cat, i) => [cat, i]));
+      const known = new Set(c.categories);
+      for (let r = 0; r < N; r++) {
+        if (isTrain[r] === 2) continue;
+        const label = rawCol.labels[r] ?? c.impute!;
+        if (!known.has(label)) {
+          unseenCounts[c.column] = (unseenCounts[c.column] ?? 0) + 1;
+          if (c.unseen === 'error') unseen.add(lineOf(r), c.column, `category ${JSON.stringify(label.slice(0, 40))} does not occur in the training rows (they have ${c.categories.slice(0, 8).join(', ')}${c.categories.length > 8 ? ', …' : ''}).`);
+          continue; // all-zero indicators
+        }
+        const i = at.get(label);
+        if (i !== undefined) enc[r * E + col + i] = 1;
+      }
+      col += cats.length;
     }
-    std = Array.from(ss, (s) => Math.sqrt(s / nTr));
+  });
+  unseen.throwIfAny('Remove these rows, or use unseen: zeros for the column (an unseen category then gets all-zero indicator cells).');
+  // 3. centre and scale of every encoded column, from the training rows
+  const transforms: FeatureTransform[] = [];
+  const droppedConstant: string[] = [];
+  for (let j = 0; j < E; j++) {
+    if (!spec.standardize) {
+      transforms.push({ name: encoded[j]!.name, encoded: j, center: 0, scale: 1 });
+      continue;
+    }
+    const { center, scale } = centreAndScale(N, (r) => enc[r * E + j]!, train);
     // A constant column carries no information once centered (and would make the bias collinear): drop it.
-    keep = keep.filter((j) => std[j]! > 1e-12 * Math.max(1, Math.abs(mean[j]!)));
-    dropped = raw.featureNames.filter((_, j) => !keep.includes(j));
+    if (isConstant(center, scale)) droppedConstant.push(encoded[j]!.name);
+    else transforms.push({ name: encoded[j]!.name, encoded: j, center, scale });
   }
-  const names = keep.map((j) => raw.featureNames[j]!);
+  const names = transforms.map((f) => f.name);
   const biasColumn = spec.bias ? names.length : -1;
   if (spec.bias) names.push('bias');
   const d = names.length;
   const T = raw.taskIds.length;
   const counts = { train: new Array<number>(T).fill(0), test: new Array<number>(T).fill(0) };
   for (let r = 0; r < N; r++) if (isTrain[r] !== 2) counts[isTrain[r] === 1 ? 'train' : 'test'][raw.rowTask[r]!]!++;
+  const lines = { train: [] as Int32Array[], test: [] as Int32Array[] };
+  const rowIndex = { train: [] as Int32Array[], test: [] as Int32Array[] };
   const make = (which: 'train' | 'test'): TaskData[] => {
     // one shared buffer per split, a view per task: worker threads read the rows without copying them
     const total = counts[which].reduce((a, b) => a + b, 0);
@@ -334,30 +557,53 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     for (const n of counts[which]) {
       Xs.push({ rows: n, cols: d, data: Xall.subarray(start * d, (start + n) * d) });
       ys.push(yall.subarray(start, start + n));
+      lines[which].push(new Int32Array(n));
+      rowIndex[which].push(new Int32Array(n));
       start += n;
     }
     const fill = new Array<number>(T).fill(0);
+    const want = which === 'train' ? 1 : 0;
     for (let r = 0; r < N; r++) {
-      if (isTrain[r] !== (which === 'train' ? 1 : 0)) continue;
+      if (isTrain[r] !== want) continue;
       const t = raw.rowTask[r]!;
       const i = fill[t]!++;
       const X = Xs[t]!;
-      for (let k = 0; k < keep.length; k++) {
-        const j = keep[k]!;
-        X.data[i * d + k] = spec.standardize ? (raw.features[r * d0 + j]! - mean[j]!) / std[j]! : raw.features[r * d0 + j]!;
+      for (let k = 0; k < transforms.length; k++) {
+        const f = transforms[k]!;
+        const x = enc[r * E + f.encoded]!;
+        X.data[i * d + k] = spec.standardize ? standardizeValue(x, f, () => ({ message: 'this value', location: { file, row: lineOf(r), csvColumn: raw.columns[encoded[f.encoded]!.input]!.name } })) : x;
       }
       if (biasColumn >= 0) X.data[i * d + biasColumn] = 1;
       ys[t]![i] = raw.target[r]!;
+      lines[which][t]![i] = lineOf(r);
+      rowIndex[which][t]![i] = r;
     }
     return raw.taskIds.map((id, t) => ({ id, index: t, X: Xs[t]! as DenseMatrix, y: ys[t]!, biasColumn }));
   };
+  const preprocessing: Preprocessing = {
+    format: 1,
+    inputs,
+    missing: { policy: raw.missing.policy, tokens: raw.missing.tokens },
+    encoded,
+    standardize: spec.standardize,
+    ddof: 0,
+    features: transforms,
+    droppedConstant,
+    bias: spec.bias,
+  };
+  const trainTasks = make('train');
+  const testTasks = make('test');
   return {
     featureNames: names,
     biasColumn,
     taskIds: raw.taskIds,
-    train: make('train'),
-    test: make('test'),
-    standardization: spec.standardize ? { mean: keep.map((j) => mean[j]!), std: keep.map((j) => std[j]!), dropped } : null,
+    train: trainTasks,
+    test: testTasks,
+    standardization: spec.standardize ? { mean: transforms.map((f) => f.center), std: transforms.map((f) => f.scale), dropped: droppedConstant } : null,
+    preprocessing,
+    missing: { ...raw.missing, ...(Object.keys(unseenCounts).length ? { unseenCategories: unseenCounts } : {}) },
+    ...(raw.lines ? { lines } : {}),
+    rowIndex,
     truth: raw.truth,
     files: raw.files,
   };

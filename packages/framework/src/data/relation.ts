@@ -3,17 +3,23 @@
  * weights B by cosine similarity, correlation or an RBF kernel, then optionally sparsified (kNN, threshold).
  */
 import { resolve } from 'node:path';
-import { relationInvalid } from '../errors.js';
+import { ErrorCode, relationInvalid, WeightshareError } from '../errors.js';
 import { type DenseMatrix, fromRows, identity, zeros } from '../math/dense.js';
 import type { RelationSpec, Sparsify } from '../spec/types.js';
-import { readNumericMatrix } from './csv.js';
+import { readMatrixFile } from './csv.js';
 import type { SpecPlace } from './dataset.js';
 
+/** How the data orders its tasks, for messages about positional matrices. */
+export const TASK_ORDER = 'the data\'s task order (the order in which tasks first appear in the data file)';
+
 /**
- * Builds A for T tasks. `weights` (B) is needed only by `estimate`; `biasColumn` is left out of similarities.
- * @throws WeightshareError RELATION_INVALID, FILE_NOT_FOUND, CSV_INVALID
+ * Builds A for the tasks `taskIds` (in the data's order). `weights` (B) is needed only by `estimate`; `biasColumn` is
+ * left out of similarities. A CSV file with a header row of task ids is matched by id (any order); without one it is
+ * read in the data's task order.
+ * @throws WeightshareError RELATION_INVALID, FILE_NOT_FOUND, CSV_INVALID, DATA_INVALID (ids that do not match)
  */
-export function buildRelation(spec: RelationSpec, T: number, weights: DenseMatrix, biasColumn: number, place: SpecPlace): DenseMatrix {
+export function buildRelation(spec: RelationSpec, taskIds: readonly string[], weights: DenseMatrix, biasColumn: number, place: SpecPlace): DenseMatrix {
+  const T = taskIds.length;
   let A: DenseMatrix;
   switch (spec.method) {
     case 'identity':
@@ -27,8 +33,14 @@ export function buildRelation(spec: RelationSpec, T: number, weights: DenseMatri
       A = checkShape(spec.matrix, T, 'relation.matrix', place);
       break;
     case 'csv': {
-      const { rows } = readNumericMatrix(resolve(place.baseDir, spec.path), spec.path, place.locate(['relation', 'path']));
-      A = checkShape(rows, T, spec.path, place);
+      const { data } = readMatrixFile(
+        resolve(place.baseDir, spec.path),
+        spec.path,
+        { rowIds: taskIds, colIds: taskIds, rowsAre: 'tasks', colsAre: 'tasks', order: TASK_ORDER },
+        place.locate(['relation', 'path']),
+        (message, problems) => new WeightshareError(ErrorCode.RELATION_INVALID, message, { problems: [...problems, { message: 'relation declared here', location: place.locate(['relation']) }] }),
+      );
+      A = { rows: T, cols: T, data };
       break;
     }
     case 'estimate':
@@ -44,7 +56,7 @@ function checkShape(rows: number[][], T: number, what: string, place: SpecPlace)
     const shape = `${rows.length}×${rows[0]?.length ?? 0}`;
     const square = rows.every((r) => r.length === rows.length);
     throw relationInvalid(
-      `${what} is ${square ? shape : 'not square'}${square ? '' : ` (rows have ${[...new Set(rows.map((r) => r.length))].join(', ')} values)`}, but the data has ${T} tasks: A must be ${T}×${T}, one row and one column per task in the order tasks first appear in the data.`,
+      `${what} is ${square ? shape : 'not square'}${square ? '' : ` (rows have ${[...new Set(rows.map((r) => r.length))].join(', ')} values)`}, but the data has ${T} tasks: A must be ${T}×${T}, one row and one column per task in ${TASK_ORDER}.`,
       loc,
     );
   }
@@ -136,4 +148,26 @@ export function sparsify(A: DenseMatrix, opts: Sparsify): DenseMatrix {
     out = next;
   }
   return out;
+}
+
+/**
+ * The relation's size as a graph, one definition everywhere (results.json, the summary, reports): `edges` counts the
+ * unordered pairs {s, t}, s ≠ t, with a nonzero weight in either direction; `directedEdges` the nonzero off-diagonal
+ * entries; `symmetric` whether A = Aᵀ exactly.
+ */
+export function relationSummary(A: DenseMatrix): { edges: number; directedEdges: number; symmetric: boolean } {
+  const T = A.rows;
+  let edges = 0;
+  let directed = 0;
+  let symmetric = true;
+  for (let s = 0; s < T; s++)
+    for (let t = s + 1; t < T; t++) {
+      const a = A.data[s * T + t]!;
+      const b = A.data[t * T + s]!;
+      if (a !== 0) directed++;
+      if (b !== 0) directed++;
+      if (a !== 0 || b !== 0) edges++;
+      if (a !== b) symmetric = false;
+    }
+  return { edges, directedEdges: directed, symmetric };
 }

@@ -8,23 +8,14 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
 import { dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
-import { buildRelation } from '../data/relation.js';
-import { readNumericMatrix } from '../data/csv.js';
-import { evaluate, objective, taskLossItem, type Metrics, type TaskMetrics } from '../eval/metrics.js';
-import { allFinite, type DenseMatrix, fromRows, zeros } from '../math/dense.js';
-import type {
-  FuseInput,
-  FuseOutput,
-  OptimizeInput,
-  OptimizeOutput,
-  Plugin,
-  PropagateInput,
-  PropagateOutput,
-  StageContext,
-  StageName,
-  TaskData,
-  TaskExecutor,
-} from '../plugin/types.js';
+import { buildRelation, relationSummary, TASK_ORDER } from '../data/relation.js';
+import { readMatrixFile } from '../data/csv.js';
+import { evaluate, predictAll, taskLoss, taskLossItem, type Evaluation } from '../eval/metrics.js';
+import { allFinite, type DenseMatrix, zeros } from '../math/dense.js';
+import type { OptimizeInput, OptimizeOutput, Plugin, StageContext, StageName, TaskData, TaskExecutor } from '../plugin/types.js';
+import type { RunOutcome, RunResults } from '../results.js';
+import { planObjective } from './objective.js';
+import { runRounds } from './rounds.js';
 import { STAGE_NAMES } from '../plugin/types.js';
 import { Rng } from '../random.js';
 import type { LoadedSpec } from '../spec/load.js';
@@ -58,53 +49,7 @@ export interface RunOptions {
   data?: PreparedData;
 }
 
-/** One round's record. */
-export interface RoundRecord {
-  round: number;
-  /** After every round, or only after the last when `evaluate.everyRound` is false. */
-  objective?: { total: number; loss: number; penalty: number; ridge: number };
-  /** Test metrics of the shared model after this round (present exactly when `objective` is). */
-  test?: Metrics;
-  diagnostics: Partial<Record<StageName, Record<string, unknown>>>;
-}
-
-/** Everything a run reports (written as results.json; contains no clock readings). */
-export interface RunResults {
-  name: string;
-  seed: number;
-  loss: ResolvedSpec['loss'];
-  stages: Record<StageName, { method: string; backend: string; plugin: string; pluginVersion: string }>;
-  plugins: { name: string; version: string; backend: string; precision: string; runtime?: Record<string, unknown> }[];
-  data: {
-    tasks: number;
-    features: string[];
-    trainRows: number;
-    testRows: number;
-    droppedConstantColumns: string[];
-    files: { path: string; bytes: number }[];
-  };
-  relation: { method: string; edges: number; symmetric: boolean };
-  rounds: RoundRecord[];
-  /** Test metrics of the shared model and of the baselines. */
-  models: { shared: Metrics; independent?: Metrics; pooled?: Metrics };
-  perTask: { id: string; trainRows: number; testRows: number; shared: Metrics; independent?: Metrics; pooled?: Metrics }[];
-}
-
-/** A finished run. */
-export interface RunOutcome {
-  results: RunResults;
-  /** Final task weights W (T×d). */
-  weights: DenseMatrix;
-  relation: DenseMatrix;
-  /** Fused targets E of the last round. */
-  targets: DenseMatrix;
-  data: PreparedData;
-  spec: ResolvedSpec;
-  /** Where each stage's outputs came from: computed now, taken from the cache, or from this run's checkpoints. */
-  sources: Record<string, StageSource>;
-  /** Fingerprint of the prepared data (train and test rows, after split and standardization). */
-  dataHash: string;
-}
+export type { RoundRecord, RunResults, RunOutcome } from '../results.js';
 
 /** Releases the plugins' resources when the run container is disposed (tsyringe calls `dispose`). */
 export class RunResources {
@@ -185,7 +130,7 @@ export class Engine {
   ) {
     this.spec = loaded.spec;
     this.place = { baseDir: loaded.baseDir ?? dirname(resolvePath(loaded.file)), locate: loaded.locate };
-    this.steps = 2 + 3 * this.spec.rounds + (this.spec.evaluate.baselines ? 1 : 0);
+    this.steps = 2 + 2 * this.spec.rounds.max + (this.spec.evaluate.baselines ? 1 : 0);
   }
 
   /** The implementation of a stage as the spec chose it, resolved from the container. */
@@ -207,9 +152,7 @@ export class Engine {
     }
 
     this.phase('loading data');
-    let data: PreparedData;
-    if (this.given) data = this.given;
-    else data = loadPrepared(spec.data, spec.split, spec.loss, this.rng, this.place, this.validation?.fraction);
+    const data: PreparedData = this.given ?? loadPrepared(spec.data, spec.split, spec.loss, this.rng, this.place, this.validation?.fraction);
     const T = data.taskIds.length;
     const d = data.featureNames.length;
     if (T < 2) throw dataInvalid(`the data has ${T} task; multi-task learning needs at least two. Check data.task names the right column.`);
@@ -221,7 +164,7 @@ export class Engine {
     // the data's fingerprint keys the stored stages; without a store it is not needed (hashing 1.6 GB takes seconds)
     let dataHashValue: string | undefined;
     const dataHash = (): string => (dataHashValue ??= hashData(data));
-    const about = (m: RegisteredMethod, options: Record<string, unknown>) => ({
+    const about = (m: RegisteredMethod, options: Record<string, unknown>): Record<string, unknown> => ({
       stage: m.stage,
       method: m.method,
       backend: m.backend,
@@ -230,128 +173,46 @@ export class Engine {
       options,
     });
 
-    // Initial weights B.
-    this.phase('initial weights');
-    const init = spec.init;
-    const initOptions = { ...optOptions, lambda: 0, ridge: init.method === 'independent' ? init.ridge : 0 };
-    const initKey = (): Record<string, unknown> => ({
-      id: 'init',
-      init,
-      dataHash: dataHash(),
-      seed: spec.seed,
-      loss: spec.loss,
-      file: init.method === 'file' ? fileHash(resolvePath(this.place.baseDir, init.path)) : null,
-      optimize: init.method === 'independent' ? about(methods.optimize, initOptions) : null,
-    });
-    let W = (
-      await this.stage('init', initKey, async () => {
-        let B: DenseMatrix;
-        if (init.method === 'zeros') B = zeros(T, d);
-        else if (init.method === 'file') {
-          const { rows } = readNumericMatrix(resolvePath(this.place.baseDir, init.path), init.path, this.place.locate(['init', 'path']));
-          if (rows.length !== T || rows.some((r) => r.length !== d))
-            throw dataInvalid(`${init.path} must have ${T} rows (tasks) and ${d} columns (${data.featureNames.join(', ')}), but it is ${rows.length}×${rows[0]?.length ?? 0}.`, [
-              { message: 'named here', location: this.place.locate(['init', 'path']) },
-            ]);
-          B = fromRows(rows);
-        } else B = await this.fitAlone(methods.optimize, data.train, initOptions, 'init');
-        return { matrices: { B }, json: {} };
-      })
-    ).matrices.B!;
-
-    // Relation A.
-    const relationKey = (): Record<string, unknown> => ({
-      id: 'relation',
-      relation: spec.relation,
-      tasks: T,
-      biasColumn: data.biasColumn,
-      B: spec.relation.method === 'estimate' ? matrixHash(W) : null,
-      file: spec.relation.method === 'csv' ? fileHash(resolvePath(this.place.baseDir, spec.relation.path)) : null,
-    });
-    const A = (
-      await this.stage('relation', relationKey, async () => {
-        const R = buildRelation(spec.relation, T, W, data.biasColumn, this.place);
-        if (!allFinite(R.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
-        return { matrices: { A: R }, json: {} };
-      })
-    ).matrices.A!;
+    const W0 = await this.initialWeights(methods, data, optOptions, dataHash, about);
+    const A = await this.relation(data, W0);
     let hashAValue: string | undefined;
     const hashA = (): string => (hashAValue ??= matrixHash(A));
 
-    const rounds: RoundRecord[] = [];
-    let E = zeros(T, d);
-    for (let r = 1; r <= spec.rounds; r++) {
-      const id = (stage: StageName): string => `r${String(r).padStart(4, '0')}-${stage}`;
-      const diagnostics: RoundRecord['diagnostics'] = {};
+    const plan = planObjective(spec.stages.propagate, spec.stages.fuse as { method: string; scope?: unknown; weights?: unknown }, A);
+    const rounds = await runRounds(
+      {
+        spec,
+        methods,
+        tasks: data.train,
+        relation: A,
+        sizes,
+        lambda,
+        ridge,
+        objective: plan,
+        stage: (id, key, compute) => this.stage(id, key, compute),
+        call: (m, input, round) => this.call(m, input, round),
+        expectShape: (M, rows, cols, m, round, what) => this.expectShape(M, rows, cols, m, round, what),
+        about: (m, stage) => about(m, this.options(stage)),
+        hashes: { A: hashA, data: dataHash, matrix: matrixHash },
+        taskLosses: async (W) => (await this.taskLosses(W, data.train)) ?? data.train.map((t) => taskLoss(t, W.data.subarray(t.index * d, t.index * d + d), spec.loss)),
+        test: (W) => this.checkedMetrics(evaluate(W, data.test, spec.loss), W, data, 'shared model').overall,
+        phase: (label) => this.phase(label),
+      },
+      W0,
+    );
+    const W = rounds.W;
+    const E = rounds.E;
+    for (const rec of rounds.rounds)
+      if (rec.objective && !Number.isFinite(rec.objective.total))
+        throw new WeightshareError(
+          ErrorCode.NON_FINITE_LOSS,
+          `the objective became ${rec.objective.total} after round ${rec.round} (loss ${rec.objective.loss}, penalty ${rec.objective.penalty}, ridge ${rec.objective.ridge}): a number overflowed. Check the data for extreme values, lower λ, or rescale the target.`,
+          { context: { round: rec.round } },
+        );
 
-      this.phase(`round ${r}/${spec.rounds} · propagate`);
-      const propKey = (): Record<string, unknown> => ({ id: id('propagate'), seed: spec.seed, ...about(methods.propagate, this.options('propagate')), A: hashA(), B: matrixHash(W) });
-      const prop = await this.stage(id('propagate'), propKey, async () => {
-        const out = await this.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: W }, r);
-        this.expectShape(out.propagated, T, d, methods.propagate, r, 'propagated');
-        return { matrices: { C: out.propagated }, json: out.diagnostics ? { diagnostics: out.diagnostics } : {} };
-      });
-      const C = prop.matrices.C!;
-      if (prop.json.diagnostics) diagnostics.propagate = prop.json.diagnostics as Record<string, unknown>;
-
-      this.phase(`round ${r}/${spec.rounds} · fuse`);
-      const fuseKey = (): Record<string, unknown> => ({ id: id('fuse'), seed: spec.seed, ...about(methods.fuse, this.options('fuse')), A: hashA(), C: matrixHash(C), sizes });
-      const fused = await this.stage(id('fuse'), fuseKey, async () => {
-        const out = await this.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes }, r);
-        this.expectShape(out.targets, T, d, methods.fuse, r, 'targets');
-        if (!(out.penaltyWeights instanceof Float64Array) || out.penaltyWeights.length !== T || !allFinite(out.penaltyWeights))
-          throw pluginError(new Error(`returned penaltyWeights that are not ${T} finite float64 values`), { plugin: methods.fuse.plugin.meta.name, stage: 'fuse', method: methods.fuse.method, round: r });
-        return {
-          matrices: { E: out.targets, c: { rows: 1, cols: T, data: out.penaltyWeights } },
-          json: out.diagnostics ? { diagnostics: out.diagnostics } : {},
-        };
-      });
-      E = fused.matrices.E!;
-      const c = fused.matrices.c!.data;
-      if (fused.json.diagnostics) diagnostics.fuse = fused.json.diagnostics as Record<string, unknown>;
-
-      this.phase(`round ${r}/${spec.rounds} · optimize`);
-      const optKey = (): Record<string, unknown> => ({
-        id: id('optimize'),
-        seed: spec.seed,
-        ...about(methods.optimize, optOptions),
-        dataHash: dataHash(),
-        loss: spec.loss,
-        E: matrixHash(E),
-        c: matrixHash({ rows: 1, cols: T, data: c }),
-        W: matrixHash(W),
-      });
-      const opt = await this.stage(id('optimize'), optKey, async () => {
-        const out = await this.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks: data.train, loss: spec.loss, targets: E, penaltyWeights: c, start: W }, r);
-        this.expectShape(out.weights, T, d, methods.optimize, r, 'weights');
-        return {
-          matrices: { W: out.weights },
-          json: {
-            diagnostics: {
-              ...(out.diagnostics ?? {}),
-              maxEpochs: Math.max(0, ...out.perTask.map((p) => p.epochs)),
-              notConverged: out.perTask.filter((p) => !p.converged).length,
-            },
-          },
-        };
-      });
-      W = opt.matrices.W!;
-      diagnostics.optimize = opt.json.diagnostics as Record<string, unknown>;
-      rounds.push(
-        spec.evaluate.everyRound !== false || r === spec.rounds
-          ? {
-              round: r,
-              objective: objective(W, data.train, spec.loss, E, c, lambda, ridge, await this.taskLosses(W, data.train)),
-              test: evaluate(W, data.test, spec.loss).overall,
-              diagnostics,
-            }
-          : { round: r, diagnostics },
-      );
-    }
-
-    const shared = evaluate(W, data.test, spec.loss);
-    let independent: { overall: Metrics; perTask: TaskMetrics[] } | undefined;
-    let pooled: { overall: Metrics; perTask: TaskMetrics[] } | undefined;
+    const shared = this.checkedMetrics(evaluate(W, data.test, spec.loss), W, data, 'shared model');
+    let independent: Evaluation | undefined;
+    let pooled: Evaluation | undefined;
     if (spec.evaluate.baselines) {
       this.phase('baselines');
       const baseOpts = { ...optOptions, lambda: 0, ridge: spec.evaluate.baselineRidge };
@@ -363,10 +224,11 @@ export class Engine {
         },
         json: {},
       }));
-      independent = evaluate(base.matrices.independent!, data.test, spec.loss);
-      pooled = evaluate(base.matrices.pooled!, data.test, spec.loss, true);
+      independent = this.checkedMetrics(evaluate(base.matrices.independent!, data.test, spec.loss), base.matrices.independent!, data, 'independent baseline');
+      pooled = this.checkedMetrics(evaluate(base.matrices.pooled!, data.test, spec.loss, true), base.matrices.pooled!, data, 'pooled baseline', true);
     }
 
+    const pre = data.preprocessing;
     const results: RunResults = {
       name: spec.name,
       seed: spec.seed,
@@ -386,20 +248,39 @@ export class Engine {
         features: data.featureNames,
         trainRows: sizes.reduce((a, b) => a + b, 0),
         testRows: data.test.reduce((a, t) => a + t.y.length, 0),
-        droppedConstantColumns: data.standardization?.dropped ?? [],
+        droppedConstantColumns: data.standardization?.dropped ?? pre?.droppedConstant ?? [],
+        ...(data.missing && spec.data.source === 'csv' ? { missing: data.missing } : {}),
+        ...(pre && pre.inputs.some((c) => c.kind === 'categorical')
+          ? { categorical: pre.inputs.flatMap((c) => (c.kind === 'categorical' ? [{ column: c.column, categories: c.categories }] : [])) }
+          : {}),
         files: data.files,
       },
-      relation: { method: spec.relation.method, edges: countEdges(A), symmetric: isSymmetric(A) },
-      rounds,
+      relation: { method: spec.relation.method, ...relationSummary(A) },
+      objective: { kind: plan.kind, formula: plan.formula, reason: plan.reason },
+      convergence: rounds.convergence,
+      rounds: rounds.rounds,
       models: { shared: shared.overall, ...(independent ? { independent: independent.overall } : {}), ...(pooled ? { pooled: pooled.overall } : {}) },
-      perTask: data.taskIds.map((id, t) => ({
-        id,
-        trainRows: data.train[t]!.y.length,
-        testRows: data.test[t]!.y.length,
-        shared: shared.perTask[t]!.metrics,
-        ...(independent ? { independent: independent.perTask[t]!.metrics } : {}),
-        ...(pooled ? { pooled: pooled.perTask[t]!.metrics } : {}),
-      })),
+      ...(shared.undefined || independent?.undefined || pooled?.undefined
+        ? {
+            undefinedMetrics: {
+              ...(shared.undefined ? { shared: shared.undefined } : {}),
+              ...(independent?.undefined ? { independent: independent.undefined } : {}),
+              ...(pooled?.undefined ? { pooled: pooled.undefined } : {}),
+            },
+          }
+        : {}),
+      perTask: data.taskIds.map((id, t) => {
+        const why = shared.perTask[t]!.undefined;
+        return {
+          id,
+          trainRows: data.train[t]!.y.length,
+          testRows: data.test[t]!.y.length,
+          shared: shared.perTask[t]!.metrics,
+          ...(independent ? { independent: independent.perTask[t]!.metrics } : {}),
+          ...(pooled ? { pooled: pooled.perTask[t]!.metrics } : {}),
+          ...(why ? { undefined: why } : {}),
+        };
+      }),
     };
     return {
       results,
@@ -413,6 +294,93 @@ export class Engine {
         return dataHash();
       },
     };
+  }
+
+  /** Initial weights B: zeros, a file (matched by task id and feature name when it has headers), or independent fits. */
+  private async initialWeights(
+    methods: Record<StageName, RegisteredMethod>,
+    data: PreparedData,
+    optOptions: Record<string, unknown>,
+    dataHash: () => string,
+    about: (m: RegisteredMethod, options: Record<string, unknown>) => Record<string, unknown>,
+  ): Promise<DenseMatrix> {
+    const spec = this.spec;
+    const T = data.taskIds.length;
+    const d = data.featureNames.length;
+    this.phase('initial weights');
+    const init = spec.init;
+    const initOptions = { ...optOptions, lambda: 0, ridge: init.method === 'independent' ? init.ridge : 0 };
+    const initKey = (): Record<string, unknown> => ({
+      id: 'init',
+      init,
+      dataHash: dataHash(),
+      seed: spec.seed,
+      loss: spec.loss,
+      file: init.method === 'file' ? fileHash(resolvePath(this.place.baseDir, init.path)) : null,
+      optimize: init.method === 'independent' ? about(methods.optimize, initOptions) : null,
+    });
+    const stage = await this.stage('init', initKey, async () => {
+      let B: DenseMatrix;
+      if (init.method === 'zeros') B = zeros(T, d);
+      else if (init.method === 'file') {
+        const { data: values } = readMatrixFile(
+          resolvePath(this.place.baseDir, init.path),
+          init.path,
+          { rowIds: data.taskIds, colIds: data.featureNames, rowsAre: 'tasks', colsAre: 'features', order: `${TASK_ORDER}, and columns in the order of the features (${data.featureNames.slice(0, 6).join(', ')}${d > 6 ? ', …' : ''})` },
+          this.place.locate(['init', 'path']),
+        );
+        B = { rows: T, cols: d, data: values };
+      } else B = await this.fitAlone(methods.optimize, data.train, initOptions, 'init');
+      return { matrices: { B }, json: {} };
+    });
+    return stage.matrices.B!;
+  }
+
+  /** The relation A, checked finite. */
+  private async relation(data: PreparedData, B: DenseMatrix): Promise<DenseMatrix> {
+    const spec = this.spec;
+    const relationKey = (): Record<string, unknown> => ({
+      id: 'relation',
+      relation: spec.relation,
+      tasks: data.taskIds.length,
+      taskIds: spec.relation.method === 'csv' ? data.taskIds : null,
+      biasColumn: data.biasColumn,
+      B: spec.relation.method === 'estimate' ? matrixHash(B) : null,
+      file: spec.relation.method === 'csv' ? fileHash(resolvePath(this.place.baseDir, spec.relation.path)) : null,
+    });
+    const stage = await this.stage('relation', relationKey, async () => {
+      const R = buildRelation(spec.relation, data.taskIds, B, data.biasColumn, this.place);
+      if (!allFinite(R.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
+      return { matrices: { A: R }, json: {} };
+    });
+    return stage.matrices.A!;
+  }
+
+  /**
+   * Metrics that a user sees must be finite: a non-finite one means a prediction overflowed. The error names the test
+   * row and feature that caused it (the largest term of the largest prediction). Metrics undefined for a single task
+   * (a constant test target) are not errors: they are null with their reason.
+   */
+  private checkedMetrics(m: Evaluation, W: DenseMatrix, data: PreparedData, model: string, shared = false): Evaluation {
+    const bad = Object.entries(m.overall).filter(([k, v]) => !Number.isFinite(v as number) && !m.undefined?.[k]);
+    const badTask = m.perTask.find((t) => Object.entries(t.metrics).some(([k, v]) => !Number.isFinite(v as number) && !t.undefined?.[k]));
+    if (!bad.length && !badTask) return m;
+    const preds = predictAll(W, data.test, shared);
+    let worst = { task: -1, row: -1, value: 0 };
+    preds.forEach((p, t) => p.forEach((v, i) => {
+      const a = Number.isFinite(v) ? Math.abs(v) : Infinity;
+      if (worst.task < 0 || a > Math.abs(worst.value) || (a === Infinity && Number.isFinite(worst.value))) worst = { task: t, row: i, value: Number.isFinite(v) ? v : Infinity };
+    }));
+    const task = data.test[worst.task]!;
+    const p = W.cols;
+    const w = W.data.subarray((shared ? 0 : task.index) * p, (shared ? 0 : task.index) * p + p);
+    let j = 0;
+    for (let k = 1; k < p; k++) if (Math.abs(task.X.data[worst.row * p + k]! * w[k]!) > Math.abs(task.X.data[worst.row * p + j]! * w[j]!)) j = k;
+    const line = data.lines?.test[worst.task]?.[worst.row];
+    throw dataInvalid(
+      `the ${model}'s test ${bad.length ? bad.map(([k]) => k).join(', ') : 'metrics of task ' + badTask!.id} would be infinite or NaN: its prediction for a test row of task "${task.id}" is ${worst.value}, driven by feature "${data.featureNames[j]}" (standardized value ${task.X.data[worst.row * p + j]}). A test value far outside the training range overflows; check that cell or rescale the column.`,
+      [{ message: 'this row', location: { file: data.files[0]?.path ?? 'data', ...(line !== undefined ? { row: line } : {}), csvColumn: data.featureNames[j] } }],
+    );
   }
 
   /** The options of a stage: its spec entry without `method` and `backend` (defaults already filled). */
@@ -555,13 +523,3 @@ function fileHash(path: string): string | null {
   }
 }
 
-function countEdges(A: DenseMatrix): number {
-  let e = 0;
-  for (let i = 0; i < A.rows; i++) for (let j = 0; j < A.cols; j++) if (i !== j && A.data[i * A.cols + j] !== 0) e++;
-  return e;
-}
-
-function isSymmetric(A: DenseMatrix): boolean {
-  for (let i = 0; i < A.rows; i++) for (let j = i + 1; j < A.cols; j++) if (A.data[i * A.cols + j] !== A.data[j * A.cols + i]) return false;
-  return true;
-}

@@ -1,7 +1,9 @@
 /**
- * Test metrics. Regression: MSE and explained variance (R² = 1 − SSE/SST), both pooled over all test rows and per
- * task weighted by the task's test size (the convention of the School benchmark literature). Classification:
- * accuracy and mean log-loss.
+ * Test metrics. Regression: MSE, RMSE, MAE, R² = 1 − SSE/SST and explained variance = 1 − Var(y − ŷ)/Var(y) (the two
+ * differ when the residuals do not have mean zero; scikit-learn's `r2_score` and `explained_variance_score`), pooled
+ * over all test rows and, for R² and explained variance, also per task weighted by the task's test size (the
+ * convention of the School benchmark literature, where R² is called "explained variance"). Classification: accuracy
+ * and mean log-loss.
  */
 import { type DenseMatrix, matVec, row } from '../math/dense.js';
 import type { LossName, TaskData } from '../plugin/types.js';
@@ -10,9 +12,15 @@ export interface RegressionMetrics {
   mse: number;
   /** √MSE. */
   rmse: number;
-  /** 1 − Σ(y − ŷ)² / Σ(y − ȳ)² over all test rows (ȳ the pooled mean). */
+  /** Mean absolute error. */
+  mae: number;
+  /** R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² over all test rows (ȳ the pooled mean). */
+  r2: number;
+  /** 1 − Var(y − ŷ) / Var(y) over all test rows. */
   explainedVariance: number;
-  /** Σ_t n_t·EV_t / Σ_t n_t, EV_t = 1 − MSE_t / Var_t (task t's own mean). */
+  /** Σ_t n_t·R²_t / Σ_t n_t over the tasks whose R² is defined (R²_t = 1 − MSE_t / Var_t, task t's own mean). */
+  r2TaskWeighted: number;
+  /** Σ_t n_t·EV_t / Σ_t n_t over the tasks whose explained variance is defined. */
   explainedVarianceTaskWeighted: number;
 }
 
@@ -23,47 +31,112 @@ export interface ClassificationMetrics {
 
 export type Metrics = RegressionMetrics | ClassificationMetrics;
 
+/** One task's metrics: a metric that is undefined for the task is null, and `undefined` says why. */
 export interface TaskMetrics {
   id: string;
   rows: number;
   metrics: Metrics;
+  undefined?: Record<string, string>;
+}
+
+/** Metrics of one model on a set of tasks; `undefined` names the overall metrics that are undefined (null) and why. */
+export interface Evaluation {
+  overall: Metrics;
+  perTask: TaskMetrics[];
+  undefined?: Record<string, string>;
 }
 
 /** Evaluates weights W (T×d, or one row for all tasks when `shared` is true) on tasks. */
-export function evaluate(W: DenseMatrix, tasks: readonly TaskData[], loss: LossName, shared = false): { overall: Metrics; perTask: TaskMetrics[] } {
-  const preds = tasks.map((t) => matVec(t.X, row(W, shared ? 0 : t.index)));
+export function evaluate(W: DenseMatrix, tasks: readonly TaskData[], loss: LossName, shared = false): Evaluation {
+  const preds = predictAll(W, tasks, shared);
   return loss === 'squared' ? regression(tasks, preds) : classification(tasks, preds);
 }
 
-function regression(tasks: readonly TaskData[], preds: Float64Array[]): { overall: RegressionMetrics; perTask: TaskMetrics[] } {
+/** The linear predictor X_t w_t of every task (w the one row of W when `shared`). */
+export function predictAll(W: DenseMatrix, tasks: readonly TaskData[], shared = false): Float64Array[] {
+  return tasks.map((t) => matVec(t.X, row(W, shared ? 0 : t.index)));
+}
+
+function regression(tasks: readonly TaskData[], preds: Float64Array[]): Evaluation {
   let n = 0;
   let sum = 0;
-  for (const t of tasks) for (let i = 0; i < t.y.length; i++) sum += t.y[i]!, n++;
+  let esum = 0;
+  for (const [k, t] of tasks.entries())
+    for (let i = 0; i < t.y.length; i++) {
+      sum += t.y[i]!;
+      esum += t.y[i]! - preds[k]![i]!;
+      n++;
+    }
   const mean = sum / n;
+  const emean = esum / n;
   let sse = 0;
   let sst = 0;
-  let evWeighted = 0;
+  let sae = 0;
+  let sev = 0;
+  const weighted = { r2: 0, r2n: 0, ev: 0, evn: 0 };
   const perTask: TaskMetrics[] = [];
   tasks.forEach((t, k) => {
     const p = preds[k]!;
     const m = t.y.length;
     let tm = 0;
-    for (let i = 0; i < m; i++) tm += t.y[i]!;
+    let te = 0;
+    for (let i = 0; i < m; i++) {
+      tm += t.y[i]!;
+      te += t.y[i]! - p[i]!;
+    }
     tm /= m;
+    te /= m;
     let tsse = 0;
     let tsst = 0;
+    let tsae = 0;
+    let tsev = 0;
     for (let i = 0; i < m; i++) {
       const e = t.y[i]! - p[i]!;
       tsse += e * e;
+      tsae += Math.abs(e);
+      tsev += (e - te) ** 2;
       tsst += (t.y[i]! - tm) ** 2;
       sst += (t.y[i]! - mean) ** 2;
+      sev += (e - emean) ** 2;
     }
     sse += tsse;
-    const ev = tsst > 0 ? 1 - tsse / tsst : tsse === 0 ? 1 : -Infinity;
-    evWeighted += m * (Number.isFinite(ev) ? ev : 0);
-    perTask.push({ id: t.id, rows: m, metrics: { mse: tsse / m, rmse: Math.sqrt(tsse / m), explainedVariance: ev, explainedVarianceTaskWeighted: ev } });
+    sae += tsae;
+    const metrics: RegressionMetrics = {
+      mse: tsse / m,
+      rmse: Math.sqrt(tsse / m),
+      mae: tsae / m,
+      r2: NaN,
+      explainedVariance: NaN,
+      r2TaskWeighted: NaN,
+      explainedVarianceTaskWeighted: NaN,
+    };
+    const entry: TaskMetrics = { id: t.id, rows: m, metrics };
+    if (tsst > 0) {
+      metrics.r2 = metrics.r2TaskWeighted = 1 - tsse / tsst;
+      metrics.explainedVariance = metrics.explainedVarianceTaskWeighted = 1 - tsev / tsst;
+      weighted.r2 += m * metrics.r2;
+      weighted.r2n += m;
+      weighted.ev += m * metrics.explainedVariance;
+      weighted.evn += m;
+    } else {
+      const why = m === 1 ? 'the task has a single test row, so its test targets have no variance' : `the task's ${m} test targets are all equal (${t.y[0]}), so they have no variance`;
+      entry.undefined = { r2: why, explainedVariance: why, r2TaskWeighted: why, explainedVarianceTaskWeighted: why };
+    }
+    perTask.push(entry);
   });
-  return { overall: { mse: sse / n, rmse: Math.sqrt(sse / n), explainedVariance: 1 - sse / sst, explainedVarianceTaskWeighted: evWeighted / n }, perTask };
+  const overall: RegressionMetrics = {
+    mse: sse / n,
+    rmse: Math.sqrt(sse / n),
+    mae: sae / n,
+    r2: 1 - sse / sst,
+    explainedVariance: 1 - sev / sst,
+    r2TaskWeighted: weighted.r2n ? weighted.r2 / weighted.r2n : NaN,
+    explainedVarianceTaskWeighted: weighted.evn ? weighted.ev / weighted.evn : NaN,
+  };
+  const why: Record<string, string> = {};
+  if (!(sst > 0)) why.r2 = why.explainedVariance = `all ${n} test targets are equal, so they have no variance`;
+  if (!weighted.r2n) why.r2TaskWeighted = why.explainedVarianceTaskWeighted = "no task's test targets vary (each task has a single test row, or equal targets)";
+  return { overall, perTask, ...(Object.keys(why).length ? { undefined: why } : {}) };
 }
 
 function classification(tasks: readonly TaskData[], preds: Float64Array[]): { overall: ClassificationMetrics; perTask: TaskMetrics[] } {
@@ -129,38 +202,4 @@ export function taskLoss(t: TaskData, w: ArrayLike<number>, loss: LossName): num
     s += term(z, y[i]!);
   }
   return s;
-}
-
-/**
- * The objective the rounds minimize, computed by the framework in float64 whatever backend ran:
- * Σ_t [ L_t(w_t) + ρ‖P w_t‖² + λ c_t ‖w_t − E_t‖² ]. `losses`: each task's L_t(w_t), in `tasks` order, when already
- * computed (the engine computes them through the executor).
- */
-export function objective(
-  W: DenseMatrix,
-  tasks: readonly TaskData[],
-  loss: LossName,
-  E: DenseMatrix,
-  c: ArrayLike<number>,
-  lambda: number,
-  ridge: number,
-  losses?: ArrayLike<number>,
-): { total: number; loss: number; penalty: number; ridge: number } {
-  let L = 0;
-  let P = 0;
-  let R = 0;
-  for (const [k, t] of tasks.entries()) {
-    const w = row(W, t.index);
-    const e = row(E, t.index);
-    L += losses ? losses[k]! : taskLoss(t, w, loss);
-    let pen = 0;
-    let rid = 0;
-    for (let j = 0; j < w.length; j++) {
-      pen += (w[j]! - e[j]!) ** 2;
-      if (j !== t.biasColumn) rid += w[j]! ** 2;
-    }
-    P += lambda * c[t.index]! * pen;
-    R += ridge * rid;
-  }
-  return { total: L + P + R, loss: L, penalty: P, ridge: R };
 }

@@ -34,7 +34,7 @@ export const pprOptions: Record<string, JsonSchema> = {
 /** Every optimize method. */
 export const optimizeOptions: Record<string, JsonSchema> = {
   lambda: { type: 'number', minimum: 0, default: 1, description: 'λ: strength of the pull λ·c_t‖w_t − E_t‖² towards the fused target.' },
-  ridge: { type: 'number', minimum: 0, default: 0, description: 'ρ: ridge penalty ρ‖w‖² on every weight but the bias.' },
+  ridge: { type: 'number', minimum: 0, default: 1, description: 'ρ: ridge penalty ρ‖w‖² on every weight but the bias (also the default of init.ridge and evaluate.baselineRidge).' },
 };
 
 /** Iterative optimizers; the defaults depend on the backend's precision. */

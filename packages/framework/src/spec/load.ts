@@ -18,7 +18,7 @@ import {
   type SourceLocation,
 } from '../errors.js';
 import type { PluginRegistry } from '../engine/registry.js';
-import { STAGE_NAMES, type JsonSchema } from '../plugin/types.js';
+import { STAGE_NAMES, type JsonSchema, type StageName } from '../plugin/types.js';
 import { buildSpecSchema } from './schema.js';
 import type { ResolvedSpec } from './types.js';
 
@@ -162,14 +162,38 @@ export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backe
   const validate = compile(schema);
   const candidate = structuredClone(obj);
   const problems: Problem[] = [];
-  if (!validate(candidate)) problems.push(...explainErrors(validate.errors ?? [], candidate, locate));
-  if (!problems.length) problems.push(...semanticChecks(candidate as unknown as ResolvedSpec, registry, locate));
-  if (!problems.length) problems.push(...validateStageOptions(candidate as unknown as ResolvedSpec, registry, locate));
-  if (problems.length) throw specInvalid(file, sortProblems(problems));
+  // every phase runs, so that all problems of a spec are reported in one go
+  const structural = validate(candidate) ? [] : explainErrors(validate.errors ?? [], candidate, locate);
+  problems.push(...structural);
+  problems.push(...semanticChecks(candidate as unknown as ResolvedSpec, registry, locate, structural.length > 0));
+  problems.push(...validateStageOptions(candidate as unknown as ResolvedSpec, registry, locate));
+  if (problems.length) throw specInvalid(file, sortProblems(dedupe(problems)));
 
-  const spec = candidate as unknown as ResolvedSpec;
+  const spec = normalizeSpec(candidate as unknown as ResolvedSpec);
   for (const s of STAGE_NAMES) spec.stages[s].backend ??= spec.backend;
   return { spec, file, text, locate: (p) => locate(p) };
+}
+
+/** Default tolerance of the rounds (also what `rounds: N` reports convergence against). */
+export const DEFAULT_ROUNDS_TOL = 1e-6;
+
+/**
+ * Fills what depends on other keys: `rounds: N` becomes its object form, and the ridge of the initial fits and of the
+ * baselines follows the optimize stage's unless given.
+ */
+function normalizeSpec(spec: ResolvedSpec): ResolvedSpec {
+  const r = spec.rounds as unknown;
+  spec.rounds =
+    typeof r === 'number'
+      ? { max: r, tol: DEFAULT_ROUNDS_TOL, stopEarly: false, acceleration: 'none', memory: 5 }
+      : (() => {
+          const o = r as Partial<ResolvedSpec['rounds']> & { max: number };
+          return { max: o.max, tol: o.tol ?? DEFAULT_ROUNDS_TOL, stopEarly: o.stopEarly ?? true, acceleration: o.acceleration ?? 'none', memory: o.memory ?? 5 };
+        })();
+  const ridge = Number(spec.stages.optimize.ridge ?? 1);
+  if (spec.init.method === 'independent' && (spec.init as { ridge?: number }).ridge === undefined) spec.init.ridge = ridge;
+  spec.evaluate.baselineRidge ??= ridge;
+  return spec;
 }
 
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
@@ -264,7 +288,36 @@ function locateInDoc(
   return pos(best);
 }
 
-function explainErrors(errors: ErrorObject[], data: unknown, locate: Locate): Problem[] {
+/**
+ * Keeps, of the errors under each failing `anyOf`, those of the branch that fits the value's type (a mapping given
+ * for `rounds` is judged by the mapping branch); when no branch fits, one error listing the accepted types.
+ */
+function resolveAnyOf(errors: ErrorObject[], data: unknown): ErrorObject[] {
+  const anyOfs = errors.filter((e) => e.keyword === 'anyOf');
+  if (!anyOfs.length) return errors;
+  const drop = new Set<ErrorObject>();
+  const add: ErrorObject[] = [];
+  for (const a of anyOfs) {
+    drop.add(a);
+    const branches = (a.schema as JsonSchema[]) ?? [];
+    const value = getAt(data, fromPointer(a.instancePath));
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value === 'number' ? (Number.isInteger(value) ? 'integer' : 'number') : typeof value === 'object' ? 'object' : typeof value;
+    const fits = branches.findIndex((b) => b.type === kind || (b.type === 'number' && kind === 'integer'));
+    const under = errors.filter((e) => e !== a && e.schemaPath.startsWith(a.schemaPath + '/') && e.instancePath.startsWith(a.instancePath));
+    for (const e of under) {
+      const branch = Number(e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0]);
+      if (branch !== fits) drop.add(e);
+    }
+    if (fits < 0) {
+      const types = branches.map((b) => (b.type === 'object' ? 'a mapping' : b.type === 'integer' ? 'an integer' : b.type === 'string' ? 'a string' : String(b.type)));
+      add.push({ ...a, keyword: 'type', params: { type: [...new Set(types)].join(' or ').replace(/^an? /, '') }, message: 'type' } as ErrorObject);
+    }
+  }
+  return [...errors.filter((e) => !drop.has(e)), ...add];
+}
+
+function explainErrors(allErrors: ErrorObject[], data: unknown, locate: Locate): Problem[] {
+  const errors = resolveAnyOf(allErrors, data);
   const out: Problem[] = [];
   const seen = new Set<string>();
   // Objects whose method/source itself is wrong: their option keys cannot be judged, so only the method is reported.
@@ -367,15 +420,37 @@ function requiredHint(missing: string, schema: JsonSchema): string {
   return '';
 }
 
+/** Problems with the same place and message once. */
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.location?.file}:${p.location?.line}:${p.location?.column}:${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The stage entries that are objects with a method name (what the per-stage checks can judge). */
+function judgeableStages(spec: ResolvedSpec): [StageName, ResolvedSpec['stages'][StageName]][] {
+  const stages = (spec as unknown as { stages?: unknown }).stages;
+  if (!isObject(stages)) return [];
+  return STAGE_NAMES.filter((s) => isObject(stages[s]) && typeof (stages[s] as Record<string, unknown>).method === 'string').map((s) => [s, stages[s] as ResolvedSpec['stages'][StageName]]);
+}
+
 function semanticChecks(
   spec: ResolvedSpec,
   registry: PluginRegistry,
   locate: Locate,
+  structuralProblems: boolean,
 ): Problem[] {
   const out: Problem[] = [];
-  for (const s of STAGE_NAMES) {
-    const st = spec.stages[s];
-    const backend = st.backend ?? spec.backend;
+  const defaultBackend = typeof spec.backend === 'string' ? spec.backend : 'cpu';
+  for (const [s, st] of judgeableStages(spec)) {
+    const backend = typeof st.backend === 'string' ? st.backend : defaultBackend;
+    if (!registry.backends().includes(backend) || !registry.methods(s).includes(st.method)) continue; // reported by the schema
     if (!registry.find(backend, s, st.method)) {
       const available = registry.methods(s, backend);
       const hint = didYouMean(st.method, available);
@@ -385,6 +460,7 @@ function semanticChecks(
       });
     }
   }
+  if (structuralProblems) return out; // the rest needs a spec of the right shape
   const rel = spec.relation;
   if (rel.method === 'given') {
     const T = rel.matrix.length;
@@ -419,9 +495,10 @@ function validateStageOptions(
   locate: Locate,
 ): Problem[] {
   const out: Problem[] = [];
-  for (const s of STAGE_NAMES) {
-    const st = spec.stages[s] as unknown as Record<string, unknown>;
-    const m = registry.find((st.backend as string | undefined) ?? spec.backend, s, st.method as string);
+  const defaultBackend = typeof spec.backend === 'string' ? spec.backend : 'cpu';
+  for (const [s, entry] of judgeableStages(spec)) {
+    const st = entry as unknown as Record<string, unknown>;
+    const m = registry.find(typeof st.backend === 'string' ? st.backend : defaultBackend, s, st.method as string);
     if (!m) continue;
     let v = stageValidators.get(m.impl);
     if (!v) {

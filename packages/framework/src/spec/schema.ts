@@ -7,6 +7,7 @@
 import type { JsonSchema, StageName } from '../plugin/types.js';
 import { STAGE_NAMES } from '../plugin/types.js';
 import type { PluginRegistry } from '../engine/registry.js';
+import { DEFAULT_MISSING_TOKENS } from '../data/csv.js';
 
 /** The spec's apiVersion. */
 export const SPEC_API_VERSION = 'weightshare/v1';
@@ -46,6 +47,41 @@ export const DATA_SOURCES: Record<string, MethodChoice> = {
       target: str('Column to predict.'),
       features: columnList('Feature columns; default: every column except task, target, excluded and split columns.'),
       exclude: columnList('Columns to leave out when `features` is not given.'),
+      categorical: {
+        type: 'array',
+        uniqueItems: true,
+        description:
+          'Feature columns holding categories: one-hot encoded with the categories of the training rows (one indicator column each, named column=category). A column name, or { column, unseen: zeros | error, drop: none | first }.',
+        items: {
+          anyOf: [
+            { type: 'string', minLength: 1 },
+            {
+              type: 'object',
+              required: ['column'],
+              properties: {
+                column: str('The categorical column.'),
+                unseen: { enum: ['zeros', 'error'], description: 'A category absent from the training rows: all-zero indicators (zeros, the default) or an error naming the row.' },
+                drop: { enum: ['none', 'first'], description: 'none (default): one indicator per category; first: the first category (in natural order) is the reference and gets no column (reference coding).' },
+              },
+              additionalProperties: false,
+            },
+          ],
+        },
+      },
+      missing: {
+        enum: ['error', 'drop-rows', 'impute-mean'],
+        default: 'error',
+        description:
+          'Missing cells (see missingValues): error names them; drop-rows leaves such rows out; impute-mean fills numeric features with the training mean and categorical ones with the most frequent training category (rows missing their task or target are left out). The counts are in results.json.',
+      },
+      missingValues: {
+        type: 'array',
+        items: { type: 'string' },
+        uniqueItems: true,
+        default: [...DEFAULT_MISSING_TOKENS],
+        description: 'Cell values that mean "missing" (after trimming spaces).',
+      },
+      delimiter: { enum: [',', ';', 'tab', '|'], description: 'Field delimiter; default: detected from the header line (the most frequent of , ; tab |).' },
     },
     required: ['path', 'task', 'target'],
   },
@@ -119,7 +155,7 @@ export const RELATION_METHODS: Record<string, MethodChoice> = {
 export const INIT_METHODS: Record<string, MethodChoice> = {
   independent: {
     description: 'Fit each task alone (λ = 0) with the optimize stage\'s method.',
-    properties: { ridge: num('Ridge ρ for the independent fits.', { minimum: 0, default: 1 }) },
+    properties: { ridge: num("Ridge ρ for the independent fits; default: the optimize stage's ridge.", { minimum: 0 }) },
   },
   zeros: { description: 'B = 0.', properties: {} },
   file: {
@@ -159,9 +195,16 @@ export function methodObject(
   };
 }
 
-/** Stage method choices from the registry. */
-export function stageChoices(registry: PluginRegistry, stage: StageName): Record<string, MethodChoice> {
+/** Stage method choices from the registry: of every backend (options merged), or of one. */
+export function stageChoices(registry: PluginRegistry, stage: StageName, backend?: string): Record<string, MethodChoice> {
   const out: Record<string, MethodChoice> = {};
+  if (backend !== undefined) {
+    for (const name of registry.methods(stage, backend)) {
+      const m = registry.find(backend, stage, name)!.impl;
+      out[name] = { description: m.description, properties: structuredClone(m.options) as Record<string, JsonSchema>, required: m.required };
+    }
+    return out;
+  }
   for (const [name, m] of registry.optionSchemas(stage))
     out[name] = { description: m.description, properties: m.options as Record<string, JsonSchema>, required: m.required };
   return out;
@@ -174,17 +217,35 @@ export function stageChoices(registry: PluginRegistry, stage: StageName): Record
 export function buildSpecSchema(registry: PluginRegistry, forValidation = false): JsonSchema {
   const backends = registry.backends();
   const stageProps: Record<string, JsonSchema> = {};
+  const backendProp = { backend: { type: 'string', enum: backends, description: 'Backend for this stage only; default: the spec\'s `backend`.' } };
+  const perBackend: JsonSchema[] = [];
   for (const stage of STAGE_NAMES) {
     const choices = stageChoices(registry, stage);
-    if (forValidation)
-      for (const c of Object.values(choices))
-        c.properties = Object.fromEntries(Object.entries(c.properties).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).filter(([key]) => key !== 'default'))]));
-    stageProps[stage] = methodObject(
-      'method',
-      choices,
-      { backend: { type: 'string', enum: backends, description: 'Backend for this stage only; default: the spec\'s `backend`.' } },
-      `The ${stage} stage: a method and its options.`,
-    );
+    if (forValidation) {
+      // options are judged by the second phase, against the backend that runs the stage (spec/load.ts)
+      const names = Object.keys(choices).sort();
+      stageProps[stage] = {
+        type: 'object',
+        required: ['method'],
+        properties: { method: { type: 'string', enum: names }, ...backendProp },
+      };
+      continue;
+    }
+    stageProps[stage] = methodObject('method', choices, backendProp, `The ${stage} stage: a method and its options.`);
+    // for editors: the options of each backend exactly, where the stage (or the spec) names that backend
+    for (const b of backends) {
+      const own = stageChoices(registry, stage, b);
+      if (!Object.keys(own).length) continue;
+      const stageHas = { properties: { stages: { properties: { [stage]: { required: ['backend'], properties: { backend: { const: b } } } } } } };
+      const inherits = {
+        properties: { stages: { properties: { [stage]: { not: { required: ['backend'] } } } }, ...(b === 'cpu' ? {} : { backend: { const: b } }) },
+        ...(b === 'cpu' ? { anyOf: [{ not: { required: ['backend'] } }, { properties: { backend: { const: 'cpu' } } }] } : { required: ['backend'] }),
+      };
+      perBackend.push({
+        if: { required: ['stages'], anyOf: [stageHas, inherits] },
+        then: { properties: { stages: { properties: { [stage]: methodObject('method', own, backendProp, `The ${stage} stage on backend ${b}.`) } } } },
+      });
+    }
   }
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -236,7 +297,30 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         properties: stageProps,
         additionalProperties: false,
       },
-      rounds: { type: 'integer', minimum: 1, maximum: 1000000, default: 1, description: 'How many times propagate → fuse → optimize repeats.' },
+      rounds: {
+        description:
+          'How many times propagate → fuse → optimize repeats: N (always N rounds; convergence is still measured and reported), or { max, tol, acceleration, memory } to stop once converged.',
+        default: 1,
+        anyOf: [
+          { type: 'integer', minimum: 1, maximum: 1000000 },
+          {
+            type: 'object',
+            required: ['max'],
+            properties: {
+              max: { type: 'integer', minimum: 1, maximum: 1000000, description: 'Most rounds to run.' },
+              tol: {
+                type: 'number',
+                exclusiveMinimum: 0,
+                description: 'Default 1e-6. Stop when the relative change of the weights ‖W_r − W_(r−1)‖/‖W_r‖ and of the objective both fall to tol or below.',
+              },
+              acceleration: { enum: ['none', 'anderson'], description: 'none (default), or anderson: Anderson mixing of the round map (same fixed point, far fewer rounds), with a safeguard that falls back to the plain step.' },
+              memory: { type: 'integer', minimum: 1, maximum: 50, description: 'Anderson (default 5): how many past rounds the extrapolation uses.' },
+              stopEarly: { type: 'boolean', description: 'Default true: stop once converged (false: always run max rounds, as rounds: N does).' },
+            },
+            additionalProperties: false,
+          },
+        ],
+      },
       sweep: {
         type: 'object',
         description: 'Model selection for `weightshare sweep`: candidates scored on a validation split of the training rows, the best refit and tested once.',
@@ -267,7 +351,7 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         description: 'Evaluation on the test rows.',
         properties: {
           baselines: { type: 'boolean', default: true, description: 'Also fit each task alone and one pooled model, and report them side by side.' },
-          baselineRidge: num('Ridge ρ of the two baselines.', { minimum: 0, default: 1 }),
+          baselineRidge: num("Ridge ρ of the two baselines; default: the optimize stage's ridge, so that only λ differs.", { minimum: 0 }),
           everyRound: {
             type: 'boolean',
             default: true,
@@ -289,6 +373,7 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         default: {},
       },
     },
+    ...(perBackend.length ? { allOf: perBackend } : {}),
     additionalProperties: false,
   };
 }

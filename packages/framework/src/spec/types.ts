@@ -21,6 +21,9 @@ export interface SyntheticDataSpec {
   bias: boolean;
 }
 
+/** A categorical feature column: its name, or the name with how to encode it. */
+export type CategoricalSpec = string | { column: string; unseen?: 'zeros' | 'error'; drop?: 'none' | 'first' };
+
 export interface CsvDataSpec {
   source: 'csv';
   path: string;
@@ -28,6 +31,14 @@ export interface CsvDataSpec {
   target: string;
   features?: string[];
   exclude?: string[];
+  /** Columns one-hot encoded with the training rows' categories. */
+  categorical?: CategoricalSpec[];
+  /** What to do with missing cells. */
+  missing?: 'error' | 'drop-rows' | 'impute-mean';
+  /** Cell values that mean "missing". */
+  missingValues?: string[];
+  /** Field delimiter; detected from the header when absent. */
+  delimiter?: ',' | ';' | '\t' | 'tab' | '|';
   standardize: boolean;
   bias: boolean;
 }
@@ -53,6 +64,18 @@ export type RelationSpec =
 
 export type InitSpec = { method: 'independent'; ridge: number } | { method: 'zeros' } | { method: 'file'; path: string };
 
+/**
+ * How many rounds run. `rounds: N` in a spec means { max: N, stopEarly: false } (always N rounds; convergence is
+ * still measured against `tol` and reported); `rounds: { max, tol }` stops as soon as the rounds converged.
+ */
+export interface RoundsSpec {
+  max: number;
+  tol: number;
+  stopEarly: boolean;
+  acceleration: 'none' | 'anderson';
+  memory: number;
+}
+
 export interface ResolvedSpec {
   apiVersion: string;
   name: string;
@@ -67,7 +90,7 @@ export interface ResolvedSpec {
   relation: RelationSpec;
   init: InitSpec;
   stages: Record<StageName, StageSpec>;
-  rounds: number;
+  rounds: RoundsSpec;
   sweep?: import('../sweep/sweep.js').SweepSpec;
   evaluate: { baselines: boolean; baselineRidge: number; everyRound: boolean };
   output: { dir: string; write: boolean };

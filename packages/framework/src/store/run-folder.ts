@@ -13,7 +13,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import type { RunOutcome } from '../engine/engine.js';
+import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
 import { runNotFound, WeightshareError } from '../errors.js';
 import { createRunDir, writeFileAtomic } from '../io.js';

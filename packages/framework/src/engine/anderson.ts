@@ -1,0 +1,138 @@
+/**
+ * Anderson acceleration (type II, Walker & Ni 2011) of the round map G: W → optimize(fuse(propagate(W))), with a
+ * safeguard. The rounds are a fixed-point iteration x ← G(x) that converges linearly (slowly for large λ); Anderson
+ * extrapolates from the last m residuals f_i = G(x_i) − x_i:
+ *
+ *   γ = argmin ‖f_k − ΔF γ‖₂,   x_{k+1} = G(x_k) − ΔG γ,
+ *
+ * ΔF, ΔG the differences of consecutive residuals and outputs. For an affine G (squared loss, exact optimizer) this
+ * is a restarted GMRES on the fixed-point equation; fixed points are unchanged. Safeguard: a step whose residual is
+ * larger than the last accepted one is rejected, the history cleared, and the plain step G(x_k) of the last accepted
+ * point taken instead. Everything here is deterministic float64 arithmetic on stage outputs, so a resumed run (whose
+ * stages come from checkpoints) makes exactly the same decisions.
+ */
+
+/** One point of the iteration: its input and output. */
+interface Point {
+  x: Float64Array;
+  g: Float64Array;
+  f: Float64Array;
+  fnorm: number;
+}
+
+/** The step after one evaluation of G. */
+export interface AndersonStep {
+  /** The next input: an extrapolation, or (plain step) the output just computed, or the last accepted output. */
+  next: Float64Array;
+  /** Whether `next` is an extrapolation. */
+  extrapolated: boolean;
+  /** Whether the point just evaluated was an extrapolation that the safeguard rejected. */
+  rejected: boolean;
+}
+
+function norm(v: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  return Math.sqrt(s);
+}
+
+export class Anderson {
+  private history: Point[] = [];
+  private lastExtrapolated = false;
+
+  /** @param memory m: residual differences kept (≥ 1). */
+  constructor(private readonly memory: number) {}
+
+  /**
+   * Records G(x) = g for the input x the previous step proposed, and proposes the next input.
+   * `x` must be the `next` of the previous call (or the starting point on the first).
+   */
+  step(x: Float64Array, g: Float64Array): AndersonStep {
+    const f = new Float64Array(g.length);
+    for (let i = 0; i < g.length; i++) f[i] = g[i]! - x[i]!;
+    const point: Point = { x, g, f, fnorm: norm(f) };
+    const last = this.history[this.history.length - 1];
+    if (this.lastExtrapolated && last && !(point.fnorm <= last.fnorm)) {
+      // the extrapolation made things worse: restart from the last accepted point with a plain step
+      this.history = [last];
+      this.lastExtrapolated = false;
+      return { next: last.g, extrapolated: false, rejected: true };
+    }
+    this.history.push(point);
+    if (this.history.length > this.memory + 1) this.history.shift();
+    if (this.history.length < 2) {
+      this.lastExtrapolated = false;
+      return { next: g, extrapolated: false, rejected: false };
+    }
+    const next = this.extrapolate();
+    this.lastExtrapolated = next !== undefined;
+    return { next: next ?? g, extrapolated: next !== undefined, rejected: false };
+  }
+
+  /** x_{k+1} = g_k − ΔG γ with γ from a least-squares solve by modified Gram–Schmidt; undefined if degenerate. */
+  private extrapolate(): Float64Array | undefined {
+    const h = this.history;
+    const k = h.length - 1;
+    const n = h[k]!.f.length;
+    const m = k;
+    // columns Δf_i = f_{i+1} − f_i and Δg_i, i = 0 … m−1
+    const dF: Float64Array[] = [];
+    const dG: Float64Array[] = [];
+    for (let i = 0; i < m; i++) {
+      const a = new Float64Array(n);
+      const b = new Float64Array(n);
+      for (let j = 0; j < n; j++) {
+        a[j] = h[i + 1]!.f[j]! - h[i]!.f[j]!;
+        b[j] = h[i + 1]!.g[j]! - h[i]!.g[j]!;
+      }
+      dF.push(a);
+      dG.push(b);
+    }
+    // QR of ΔF by modified Gram–Schmidt, dropping columns that are (nearly) dependent on the previous ones
+    const Q: Float64Array[] = [];
+    const R: number[][] = [];
+    const kept: number[] = [];
+    const scale = Math.max(...dF.map(norm));
+    if (!(scale > 0)) return undefined;
+    for (let i = 0; i < m; i++) {
+      const v = new Float64Array(dF[i]!);
+      const r: number[] = [];
+      for (let q = 0; q < Q.length; q++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += Q[q]![j]! * v[j]!;
+        r.push(s);
+        for (let j = 0; j < n; j++) v[j]! -= s * Q[q]![j]!;
+      }
+      const vn = norm(v);
+      if (!(vn > 1e-10 * scale)) continue;
+      for (let j = 0; j < n; j++) v[j]! /= vn;
+      r.push(vn);
+      Q.push(v);
+      R.push(r);
+      kept.push(i);
+    }
+    if (!Q.length) return undefined;
+    // γ solves R γ = Qᵀ f_k (R upper triangular, stored by columns)
+    const fk = h[k]!.f;
+    const qtf = Q.map((q) => {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += q[j]! * fk[j]!;
+      return s;
+    });
+    const p = Q.length;
+    const gamma = new Float64Array(p);
+    for (let i = p - 1; i >= 0; i--) {
+      let s = qtf[i]!;
+      for (let c = i + 1; c < p; c++) s -= R[c]![i]! * gamma[c]!;
+      gamma[i] = s / R[i]![i]!;
+    }
+    if (!gamma.every(Number.isFinite)) return undefined;
+    const next = new Float64Array(h[k]!.g);
+    for (let c = 0; c < p; c++) {
+      const col = dG[kept[c]!]!;
+      const gc = gamma[c]!;
+      for (let j = 0; j < n; j++) next[j]! -= gc * col[j]!;
+    }
+    return next.every(Number.isFinite) ? next : undefined;
+  }
+}

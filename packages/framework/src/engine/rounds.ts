@@ -1,0 +1,210 @@
+/**
+ * The rounds: x → propagate → fuse → optimize → G(x), repeated until the change of the weights (and of the objective)
+ * falls below `rounds.tol` or `rounds.max` rounds have run, optionally accelerated by Anderson mixing. Each stage runs
+ * through {@link RoundContext.stage}, so every one is checkpointed and cached; a resumed run replays the same
+ * decisions from the stored outputs (they are deterministic functions of them) and ends byte-identical.
+ *
+ * Stage ids: round r's own stages are `rNNNN-propagate`, `rNNNN-fuse`, `rNNNN-optimize` (propagate and fuse at the
+ * round's input). The exact objective at round r's output W needs fuse(propagate(W)): when the next round starts from
+ * W (plain steps) those are round r+1's own stages, computed once; when it starts from an Anderson extrapolation they
+ * are extra stages `rNNNN-objective-propagate` / `-fuse`. After the last round, `r(N+1)-propagate/-fuse` give the
+ * objective of the final weights.
+ */
+import { type DenseMatrix, frobenius } from '../math/dense.js';
+import type { FuseInput, FuseOutput, OptimizeInput, OptimizeOutput, PropagateInput, PropagateOutput, StageName, TaskData } from '../plugin/types.js';
+import type { Convergence, ObjectiveValue, RoundRecord } from '../results.js';
+import type { ResolvedSpec } from '../spec/types.js';
+import type { RegisteredMethod } from './registry.js';
+import type { StoredStage } from '../store/stage-store.js';
+import type { Metrics } from '../eval/metrics.js';
+import { Anderson } from './anderson.js';
+import { exactPenalty, objectiveValue, ridgeTerm, type ObjectivePlan } from './objective.js';
+import { pluginError } from '../errors.js';
+import { allFinite } from '../math/dense.js';
+
+/** What the round loop needs from the engine. */
+export interface RoundContext {
+  spec: ResolvedSpec;
+  methods: Record<StageName, RegisteredMethod>;
+  tasks: readonly TaskData[];
+  relation: DenseMatrix;
+  sizes: number[];
+  lambda: number;
+  ridge: number;
+  objective: ObjectivePlan;
+  /** A checkpointed stage (see Engine.stage). */
+  stage(id: string, keyParts: () => Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage>;
+  call<I, O>(m: RegisteredMethod, input: I, round: number): Promise<O>;
+  expectShape(M: DenseMatrix, rows: number, cols: number, m: RegisteredMethod, round: number, what: string): void;
+  /** Cache-key parts describing a method and its options. */
+  about(m: RegisteredMethod, stage: StageName): Record<string, unknown>;
+  hashes: { A(): string; data(): string; matrix(M: DenseMatrix): string };
+  /** Each task's data loss at W (through the executor where possible). */
+  taskLosses(W: DenseMatrix): Promise<ArrayLike<number>>;
+  /** Test metrics of W. */
+  test(W: DenseMatrix): Metrics;
+  phase(label: string): void;
+}
+
+/** The targets of one point: C = propagate(x), and E, c = fuse(C). */
+interface Targets {
+  C: DenseMatrix;
+  E: DenseMatrix;
+  c: Float64Array;
+  diagnostics: RoundRecord['diagnostics'];
+}
+
+export interface RoundsOutcome {
+  W: DenseMatrix;
+  /** The targets the last round's optimize used. */
+  E: DenseMatrix;
+  rounds: RoundRecord[];
+  convergence: Convergence;
+}
+
+const pad = (r: number): string => String(r).padStart(4, '0');
+
+export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<RoundsOutcome> {
+  const { spec, methods, tasks, relation: A, sizes } = ctx;
+  const T = B.rows;
+  const p = B.cols;
+  const R = spec.rounds;
+  const plan = ctx.objective;
+  const needsTargetsAtW = plan.kind === 'exact' && plan.form !== 'pairs';
+  const accel = R.acceleration === 'anderson' ? new Anderson(R.memory) : undefined;
+
+  const targets = async (x: DenseMatrix, prefix: string, round: number): Promise<Targets> => {
+    const diagnostics: RoundRecord['diagnostics'] = {};
+    const prop = await ctx.stage(`${prefix}propagate`, () => ({ id: `${prefix}propagate`, seed: spec.seed, ...ctx.about(methods.propagate, 'propagate'), A: ctx.hashes.A(), B: ctx.hashes.matrix(x) }), async () => {
+      const out = await ctx.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: x }, round);
+      ctx.expectShape(out.propagated, T, p, methods.propagate, round, 'propagated');
+      return { matrices: { C: out.propagated }, json: out.diagnostics ? { diagnostics: out.diagnostics } : {} };
+    });
+    const C = prop.matrices.C!;
+    if (prop.json.diagnostics) diagnostics.propagate = prop.json.diagnostics as Record<string, unknown>;
+    const fused = await ctx.stage(`${prefix}fuse`, () => ({ id: `${prefix}fuse`, seed: spec.seed, ...ctx.about(methods.fuse, 'fuse'), A: ctx.hashes.A(), C: ctx.hashes.matrix(C), sizes }), async () => {
+      const out = await ctx.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes }, round);
+      ctx.expectShape(out.targets, T, p, methods.fuse, round, 'targets');
+      if (!(out.penaltyWeights instanceof Float64Array) || out.penaltyWeights.length !== T || !allFinite(out.penaltyWeights))
+        throw pluginError(new Error(`returned penaltyWeights that are not ${T} finite float64 values`), { plugin: methods.fuse.plugin.meta.name, stage: 'fuse', method: methods.fuse.method, round });
+      return { matrices: { E: out.targets, c: { rows: 1, cols: T, data: out.penaltyWeights } }, json: out.diagnostics ? { diagnostics: out.diagnostics } : {} };
+    });
+    if (fused.json.diagnostics) diagnostics.fuse = fused.json.diagnostics as Record<string, unknown>;
+    return { C, E: fused.matrices.E!, c: fused.matrices.c!.data, diagnostics };
+  };
+
+  const objectiveAt = async (W: DenseMatrix, used: Targets, atW: Targets | undefined): Promise<ObjectiveValue> => {
+    const losses = await ctx.taskLosses(W);
+    let loss = 0;
+    for (let k = 0; k < tasks.length; k++) loss += losses[k]!;
+    const rid = ctx.ridge ? ridgeTerm(W, tasks, ctx.ridge) : 0;
+    let penalty: number;
+    if (plan.kind === 'exact') penalty = exactPenalty(plan.form!, W, A, atW?.E, atW?.c);
+    else penalty = exactPenalty('targets', W, A, used.E, used.c);
+    return objectiveValue(loss, penalty, rid, ctx.lambda);
+  };
+
+  const records: RoundRecord[] = [];
+  let x = B;
+  let xTargets: Targets | undefined;
+  let W = B;
+  let usedE = B;
+  let prevObjective: number | undefined;
+  let converged = false;
+  let convergedAt: number | null = null;
+  let lastChange = NaN;
+  let step: 'plain' | 'anderson' = 'plain';
+  let r = 0;
+  const everyRound = spec.evaluate.everyRound !== false;
+  while (r < R.max) {
+    r++;
+    const id = `r${pad(r)}-`;
+    ctx.phase(`round ${r}/${R.max} · propagate, fuse`);
+    const own = xTargets ?? (await targets(x, id, r));
+    ctx.phase(`round ${r}/${R.max} · optimize`);
+    const opt = await ctx.stage(
+      `${id}optimize`,
+      () => ({
+        id: `${id}optimize`,
+        seed: spec.seed,
+        ...ctx.about(methods.optimize, 'optimize'),
+        dataHash: ctx.hashes.data(),
+        loss: spec.loss,
+        E: ctx.hashes.matrix(own.E),
+        c: ctx.hashes.matrix({ rows: 1, cols: T, data: own.c }),
+        W: ctx.hashes.matrix(x),
+      }),
+      async () => {
+        const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: spec.loss, targets: own.E, penaltyWeights: own.c, start: x }, r);
+        ctx.expectShape(out.weights, T, p, methods.optimize, r, 'weights');
+        return {
+          matrices: { W: out.weights },
+          json: {
+            diagnostics: {
+              ...(out.diagnostics ?? {}),
+              maxEpochs: Math.max(0, ...out.perTask.map((q) => q.epochs)),
+              notConverged: out.perTask.filter((q) => !q.converged).length,
+            },
+          },
+        };
+      },
+    );
+    const g = opt.matrices.W!;
+    W = g;
+    usedE = own.E;
+    const diagnostics: RoundRecord['diagnostics'] = { ...own.diagnostics, optimize: opt.json.diagnostics as Record<string, unknown> };
+    // the relative change this round made
+    let diff = 0;
+    for (let i = 0; i < g.data.length; i++) diff += (g.data[i]! - x.data[i]!) ** 2;
+    const gn = frobenius(g);
+    lastChange = Math.sqrt(diff) / (gn > 0 ? gn : 1);
+    // the next input
+    let next: DenseMatrix = g;
+    let rejected = false;
+    let nextStep: 'plain' | 'anderson' = 'plain';
+    if (accel) {
+      const s = accel.step(x.data, g.data);
+      rejected = s.rejected;
+      next = s.next === g.data ? g : { rows: T, cols: p, data: s.next };
+      nextStep = s.extrapolated ? 'anderson' : 'plain';
+    }
+    const last = r === R.max;
+    const record = everyRound || last || R.stopEarly;
+    // fuse(propagate(g)): the next round's own targets when it starts from g, else extra stages for the objective
+    let atW: Targets | undefined;
+    if (needsTargetsAtW && record) {
+      atW = next === g || last ? await targets(g, `r${pad(r + 1)}-`, r + 1) : await targets(g, `${id}objective-`, r + 1);
+    }
+    const entry: RoundRecord = { round: r, change: lastChange, ...(accel ? { step } : {}), ...(rejected ? { rejected: true as const } : {}), diagnostics };
+    let objectiveChange = 0;
+    if (record) {
+      const obj = await objectiveAt(g, own, atW);
+      entry.objective = obj;
+      entry.test = ctx.test(g);
+      objectiveChange = prevObjective === undefined ? Infinity : Math.abs(obj.total - prevObjective) / Math.max(Math.abs(obj.total), Number.MIN_VALUE);
+      prevObjective = obj.total;
+    }
+    records.push(entry);
+    const wDone = lastChange <= R.tol;
+    const objDone = !(everyRound || R.stopEarly) || objectiveChange <= R.tol || (r === 1 && wDone);
+    if (!rejected && wDone && objDone) {
+      if (!converged) convergedAt = r;
+      converged = true;
+      if (R.stopEarly) break;
+    } else if (!R.stopEarly) {
+      converged = false;
+      convergedAt = null;
+    }
+    if (last) break;
+    xTargets = next === g && atW ? atW : undefined;
+    x = next;
+    step = nextStep;
+  }
+  // with everyRound false and a fixed number of rounds the last record already has its objective
+  return {
+    W,
+    E: usedE,
+    rounds: records,
+    convergence: { converged, round: convergedAt, tol: R.tol, rounds: r, max: R.max, stopEarly: R.stopEarly, acceleration: R.acceleration, lastChange },
+  };
+}
