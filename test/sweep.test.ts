@@ -88,7 +88,7 @@ describe('weightshare sweep', () => {
     expect(none.stderr).toMatch(/^error INVALID_ARGUMENT: plain\.yaml declares no sweep: add a sweep\.parameters section, or give --param/);
     const bad = cli(['sweep', 'spec.yaml', '--param', 'stages.optimize.lamda=1,2'], { cwd: dir });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--set stages\.optimize\.lamda=1, at \/stages\/optimize\/lamda: unknown key "lamda".*did you mean "lambda"/);
+    expect(bad.stderr).toMatch(/--param stages\.optimize\.lamda=1,2 \(value 1\), at \/stages\/optimize\/lamda: unknown key "lamda".*did you mean "lambda"/);
     const splits = cli(['sweep', 'spec.yaml', '--splits', 'a,b'], { cwd: dir });
     expect(splits.code).toBe(2);
     expect(splits.stderr).toMatch(/splits at random; use split\.method column or file/);

@@ -27,7 +27,8 @@ function status(run: RunFolder): string {
 
 function keyMetric(m: Metrics | undefined): string {
   if (!m) return '—';
-  return 'mse' in m ? `MSE ${m.mse.toFixed(4)}` : `acc ${m.accuracy.toFixed(4)}`;
+  const v = 'mse' in m ? m.mse : m.accuracy;
+  return typeof v !== 'number' || !Number.isFinite(v) ? '—' : 'mse' in m ? `MSE ${v.toFixed(4)}` : `acc ${v.toFixed(4)}`;
 }
 
 function backends(run: RunFolder): string {
@@ -101,9 +102,9 @@ export function diffRuns(a: RunFolder, b: RunFolder, all: boolean): string {
   const metrics = (r: RunResults | undefined): Record<string, string> => {
     if (!r) return {};
     const out: Record<string, string> = {};
-    for (const [model, m] of Object.entries(r.models)) for (const [k, v] of Object.entries(m)) out[`${model}.${k}`] = (v as number).toPrecision(6);
+    for (const [model, m] of Object.entries(r.models)) for (const [k, v] of Object.entries(m)) out[`${model}.${k}`] = typeof v === 'number' && Number.isFinite(v) ? v.toPrecision(6) : 'undefined';
     const last = r.rounds[r.rounds.length - 1];
-    if (last?.objective) out['objective'] = last.objective.total.toPrecision(10);
+    if (typeof last?.objective?.total === 'number') out['objective'] = last.objective.total.toPrecision(10);
     return out;
   };
   const ma = metrics(ra);

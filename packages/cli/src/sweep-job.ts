@@ -15,7 +15,7 @@ export interface SweepJob {
 }
 
 export type JobResult =
-  | { key: string; ok: true; models: Record<string, Metrics>; objective: number; cachedStages: number }
+  | { key: string; ok: true; models: Record<string, Metrics>; undefinedMetrics?: Record<string, Record<string, string>>; objective: number; cachedStages: number }
   | { key: string; ok: false; error: { code: string; message: string } };
 
 /** The stages that sweep candidates share and that are worth caching. */
@@ -31,6 +31,7 @@ export async function runJob(job: SweepJob): Promise<JobResult> {
       key: job.key,
       ok: true,
       models: out.results.models as Record<string, Metrics>,
+      ...(out.results.undefinedMetrics ? { undefinedMetrics: out.results.undefinedMetrics as Record<string, Record<string, string>> } : {}),
       objective: last.objective!.total, // the last round always records it
       cachedStages: Object.values(out.sources).filter((s) => s === 'cached').length,
     };

@@ -22,8 +22,12 @@ import {
   WeightshareError,
   ErrorCode,
   writeFileAtomic,
+  invalidArgument,
+  readCsv,
   type Candidate,
   type Metrics,
+  type ResolvedSpec,
+  type SetOverride,
   type SweepSpec,
 } from '@weightshare/framework';
 import { builtinPlugins } from './plugins.js';
@@ -90,9 +94,21 @@ export async function planSweep(
   const { metric, larger } = metricOf(sweep, spec.loss);
   const candidates = expandCandidates(sweep.parameters);
   const splits = sweep.splits ?? [null];
-  // every candidate must be a valid spec before anything runs
+  // every split name and every candidate must be valid before anything runs
+  if (sweep.splits) checkSplitNames(spec, loaded.baseDir ?? resolve(file, '..'), sweep.splits, Boolean(opts.splits));
+  const fromFlags = new Map(opts.params.map(([path, values]) => [path, values]));
+  const label = (c: Candidate, k: number): SetOverride[] =>
+    c.set.map((assignment, i) => {
+      const path = Object.keys(c.params)[i]!;
+      const value = JSON.stringify(c.params[path]);
+      return {
+        assignment,
+        flag: fromFlags.has(path) ? `--param ${path}=${fromFlags.get(path)!.map((v) => String(v)).join(',')} (value ${value})` : `${file}: sweep.parameters["${path}"] (value ${value}, candidate ${k})`,
+      };
+    });
   for (const s of splits)
-    for (const c of candidates) await loadPipeline(file, builtinPlugins, { set: [...set, ...c.set, ...(s ? [`split.column=${s}`] : [])], backend: opts.backend });
+    for (const [k, c] of candidates.entries())
+      await loadPipeline(file, builtinPlugins, { set: [...set, ...label(c, k), ...(s ? [{ assignment: `split.column=${s}`, flag: `sweep split ${s}` }] : [])], backend: opts.backend });
   const dir = createRunDir(spec.output.dir, `${spec.name}-sweep`);
   const baseDir = loaded.baseDir ?? resolve(file, '..');
   const plan: SweepPlan = {
@@ -115,6 +131,25 @@ export async function planSweep(
   writeFileAtomic(join(dir, 'spec.source.yaml'), loaded.text);
   writeFileAtomic(join(dir, 'sweep.json'), JSON.stringify(plan, null, 2) + '\n');
   return { plan, dir };
+}
+
+/**
+ * The outer splits must be columns of the split file (or of the data file, for split.method column): a name that is
+ * not is reported before any fit, with the columns that are there.
+ */
+function checkSplitNames(spec: ResolvedSpec, baseDir: string, names: string[], fromFlag: boolean): void {
+  const split = spec.split;
+  if (split.method === 'random') return;
+  const file = split.method === 'file' ? split.path : spec.data.source === 'csv' ? spec.data.path : undefined;
+  if (!file) return;
+  const table = readCsv(resolve(baseDir, file), file);
+  const exclude = new Set([split.method === 'file' ? split.rowColumn : undefined, ...(spec.data.source === 'csv' && split.method === 'column' ? [spec.data.task, spec.data.target] : [])]);
+  const available = table.header.filter((h) => !exclude.has(h));
+  const bad = names.filter((n) => !table.header.includes(n));
+  if (bad.length)
+    throw invalidArgument(
+      `${fromFlag ? '--splits' : 'sweep.splits'}: ${bad.map((b) => `"${b}"`).join(', ')} ${bad.length === 1 ? 'is not a column' : 'are not columns'} of ${file}; its split columns are: ${available.slice(0, 20).join(', ')}${available.length > 20 ? ', …' : ''}.`,
+    );
 }
 
 /** Opens a sweep folder for resuming; refuses when its spec or inputs changed, unless forced. */
@@ -162,11 +197,24 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
       record(r);
       log(`  ${r.key}: ${r.ok ? `${plan.metric} ${score(r, plan.metric, plan.sweep.model).toPrecision(6)}` : `failed (${r.error.code})`}`);
     });
+    // a candidate whose run failed, or whose score is not a finite number, is failed and never chosen
+    const failure = (r: JobResult): string | undefined => {
+      if (!r.ok) return `${r.error.code}: ${r.error.message}`;
+      const v = score(r, plan.metric, plan.sweep.model);
+      if (Number.isFinite(v)) return undefined;
+      const why = r.undefinedMetrics?.[plan.sweep.model ?? 'shared']?.[plan.metric];
+      return `its validation ${plan.metric} is ${why ? `undefined: ${why}` : 'not a finite number'}`;
+    };
     const chosen = plan.splits.map((s) => {
-      const scores = plan.candidates.map((c) => {
-        const r = done(`${label(s)}-c${c.id}`)!;
-        return r.ok ? score(r, plan.metric, plan.sweep.model) : plan.larger ? -Infinity : Infinity;
-      });
+      const results = plan.candidates.map((c) => done(`${label(s)}-c${c.id}`)!);
+      const reasons = results.map(failure);
+      if (reasons.every((x) => x !== undefined))
+        throw new WeightshareError(
+          ErrorCode.DATA_INVALID,
+          `every candidate of ${label(s)} failed, so none can be chosen. Fix the cause below, or change the grid.`,
+          { problems: reasons.map((why, k) => ({ message: `candidate ${plan.candidates[k]!.id} (${plan.candidates[k]!.set.join(', ')}): ${why}` })).slice(0, 20) },
+        );
+      const scores = results.map((r, k) => (reasons[k] === undefined ? score(r, plan.metric, plan.sweep.model) : NaN));
       return selectBest(scores, plan.larger);
     });
     const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, plan.candidates[chosen[i]!]!.set) }));
@@ -181,7 +229,8 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
         split: s,
         candidates: plan.candidates.map((c) => {
           const r = done(`${label(s)}-c${c.id}`)!;
-          return { id: c.id, params: c.params, validation: r.ok ? score(r, plan.metric, plan.sweep.model) : null, ...(r.ok ? {} : { error: `${r.error.code}: ${r.error.message}` }) };
+          const why = failure(r);
+          return { id: c.id, params: c.params, validation: why === undefined ? score(r, plan.metric, plan.sweep.model) : null, ...(why === undefined ? {} : { error: why }) };
         }),
         chosen: chosen[i]!,
         test: refit.models,
@@ -196,9 +245,11 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
   }
 }
 
+/** A job's score, or NaN when it failed or the metric is missing or not a finite number (null in JSON). */
 function score(r: JobResult, metric: string, model: string = 'shared'): number {
   if (!r.ok) return NaN;
-  return (r.models[model] as unknown as Record<string, number>)[metric]!;
+  const v = (r.models[model] as unknown as Record<string, unknown> | undefined)?.[metric];
+  return typeof v === 'number' && Number.isFinite(v) ? v : NaN;
 }
 
 /** Runs jobs on `n` worker threads (in this thread when n = 1); `onResult` sees results as they come. */
@@ -246,7 +297,7 @@ export function formatSweep(s: SweepSummary): string {
     '',
   ];
   const regression = 'mse' in (s.splits[0]?.test.shared ?? {});
-  const metrics = regression ? ['explainedVariance', 'explainedVarianceTaskWeighted', 'mse', 'rmse'] : ['accuracy', 'logLoss'];
+  const metrics = regression ? ['r2', 'explainedVariance', 'r2TaskWeighted', 'mse', 'rmse', 'mae'] : ['accuracy', 'logLoss'];
   out.push(`## Test, over ${s.splits.length} split${s.splits.length === 1 ? '' : 's'} (mean ± std)`, '', `| model | ${metrics.join(' | ')} |`, `|---|${metrics.map(() => '---|').join('')}`);
   for (const [model, m] of Object.entries(s.summary)) out.push(`| ${model} | ${metrics.map((k) => fmt(m[k]!)).join(' | ')} |`);
   for (const sp of s.splits) {

@@ -154,10 +154,12 @@ export function checkpointCorrupt(file: string, why: string): WeightshareError {
   );
 }
 
-export function csvInvalid(file: string, problems: Problem[]): WeightshareError {
+export function csvInvalid(file: string, problems: Problem[], opts: { count?: number; where?: string } = {}): WeightshareError {
+  const count = opts.count ?? problems.length;
+  const where = opts.where ? ` (${opts.where})` : '';
   return new WeightshareError(
     ErrorCode.CSV_INVALID,
-    `${file}: ${problems.length === 1 ? 'a problem' : `${problems.length} problems`} in the CSV data. Fix the cells named below (every cell must be a finite number).`,
+    `${file}: ${count === 1 ? 'a problem' : `${count} problems`} in the CSV data${where}; the cells are named below.`,
     { problems },
   );
 }
@@ -239,6 +241,13 @@ export function relationInvalid(message: string, location?: SourceLocation): Wei
   return new WeightshareError(ErrorCode.RELATION_INVALID, message, {
     problems: location ? [{ message: 'relation declared here', location }] : [],
   });
+}
+
+/** A negative relation weight where a method needs a graph; the fix is one every relation method accepts. */
+export function negativeRelation(what: string, i: number, j: number, value: number): WeightshareError {
+  return relationInvalid(
+    `${what} needs non-negative relation weights, but A[${i + 1}][${j + 1}] = ${value}. Add relation.threshold: 0 (it zeroes negative off-diagonal entries, for any relation method), or with relation.method estimate use negative: clip (the default).`,
+  );
 }
 
 export function resumeRefused(run: string, changes: string[]): WeightshareError {

@@ -149,17 +149,20 @@ export function parseCell(cell: string): number | string {
 export class CellProblems {
   private readonly problems: Problem[] = [];
   private count = 0;
+  private readonly perColumn = new Map<string, number>();
   constructor(private readonly file: string) {}
 
   add(row: number, column: string, message: string): void {
     this.count++;
+    this.perColumn.set(column, (this.perColumn.get(column) ?? 0) + 1);
     if (this.problems.length < MAX_PROBLEMS) this.problems.push({ message, location: { file: this.file, row, csvColumn: column } });
   }
 
   throwIfAny(fix: string): void {
     if (!this.count) return;
     const extra = this.count > this.problems.length ? [{ message: `… and ${this.count - this.problems.length} more problems like these.` }] : [];
-    const err = csvInvalid(this.file, [...this.problems, ...extra]);
+    const where = this.perColumn.size > 1 ? [...this.perColumn].map(([c, k]) => `${k} in column "${c}"`).join(', ') : undefined;
+    const err = csvInvalid(this.file, [...this.problems, ...extra], { count: this.count, where });
     (err as { message: string }).message += ` ${fix}`;
     throw err;
   }
@@ -263,7 +266,12 @@ export function readMatrixFile(
       message: `the file has ${rows.length} ${header ? 'data rows (after the header)' : 'rows'}, but the data has ${R} ${expect.rowsAre}: one row per ${expect.rowsAre.replace(/s$/, '')}${header || idColumn ? '' : `, in ${expect.order}`}.`,
       location: where(),
     });
-  const rowOrder = idColumn ? match(rows.map((r) => r.record[0]!), expect.rowIds, expect.rowsAre.replace(/s$/, '')) : expect.rowIds.map((_, k) => k);
+  // rows: by their id column; or, for a square matrix of one kind of id (a relation) with a header, in header order
+  const rowOrder = idColumn
+    ? match(rows.map((r) => r.record[0]!), expect.rowIds, expect.rowsAre.replace(/s$/, ''))
+    : header && expect.rowsAre === expect.colsAre && rows.length === colOrder.length
+      ? colOrder
+      : expect.rowIds.map((_, k) => k);
   if (problems.length) throw invalid(`${displayName} does not match the data: ${problems.length === 1 ? 'a problem' : `${problems.length} problems`} with its ${header ? 'header' : 'shape'}.${header || idColumn ? '' : ` Without a header row of ids, rows and columns are read in ${expect.order}; add a header row of ids to match them by id instead.`}`, problems.slice(0, 20));
   const cells = new CellProblems(displayName);
   const data = new Float64Array(R * Cn);

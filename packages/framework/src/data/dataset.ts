@@ -234,7 +234,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
       message: `column ${t.column} holds text (e.g. ${JSON.stringify(t.example.slice(0, 40))} at row ${t.line}; ${t.count} of ${n} cells are not numbers); declare it in data.categorical or leave it out with data.exclude.`,
       location: { file: spec.path, row: t.line, csvColumn: t.column },
     }));
-    throw csvInvalid(spec.path, problems);
+    throw csvInvalid(spec.path, problems, { where: 'text in numeric feature columns' });
   }
   cells.throwIfAny('Fix or remove these rows; every feature and target cell must be a finite number.');
   missingProblems.throwIfAny('Fill in these cells, or set data.missing: drop-rows (leave such rows out) or impute-mean (use the training mean of the column); data.missingValues lists the cell values that mean missing.');

@@ -24,11 +24,20 @@ import type { ResolvedSpec } from './types.js';
 
 /** Command-line overrides applied on top of the file. */
 export interface SpecOverrides {
-  /** `a.b.c=value` assignments; the value is parsed as YAML (numbers, booleans, lists). */
-  set?: readonly string[];
+  /**
+   * `a.b.c=value` assignments; the value is parsed as YAML (numbers, booleans, lists). An entry may name the flag it
+   * came from (e.g. `--param stages.optimize.lambda=1,10`), so that errors point at that flag.
+   */
+  set?: readonly SetOverride[];
   /** Backend for every stage. */
   backend?: string;
 }
+
+/** One `--set` assignment, or an assignment with the flag that made it. */
+export type SetOverride = string | { assignment: string; flag: string };
+
+/** The assignment text of an override. */
+export const assignmentOf = (o: SetOverride): string => (typeof o === 'string' ? o : o.assignment);
 
 /** A loaded spec with where it came from. */
 export interface LoadedSpec {
@@ -81,7 +90,7 @@ export interface ParsedSpec {
  * Parses YAML text (keeping source positions) and applies `--set` overrides.
  * @throws WeightshareError SPEC_YAML, SPEC_EMPTY, SPEC_INVALID (top level not a mapping), INVALID_ARGUMENT
  */
-export function parseSpecText(text: string, file: string, set: readonly string[] = []): ParsedSpec {
+export function parseSpecText(text: string, file: string, set: readonly SetOverride[] = []): ParsedSpec {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const pos = (offset: number): SourceLocation => {
@@ -211,8 +220,9 @@ function compile(schema: JsonSchema): ValidateFunction {
 }
 
 /** Applies one `a.b.c=value` override. @throws WeightshareError INVALID_ARGUMENT for a malformed flag. */
-function applySet(obj: Record<string, unknown>, assignment: string): Override {
-  const flag = `--set ${assignment}`;
+function applySet(obj: Record<string, unknown>, override: SetOverride): Override {
+  const assignment = assignmentOf(override);
+  const flag = typeof override === 'string' ? `--set ${assignment}` : override.flag;
   const eq = assignment.indexOf('=');
   if (eq <= 0)
     throw invalidArgument(`${flag}: expected the form path=value, e.g. --set stages.optimize.lambda=0.5 (paths are dot-separated spec keys).`);

@@ -8,6 +8,7 @@ import type { JsonSchema, StageName } from '../plugin/types.js';
 import { STAGE_NAMES } from '../plugin/types.js';
 import type { PluginRegistry } from '../engine/registry.js';
 import { DEFAULT_MISSING_TOKENS } from '../data/csv.js';
+import { CLASSIFICATION_METRICS, REGRESSION_METRICS } from '../sweep/sweep.js';
 
 /** The spec's apiVersion. */
 export const SPEC_API_VERSION = 'weightshare/v1';
@@ -333,7 +334,7 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
             minProperties: 1,
           },
           metric: {
-            enum: ['mse', 'rmse', 'explainedVariance', 'explainedVarianceTaskWeighted', 'accuracy', 'logLoss'],
+            enum: [...REGRESSION_METRICS, ...CLASSIFICATION_METRICS],
             description: 'Validation metric to select by; default mse (squared loss) or logLoss (logistic).',
           },
           model: {

@@ -12,7 +12,7 @@ export interface SweepSpec {
   /** Spec paths (as for --set) and the values to try; candidates are their cartesian product. */
   parameters: Record<string, unknown[]>;
   /** Validation metric to select by. */
-  metric?: 'mse' | 'rmse' | 'explainedVariance' | 'explainedVarianceTaskWeighted' | 'accuracy' | 'logLoss';
+  metric?: SweepMetric;
   /** Which model's validation score selects: the shared model (default) or a baseline. */
   model?: 'shared' | 'independent' | 'pooled';
   /** Fraction of each task's training rows held out for validation. */
@@ -59,20 +59,34 @@ export function parseParamFlag(flag: string): [string, unknown[]] {
   return [path, values];
 }
 
+/** Regression metrics a sweep can select by. */
+export const REGRESSION_METRICS = ['mse', 'rmse', 'mae', 'r2', 'explainedVariance', 'r2TaskWeighted', 'explainedVarianceTaskWeighted'] as const;
+/** Classification metrics a sweep can select by. */
+export const CLASSIFICATION_METRICS = ['accuracy', 'logLoss'] as const;
+export type SweepMetric = (typeof REGRESSION_METRICS)[number] | (typeof CLASSIFICATION_METRICS)[number];
+const LARGER_IS_BETTER = new Set(['r2', 'explainedVariance', 'r2TaskWeighted', 'explainedVarianceTaskWeighted', 'accuracy']);
+
 /** The default selection metric for a loss, and whether larger is better. */
 export function metricOf(sweep: SweepSpec, loss: LossName): { metric: string; larger: boolean } {
   const metric = sweep.metric ?? (loss === 'squared' ? 'mse' : 'logLoss');
-  if (loss === 'squared' && !['mse', 'rmse', 'explainedVariance', 'explainedVarianceTaskWeighted'].includes(metric))
-    throw invalidArgument(`sweep.metric "${metric}" is a classification metric, but the loss is squared; use mse, rmse or explainedVariance.`);
-  if (loss === 'logistic' && !['accuracy', 'logLoss'].includes(metric))
+  if (loss === 'squared' && !(REGRESSION_METRICS as readonly string[]).includes(metric))
+    throw invalidArgument(`sweep.metric "${metric}" is a classification metric, but the loss is squared; use one of ${REGRESSION_METRICS.join(', ')}.`);
+  if (loss === 'logistic' && !(CLASSIFICATION_METRICS as readonly string[]).includes(metric))
     throw invalidArgument(`sweep.metric "${metric}" is a regression metric, but the loss is logistic; use accuracy or logLoss.`);
-  return { metric, larger: metric === 'explainedVariance' || metric === 'explainedVarianceTaskWeighted' || metric === 'accuracy' };
+  return { metric, larger: LARGER_IS_BETTER.has(metric) };
 }
 
-/** Index of the best candidate score (ties: the first, i.e. the earliest in the grid). */
+/**
+ * Index of the best candidate score (ties: the first, i.e. the earliest in the grid). Scores that are not finite
+ * numbers (failed candidates) are never chosen; −1 when no score is finite.
+ */
 export function selectBest(scores: readonly number[], larger: boolean): number {
-  let best = 0;
-  for (let i = 1; i < scores.length; i++) if (larger ? scores[i]! > scores[best]! : scores[i]! < scores[best]!) best = i;
+  let best = -1;
+  for (let i = 0; i < scores.length; i++) {
+    const v = scores[i]!;
+    if (!Number.isFinite(v)) continue;
+    if (best < 0 || (larger ? v > scores[best]! : v < scores[best]!)) best = i;
+  }
   return best;
 }
 

@@ -1,4 +1,4 @@
-import { relationInvalid, standardOptions, type DenseMatrix, type FuseInput, type FuseOutput } from '@weightshare/framework';
+import { negativeRelation, standardOptions, type DenseMatrix, type FuseInput, type FuseOutput } from '@weightshare/framework';
 
 export const scopeOption = standardOptions.scopeOption;
 
@@ -9,7 +9,7 @@ export function neighbours(A: DenseMatrix, t: number, method: string): number[] 
   for (let s = 0; s < T; s++) {
     if (s === t) continue;
     const v = A.data[t * T + s]!;
-    if (v < 0) throw relationInvalid(`fuse ${method} with scope per-task needs non-negative relation weights, but A[${t + 1}][${s + 1}] = ${v}. Use relation.negative: clip.`);
+    if (v < 0) throw negativeRelation(`fuse ${method} with scope per-task`, t, s, v);
     if (v > 0) out.push(s);
   }
   return out;

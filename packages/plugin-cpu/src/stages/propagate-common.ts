@@ -1,4 +1,4 @@
-import { linearSystemSingular, relationInvalid, solverNotConverged, standardOptions, type DenseMatrix, type JsonSchema, type StageContext } from '@weightshare/framework';
+import { linearSystemSingular, negativeRelation, relationInvalid, solverNotConverged, standardOptions, type DenseMatrix, type JsonSchema, type StageContext } from '@weightshare/framework';
 import { Matrix, pseudoInverse } from 'ml-matrix';
 import { conditionEstimate, luFactor, luSolve, type LU } from '../linalg.js';
 import { cgChunk, countNonzeros, type CgChunk, type CgResult, type Csr } from '../sparse.js';
@@ -176,9 +176,7 @@ export function graphDegrees(A: DenseMatrix, method: string): Float64Array {
       const v = A.data[i * T + j]!;
       if (i === j) continue;
       if (v < 0)
-        throw relationInvalid(
-          `${method} needs non-negative relation weights, but A[${i + 1}][${j + 1}] = ${v}. Use relation.negative: clip, or a relation without negative entries.`,
-        );
+        throw negativeRelation(method, i, j, v);
       const w = A.data[j * T + i]!;
       if (Math.abs(v - w) > 1e-12 * Math.max(1, Math.abs(v)))
         throw relationInvalid(`${method} needs a symmetric relation, but A[${i + 1}][${j + 1}] = ${v} and A[${j + 1}][${i + 1}] = ${w}. Make the matrix symmetric.`);

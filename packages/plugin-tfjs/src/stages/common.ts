@@ -1,4 +1,4 @@
-import { relationInvalid, solverNotConverged, type DenseMatrix, type JsonSchema } from '@weightshare/framework';
+import { negativeRelation, relationInvalid, solverNotConverged, type DenseMatrix, type JsonSchema } from '@weightshare/framework';
 import type { KrylovResult } from '../krylov.js';
 
 /** Options of every method that solves a linear system iteratively. */
@@ -24,7 +24,7 @@ export function graphWeights(A: DenseMatrix, method: string): Float32Array {
     for (let j = 0; j < T; j++) {
       if (i === j) continue;
       const v = A.data[i * T + j]!;
-      if (v < 0) throw relationInvalid(`${method} needs non-negative relation weights, but A[${i + 1}][${j + 1}] = ${v}. Use relation.negative: clip.`);
+      if (v < 0) throw negativeRelation(method, i, j, v);
       if (Math.abs(v - A.data[j * T + i]!) > 1e-12 * Math.max(1, Math.abs(v)))
         throw relationInvalid(`${method} needs a symmetric relation, but A[${i + 1}][${j + 1}] ≠ A[${j + 1}][${i + 1}]. Make the matrix symmetric.`);
       W[i * T + j] = v;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { relationInvalid, standardOptions, type FuseInput, type FuseOutput } from '@weightshare/framework';
+import { negativeRelation, standardOptions, type FuseInput, type FuseOutput } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 
 export const scopeOption = standardOptions.scopeOption;
@@ -13,7 +13,7 @@ export function neighbourMask(input: FuseInput, method: string): Float32Array {
     for (let s = 0; s < T; s++) {
       if (s === t) continue;
       const v = A.data[t * T + s]!;
-      if (v < 0) throw relationInvalid(`fuse ${method} with scope per-task needs non-negative relation weights, but A[${t + 1}][${s + 1}] = ${v}. Use relation.negative: clip.`);
+      if (v < 0) throw negativeRelation(`fuse ${method} with scope per-task`, t, s, v);
       if (v > 0) M[t * T + s] = 1;
     }
   return M;
