@@ -8,13 +8,13 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng, type Manifest } from '@weightshare/framework';
-import { cli, cliKilledAfter, root } from './helpers/cli.js';
+import { cli, cliKilledAfter, cliKilledAfterFile, root } from './helpers/cli.js';
 import { scratch } from './helpers/run.js';
 
 const FINAL = ['results.json', 'weights.csv', 'weights.npy', 'targets.csv', 'targets.npy', 'relation.csv', 'relation.npy'];
 
 /** A spec in its own folder with its own CSV data, so tests can edit both. */
-function project(rounds = 12): { dir: string; spec: string } {
+function project(rounds: number | string = 12, stages?: string): { dir: string; spec: string } {
   const dir = scratch('ws-runs-');
   const rng = new Rng(5);
   const lines = ['task,x1,x2,x3,y'];
@@ -32,9 +32,9 @@ seed: 3
 data: { source: csv, path: data.csv, task: task, target: y }
 relation: { method: estimate, similarity: cosine, knn: 3 }
 stages:
-  propagate: { method: laplacian, alpha: 0.5 }
+${stages ?? `  propagate: { method: laplacian, alpha: 0.5 }
   fuse: { method: weighted-mean, scope: per-task, weights: edges }
-  optimize: { method: gd, lambda: 0.5, ridge: 0.1, epochs: 300 }
+  optimize: { method: gd, lambda: 0.5, ridge: 0.1, epochs: 300 }`}
 rounds: ${rounds}
 `,
   );
@@ -77,24 +77,65 @@ describe('crash and resume', () => {
 
   it('killed at arbitrary moments, repeatedly, it still ends byte-identical', async () => {
     const { dir, spec } = project(60);
-    expect(cli(['run', spec, '--out', 'ref', '--no-cache'], { cwd: dir }).code).toBe(0);
+    // the kills are timed from the moment the run's manifest exists, as fractions of how long the work after it
+    // takes on this machine, so that they land inside the run however slow or busy the machine is
+    const started = Date.now();
+    const ref = await cliKilledAfterFile(['run', spec, '--out', 'ref', '--no-cache'], join(dir, 'ref', 'crash-1', 'manifest.json'), 1e9, { cwd: dir });
+    expect(ref.code, ref.stderr).toBe(0);
+    const span = Math.max(50, Date.now() - started - 300);
     const rng = new Rng(99);
+    let interrupted = 0;
     for (let k = 0; k < 4; k++) {
       const out = `kill-${k}`;
       const run = join(dir, out, 'crash-1');
-      let r = await cliKilledAfter(['run', spec, '--out', out, '--no-cache'], 250 + Math.floor(rng.next() * 700), { cwd: dir });
-      // keep killing the resumes too, until one finishes; a run killed before its manifest existed never
-      // started: as its error message says, it is run again (after removing the empty folder)
-      for (let attempt = 0; r.signal === 'SIGKILL' && attempt < 10; attempt++) {
-        if (!existsSync(join(run, 'manifest.json'))) {
-          rmSync(join(dir, out), { recursive: true, force: true });
-          r = await cliKilledAfter(['run', spec, '--out', out, '--no-cache'], 250 + Math.floor(rng.next() * 700), { cwd: dir });
-        } else r = await cliKilledAfter(['resume', run], 200 + Math.floor(rng.next() * 500), { cwd: dir });
+      const manifestFile = join(run, 'manifest.json');
+      let r = await cliKilledAfterFile(['run', spec, '--out', out, '--no-cache'], manifestFile, Math.floor(rng.next() * span), { cwd: dir });
+      // keep killing the resumes too (at random moments of their work), until one finishes
+      for (let attempt = 0; r.killed && attempt < 6; attempt++) {
+        interrupted++;
+        r = await cliKilledAfterFile(['resume', run], manifestFile, Math.floor(rng.next() * span * 0.5), { cwd: dir });
       }
-      if (r.signal === 'SIGKILL') r = await cliKilledAfter(['resume', run], 100000, { cwd: dir });
+      if (r.killed) r = await cliKilledAfterFile(['resume', run], manifestFile, 1e9, { cwd: dir });
       expect(r.code, r.stderr).toBe(0);
       expectSameFinalFiles(run, join(dir, 'ref', 'crash-1'));
     }
+    expect(interrupted, 'no kill landed inside a run: the test proved nothing').toBeGreaterThan(0);
+  });
+
+  it('with early stopping and Anderson acceleration, a run killed at any write resumes byte-identical (and the cache reuses it all)', () => {
+    const { dir, spec } = project(
+      '{ max: 300, tol: 1.0e-10, acceleration: anderson, memory: 4 }',
+      '  propagate: { method: identity }\n  fuse: { method: weighted-mean, scope: per-task, weights: edges }\n  optimize: { method: exact, lambda: 2, ridge: 0.1 }',
+    );
+    const ref = cli(['run', spec, '--out', 'ref', '--no-cache', '--json'], { cwd: dir });
+    expect(ref.code, ref.stderr).toBe(0);
+    const convergence = (JSON.parse(readFileSync(join(dir, 'ref', 'crash-1', 'results.json'), 'utf8')) as { convergence: { converged: boolean; round: number } }).convergence;
+    expect(convergence.converged).toBe(true);
+    expect(convergence.round).toBeLessThan(300); // stopped early
+    const checkpoints = manifest(join(dir, 'ref', 'crash-1')).checkpoints!.length;
+    const writes = 3 + 2 * checkpoints + FINAL.length + 2;
+    const points = [...new Set([2, 7, 19].concat([0.35, 0.6, 0.8, 0.97].map((f) => Math.floor(f * writes))))];
+    for (const n of points) {
+      const out = `crash-${n}`;
+      const crashed = cli(['run', spec, '--out', out, '--no-cache'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: String(n) } });
+      if (crashed.signal !== 'SIGKILL') {
+        // fewer writes than estimated: the run completed
+        expect(crashed.code, crashed.stderr).toBe(0);
+        expect(n).toBeGreaterThan(writes * 0.9);
+      } else {
+        const run = join(dir, out, 'crash-1');
+        if (!existsSync(join(run, 'manifest.json'))) continue; // never started: nothing to resume (tested above)
+        const resumed = cli(['resume', run], { cwd: dir });
+        expect(resumed.code, `write ${n}: ${resumed.stderr}`).toBe(0);
+        expectSameFinalFiles(run, join(dir, 'ref', 'crash-1'));
+      }
+    }
+    const cached = cli(['run', spec, '--out', 'cached'], { cwd: dir });
+    const again = cli(['run', spec, '--out', 'cached'], { cwd: dir });
+    expect(again.code, again.stderr).toBe(0);
+    expect(sources(join(dir, 'cached', 'crash-2'))).toEqual({ cached: checkpoints });
+    expect(cached.code).toBe(0);
+    expectSameFinalFiles(join(dir, 'cached', 'crash-2'), join(dir, 'ref', 'crash-1'));
   });
 
   it('a truncated or corrupted checkpoint is refused, naming the file', () => {

@@ -1,5 +1,6 @@
 /** Running the built CLI as a child process. */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +31,34 @@ export function cliKilledAfter(args: string[], ms: number, opts: { cwd?: string 
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Starts the CLI and kills it with SIGKILL `ms` milliseconds after `file` appears (polled), so that the kill lands
+ * inside the work that follows it however slow the machine is; the process may finish first.
+ */
+export function cliKilledAfterFile(args: string[], file: string, ms: number, opts: { cwd?: string } = {}): Promise<CliResult & { killed: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? root, env: { ...process.env, FORCE_COLOR: '0' } });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    let timer: NodeJS.Timeout | undefined;
+    const poll = setInterval(() => {
+      if (!existsSync(file)) return;
+      clearInterval(poll);
+      timer = setTimeout(() => {
+        killed = child.kill('SIGKILL');
+      }, ms);
+    }, 5);
+    child.on('exit', (code, signal) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, killed: killed && signal === 'SIGKILL' });
     });
   });
 }
