@@ -33,7 +33,7 @@ for (const [dataset, name] of pipelines) {
   const m = s.summary[s.model];
   const chosen = s.splits.map((sp) => Object.values(sp.candidates[sp.chosen].params).join('/')).join(', ');
   rows.push({ dataset, name, model: s.model, m, n: s.splits.length, seconds, chosen, params: Object.keys(s.splits[0].candidates[0].params).join(', '), md: readFileSync(join(s.sweepDir, 'summary.md'), 'utf8') });
-  console.error(`${name}: EV ${fmt(m.explainedVariance)}, RMSE ${fmt(m.rmse)} in ${seconds.toFixed(1)} s`);
+  console.error(`${name}: R² ${fmt(m.r2)}, RMSE ${fmt(m.rmse)} in ${seconds.toFixed(1)} s`);
 }
 const machine = `${cpus().length} × ${cpus()[0].model}, Node ${process.version}`;
 const doc = [
@@ -44,25 +44,27 @@ const doc = [
   '',
   'Protocol: features z-scored with training statistics, an unpenalized bias, hyperparameters chosen on a seeded',
   'validation quarter of each split\'s training rows (never the test rows), the chosen candidate refit on all training',
-  'rows and evaluated once on the test rows. Explained variance is 1 − SSE/SST pooled over all test rows ("pooled") and',
-  'per task weighted by task size ("task-weighted").',
+  'rows and evaluated once on the test rows. R² is 1 − SSE/SST (scikit-learn\'s `r2_score`) pooled over all test rows',
+  'and per task weighted by task size ("task-weighted"); explained variance is 1 − Var(y − ŷ)/Var(y)',
+  '(`explained_variance_score`), which ignores a constant offset of the predictions and so is never below R².',
+  'Until 2026-12 this page (and results.json) called R² "explained variance"; the R² columns are those numbers.',
   '',
-  '| data | pipeline | model | splits | explained variance (pooled) | (task-weighted) | MSE | RMSE | chosen (per split) | time |',
-  '|---|---|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.dataset} | \`${r.name}\` | ${r.model} | ${r.n} | ${fmt(r.m.explainedVariance)} | ${fmt(r.m.explainedVarianceTaskWeighted)} | ${fmt(r.m.mse, 2)} | ${fmt(r.m.rmse, 3)} | ${r.params}: ${r.chosen} | ${r.seconds.toFixed(0)} s |`),
+  '| data | pipeline | model | splits | R² (pooled) | R² (task-weighted) | explained variance | MSE | RMSE | chosen (per split) | time |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.dataset} | \`${r.name}\` | ${r.model} | ${r.n} | ${fmt(r.m.r2)} | ${fmt(r.m.r2TaskWeighted)} | ${fmt(r.m.explainedVariance)} | ${fmt(r.m.mse, 2)} | ${fmt(r.m.rmse, 3)} | ${r.params}: ${r.chosen} | ${r.seconds.toFixed(0)} s |`),
   '',
   '## Observations',
   '',
   '- **School.** Sharing helps clearly: mean-regularized MTL beats tuned independent ridge and the tuned pooled model by',
-  '  about four points of explained variance, matching the literature for this protocol (Evgeniou & Pontil 2004 report',
+  '  about four points of R², matching the literature for this protocol (Evgeniou & Pontil 2004 report',
   '  ~34% for independent models; the exact optimum of the mean-regularized objective reaches ~38%). The propagation',
   '  variants with a relation estimated from the independent fits (cosine, 10 nearest neighbours) do **not** do better',
   '  here: Laplacian-smoothed targets tie with the plain mean, personalized PageRank targets are slightly worse. Schools',
   '  differ little beyond a shared effect, so a global mean is already a good target; a better relation (e.g. from',
   '  school-level covariates) is the natural next experiment.',
   '- **λ at the edge.** When a chosen λ sits at the largest value of its grid, the grid should be widened.',
-  '- **Computer survey.** Each respondent has 4 test profiles, so per-task explained variance is unstable (a respondent',
-  '  whose 4 ratings are nearly equal has almost no variance to explain); report RMSE and pooled explained variance.',
+  '- **Computer survey.** Each respondent has 4 test profiles, so per-task R² is unstable (a respondent',
+  '  whose 4 ratings are nearly equal has almost no variance to explain); report RMSE and pooled R².',
   '- **Parkinsons.** There is no published split; rows are split at random inside each patient, so test recordings are',
   '  interleaved in time with training ones and UPDRS changes slowly within a patient: the task is easy, and the',
   '  numbers are not comparable with patient-level splits.',
