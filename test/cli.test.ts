@@ -40,6 +40,7 @@ describe('weightshare CLI', () => {
     expect(readdirSync(res.outputDir).sort()).toEqual([
       'checkpoints',
       'manifest.json',
+      'model',
       'relation.csv',
       'relation.npy',
       'results.json',

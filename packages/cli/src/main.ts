@@ -25,14 +25,17 @@ import {
   WorkerExecutor,
   nullStore,
   parseParamFlag,
+  splitRowsCsv,
   type LoadedSpec,
+  type ResolvedSpec,
   type RunOutcome,
 } from '@weightshare/framework';
 import { formatSummary } from './format.js';
 import { terminalProgress } from './progress.js';
-import { diffRuns, listRunsTable, showRun } from './runs.js';
+import { diffRuns, diffSweeps, listRunsTable, showRun, showSweep } from './runs.js';
 import { builtinPlugins } from './plugins.js';
-import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep } from './sweep.js';
+import { registerPredict } from './predict.js';
+import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit } from './sweep.js';
 
 export { builtinPlugins };
 
@@ -171,6 +174,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       );
     });
 
+  registerPredict(program, io);
+
   const runs = program.command('runs').description('list, inspect, compare and export runs');
   runs
     .command('ls')
@@ -182,12 +187,14 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     });
   runs
     .command('show')
-    .description('a run\'s manifest, parameters and results')
-    .argument('<run>', 'run folder, or run id under --dir')
+    .description('a run\'s (or a sweep\'s) manifest, parameters and results')
+    .argument('<run>', 'run or sweep folder, or its id under --dir')
     .option('--dir <dir>', 'folder of runs', 'runs')
     .option('--json', 'as JSON')
-    .action((id: string, opts: { dir: string; json?: boolean }) => {
-      io.stdout.write(showRun(RunFolder.open(id, opts.dir), Boolean(opts.json)));
+    .option('--tasks', 'also the per-task table (test rows, shared vs independent vs pooled)')
+    .action((id: string, opts: { dir: string; json?: boolean; tasks?: boolean }) => {
+      const sweep = sweepFolder(id, opts.dir);
+      io.stdout.write(sweep ? showSweep(sweep, Boolean(opts.json)) : showRun(RunFolder.open(id, opts.dir), Boolean(opts.json), Boolean(opts.tasks)));
     });
   runs
     .command('diff')
@@ -197,7 +204,11 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--dir <dir>', 'folder of runs', 'runs')
     .option('--all', 'show equal parameters too')
     .action((a: string, b: string, opts: { dir: string; all?: boolean }) => {
-      io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all)));
+      const sa = sweepFolder(a, opts.dir);
+      const sb = sweepFolder(b, opts.dir);
+      if (sa && sb) io.stdout.write(diffSweeps(sa, sb));
+      else if (sa || sb) throw invalidArgument(`runs diff compares two runs or two sweeps; ${sa ? a : b} is a sweep and ${sa ? b : a} is not. To compare a sweep's chosen model with a run, diff its refit run folder (weightshare runs show ${sa ? a : b}).`);
+      else io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all)));
     });
   runs
     .command('export')
@@ -206,9 +217,21 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .requiredOption('--out <file>', 'destination: .csv or .npy')
     .option('--dir <dir>', 'folder of runs', 'runs')
     .addOption(new Option('--what <matrix>', 'which matrix').choices(['weights', 'targets', 'relation']).default('weights'))
-    .action((id: string, opts: { out: string; dir: string; what: string }) => {
-      const run = RunFolder.open(id, opts.dir);
+    .addOption(new Option('--rows <split>', 'instead of a matrix: the raw data rows of the run\'s test or training split, as CSV (input for weightshare predict)').choices(['test', 'train']))
+    .option('--force', 'replace --out if it exists')
+    .option('--split <name>', 'for a sweep: the outer split whose chosen refit to export')
+    .action((id: string, opts: { out: string; dir: string; what: string; rows?: 'test' | 'train'; force?: boolean; split?: string }) => {
+      const sweep = sweepFolder(id, opts.dir);
+      const run = sweep ? RunFolder.open(sweepRefit(sweep, opts.split)) : RunFolder.open(id, opts.dir);
+      if (opts.rows) {
+        if (existsSync(opts.out) && !opts.force) throw invalidArgument(`--out "${opts.out}" already exists; choose another file, or add --force to replace it.`);
+        const { text, rows } = splitRowsCsv(JSON.parse(run.resolvedSpecText()) as ResolvedSpec, run.manifest.baseDir, opts.rows);
+        writeFileAtomic(opts.out, text);
+        io.stdout.write(`${rows} ${opts.rows} rows of ${run.manifest.id} → ${opts.out}\n`);
+        return;
+      }
       const ext = extname(opts.out).toLowerCase();
+      if (existsSync(opts.out) && !opts.force) throw invalidArgument(`--out "${opts.out}" already exists; choose another file, or add --force to replace it.`);
       if (ext !== '.csv' && ext !== '.npy') throw invalidArgument(`--out ${opts.out}: the file must end in .csv or .npy (the format to export).`);
       if (run.manifest.status !== 'completed') throw invalidArgument(`run ${run.dir} is ${run.manifest.status}; only completed runs have final weights (resume it first).`);
       const src = join(run.dir, `${opts.what}${ext}`);
@@ -284,6 +307,12 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     code = report(e, io);
   }
   return code;
+}
+
+/** The sweep folder `id` names (a path, or an id under `dir`), if it is one. */
+function sweepFolder(id: string, dir: string): string | undefined {
+  for (const d of [id, join(dir, id)]) if (isSweepDir(d)) return d;
+  return undefined;
 }
 
 /** The built-in plugins, plus those `file` names when a spec is given. */

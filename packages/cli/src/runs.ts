@@ -1,5 +1,5 @@
 /** `weightshare runs ls | show | diff`: runs as records. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listRuns, type Metrics, type RunFolder, type RunResults } from '@weightshare/framework';
 
@@ -25,42 +25,101 @@ function status(run: RunFolder): string {
   }
 }
 
-function keyMetric(m: Metrics | undefined): string {
-  if (!m) return '—';
-  const v = 'mse' in m ? m.mse : m.accuracy;
-  return typeof v !== 'number' || !Number.isFinite(v) ? '—' : 'mse' in m ? `MSE ${v.toFixed(4)}` : `acc ${v.toFixed(4)}`;
-}
-
 function backends(run: RunFolder): string {
   return [...new Set(Object.values(run.manifest.stages).map((s) => s.backend))].join(',');
 }
 
+/** The key metric of a results' model, as a number (null when undefined). */
+function keyValue(m: Metrics | undefined): { metric: string; value: number | null } | undefined {
+  if (!m) return undefined;
+  const metric = 'mse' in m ? 'mse' : 'accuracy';
+  const v = (m as unknown as Record<string, number | null>)[metric];
+  return { metric, value: typeof v === 'number' && Number.isFinite(v) ? v : null };
+}
+
+interface SweepFile {
+  name: string;
+  metric: string;
+  model: string;
+  splits: { split: string | null; chosen: number; candidates: { params: Record<string, unknown> }[]; test: Record<string, Metrics>; run?: string }[];
+  summary: Record<string, Record<string, { mean: number; std: number; n: number }>>;
+}
+
+/** Sweep folders under `dir`: those with a sweep.json; `summary` when the sweep finished. */
+export function listSweeps(dir: string): { dir: string; id: string; name: string; summary?: SweepFile; startedAt: string }[] {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const n of readdirSync(dir)) {
+    const d = join(dir, n);
+    if (n.startsWith('.') || !existsSync(join(d, 'sweep.json'))) continue;
+    try {
+      const plan = JSON.parse(readFileSync(join(d, 'sweep.json'), 'utf8')) as { name: string; createdAt?: string };
+      const summary = existsSync(join(d, 'summary.json')) ? (JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')) as SweepFile) : undefined;
+      out.push({ dir: d, id: n, name: plan.name, ...(summary ? { summary } : {}), startedAt: plan.createdAt ?? '' });
+    } catch {
+      out.push({ dir: d, id: n, name: n, startedAt: '' });
+    }
+  }
+  return out;
+}
+
 export function listRunsTable(dir: string, json: boolean): string {
-  const rows = listRuns(dir).map((r) => ({
-    id: r.manifest.id,
-    name: r.manifest.name,
-    status: status(r),
-    backend: backends(r),
-    metric: keyMetric(results(r)?.models.shared),
-    started: r.manifest.startedAt,
-    dir: r.dir,
-  }));
+  const rows: { kind: 'run' | 'sweep'; id: string; name: string; status: string; backend: string; metric: string | null; value: number | null; std?: number; chosen?: string[]; started: string; dir: string }[] = listRuns(dir).map((r) => {
+    const k = keyValue(results(r)?.models.shared);
+    return { kind: 'run', id: r.manifest.id, name: r.manifest.name, status: status(r), backend: backends(r), metric: k?.metric ?? null, value: k?.value ?? null, started: r.manifest.startedAt, dir: r.dir };
+  });
+  for (const sw of listSweeps(dir)) {
+    const s = sw.summary;
+    const m = s?.summary[s.model]?.[s.metric];
+    rows.push({
+      kind: 'sweep',
+      id: sw.id,
+      name: sw.name,
+      status: s ? 'completed' : 'incomplete',
+      backend: '',
+      metric: s ? s.metric : null,
+      value: m && Number.isFinite(m.mean) ? m.mean : null,
+      ...(m && Number.isFinite(m.std) ? { std: m.std } : {}),
+      ...(s ? { chosen: s.splits.map((x) => Object.entries(x.candidates[x.chosen]?.params ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')) } : {}),
+      started: sw.startedAt,
+      dir: sw.dir,
+    });
+  }
   if (json) return JSON.stringify(rows, null, 2) + '\n';
   if (!rows.length) return `no runs in ${dir}/\n`;
-  const cols: [keyof (typeof rows)[number], string][] = [
+  const text = rows.map((r) => ({
+    ...r,
+    shown: r.value === null ? '—' : `${r.metric === 'mse' ? 'MSE' : r.metric} ${r.value.toFixed(4)}${r.std !== undefined ? ` ± ${r.std.toFixed(4)} (${r.kind === 'sweep' ? 'test, over splits' : ''})` : ''}`,
+    best: r.chosen ? [...new Set(r.chosen)].join('; ') : '',
+  }));
+  const sweeps = rows.some((r) => r.kind === 'sweep');
+  const cols: [keyof (typeof text)[number], string][] = [
     ['id', 'ID'],
+    ...(sweeps ? ([['kind', 'KIND']] as [keyof (typeof text)[number], string][]) : []),
     ['name', 'NAME'],
     ['status', 'STATUS'],
     ['backend', 'BACKEND'],
-    ['metric', 'TEST METRIC (shared)'],
+    ['shown', 'TEST METRIC (shared)'],
+    ...(sweeps ? ([['best', 'CHOSEN']] as [keyof (typeof text)[number], string][]) : []),
     ['started', 'STARTED'],
   ];
-  const width = cols.map(([k, h]) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
+  const width = cols.map(([k, h]) => Math.max(h.length, ...text.map((r) => String(r[k]).length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
-  return [line(cols.map(([, h]) => h)), ...rows.map((r) => line(cols.map(([k]) => String(r[k]))))].join('\n') + '\n';
+  return [line(cols.map(([, h]) => h)), ...text.map((r) => line(cols.map(([k]) => String(r[k]))))].join('\n') + '\n';
 }
 
-export function showRun(run: RunFolder, json: boolean): string {
+/** `runs show <sweep>`: its summary (as summary.md says it), and where each chosen refit's run folder is. */
+export function showSweep(dir: string, json: boolean): string {
+  const sw = listSweeps(join(dir, '..')).find((x) => join(x.dir) === join(dir));
+  const summary = sw?.summary;
+  if (json) return JSON.stringify({ sweep: dir, summary: summary ?? null }, null, 2) + '\n';
+  if (!summary) return `sweep ${dir}: not finished (resume it with weightshare resume ${dir})\n`;
+  const md = readFileSync(join(dir, 'summary.md'), 'utf8');
+  const runsLine = summary.splits.filter((s) => s.run).map((s) => `  ${s.split ?? 'split'}: ${join(dir, s.run!)}`);
+  return md + (runsLine.length ? `\nchosen refits (run folders with model/, for weightshare predict):\n${runsLine.join('\n')}\n` : '');
+}
+
+export function showRun(run: RunFolder, json: boolean, tasks = false): string {
   const res = results(run);
   if (json) return JSON.stringify({ manifest: run.manifest, results: res ?? null }, null, 2) + '\n';
   const m = run.manifest;
@@ -78,8 +137,19 @@ export function showRun(run: RunFolder, json: boolean): string {
   }
   if (m.error) out.push(`  error     ${m.error.code}: ${m.error.message}`);
   if (res) {
-    out.push('', '  model         test metric');
-    for (const [name, metrics] of Object.entries(res.models)) out.push(`  ${name.padEnd(12)}  ${keyMetric(metrics)}`);
+    const names = [...new Set(Object.values(res.models).flatMap((m) => Object.keys(m as object)))];
+    const cell = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : 'undefined');
+    const width = Math.max(...names.map((n) => n.length), 8);
+    out.push('', `  ${'model'.padEnd(12)}  ${names.map((n) => n.padStart(width)).join('  ')}`);
+    for (const [name, metrics] of Object.entries(res.models)) out.push(`  ${name.padEnd(12)}  ${names.map((n) => cell((metrics as unknown as Record<string, unknown>)[n]).padStart(width)).join('  ')}`);
+    if (tasks) {
+      const key = keyValue(res.models.shared)?.metric ?? 'mse';
+      out.push('', `  per task (${key}, test rows)`, `  ${'task'.padEnd(14)}  ${'rows'.padStart(5)}  ${['shared', 'independent', 'pooled'].map((m) => m.padStart(11)).join('  ')}`);
+      for (const t of res.perTask) {
+        const v = (m?: Metrics): string => (m ? cell((m as unknown as Record<string, unknown>)[key]).padStart(11) : '—'.padStart(11));
+        out.push(`  ${t.id.slice(0, 14).padEnd(14)}  ${String(t.testRows).padStart(5)}  ${[v(t.shared), v(t.independent), v(t.pooled)].join('  ')}`);
+      }
+    }
     const last = res.rounds[res.rounds.length - 1];
     if (last?.objective) out.push(`  objective after ${res.rounds.length} rounds: ${last.objective.total}`);
   }
@@ -123,4 +193,26 @@ export function diffRuns(a: RunFolder, b: RunFolder, all: boolean): string {
     ];
   };
   return [...table('parameter', rows(pa, pb, !all)), '', ...table('metric', rows(ma, mb, false))].join('\n') + '\n';
+}
+
+/** `runs diff` of two sweeps: their settings and test summaries (mean ± std over splits) side by side. */
+export function diffSweeps(a: string, b: string): string {
+  const load = (d: string): Record<string, string> => {
+    const out: Record<string, string> = {};
+    const plan = JSON.parse(readFileSync(join(d, 'sweep.json'), 'utf8')) as { set?: string[]; candidates: { params: Record<string, unknown> }[]; splits: (string | null)[] };
+    out['candidates'] = String(plan.candidates.length);
+    out['splits'] = plan.splits.join(',');
+    out['set'] = (plan.set ?? []).join(' ');
+    const sum = existsSync(join(d, 'summary.json')) ? (JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')) as SweepFile) : undefined;
+    if (sum) {
+      for (const [model, ms] of Object.entries(sum.summary)) for (const [k, v] of Object.entries(ms)) out[`${model}.${k}`] = `${v.mean.toPrecision(6)} ± ${v.std.toPrecision(3)}`;
+      sum.splits.forEach((x) => (out[`chosen.${x.split ?? 'split'}`] = JSON.stringify(x.candidates[x.chosen]?.params ?? {})));
+    }
+    return out;
+  };
+  const x = load(a);
+  const y = load(b);
+  const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
+  const w = [Math.max(5, ...keys.map((k) => k.length)), Math.max(a.length, ...keys.map((k) => (x[k] ?? '—').length))];
+  return [`${'field'.padEnd(w[0]!)}  ${a.padEnd(w[1]!)}  ${b}`, ...keys.map((k) => `${k.padEnd(w[0]!)}  ${(x[k] ?? '—').padEnd(w[1]!)}  ${y[k] ?? '—'}${x[k] !== y[k] ? '   *' : ''}`)].join('\n') + '\n';
 }

@@ -1,5 +1,5 @@
 /** One job of a sweep — a candidate on a validation split, or the refit of the chosen one — run in any thread. */
-import { CacheStore, loadPipeline, nullStore, runPipeline, WeightshareError, type Metrics } from '@weightshare/framework';
+import { CacheStore, loadPipeline, nullStore, RunFolder, runPipeline, WeightshareError, type Metrics } from '@weightshare/framework';
 import { builtinPlugins } from './plugins.js';
 
 export interface SweepJob {
@@ -12,10 +12,12 @@ export interface SweepJob {
   /** Validation fraction; absent for the refit on all training rows. */
   validation?: number;
   cacheDir: string | null;
+  /** The refit: the folder its run folder is written in (a normal run folder, with model/). */
+  runOut?: string;
 }
 
 export type JobResult =
-  | { key: string; ok: true; models: Record<string, Metrics>; undefinedMetrics?: Record<string, Record<string, string>>; objective: number; cachedStages: number }
+  | { key: string; ok: true; models: Record<string, Metrics>; undefinedMetrics?: Record<string, Record<string, string>>; objective: number; cachedStages: number; runDir?: string }
   | { key: string; ok: false; error: { code: string; message: string } };
 
 /** The stages that sweep candidates share and that are worth caching. */
@@ -23,9 +25,20 @@ const SHARED = new Set(['init', 'relation', 'baselines']);
 
 export async function runJob(job: SweepJob): Promise<JobResult> {
   try {
-    const { loaded, registry } = await loadPipeline(job.file, builtinPlugins, { set: job.set, backend: job.backend }, { text: job.text, baseDir: job.baseDir });
-    const store = job.cacheDir ? new CacheStore(job.cacheDir, (id) => SHARED.has(id)) : nullStore;
-    const out = await runPipeline(loaded, registry, { store, ...(job.validation ? { validation: { fraction: job.validation } } : {}) });
+    const overrides = { set: job.runOut ? [...job.set, 'output.write=true', `output.dir=${JSON.stringify(job.runOut)}`] : job.set, backend: job.backend };
+    const { loaded, registry } = await loadPipeline(job.file, builtinPlugins, overrides, { text: job.text, baseDir: job.baseDir });
+    const run = job.runOut ? RunFolder.create(job.runOut, loaded, registry, overrides) : undefined;
+    const store = run ? run.store(job.cacheDir, undefined, (id) => SHARED.has(id)) : job.cacheDir ? new CacheStore(job.cacheDir, (id) => SHARED.has(id)) : nullStore;
+    let out;
+    try {
+      out = await runPipeline(loaded, registry, { store, ...(job.validation ? { validation: { fraction: job.validation } } : {}) });
+      run?.complete(out, store as ReturnType<RunFolder['store']>);
+    } catch (e) {
+      run?.fail(e);
+      throw e;
+    } finally {
+      run?.unlock();
+    }
     const last = out.results.rounds[out.results.rounds.length - 1]!;
     return {
       key: job.key,
@@ -34,6 +47,7 @@ export async function runJob(job: SweepJob): Promise<JobResult> {
       ...(out.results.undefinedMetrics ? { undefinedMetrics: out.results.undefinedMetrics as Record<string, Record<string, string>> } : {}),
       objective: last.objective!.total, // the last round always records it
       cachedStages: Object.values(out.sources).filter((s) => s === 'cached').length,
+      ...(run ? { runDir: run.dir } : {}),
     };
   } catch (e) {
     if (e instanceof WeightshareError && e.isUserError) return { key: job.key, ok: false, error: { code: e.code, message: e.message } };

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   acquireLock,
@@ -61,6 +61,8 @@ export interface SweepSummary {
     candidates: { id: number; params: Record<string, unknown>; validation: number | null; error?: string }[];
     chosen: number;
     test: Record<string, Metrics>;
+    /** The chosen candidate's refit, a run folder (with model/) inside the sweep folder. */
+    run?: string;
   }[];
   summary: Record<string, Record<string, { mean: number; std: number; n: number }>>;
 }
@@ -217,7 +219,7 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
       const scores = results.map((r, k) => (reasons[k] === undefined ? score(r, plan.metric, plan.sweep.model) : NaN));
       return selectBest(scores, plan.larger);
     });
-    const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, plan.candidates[chosen[i]!]!.set) }));
+    const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, plan.candidates[chosen[i]!]!.set), runOut: join(resolve(dir), 'refits', label(s)) }));
     await runPool(refits.filter((j) => !done(j.key)), jobs, (r) => {
       record(r);
       log(`  ${r.key}: ${r.ok ? `test ${plan.metric} ${score(r, plan.metric).toPrecision(6)}` : `failed (${r.error.code}: ${r.error.message})`}`);
@@ -234,6 +236,7 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
         }),
         chosen: chosen[i]!,
         test: refit.models,
+        ...(refit.runDir ? { run: relative(resolve(dir), refit.runDir) } : {}),
       };
     });
     const summary: SweepSummary = { name: plan.name, metric: plan.metric, model: plan.sweep.model ?? 'shared', splits, summary: summarize(splits.map((s) => ({ models: s.test }))) };
@@ -318,3 +321,15 @@ export const defaultJobs = (): number => availableParallelism();
 
 /** Sweep folders under a runs folder (for tests and listings). */
 export const listSweeps = (root: string): string[] => (existsSync(root) ? readdirSync(root).filter((n) => isSweepDir(join(root, n))) : []);
+
+/** The run folder of a sweep's chosen refit on `split` (the only split when there is one). */
+export function sweepRefit(sweep: string, split: string | undefined): string {
+  const file = join(sweep, 'summary.json');
+  if (!existsSync(file)) throw invalidArgument(`sweep ${sweep} has not finished, so it has no chosen models yet; resume it with weightshare resume ${sweep}.`);
+  const summary = JSON.parse(readFileSync(file, 'utf8')) as { splits: { split: string | null; run?: string }[] };
+  const names = summary.splits.map((s) => s.split ?? 'split');
+  const pick = split === undefined && summary.splits.length === 1 ? summary.splits[0] : summary.splits.find((s) => (s.split ?? 'split') === split);
+  if (!pick) throw invalidArgument(`${split === undefined ? 'the sweep has several outer splits: give --split' : `--split ${split}: not an outer split of the sweep`}; its splits are ${names.join(', ')}.`);
+  if (!pick.run) throw invalidArgument(`sweep ${sweep} was made by a weightshare that did not keep the refit's run folder; run the sweep again to get models.`);
+  return join(sweep, pick.run);
+}

@@ -16,6 +16,8 @@ export const ErrorCode = {
   FILE_NOT_FOUND: 'FILE_NOT_FOUND',
   /** A bug in weightshare itself (exit code 1); please report it. */
   INTERNAL: 'INTERNAL',
+  /** A model folder cannot be used: not a completed run, a file missing, or a format newer than this weightshare. */
+  MODEL_INVALID: 'MODEL_INVALID',
   /** A command-line flag or argument is wrong. */
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
   /** A linear system is singular or too badly conditioned to solve reliably. */
@@ -34,6 +36,8 @@ export const ErrorCode = {
   RESUME_REFUSED: 'RESUME_REFUSED',
   /** Another live process holds the run folder's lock. */
   RUN_LOCKED: 'RUN_LOCKED',
+  /** A completed run's file does not match the SHA-256 its manifest (or model.json) records: it changed after the run. */
+  RUN_CORRUPT: 'RUN_CORRUPT',
   /** No run folder (with a manifest) at the given path or id. */
   RUN_NOT_FOUND: 'RUN_NOT_FOUND',
   /** The relation matrix A is malformed (not square, not T×T, negative or NaN entries where not allowed). */

@@ -33,7 +33,7 @@ export { loadDataset, splitRows, prepareData, holdOutValidation, loadPrepared, c
 export { buildRelation, estimateRelation, sparsify, relationSummary } from './data/relation.js';
 export { readCsv, parseCell, readMatrixFile, detectDelimiter, DEFAULT_MISSING_TOKENS, type MatrixExpectation } from './data/csv.js';
 export * from './data/preprocess.js';
-export { evaluate, predictAll, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';
+export { evaluate, predictAll, scorePredictions, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';
 export { writeFileAtomic, createRunDir } from './io.js';
 export { matrixCsv } from './output.js';
 export { encodeNpy, decodeNpy } from './store/npy.js';
@@ -42,3 +42,7 @@ export { FolderStore, CacheStore, nullStore, readCheckpoint, writeCheckpoint, ty
 export { RunFolder, listRuns, specInputs, MANIFEST_FORMAT, type Manifest } from './store/run-folder.js';
 export { acquireLock } from './store/lock.js';
 export { expandCandidates, parseParamFlag, metricOf, selectBest, meanStd, summarize, REGRESSION_METRICS, CLASSIFICATION_METRICS, type SweepSpec, type SweepMetric, type Candidate } from './sweep/sweep.js';
+export { loadModel, Model, type PredictInput, type Predictions, type CsvPredictionReport, type UnseenTaskPolicy } from './model/predict.js';
+export { MODEL_FORMAT, modelFiles, originalWeightsCsv, type ModelDescription } from './model/artifact.js';
+export { FRAMEWORK_VERSION } from './version.js';
+export { splitRowsCsv } from './model/rows.js';

@@ -89,7 +89,7 @@ export type Delimiter = ',' | ';' | '\t' | 'tab' | '|';
 /** The delimiters detection chooses from, most preferred first. */
 const CANDIDATES = [',', ';', '\t', '|'] as const;
 
-function delimiterChar(d: Delimiter): string {
+export function delimiterChar(d: Delimiter): string {
   return d === 'tab' ? '\t' : d;
 }
 

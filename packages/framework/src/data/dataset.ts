@@ -72,6 +72,8 @@ export interface RawDataset {
   file?: string;
   /** The target column's name. */
   targetName: string;
+  /** Logistic loss: the two label values of the file (0/1 or −1/+1), stored as 0/1. */
+  labels?: [number, number];
 }
 
 /** Data ready for the stages. */
@@ -91,6 +93,8 @@ export interface PreparedData {
   /** For each task, the 0-based data row index of each of its train and test rows. */
   rowIndex?: { train: Int32Array[]; test: Int32Array[] };
   truth?: RawDataset['truth'];
+  /** Logistic loss: the file's two label values (the targets here are 0/1). */
+  labels?: [number, number];
   files: RawDataset['files'];
 }
 
@@ -305,6 +309,7 @@ function normalizeLabels(raw: RawDataset): void {
   const values = new Set<number>();
   for (let r = 0; r < raw.target.length; r++) if (!raw.dropped[r]) values.add(raw.target[r]!);
   const minusOne = values.has(-1);
+  raw.labels = minusOne ? [-1, 1] : [0, 1];
   for (let r = 0; r < raw.target.length; r++) {
     if (raw.dropped[r]) continue;
     const v = raw.target[r]!;
@@ -605,6 +610,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     ...(raw.lines ? { lines } : {}),
     rowIndex,
     truth: raw.truth,
+    ...(raw.labels ? { labels: raw.labels } : {}),
     files: raw.files,
   };
 }

@@ -57,7 +57,15 @@ export function predictAll(W: DenseMatrix, tasks: readonly TaskData[], shared = 
   return tasks.map((t) => matVec(t.X, row(W, shared ? 0 : t.index)));
 }
 
-function regression(tasks: readonly TaskData[], preds: Float64Array[]): Evaluation {
+/** The rows a metric needs: each task's id and targets. */
+type Scored = Pick<TaskData, 'id' | 'y'>;
+
+/** Metrics of given predictions (one array per task, in the order of `tasks`), the same computation as {@link evaluate}. */
+export function scorePredictions(tasks: readonly Scored[], preds: Float64Array[], loss: LossName): Evaluation {
+  return loss === 'squared' ? regression(tasks, preds) : classification(tasks, preds);
+}
+
+function regression(tasks: readonly Scored[], preds: Float64Array[]): Evaluation {
   let n = 0;
   let sum = 0;
   let esum = 0;
@@ -139,7 +147,7 @@ function regression(tasks: readonly TaskData[], preds: Float64Array[]): Evaluati
   return { overall, perTask, ...(Object.keys(why).length ? { undefined: why } : {}) };
 }
 
-function classification(tasks: readonly TaskData[], preds: Float64Array[]): { overall: ClassificationMetrics; perTask: TaskMetrics[] } {
+function classification(tasks: readonly Scored[], preds: Float64Array[]): { overall: ClassificationMetrics; perTask: TaskMetrics[] } {
   let n = 0;
   let correct = 0;
   let ll = 0;

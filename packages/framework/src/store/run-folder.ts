@@ -10,7 +10,7 @@
  * Every file is written atomically. results.json and the weight files hold no clock readings: the same spec, seed and
  * backend give the same bytes; times live in manifest.json only.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { RunOutcome } from '../results.js';
@@ -18,6 +18,8 @@ import type { PluginRegistry } from '../engine/registry.js';
 import { runNotFound, WeightshareError } from '../errors.js';
 import { createRunDir, writeFileAtomic } from '../io.js';
 import { matrixCsv } from '../output.js';
+import { modelFiles } from '../model/artifact.js';
+import { FRAMEWORK_VERSION } from '../version.js';
 import { STAGE_NAMES } from '../plugin/types.js';
 import type { LoadedSpec, SpecOverrides } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -186,9 +188,9 @@ export class RunFolder {
     return out;
   }
 
-  /** The stage store of this run, with the shared cache unless `cacheDir` is null. */
-  store(cacheDir: string | null, warn?: (message: string) => void): FolderStore {
-    return new FolderStore(this.dir, cacheDir, warn);
+  /** The stage store of this run, with the shared cache unless `cacheDir` is null (for the stages `cached` selects, default all). */
+  store(cacheDir: string | null, warn?: (message: string) => void, cached?: (id: string) => boolean): FolderStore {
+    return new FolderStore(this.dir, cacheDir, warn, cached);
   }
 
   noteResume(forced: string[]): void {
@@ -212,6 +214,9 @@ export class RunFolder {
       ['relation.npy', encodeNpy(outcome.relation)],
       ['results.json', JSON.stringify(outcome.results, null, 2) + '\n'],
     ];
+    const relationSha256 = sha256(outputs.find(([f]) => f === 'relation.npy')![1]);
+    outputs.push(...modelFiles(outcome, { frameworkVersion: FRAMEWORK_VERSION, specSha256: this.manifest.spec.resolvedSha256, relationSha256, logisticLabels: data.labels }));
+    mkdirSync(join(this.dir, 'model'), { recursive: true });
     for (const [file, content] of outputs) writeFileAtomic(join(this.dir, file), content);
     this.manifest.outputs = outputs.map(([file, content]) => ({ file, sha256: sha256(content) }));
     this.manifest.checkpoints = [...store.records.values()].map((r) => ({

@@ -105,6 +105,8 @@ export class FolderStore implements StageStore {
     private readonly runDir: string,
     private readonly cacheDir: string | null,
     private readonly warn: (message: string) => void = () => {},
+    /** The stages that use the cache (default: all). */
+    private readonly cached: (id: string) => boolean = () => true,
   ) {}
 
   private dir(id: string): string {
@@ -117,7 +119,7 @@ export class FolderStore implements StageStore {
       this.records.set(id, own.record);
       return { stage: own.stage, source: 'resumed' };
     }
-    if (!this.cacheDir) return undefined;
+    if (!this.cacheDir || !this.cached(id)) return undefined;
     const entry = join(this.cacheDir, key);
     let cached: ReturnType<typeof readCheckpoint>;
     try {
@@ -135,7 +137,7 @@ export class FolderStore implements StageStore {
   save(id: string, key: string, stage: StoredStage): void {
     const record = writeCheckpoint(this.dir(id), id, key, stage);
     this.records.set(id, record);
-    if (!this.cacheDir) return;
+    if (!this.cacheDir || !this.cached(id)) return;
     const entry = join(this.cacheDir, key);
     if (existsSync(join(entry, 'checkpoint.json'))) return;
     // copy into a private folder, then rename it into place: concurrent runs never see half an entry
