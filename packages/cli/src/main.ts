@@ -20,7 +20,7 @@ import {
   runPipeline,
   specReferenceMarkdown,
   STAGE_NAMES,
-  WeightshareError,
+  asWeightshareError,
   writeFileAtomic,
   WorkerExecutor,
   nullStore,
@@ -310,7 +310,7 @@ function report(e: unknown, io: Io): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return 2; // commander already printed the message
   }
-  const err = e instanceof WeightshareError ? e : internalError(e instanceof Error ? e.message : String(e), e);
+  const err = asWeightshareError(e) ?? internalError(e instanceof Error ? e.message : String(e), e);
   io.stderr.write(formatError(err) + '\n');
   if (!err.isUserError && process.env.WEIGHTSHARE_DEBUG) io.stderr.write(String((e as Error)?.stack) + '\n');
   return err.isUserError ? 2 : 1;

@@ -1,5 +1,5 @@
 /** One job of a sweep — a candidate on a validation split, or the refit of the chosen one — run in any thread. */
-import { CacheStore, loadPipeline, nullStore, runPipeline, WeightshareError, type Metrics } from '@weightshare/framework';
+import { asWeightshareError, CacheStore, loadPipeline, nullStore, runPipeline, type Metrics } from '@weightshare/framework';
 import { builtinPlugins } from './plugins.js';
 
 export interface SweepJob {
@@ -36,7 +36,8 @@ export async function runJob(job: SweepJob): Promise<JobResult> {
       cachedStages: Object.values(out.sources).filter((s) => s === 'cached').length,
     };
   } catch (e) {
-    if (e instanceof WeightshareError && e.isUserError) return { key: job.key, ok: false, error: { code: e.code, message: e.message } };
+    const err = asWeightshareError(e);
+    if (err?.isUserError) return { key: job.key, ok: false, error: { code: err.code, message: err.message } };
     throw e;
   }
 }

@@ -87,9 +87,16 @@ export interface ErrorContext {
   [key: string]: unknown;
 }
 
+/**
+ * The brand every {@link WeightshareError} carries. `Symbol.for` gives the same symbol in every copy of the framework,
+ * so an error thrown by a plugin built against another copy is still recognised (see {@link isWeightshareError}).
+ */
+export const ERROR_BRAND: unique symbol = Symbol.for('weightshare.error') as never;
+
 /** The one error class of weightshare. `code` is stable; `problems` lists every issue found at once. */
 export class WeightshareError extends Error {
   override readonly name = 'WeightshareError';
+  readonly [ERROR_BRAND] = true;
   readonly code: ErrorCode;
   readonly problems: Problem[];
   readonly context: ErrorContext;
@@ -112,6 +119,33 @@ export class WeightshareError extends Error {
   get isUserError(): boolean {
     return this.code !== ErrorCode.INTERNAL && this.code !== ErrorCode.PLUGIN_ERROR;
   }
+}
+
+/**
+ * Whether `e` is a weightshare error — from this copy of the framework or from any other (a plugin may bundle its own):
+ * recognised by its brand and a known code, never by `instanceof`, which fails across copies.
+ */
+export function isWeightshareError(e: unknown): e is WeightshareError {
+  if (typeof e !== 'object' || e === null || (e as Record<symbol, unknown>)[ERROR_BRAND] !== true) return false;
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && Object.hasOwn(ErrorCode, code);
+}
+
+/**
+ * `e` as a {@link WeightshareError} of this copy of the framework (the same object when it is one already), or
+ * undefined when it is not a weightshare error. An error of another copy keeps its code, message, problems, context
+ * and cause.
+ */
+export function asWeightshareError(e: unknown): WeightshareError | undefined {
+  if (e instanceof WeightshareError) return e;
+  if (!isWeightshareError(e)) return undefined;
+  const { problems, context, pluginCode } = e as Partial<WeightshareError>;
+  return new WeightshareError(e.code, String(e.message), {
+    problems: Array.isArray(problems) ? problems : [],
+    context: context && typeof context === 'object' ? context : {},
+    cause: e.cause,
+    pluginCode: typeof pluginCode === 'string' ? pluginCode : undefined,
+  });
 }
 
 /** Formats a location as `file:line:column` (what editors and terminals make clickable). */
@@ -313,7 +347,8 @@ export function stageNotFound(
 
 /** Wraps an error thrown inside a plugin with where it happened; the original stays as `cause`. */
 export function pluginError(err: unknown, context: ErrorContext): WeightshareError {
-  if (err instanceof WeightshareError) return err; // already actionable (plugins may throw our errors)
+  const ours = asWeightshareError(err);
+  if (ours) return ours; // already actionable (plugins may throw our errors, from any copy of the framework)
   const msg = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown })?.code;
   const where = [
