@@ -1,5 +1,5 @@
 /** One job of a sweep — a candidate on a validation split, or the refit of the chosen one — run in any thread. */
-import { asWeightshareError, CacheStore, loadPipeline, nullStore, runPipeline, type Metrics } from '@weightshare/framework';
+import { asWeightshareError, CacheStore, loadPipeline, nullStore, runPipeline, type Metrics, type PluginLoading } from '@weightshare/framework';
 import { builtinPlugins } from './plugins.js';
 
 export interface SweepJob {
@@ -12,6 +12,8 @@ export interface SweepJob {
   /** Validation fraction; absent for the refit on all training rows. */
   validation?: number;
   cacheDir: string | null;
+  /** Where the job may load the spec's plugins from. */
+  plugins?: PluginLoading;
 }
 
 export type JobResult =
@@ -23,7 +25,7 @@ const SHARED = new Set(['init', 'relation', 'baselines']);
 
 export async function runJob(job: SweepJob): Promise<JobResult> {
   try {
-    const { loaded, registry } = await loadPipeline(job.file, builtinPlugins, { set: job.set, backend: job.backend }, { text: job.text, baseDir: job.baseDir });
+    const { loaded, registry } = await loadPipeline(job.file, builtinPlugins, { set: job.set, backend: job.backend }, { text: job.text, baseDir: job.baseDir }, job.plugins);
     const store = job.cacheDir ? new CacheStore(job.cacheDir, (id) => SHARED.has(id)) : nullStore;
     const out = await runPipeline(loaded, registry, { store, ...(job.validation ? { validation: { fraction: job.validation } } : {}) });
     const last = out.results.rounds[out.results.rounds.length - 1]!;

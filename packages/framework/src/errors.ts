@@ -30,6 +30,8 @@ export const ErrorCode = {
   PLUGIN_ERROR: 'PLUGIN_ERROR',
   /** A plugin named in a spec cannot be found or imported. */
   PLUGIN_NOT_FOUND: 'PLUGIN_NOT_FOUND',
+  /** A plugin may not be loaded from where it is: a URL, an absolute path, or a file outside the spec's folder tree. */
+  PLUGIN_REFUSED: 'PLUGIN_REFUSED',
   /** Resuming was refused: the spec, a data file or a plugin changed since the run started (use --force). */
   RESUME_REFUSED: 'RESUME_REFUSED',
   /** Another live process holds the run folder's lock. */
@@ -261,14 +263,32 @@ export function pluginInvalid(plugin: string, problems: string[], from?: SourceL
   });
 }
 
-export function pluginNotFound(name: string, why: string, from?: SourceLocation): WeightshareError {
+/** @param resume the plugin was looked up for a run folder, among the packages installed where resume runs */
+export function pluginNotFound(name: string, why: string, from?: SourceLocation, resume = false): WeightshareError {
   const local = name.startsWith('.') || name.startsWith('/');
   const fix = local
     ? 'Check the path: it is resolved against the spec\'s folder and must point to a JavaScript module (build TypeScript plugins first).'
-    : `Install it next to the spec (npm install ${name}) or name it by a path relative to the spec (./my-plugin.js).`;
+    : resume
+      ? `Install it here (npm install ${name}, the version the run used), or run resume from the folder where it is installed.`
+      : `Install it next to the spec (npm install ${name}) or name it by a path relative to the spec (./my-plugin.js).`;
   return new WeightshareError(ErrorCode.PLUGIN_NOT_FOUND, `plugin "${name}" cannot be loaded: ${why}. ${fix}`, {
     problems: from ? [{ message: 'named here', location: from }] : [],
   });
+}
+
+/**
+ * A plugin module that may not be loaded from where it is.
+ * @param resume the plugin was named by a run folder (resume), not by a spec the user runs
+ */
+export function pluginRefused(name: string, why: string, resume: boolean, from?: SourceLocation): WeightshareError {
+  const fix = resume
+    ? 'If you trust that file, resume with --allow-plugin-path <the folder that holds it>; otherwise run the spec again with weightshare run.'
+    : "Move the plugin into the spec's folder or install it as a package; or, if you trust it, allow its folder with --allow-plugin-path <folder>.";
+  return new WeightshareError(
+    ErrorCode.PLUGIN_REFUSED,
+    `plugin "${name}" was not loaded: ${why}. A spec is code, so its plugins come only from packages installed where it is, files inside its own folder and folders allowed with --allow-plugin-path (see docs/security.md). ${fix}`,
+    { problems: from ? [{ message: 'named here', location: from }] : [] },
+  );
 }
 
 export function relationInvalid(message: string, location?: SourceLocation): WeightshareError {
