@@ -2,12 +2,14 @@
  * Plugins from outside this repository: errors of another copy of the framework keep their code, and the packed
  * packages install in an empty folder (offline, from the npm cache) together with a third-party plugin package.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { asWeightshareError, ErrorCode, isWeightshareError, pluginError, WeightshareError } from '@weightshare/framework';
 import { cli, root } from './helpers/cli.js';
+import { installOffline, pack, PUBLISHED } from './helpers/pack.js';
 import { scratch } from './helpers/run.js';
 
 /** A fuse method that throws the error `throwing` builds (a JavaScript expression), as a plugin module's text. */
@@ -83,4 +85,86 @@ describe('errors of another copy of the framework', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^error PLUGIN_ERROR: plugin other-copy@1\.0\.0, stage fuse, method strict, round 1 failed: too hot/);
   });
+});
+
+/** A third-party plugin package, the way its author publishes it: the framework as a peer dependency. */
+function thirdPartyPlugin(dir: string): void {
+  mkdirSync(dir);
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'weightshare-plugin-damped', version: '2.0.0', type: 'module', main: './index.js', files: ['index.js'], peerDependencies: { '@weightshare/framework': '^0.1.0' } }, null, 2),
+  );
+  writeFileSync(
+    join(dir, 'index.js'),
+    `import { PLUGIN_API_VERSION, relationInvalid } from '@weightshare/framework';
+export default {
+  meta: { name: 'weightshare-plugin-damped', version: '2.0.0', apiVersion: PLUGIN_API_VERSION },
+  backend: 'cpu',
+  capabilities: { precision: 'float64' },
+  stages: {
+    fuse: {
+      damped: {
+        description: 'The mean of the tasks times a damping factor.',
+        options: {
+          damping: { type: 'number', minimum: 0, maximum: 1, default: 0.9, description: 'Factor.' },
+          needsGraph: { type: 'boolean', default: false, description: 'Refuse the identity relation.' },
+        },
+        run(input, options) {
+          const { rows: T, cols: d, data } = input.propagated;
+          if (options.needsGraph) throw relationInvalid('damped fusion with needsGraph needs a relation with edges; set relation.method: estimate.');
+          const out = new Float64Array(T * d);
+          for (let j = 0; j < d; j++) {
+            let s = 0;
+            for (let t = 0; t < T; t++) s += data[t * d + j];
+            for (let t = 0; t < T; t++) out[t * d + j] = (options.damping * s) / T;
+          }
+          return { targets: { rows: T, cols: d, data: out }, penaltyWeights: new Float64Array(T).fill(1) };
+        },
+      },
+    },
+  },
+};
+`,
+  );
+}
+
+describe('the packed packages', () => {
+  it('install offline in an empty folder outside the repository with a third-party plugin package, and run a spec naming it', () => {
+    const work = scratch('ws-pack-');
+    expect(relative(root, work).startsWith('..')).toBe(true);
+    const tarballs = join(work, 'tarballs');
+    mkdirSync(tarballs);
+    thirdPartyPlugin(join(work, 'plugin-src'));
+    const files = [...PUBLISHED.map((p) => pack(join(root, p), tarballs)), pack(join(work, 'plugin-src'), tarballs)];
+    const user = join(work, 'project');
+    mkdirSync(user);
+    installOffline(user, files);
+    // one copy of the framework, shared by weightshare and the plugin
+    expect(existsSync(join(user, 'node_modules/@weightshare/framework/package.json'))).toBe(true);
+    expect(existsSync(join(user, 'node_modules/weightshare/node_modules'))).toBe(false);
+    writeFileSync(
+      join(user, 'spec.yaml'),
+      `apiVersion: weightshare/v1
+name: damped
+plugins: [weightshare-plugin-damped]
+data: { source: synthetic, tasks: 5, rows: 16 }
+stages:
+  propagate: { method: identity }
+  fuse: { method: damped, damping: 0.5 }
+  optimize: { method: exact, lambda: 1 }
+rounds: 2
+`,
+    );
+    const weightshare = (args: string[]) => spawnSync(process.execPath, [join(user, 'node_modules/.bin/weightshare'), ...args], { cwd: user, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+    const run = weightshare(['run', 'spec.yaml', '--json']);
+    expect(run.status, run.stderr).toBe(0);
+    const res = JSON.parse(run.stdout) as { stages: { fuse: unknown }; outputDir: string };
+    expect(res.stages.fuse).toEqual({ method: 'damped', backend: 'cpu', plugin: 'weightshare-plugin-damped', pluginVersion: '2.0.0' });
+    expect(existsSync(join(user, res.outputDir, 'weights.npy'))).toBe(true);
+    const tfjs = weightshare(['run', 'spec.yaml', '--set', 'stages.optimize.backend=tfjs', '--set', 'output.write=false']);
+    expect(tfjs.status, tfjs.stderr).toBe(0);
+    const refused = weightshare(['run', 'spec.yaml', '--set', 'stages.fuse.needsGraph=true']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/^error RELATION_INVALID: damped fusion with needsGraph needs a relation with edges/);
+  }, 120_000);
 });
