@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from './helpers/cli.js';
+import { cli, root } from './helpers/cli.js';
 import { scratch } from './helpers/run.js';
 
 /** A plugin module that leaves `imported.marker` next to itself when imported; its fuse fails while WS_MARKER_FAIL=1. */
@@ -270,5 +270,23 @@ describe('run folders never name the code that runs', () => {
     const allowed = cli(['resume', run, '--allow-plugin-path', '.'], { cwd: specDir });
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(existsSync(inner)).toBe(true);
+  });
+});
+
+describe('docs/security.md', () => {
+  it('is linked from the README, and its commands for inspecting a spec work and import nothing', () => {
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toMatch(/\(docs\/security\.md\)/);
+    const doc = readFileSync(join(root, 'docs/security.md'), 'utf8');
+    const commands = [...doc.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].flatMap((m) => m[1]!.trim().split('\n')).map((l) => l.replace(/\s+#.*$/, ''));
+    expect(commands.length).toBeGreaterThan(1);
+    const { specDir, inner } = project();
+    for (const line of commands) {
+      const [bin, ...args] = line.split(/\s+/);
+      expect(bin).toBe('weightshare');
+      const r = cli(args.map((a) => (a === 'their-spec.yaml' ? 's.yaml' : a)), { cwd: specDir });
+      expect(r.code, `${line}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toMatch(/not imported \(--no-plugins\): \.\/p\.mjs/);
+    }
+    expect(existsSync(inner)).toBe(false);
   });
 });
