@@ -273,6 +273,24 @@ describe('run folders never name the code that runs', () => {
   });
 });
 
+describe('sweep folders', () => {
+  it('resume of a sweep refuses the plugin paths it records, unless their folder is allowed', () => {
+    const { specDir, inner } = project('[./p.mjs]', 'sweep: { parameters: { stages.optimize.lambda: [0.1, 1] } }\n');
+    const sweep = cli(['sweep', 's.yaml', '--jobs', '1', '--out', 'runs'], { cwd: specDir });
+    expect(sweep.code, sweep.stderr).toBe(0);
+    const folder = join(specDir, 'runs', 'marked-sweep-1');
+    rmSync(join(folder, 'jobs'), { recursive: true }); // as if interrupted before any job finished
+    rmSync(inner);
+    const refused = cli(['resume', folder, '--jobs', '1'], { cwd: specDir });
+    expect(refused.code).toBe(2);
+    expectParagraph(refused.stderr, 'PLUGIN_REFUSED');
+    expect(existsSync(inner)).toBe(false);
+    const allowed = cli(['resume', folder, '--jobs', '1', '--allow-plugin-path', '.'], { cwd: specDir });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(existsSync(inner)).toBe(true);
+  });
+});
+
 describe('docs/security.md', () => {
   it('is linked from the README, and its commands for inspecting a spec work and import nothing', () => {
     expect(readFileSync(join(root, 'README.md'), 'utf8')).toMatch(/\(docs\/security\.md\)/);

@@ -176,6 +176,8 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
   try {
     mkdirSync(join(dir, 'jobs'), { recursive: true });
     const specText = readFileSync(join(dir, 'spec.source.yaml'), 'utf8');
+    // where the plugins come from is checked once, before any job (a refused plugin is not a failed candidate)
+    await loadPipeline(plan.spec.file, builtinPlugins, { set: plan.set, backend: plan.backend }, { text: specText, baseDir: plan.baseDir }, { ...plugins, import: false });
     const cacheDir = plan.cache ? join(resolve(dir, '..'), '.cache') : null;
     const splitSet = (s: string | null): string[] => (s ? [`split.column=${s}`] : []);
     const base = (s: string | null, extra: string[]): Omit<SweepJob, 'key'> => ({
