@@ -178,12 +178,14 @@ stages:
 `;
     writeFileSync(join(dir, 'with.yaml'), base(`plugins: [${join(root(), 'examples/plugin-robust/dist/index.js')}]`));
     writeFileSync(join(dir, 'without.yaml'), base(''));
-    const a = await loadPipeline(join(dir, 'with.yaml'), [cpuPlugin]);
+    // the plugin lies outside the spec's folder: allowed explicitly (as --allow-plugin-path does)
+    const allow = { allow: [join(root(), 'examples/plugin-robust/dist')] };
+    const a = await loadPipeline(join(dir, 'with.yaml'), [cpuPlugin], {}, {}, allow);
     expect(a.registry.find('cpu', 'fuse', 'trimmed-mean')).toBeDefined();
     const b = await loadPipeline(join(dir, 'without.yaml'), [cpuPlugin]).catch((e: unknown) => e as WeightshareError);
     expect((b as WeightshareError).code).toBe('SPEC_INVALID');
     expect((b as WeightshareError).problems[0]!.message).toMatch(/unknown stages\.fuse method "trimmed-mean"/);
-    const again = await loadPipeline(join(dir, 'with.yaml'), [cpuPlugin]);
+    const again = await loadPipeline(join(dir, 'with.yaml'), [cpuPlugin], {}, {}, allow);
     expect(again.registry).not.toBe(a.registry);
   });
 

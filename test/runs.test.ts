@@ -178,7 +178,8 @@ export default { ...robust, meta: { ...robust.meta, name: 'my-robust', version: 
     writeFileSync(join(dir, 'p.yaml'), readFileSync(join(dir, 'spec.yaml'), 'utf8').replace('seed: 3', 'seed: 3\nplugins: [./robust.mjs]').replace(/fuse: .*/, 'fuse: { method: trimmed-mean }'));
     cli(['run', 'p.yaml', '--out', 'runs'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '30' } });
     writeFileSync(join(dir, 'robust.mjs'), plugin('1.1.0'));
-    const r = cli(['resume', join(dir, 'runs', 'crash-1')], { cwd: dir });
+    // a plugin file (not a package) is loaded on resume only from a folder the user allows
+    const r = cli(['resume', join(dir, 'runs', 'crash-1'), '--allow-plugin-path', dir], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/the plugin my-robust changed version \(1\.0\.0 → 1\.1\.0\)/);
   });

@@ -2,30 +2,29 @@
  * The `weightshare` command line. `main` returns the exit code: 0 on success, 2 for a user mistake (spec, flag,
  * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
  */
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
   buildSpecSchema,
   fileNotFound,
   formatError,
-  importPlugin,
   internalError,
   invalidArgument,
   loadPipeline,
-  parseSpecText,
   PluginRegistry,
   resumeRefused,
   RunFolder,
   runPipeline,
   specReferenceMarkdown,
   STAGE_NAMES,
-  WeightshareError,
+  asWeightshareError,
   writeFileAtomic,
   WorkerExecutor,
   nullStore,
   parseParamFlag,
   splitRowsCsv,
+  type LoadedPipeline,
   type LoadedSpec,
   type ResolvedSpec,
   type RunOutcome,
@@ -90,8 +89,10 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       outputError: (s, write) => write(`${s.trimEnd()}\nRun "weightshare --help" for usage.\n`),
     });
 
+  const allowOption = (cmd: Command): Command =>
+    cmd.addOption(new Option('--allow-plugin-path <dir>', 'also load plugin files from this folder (repeatable; by default only from the spec\'s folder tree and installed packages)').default([]).argParser(collect));
   const specOptions = (cmd: Command): Command =>
-    cmd
+    allowOption(cmd)
       .addOption(new Option('--backend <name>', 'run every stage on this backend (overrides the spec)'))
       .addOption(new Option('--set <path=value>', 'override a spec value, e.g. --set stages.optimize.lambda=0.5 (repeatable)').default([]).argParser(collect));
 
@@ -101,16 +102,15 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--out <dir>', 'folder for run outputs (overrides output.dir)')
     .option('--no-cache', 'compute every stage: neither use nor fill the stage cache')
     .option('--threads <n>', 'worker threads for per-task work (results are the same bytes for any number)', (v) => positiveInt(v, '--threads'))
-    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number }) => {
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number }) => {
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
       const overrides = { set, backend: opts.backend };
-      const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides);
+      const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
       const run = loaded.spec.output.write ? RunFolder.create(loaded.spec.output.dir, loaded, registry, overrides) : undefined;
       await execute(io, loaded, registry, run, opts);
     });
 
-  program
-    .command('resume')
+  allowOption(program.command('resume'))
     .description('continue an interrupted or failed run from its last completed stage')
     .argument('<run>', 'run folder, or run id under --dir')
     .option('--dir <dir>', 'folder of runs', 'runs')
@@ -120,24 +120,25 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--no-cache', 'do not use the stage cache')
     .option('--jobs <n>', 'worker threads for a sweep folder', (v) => positiveInt(v, '--jobs'))
     .option('--threads <n>', 'worker threads for per-task work of a run', (v) => positiveInt(v, '--threads'))
-    .action(async (id: string, opts: { dir: string; force?: boolean; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number }) => {
+    .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number }) => {
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
+      // a run folder may come from someone else: its plugins are the packages installed here, never its paths
+      const plugins = { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() };
       if (isSweepDir(sweepDir)) {
         const plan = openSweep(sweepDir, Boolean(opts.force));
-        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'));
+        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins);
         io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
         return;
       }
       const run = RunFolder.open(id, opts.dir);
+      if (run.manifest.status === 'completed') {
+        io.stderr.write(`run ${run.dir} is already complete; nothing to resume.\n`);
+        return;
+      }
       run.lock();
       try {
         const m = run.manifest;
-        const { loaded, registry } = await loadPipeline(m.spec.file, builtinPlugins, {}, { text: run.resolvedSpecText(), baseDir: m.baseDir });
-        if (m.status === 'completed') {
-          run.unlock();
-          io.stderr.write(`run ${run.dir} is already complete; nothing to resume.\n`);
-          return;
-        }
+        const { loaded, registry } = await loadPipeline(m.spec.file, builtinPlugins, {}, { text: run.resolvedSpecText(), baseDir: m.baseDir }, plugins);
         const changes = run.changes(registry);
         if (changes.length && !opts.force) throw resumeRefused(run.dir, changes);
         run.noteResume(changes);
@@ -156,8 +157,9 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--no-cache', 'do not share stages between candidates through the stage cache')
     .option('--json', 'print the summary as JSON')
     .option('--progress', 'print one line per finished job on stderr')
-    .action(async (file: string, opts: { backend?: string; set: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean }) => {
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean }) => {
       const started = performance.now();
+      const plugins = { allow: allowedFolders(opts.allowPluginPath) };
       const { plan, dir } = await planSweep(file, {
         set: opts.set,
         backend: opts.backend,
@@ -165,8 +167,9 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         splits: opts.splits?.split(',').map((x) => x.trim()).filter(Boolean),
         cache: opts.cache,
         out: opts.out,
+        plugins,
       });
-      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'));
+      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins);
       io.stdout.write(
         opts.json
           ? JSON.stringify({ sweepDir: dir, ...summary }, null, 2) + '\n'
@@ -245,37 +248,41 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
 
   specOptions(program.command('validate').description('check a spec without running it').argument('<spec>', 'pipeline spec (YAML)'))
     .option('--json', 'print the resolved spec (defaults filled in) as JSON')
-    .action(async (file: string, opts: { backend?: string; set: string[]; json?: boolean }) => {
-      const { loaded } = await loadPipeline(file, builtinPlugins, { set: opts.set, backend: opts.backend });
+    .option('--no-plugins', 'import none of the spec\'s plugins: check everything else, and say what could not be checked')
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; plugins: boolean }) => {
+      const pipeline = await loadPipeline(file, builtinPlugins, { set: opts.set, backend: opts.backend }, {}, { allow: allowedFolders(opts.allowPluginPath), import: opts.plugins });
+      const { loaded } = pipeline;
+      if (!opts.plugins) io.stderr.write(notImported(pipeline));
       if (opts.json) io.stdout.write(JSON.stringify(loaded.spec, null, 2) + '\n');
       else {
         const s = loaded.spec;
         io.stdout.write(
-          `${file}: valid. ${s.name}: ${STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds.stopEarly ? `up to ${s.rounds.max} rounds (tol ${s.rounds.tol})` : `${s.rounds.max} round${s.rounds.max === 1 ? '' : 's'}`}, seed ${s.seed}.\n`,
+          `${file}: valid${pipeline.unchecked.length ? ' as far as it can be checked without its plugins' : ''}. ${s.name}: ${STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds.stopEarly ? `up to ${s.rounds.max} rounds (tol ${s.rounds.tol})` : `${s.rounds.max} round${s.rounds.max === 1 ? '' : 's'}`}, seed ${s.seed}.\n`,
         );
       }
     });
 
-  program
-    .command('schema')
+  allowOption(program.command('schema'))
     .description('print the JSON Schema of pipeline specs (for editors), or write it to a file')
-    .argument('[spec]', 'include the plugins this spec names')
+    .argument('[spec]', 'include the plugins this spec names (imported once the rest of the spec is valid)')
     .option('--write <file>', 'write the schema to this file')
     .option('--markdown', 'print the reference tables of every method and option instead (as in docs/spec.md)')
-    .action(async (file: string | undefined, opts: { write?: string; markdown?: boolean }) => {
-      const schema = buildSpecSchema(await registryFor(file));
+    .action(async (file: string | undefined, opts: { allowPluginPath: string[]; write?: string; markdown?: boolean }) => {
+      const schema = buildSpecSchema(file ? (await loadPipeline(file, builtinPlugins, {}, {}, { allow: allowedFolders(opts.allowPluginPath) })).registry : new PluginRegistry(builtinPlugins));
       const text = opts.markdown ? specReferenceMarkdown(schema) : JSON.stringify(schema, null, 2) + '\n';
       if (opts.write) writeFileAtomic(opts.write, text);
       else io.stdout.write(text);
     });
 
-  program
-    .command('plugins')
+  allowOption(program.command('plugins'))
     .description('list the available plugins (built-in, plus those a spec names) with their stages, methods and options')
-    .argument('[spec]', 'also load the plugins this spec names')
+    .argument('[spec]', 'also load the plugins this spec names (once the rest of the spec is valid)')
     .option('--json', 'as JSON (option schemas included)')
-    .action(async (file: string | undefined, opts: { json?: boolean }) => {
-      const registry = await registryFor(file);
+    .option('--no-plugins', 'import none of the spec\'s plugins: list the built-in ones, check the spec, and say what could not be checked')
+    .action(async (file: string | undefined, opts: { allowPluginPath: string[]; json?: boolean; plugins: boolean }) => {
+      const pipeline = file ? await loadPipeline(file, builtinPlugins, {}, {}, { allow: allowedFolders(opts.allowPluginPath), import: opts.plugins }) : undefined;
+      if (pipeline && !opts.plugins) io.stderr.write(notImported(pipeline));
+      const registry = pipeline?.registry ?? new PluginRegistry(builtinPlugins);
       const list = registry.plugins.map((p) => ({
         name: p.meta.name,
         version: p.meta.version,
@@ -315,23 +322,19 @@ function sweepFolder(id: string, dir: string): string | undefined {
   return undefined;
 }
 
-/** The built-in plugins, plus those `file` names when a spec is given. */
-async function registryFor(file: string | undefined): Promise<PluginRegistry> {
-  if (!file) return new PluginRegistry(builtinPlugins);
-  const text = readSpec(file);
-  const parsed = parseSpecText(text, file);
-  const list = Array.isArray(parsed.data.plugins) ? (parsed.data.plugins as unknown[]) : [];
-  const named = [];
-  for (let i = 0; i < list.length; i++) if (typeof list[i] === 'string') named.push(await importPlugin(list[i] as string, dirname(resolve(file)), parsed.locate(['plugins', i])));
-  return new PluginRegistry([...builtinPlugins, ...named]);
+/** `--allow-plugin-path` folders; each must exist. @throws WeightshareError INVALID_ARGUMENT */
+function allowedFolders(dirs: readonly string[]): string[] {
+  for (const d of dirs)
+    if (!existsSync(d) || !statSync(d).isDirectory()) throw invalidArgument(`--allow-plugin-path ${d}: no such folder. Name the folder that holds the plugin files you trust.`);
+  return dirs.map((d) => resolve(d));
 }
 
-function readSpec(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    throw fileNotFound(file, 'spec file');
-  }
+/** What `--no-plugins` left out: the plugins not imported (and where they are) and the parts of the spec not checked. */
+function notImported(p: LoadedPipeline): string {
+  if (!p.located.length) return '';
+  const lines = [`not imported (--no-plugins): ${p.located.map((l) => `${l.name} (${l.kind} ${l.file})`).join(', ')}`];
+  if (p.unchecked.length) lines.push('not checked without them:', ...p.unchecked.map((u) => `  - ${u}`));
+  return lines.join('\n') + '\n';
 }
 
 function report(e: unknown, io: Io): number {
@@ -339,7 +342,7 @@ function report(e: unknown, io: Io): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return 2; // commander already printed the message
   }
-  const err = e instanceof WeightshareError ? e : internalError(e instanceof Error ? e.message : String(e), e);
+  const err = asWeightshareError(e) ?? internalError(e instanceof Error ? e.message : String(e), e);
   io.stderr.write(formatError(err) + '\n');
   if (!err.isUserError && process.env.WEIGHTSHARE_DEBUG) io.stderr.write(String((e as Error)?.stack) + '\n');
   return err.isUserError ? 2 : 1;

@@ -1,5 +1,5 @@
 /** One job of a sweep — a candidate on a validation split, or the refit of the chosen one — run in any thread. */
-import { CacheStore, loadPipeline, nullStore, RunFolder, runPipeline, WeightshareError, type Metrics } from '@weightshare/framework';
+import { asWeightshareError, CacheStore, loadPipeline, nullStore, RunFolder, runPipeline, type Metrics, type PluginLoading } from '@weightshare/framework';
 import { builtinPlugins } from './plugins.js';
 
 export interface SweepJob {
@@ -14,6 +14,8 @@ export interface SweepJob {
   cacheDir: string | null;
   /** The refit: the folder its run folder is written in (a normal run folder, with model/). */
   runOut?: string;
+  /** Where the job may load the spec's plugins from. */
+  plugins?: PluginLoading;
 }
 
 export type JobResult =
@@ -26,7 +28,7 @@ const SHARED = new Set(['init', 'relation', 'baselines']);
 export async function runJob(job: SweepJob): Promise<JobResult> {
   try {
     const overrides = { set: job.runOut ? [...job.set, 'output.write=true', `output.dir=${JSON.stringify(job.runOut)}`] : job.set, backend: job.backend };
-    const { loaded, registry } = await loadPipeline(job.file, builtinPlugins, overrides, { text: job.text, baseDir: job.baseDir });
+    const { loaded, registry } = await loadPipeline(job.file, builtinPlugins, overrides, { text: job.text, baseDir: job.baseDir }, job.plugins);
     const run = job.runOut ? RunFolder.create(job.runOut, loaded, registry, overrides) : undefined;
     const store = run ? run.store(job.cacheDir, undefined, (id) => SHARED.has(id)) : job.cacheDir ? new CacheStore(job.cacheDir, (id) => SHARED.has(id)) : nullStore;
     let out;
@@ -50,7 +52,8 @@ export async function runJob(job: SweepJob): Promise<JobResult> {
       ...(run ? { runDir: run.dir } : {}),
     };
   } catch (e) {
-    if (e instanceof WeightshareError && e.isUserError) return { key: job.key, ok: false, error: { code: e.code, message: e.message } };
+    const err = asWeightshareError(e);
+    if (err?.isUserError) return { key: job.key, ok: false, error: { code: err.code, message: err.message } };
     throw e;
   }
 }

@@ -26,6 +26,7 @@ import {
   readCsv,
   type Candidate,
   type Metrics,
+  type PluginLoading,
   type ResolvedSpec,
   type SetOverride,
   type SweepSpec,
@@ -78,10 +79,10 @@ const fileSha = (p: string): string | null => {
 /** Plans a sweep from a spec and flags, and creates its folder. */
 export async function planSweep(
   file: string,
-  opts: { set: string[]; backend?: string; params: [string, unknown[]][]; splits?: string[]; cache: boolean; out?: string },
+  opts: { set: string[]; backend?: string; params: [string, unknown[]][]; splits?: string[]; cache: boolean; out?: string; plugins?: PluginLoading },
 ): Promise<{ plan: SweepPlan; dir: string }> {
   const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
-  const { loaded } = await loadPipeline(file, builtinPlugins, { set, backend: opts.backend });
+  const { loaded } = await loadPipeline(file, builtinPlugins, { set, backend: opts.backend }, {}, opts.plugins);
   const spec = loaded.spec;
   const sweep: SweepSpec = {
     validationFraction: spec.sweep?.validationFraction ?? 0.25,
@@ -110,7 +111,7 @@ export async function planSweep(
     });
   for (const s of splits)
     for (const [k, c] of candidates.entries())
-      await loadPipeline(file, builtinPlugins, { set: [...set, ...label(c, k), ...(s ? [{ assignment: `split.column=${s}`, flag: `sweep split ${s}` }] : [])], backend: opts.backend });
+      await loadPipeline(file, builtinPlugins, { set: [...set, ...label(c, k), ...(s ? [{ assignment: `split.column=${s}`, flag: `sweep split ${s}` }] : [])], backend: opts.backend }, {}, opts.plugins);
   const dir = createRunDir(spec.output.dir, `${spec.name}-sweep`);
   const baseDir = loaded.baseDir ?? resolve(file, '..');
   const plan: SweepPlan = {
@@ -168,12 +169,17 @@ export function openSweep(dir: string, force: boolean): SweepPlan {
 
 const jobFile = (dir: string, key: string): string => join(dir, 'jobs', `${key}.json`);
 
-/** Runs every job of the plan not done yet, `jobs` at a time, then selects, refits, and summarizes. */
-export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void): Promise<SweepSummary> {
+/**
+ * Runs every job of the plan not done yet, `jobs` at a time, then selects, refits, and summarizes. `plugins` says
+ * where the jobs may load plugins from (on resume: the packages installed here).
+ */
+export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void, plugins: PluginLoading = {}): Promise<SweepSummary> {
   const release = acquireLock(dir);
   try {
     mkdirSync(join(dir, 'jobs'), { recursive: true });
     const specText = readFileSync(join(dir, 'spec.source.yaml'), 'utf8');
+    // where the plugins come from is checked once, before any job (a refused plugin is not a failed candidate)
+    await loadPipeline(plan.spec.file, builtinPlugins, { set: plan.set, backend: plan.backend }, { text: specText, baseDir: plan.baseDir }, { ...plugins, import: false });
     const cacheDir = plan.cache ? join(resolve(dir, '..'), '.cache') : null;
     const splitSet = (s: string | null): string[] => (s ? [`split.column=${s}`] : []);
     const base = (s: string | null, extra: string[]): Omit<SweepJob, 'key'> => ({
@@ -183,6 +189,7 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
       set: [...plan.set, ...splitSet(s), 'output.write=false', ...extra],
       ...(plan.backend ? { backend: plan.backend } : {}),
       cacheDir,
+      plugins,
     });
     const label = (s: string | null): string => s ?? 'split';
     const validation: SweepJob[] = plan.splits.flatMap((s) =>

@@ -32,6 +32,8 @@ export const ErrorCode = {
   PLUGIN_ERROR: 'PLUGIN_ERROR',
   /** A plugin named in a spec cannot be found or imported. */
   PLUGIN_NOT_FOUND: 'PLUGIN_NOT_FOUND',
+  /** A plugin may not be loaded from where it is: a URL, an absolute path, or a file outside the spec's folder tree. */
+  PLUGIN_REFUSED: 'PLUGIN_REFUSED',
   /** Resuming was refused: the spec, a data file or a plugin changed since the run started (use --force). */
   RESUME_REFUSED: 'RESUME_REFUSED',
   /** Another live process holds the run folder's lock. */
@@ -91,9 +93,16 @@ export interface ErrorContext {
   [key: string]: unknown;
 }
 
+/**
+ * The brand every {@link WeightshareError} carries. `Symbol.for` gives the same symbol in every copy of the framework,
+ * so an error thrown by a plugin built against another copy is still recognised (see {@link isWeightshareError}).
+ */
+export const ERROR_BRAND: unique symbol = Symbol.for('weightshare.error') as never;
+
 /** The one error class of weightshare. `code` is stable; `problems` lists every issue found at once. */
 export class WeightshareError extends Error {
   override readonly name = 'WeightshareError';
+  readonly [ERROR_BRAND] = true;
   readonly code: ErrorCode;
   readonly problems: Problem[];
   readonly context: ErrorContext;
@@ -116,6 +125,33 @@ export class WeightshareError extends Error {
   get isUserError(): boolean {
     return this.code !== ErrorCode.INTERNAL && this.code !== ErrorCode.PLUGIN_ERROR;
   }
+}
+
+/**
+ * Whether `e` is a weightshare error — from this copy of the framework or from any other (a plugin may bundle its own):
+ * recognised by its brand and a known code, never by `instanceof`, which fails across copies.
+ */
+export function isWeightshareError(e: unknown): e is WeightshareError {
+  if (typeof e !== 'object' || e === null || (e as Record<symbol, unknown>)[ERROR_BRAND] !== true) return false;
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && Object.hasOwn(ErrorCode, code);
+}
+
+/**
+ * `e` as a {@link WeightshareError} of this copy of the framework (the same object when it is one already), or
+ * undefined when it is not a weightshare error. An error of another copy keeps its code, message, problems, context
+ * and cause.
+ */
+export function asWeightshareError(e: unknown): WeightshareError | undefined {
+  if (e instanceof WeightshareError) return e;
+  if (!isWeightshareError(e)) return undefined;
+  const { problems, context, pluginCode } = e as Partial<WeightshareError>;
+  return new WeightshareError(e.code, String(e.message), {
+    problems: Array.isArray(problems) ? problems : [],
+    context: context && typeof context === 'object' ? context : {},
+    cause: e.cause,
+    pluginCode: typeof pluginCode === 'string' ? pluginCode : undefined,
+  });
 }
 
 /** Formats a location as `file:line:column` (what editors and terminals make clickable). */
@@ -231,14 +267,32 @@ export function pluginInvalid(plugin: string, problems: string[], from?: SourceL
   });
 }
 
-export function pluginNotFound(name: string, why: string, from?: SourceLocation): WeightshareError {
+/** @param resume the plugin was looked up for a run folder, among the packages installed where resume runs */
+export function pluginNotFound(name: string, why: string, from?: SourceLocation, resume = false): WeightshareError {
   const local = name.startsWith('.') || name.startsWith('/');
   const fix = local
     ? 'Check the path: it is resolved against the spec\'s folder and must point to a JavaScript module (build TypeScript plugins first).'
-    : `Install it next to the spec (npm install ${name}) or name it by a path relative to the spec (./my-plugin.js).`;
+    : resume
+      ? `Install it here (npm install ${name}, the version the run used), or run resume from the folder where it is installed.`
+      : `Install it next to the spec (npm install ${name}) or name it by a path relative to the spec (./my-plugin.js).`;
   return new WeightshareError(ErrorCode.PLUGIN_NOT_FOUND, `plugin "${name}" cannot be loaded: ${why}. ${fix}`, {
     problems: from ? [{ message: 'named here', location: from }] : [],
   });
+}
+
+/**
+ * A plugin module that may not be loaded from where it is.
+ * @param resume the plugin was named by a run folder (resume), not by a spec the user runs
+ */
+export function pluginRefused(name: string, why: string, resume: boolean, from?: SourceLocation): WeightshareError {
+  const fix = resume
+    ? 'If you trust that file, resume with --allow-plugin-path <the folder that holds it>; otherwise run the spec again with weightshare run.'
+    : "Move the plugin into the spec's folder or install it as a package; or, if you trust it, allow its folder with --allow-plugin-path <folder>.";
+  return new WeightshareError(
+    ErrorCode.PLUGIN_REFUSED,
+    `plugin "${name}" was not loaded: ${why}. A spec is code, so its plugins come only from packages installed where it is, files inside its own folder and folders allowed with --allow-plugin-path (see docs/security.md). ${fix}`,
+    { problems: from ? [{ message: 'named here', location: from }] : [] },
+  );
 }
 
 export function relationInvalid(message: string, location?: SourceLocation): WeightshareError {
@@ -317,7 +371,8 @@ export function stageNotFound(
 
 /** Wraps an error thrown inside a plugin with where it happened; the original stays as `cause`. */
 export function pluginError(err: unknown, context: ErrorContext): WeightshareError {
-  if (err instanceof WeightshareError) return err; // already actionable (plugins may throw our errors)
+  const ours = asWeightshareError(err);
+  if (ours) return ours; // already actionable (plugins may throw our errors, from any copy of the framework)
   const msg = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown })?.code;
   const where = [

@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
-import { dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
+import { asWeightshareError, dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation, relationSummary, TASK_ORDER } from '../data/relation.js';
 import { readMatrixFile } from '../data/csv.js';
@@ -465,9 +465,10 @@ export class Engine {
         if (task !== undefined) context.task = task;
         e = e.cause;
       }
-      if (e instanceof WeightshareError) {
-        Object.assign(e.context, { ...context, ...e.context });
-        throw e;
+      const ours = asWeightshareError(e);
+      if (ours) {
+        Object.assign(ours.context, { ...context, ...ours.context });
+        throw ours;
       }
       throw pluginError(e, context);
     }

@@ -15,7 +15,7 @@ import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
-import { runNotFound, WeightshareError } from '../errors.js';
+import { isWeightshareError, runNotFound } from '../errors.js';
 import { createRunDir, writeFileAtomic } from '../io.js';
 import { matrixCsv } from '../output.js';
 import { modelFiles } from '../model/artifact.js';
@@ -234,7 +234,7 @@ export class RunFolder {
   fail(err: unknown): void {
     try {
       this.manifest.status = 'failed';
-      this.manifest.error = err instanceof WeightshareError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+      this.manifest.error = isWeightshareError(err) ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
       this.manifest.endedAt = new Date().toISOString();
       this.writeManifest();
     } catch {

@@ -17,7 +17,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { InProcessExecutor } from '../engine/executor.js';
 import { PluginRegistry, validatePlugin } from '../engine/registry.js';
 import { runPipeline } from '../engine/engine.js';
-import { WeightshareError } from '../errors.js';
+import { isWeightshareError } from '../errors.js';
 import type { DenseMatrix } from '../math/dense.js';
 import {
   STAGE_NAMES,
@@ -249,7 +249,7 @@ ${STAGE_NAMES.map((s) => `  ${s}: ${stageLine(s, extra)}`).join('\n')}
         try {
           loadSpecText(spec(given + extra), 'conformance.yaml', registry);
         } catch (e) {
-          check(e instanceof WeightshareError && e.code === 'SPEC_INVALID', `${m.stage}/${m.name}: expected SPEC_INVALID, got ${(e as Error).message}`);
+          check(isWeightshareError(e) && e.code === 'SPEC_INVALID', `${m.stage}/${m.name}: expected SPEC_INVALID, got ${(e as Error).message}`);
           check(e.problems.some((p) => p.location?.path === path), `${m.stage}/${m.name}: no problem reported at ${path}`);
           return;
         }
