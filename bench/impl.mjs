@@ -2,9 +2,9 @@
 // One implementation of one benchmark workload, in its own process (so its peak memory is its own):
 //   node bench/impl.mjs <workload> <cpu|cpu-direct|tfjs-wasm|tfjs-cpu> <data-dir> <out-dir>
 // cpu-direct (propagate only): plugin-cpu with solver: direct, the dense factorizations, for comparison.
-import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeNpy, InProcessExecutor, loadPipeline, loadSpecText, PluginRegistry, Rng, runPipeline, WorkerExecutor } from '@weightshare/framework';
+import { encodeNpy, InProcessExecutor, loadModel, loadPipeline, loadSpecText, PluginRegistry, Rng, runPipeline, WorkerExecutor } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { tfjsPlugin } from '@weightshare/plugin-tfjs';
 
@@ -42,7 +42,7 @@ function tasksOf(X, y, T, n) {
 const registry = new PluginRegistry(plugins);
 // plugin-cpu runs heavy per-task work on both cores (the data is in shared memory); School's tasks are too small to
 // be worth a thread hop; tfjs batches tasks itself
-const executor = backend === 'cpu' && workload !== 'school-sweep' ? new WorkerExecutor(2) : undefined;
+const executor = backend === 'cpu' && workload !== 'school-sweep' && workload !== 'predict' ? new WorkerExecutor(2) : undefined;
 const spec = (body) => `apiVersion: weightshare/v1
 name: bench
 backend: ${backend}
@@ -100,6 +100,16 @@ stages:
     outputs[key] = (await m.run({ relation: A, weights: B }, { ...defaults(m), ...extra, ...(backend === 'tfjs' ? { tol: 1e-7, maxIterations: 5000 } : {}), ...(impl === 'cpu-direct' ? { solver: 'direct' } : {}) }, ctx)).propagated;
   }
   seconds = (performance.now() - t0) / 1000;
+} else if (workload === 'predict') {
+  const out = join(outDir, 'predictions.csv');
+  rmSync(out, { force: true });
+  const t0 = performance.now();
+  const report = loadModel(p.modelDir).predictCsv(p.csv, { out, keep: false });
+  seconds = (performance.now() - t0) / 1000;
+  if (report.rows !== p.N) throw new Error(`predicted ${report.rows} rows, expected ${p.N}`);
+  // outside the clock: the predictions as an array, for the agreement check
+  const lines = readFileSync(out, 'utf8').trim().split('\n').slice(1);
+  outputs.pred = { rows: 1, cols: lines.length, data: Float64Array.from(lines, (l) => Number(l.split(',')[2])) };
 } else if (workload === 'school-sweep') {
   const mses = [];
   const t0 = performance.now();

@@ -7,11 +7,11 @@
  * to NumPy. NumPy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (they slow a current OpenBLAS here).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeNpy, encodeNpy, Rng } from '@weightshare/framework';
+import { decodeNpy, encodeNpy, Rng, sha256 } from '@weightshare/framework';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -63,6 +63,16 @@ const WORKLOADS = {
     units: (p) => [p.T * p.n, 'rows'],
     skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (minutes)' },
   },
+  predict: {
+    title: 'Predict: a model applied to a CSV file (CSV in, CSV out)',
+    full: { T: 100, d: 30, N: 1000000 },
+    smoke: { T: 4, d: 3, N: 500 },
+    units: (p) => [p.N, 'rows'],
+    skip: {
+      'tfjs-wasm': 'predict is framework code (float64), the same for every backend',
+      'tfjs-cpu': 'predict is framework code (float64), the same for every backend',
+    },
+  },
   propagate: {
     title: 'Propagate at scale: solve, laplacian, ppr',
     full: { T: 2000, d: 256, alpha: 1, pprAlpha: 0.15, neighbours: 10 },
@@ -84,6 +94,8 @@ function generate(name, p, dir) {
   if (name === 'school-sweep') {
     Object.assign(p, { data: join(root, 'data/school/school.csv'), splits: join(root, 'data/school/school_splits.csv'), spec: join(root, 'pipelines/school-mean-regularized.yaml') });
     rawBytes = 15362 * 28 * 8;
+  } else if (name === 'predict') {
+    rawBytes = writePredictData(p, dir, rng);
   } else if (name === 'propagate') {
     const { T, d, neighbours } = p;
     const A = new Float64Array(T * T);
@@ -126,6 +138,64 @@ function generate(name, p, dir) {
   }
   writeFileSync(join(dir, 'params.json'), JSON.stringify(p));
   return rawBytes;
+}
+
+/**
+ * The predict workload's inputs: a model folder (T tasks, d standardized features and a bias, as a run writes it) and
+ * a CSV file of N rows (task id, d feature values with 6 decimals), written in pieces.
+ */
+function writePredictData(p, dir, rng) {
+  const { T, d, N } = p;
+  const features = Array.from({ length: d }, (_, j) => ({ name: `x${j + 1}`, encoded: j, center: rng.normal(), scale: 0.5 + rng.next() }));
+  const theta = Float64Array.from({ length: T * (d + 1) }, () => rng.normal());
+  const tasks = Array.from({ length: T }, (_, t) => String(t));
+  const modelDir = join(dir, 'model');
+  mkdirSync(modelDir);
+  const files = { 'parameters.npy': encodeNpy({ rows: T, cols: d + 1, data: theta }) };
+  for (const [f, c] of Object.entries(files)) writeFileSync(join(modelDir, f), c);
+  const description = {
+    format: 1,
+    kind: 'weightshare-model',
+    framework: { name: '@weightshare/framework', version: 'bench' },
+    plugins: [],
+    run: { name: 'bench-predict', specSha256: '', seed: 0 },
+    loss: { name: 'squared' },
+    model: { name: 'linear', outputs: 1, parameters: d + 1, blocks: [{ name: 'weights', start: 0, size: d }, { name: 'bias', start: d, size: 1, bias: true }] },
+    columns: { task: 'task', target: 'y' },
+    tasks,
+    features: [...features.map((f) => f.name), 'bias'],
+    preprocessing: {
+      format: 1,
+      inputs: features.map((f) => ({ column: f.name, kind: 'numeric' })),
+      missing: { policy: 'error', tokens: [] },
+      encoded: features.map((f, j) => ({ name: f.name, input: j })),
+      standardize: true,
+      ddof: 0,
+      features,
+      droppedConstant: [],
+      bias: true,
+    },
+    unseen: { rule: 'mean', parameters: Array.from({ length: d + 1 }, () => 0) },
+    relation: { file: '', sha256: '', tasks: T },
+    files: Object.fromEntries(Object.entries(files).map(([f, c]) => [f, sha256(c)])),
+  };
+  writeFileSync(join(modelDir, 'model.json'), JSON.stringify(description));
+  const fd = openSync(join(dir, 'rows.csv'), 'w');
+  writeSync(fd, ['task', ...features.map((f) => f.name)].join(',') + '\n');
+  let bytes = 0;
+  for (let i = 0; i < N; ) {
+    let text = '';
+    for (const end = Math.min(N, i + 20000); i < end; i++) {
+      text += String(rng.int(T));
+      for (let j = 0; j < d; j++) text += ',' + (features[j].center + features[j].scale * rng.normal()).toFixed(6);
+      text += '\n';
+    }
+    bytes += writeSync(fd, text);
+  }
+  closeSync(fd);
+  p.modelDir = modelDir;
+  p.csv = join(dir, 'rows.csv');
+  return bytes;
 }
 
 function runImpl(name, impl, dataDir, outDir) {
@@ -205,7 +275,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
     }
     const refName = ['numpy', 'cpu', ...Object.keys(results)].find((k) => results[k] && !results[k].error);
     const reference = results[refName];
-    const keys = name === 'logistic-many' ? ['W'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : ['mse'];
+    const keys = name === 'logistic-many' ? ['W'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : name === 'predict' ? ['pred'] : ['mse'];
     for (const [impl, r] of Object.entries(results)) {
       const row = { name, impl, rawBytes, units: w.units(p) };
       if (r.error) {

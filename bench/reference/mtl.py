@@ -152,6 +152,28 @@ def workload_school(d, p):
     return {"mse": np.array(mses)[None, :]}
 
 
+def workload_predict(d, p):
+    """A model folder applied to a CSV file as a NumPy user would: loadtxt, standardize with the recorded centres
+    and scales, one dot product per row with its task's parameters, savetxt (task, row, prediction, unseen)."""
+    m = json.load(open(f"{p['modelDir']}/model.json"))
+    theta = np.load(f"{p['modelDir']}/parameters.npy")
+    feats = m["preprocessing"]["features"]
+    center = np.array([f["center"] for f in feats])
+    scale = np.array([f["scale"] for f in feats])
+    data = np.loadtxt(p["csv"], delimiter=",", skiprows=1)
+    task = data[:, 0].astype(np.int64)  # task ids are 0..T-1 here, so the id is the row of theta
+    Z = (data[:, 1:] - center) / scale
+    W = theta[task]
+    pred = np.einsum("nd,nd->n", Z, W[:, :-1]) + W[:, -1]
+    out = np.empty((len(pred), 4))
+    out[:, 0] = task
+    out[:, 1] = np.arange(len(pred))
+    out[:, 2] = pred
+    out[:, 3] = 0
+    np.savetxt(f"{p['outDir']}/predictions.csv", out, fmt=["%d", "%d", "%.17g", "%d"], delimiter=",", header="task,row,prediction,unseen", comments="")
+    return {"pred": pred[None, :]}
+
+
 def save(out_dir, name, arr):
     arr = np.atleast_2d(np.asarray(arr, dtype=np.float64))
     np.save(f"{out_dir}/{name}.npy", arr)
@@ -160,11 +182,12 @@ def save(out_dir, name, arr):
 if __name__ == "__main__":
     workload, data_dir, out_dir = sys.argv[1:4]
     params = json.load(open(f"{data_dir}/params.json"))
+    params["outDir"] = out_dir
     import glob, os
     for f in glob.glob(f"{data_dir}/*.npy"):
         ARRAYS[os.path.basename(f)[:-4]] = np.load(f)
     t0 = time.perf_counter()
-    result = {"logistic-many": workload_logistic, "squared-big": workload_squared, "propagate": workload_propagate, "school-sweep": workload_school}[workload](data_dir, params)
+    result = {"logistic-many": workload_logistic, "squared-big": workload_squared, "propagate": workload_propagate, "school-sweep": workload_school, "predict": workload_predict}[workload](data_dir, params)
     seconds = time.perf_counter() - t0
     for k, v in result.items():
         save(out_dir, k, v)

@@ -148,6 +148,7 @@ export class Model {
     this.taskIndex = new Map(description.tasks.map((id, t) => [id, t]));
     this.missing = new Set(description.preprocessing.missing.tokens);
     const pre = description.preprocessing;
+    this.encoded = new Float64Array(pre.encoded.length);
     this.encodedStart = [];
     this.indicatorIndex = pre.inputs.map((c, k) => {
       this.encodedStart[k] = pre.encoded.findIndex((e) => e.input === k);
@@ -167,9 +168,17 @@ export class Model {
     const n = input.rows.length;
     const out = this.emptyPredictions(n);
     const place: RowPlace = { file: 'rows', line: (i) => i };
+    let r: PredictInput['rows'][number] = {};
+    const source: CellSource = {
+      number: (k) => {
+        const v = r[cols[k]!];
+        return typeof v === 'number' && Number.isFinite(v) ? v : NaN;
+      },
+      value: (k) => r[cols[k]!],
+    };
     for (let i = 0; i < n; i++) {
-      const r = input.rows[i]!;
-      this.predictRow(String(input.taskIds[i]), (k) => r[cols[k]!], i, out, i, place, opts.unseen ?? 'fused');
+      r = input.rows[i]!;
+      this.predictRow(String(input.taskIds[i]), source, i, out, i, place, opts.unseen ?? 'fused');
     }
     return out;
   }
@@ -215,37 +224,39 @@ export class Model {
     let rows = 0;
     let unseenRows = 0;
     try {
+      const cells = new RowCells(header.length, reader.delimiter);
+      const source: CellSource = { number: (k) => cells.number(inputCols[k]!), value: (k) => cells.string(inputCols[k]!) };
+      const unseenPolicy = opts.unseen ?? 'fused';
+      const quoted = new Map<string, string>(); // each task id as a CSV field, escaped once
       for (let chunk = reader.next(); chunk; chunk = reader.next()) {
-        const { records, lines } = chunk;
-        const n = records.length;
+        const { text: chunkText, starts, ends, lines } = chunk;
+        const n = lines.length;
         const pred = this.emptyPredictions(n);
         const place: RowPlace = { file, line: (i) => lines[i]! };
-        for (let i = 0; i < n; i++) {
-          const rec = records[i]!;
-          if (rec.length !== header.length)
-            throw new WeightshareError(ErrorCode.CSV_INVALID, `${file}: row ${lines[i]} has ${rec.length} fields, the header ${header.length}. Fix that row (a quote or a delimiter too many?).`, {
-              problems: [{ message: 'this row', location: { file, row: lines[i] } }],
-            });
-          const task = rec[taskCol]!;
-          this.predictRow(task, (k) => rec[inputCols[k]!], i, pred, lines[i]!, place, opts.unseen ?? 'fused');
-          if (pred.unseen[i]) unseenTasks.add(task);
-        }
         let text = '';
         for (let i = 0; i < n; i++) {
-          const rec = records[i]!;
+          cells.set(chunkText, starts[i]!, ends[i]!);
+          if (cells.count !== header.length)
+            throw new WeightshareError(ErrorCode.CSV_INVALID, `${file}: row ${lines[i]} has ${cells.count} fields, the header ${header.length}. Fix that row (a quote or a delimiter too many?).`, {
+              problems: [{ message: 'this row', location: { file, row: lines[i] } }],
+            });
+          const task = cells.string(taskCol);
+          this.predictRow(task, source, i, pred, lines[i]!, place, unseenPolicy);
           const u = pred.unseen[i]!;
+          if (u) unseenTasks.add(task);
           unseenRows += u;
-          text += `${csvField(rec[taskCol]!)},${rows + i},${logistic ? `${pred.probability![i]},${labelText(pred.label![i]!)}` : pred.output[i]},${u}\n`;
+          let field = quoted.get(task);
+          if (field === undefined) quoted.set(task, (field = csvField(task)));
+          text += `${field},${rows + i},${logistic ? `${pred.probability![i]},${pred.label![i]}` : pred.output[i]},${u}\n`;
           if (byTask) {
-            const y = this.target(rec[targetCol!]!, lines[i]!, file);
-            const v = logistic ? pred.output[i]! : pred.output[i]!;
+            const y = this.target(cells.string(targetCol!), lines[i]!, file);
             if (u) {
               byTask.uy.push(y);
-              byTask.up.push(v);
+              byTask.up.push(pred.output[i]!);
             } else {
-              const t = this.taskIndex.get(rec[taskCol]!)!;
+              const t = this.taskIndex.get(task)!;
               byTask.y[t]!.push(y);
-              byTask.p[t]!.push(v);
+              byTask.p[t]!.push(pred.output[i]!);
             }
           }
         }
@@ -290,7 +301,7 @@ export class Model {
   }
 
   /** Encodes, standardizes and predicts one row into `out[i]`. */
-  private predictRow(task: string, cell: (k: number) => Cell, i: number, out: Predictions, line: number, place: RowPlace, unseen: UnseenTaskPolicy): void {
+  private predictRow(task: string, cell: CellSource, i: number, out: Predictions, line: number, place: RowPlace, unseen: UnseenTaskPolicy): void {
     const d = this.description;
     const pre = d.preprocessing;
     let t = this.taskIndex.get(task);
@@ -310,7 +321,11 @@ export class Model {
     for (let k = 0; k < features.length; k++) {
       const f = features[k]!;
       const x = enc[f.encoded]!;
-      const z = pre.standardize ? standardizeValue(x, f, () => ({ message: 'this value', location: { file: place.file, row: line, csvColumn: pre.inputs[pre.encoded[f.encoded]!.input]!.column } })) : x;
+      let z = x;
+      if (pre.standardize) {
+        z = (x - f.center) / f.scale; // standardizeValue's formula; it names the cell when the result overflows
+        if (!Number.isFinite(z)) standardizeValue(x, f, () => ({ message: 'this value', location: { file: place.file, row: line, csvColumn: pre.inputs[pre.encoded[f.encoded]!.input]!.column } }));
+      }
       s += z * theta[k]!;
     }
     if (pre.bias) s += 1 * theta[features.length]!;
@@ -323,53 +338,190 @@ export class Model {
     }
   }
 
-  private readonly scratch: Float64Array[] = [];
-
   /** The encoded inputs of one row (numbers, imputed values, category indicators), before standardization. */
-  private encodeRow(cell: (k: number) => Cell, line: number, place: RowPlace): Float64Array {
+  private encodeRow(cell: CellSource, line: number, place: RowPlace): Float64Array {
     const pre = this.description.preprocessing;
-    const enc = (this.scratch[0] ??= new Float64Array(pre.encoded.length));
+    const enc = this.encoded;
     enc.fill(0);
-    const where = (k: number): Problem => ({ message: 'this cell', location: { file: place.file, row: line, csvColumn: pre.inputs[k]!.column } });
-    const fail = (k: number, what: string): never => {
-      throw new WeightshareError(ErrorCode.CSV_INVALID, `${place.file}: row ${line}, column "${pre.inputs[k]!.column}": ${what}`, { problems: [where(k)] });
-    };
     for (let k = 0; k < pre.inputs.length; k++) {
       const c: InputColumn = pre.inputs[k]!;
-      const raw = cell(k);
-      const isMissing = raw === null || raw === undefined || (typeof raw === 'string' && this.missing.has(raw.trim()));
       if (c.kind === 'numeric') {
-        let v: number;
-        if (isMissing) {
-          if (c.impute === undefined) fail(k, `the value is missing, and the model has no value to impute for this column (trained with data.missing: ${pre.missing.policy}). Fill in the cell or leave the row out.`);
-          v = c.impute!;
-        } else if (typeof raw === 'number') {
-          if (!Number.isFinite(raw)) fail(k, `${raw} is not a finite number.`);
-          v = raw;
-        } else {
-          const p = parseCell(raw as string);
-          if (typeof p !== 'number') fail(k, `${p}; the model needs a number here.`);
-          v = p as number;
-        }
-        enc[this.encodedStart[k]!] = v;
-      } else {
-        let label: string;
-        if (isMissing) {
-          if (c.impute === undefined) fail(k, `the category is missing, and the model has none to impute for this column (trained with data.missing: ${pre.missing.policy}). Fill in the cell or leave the row out.`);
-          label = c.impute!;
-        } else label = String(raw).trim();
-        const j = this.indicatorIndex[k]!.get(label);
-        if (j !== undefined) enc[this.encodedStart[k]! + j] = 1;
-        else if (!c.categories.includes(label) && c.unseen === 'error')
-          fail(k, `category ${JSON.stringify(label.slice(0, 40))} does not occur in the training rows (they have ${c.categories.slice(0, 8).join(', ')}${c.categories.length > 8 ? ', …' : ''}), and the model was trained with unseen: error.`);
-        // an unseen category (unseen: zeros) or the reference category (drop: first) has all-zero indicators
+        const fast = cell.number(k);
+        enc[this.encodedStart[k]!] = Number.isNaN(fast) ? this.numericCell(k, cell.value(k), line, place) : fast;
+        continue;
       }
+      const raw = cell.value(k);
+      let label: string;
+      if (this.isMissing(raw)) {
+        if (c.impute === undefined) this.cellError(k, line, place, `the category is missing, and the model has none to impute for this column (trained with data.missing: ${pre.missing.policy}). Fill in the cell or leave the row out.`);
+        label = c.impute!;
+      } else label = String(raw).trim();
+      const j = this.indicatorIndex[k]!.get(label);
+      if (j !== undefined) enc[this.encodedStart[k]! + j] = 1;
+      else if (!c.categories.includes(label) && c.unseen === 'error')
+        this.cellError(k, line, place, `category ${JSON.stringify(label.slice(0, 40))} does not occur in the training rows (they have ${c.categories.slice(0, 8).join(', ')}${c.categories.length > 8 ? ', …' : ''}), and the model was trained with unseen: error.`);
+      // an unseen category (unseen: zeros) or the reference category (drop: first) has all-zero indicators
     }
     return enc;
   }
+
+  private readonly encoded: Float64Array;
+
+  private isMissing(raw: Cell): boolean {
+    return raw === null || raw === undefined || (typeof raw === 'string' && this.missing.has(raw.trim()));
+  }
+
+  /** A numeric cell that is not a plain decimal number: missing (imputed when the model can), or an error. */
+  private numericCell(k: number, raw: Cell, line: number, place: RowPlace): number {
+    const c = this.description.preprocessing.inputs[k] as Extract<InputColumn, { kind: 'numeric' }>;
+    if (this.isMissing(raw)) {
+      if (c.impute === undefined) this.cellError(k, line, place, `the value is missing, and the model has no value to impute for this column (trained with data.missing: ${this.description.preprocessing.missing.policy}). Fill in the cell or leave the row out.`);
+      return c.impute!;
+    }
+    if (typeof raw === 'number') return this.cellError(k, line, place, `${raw} is not a finite number.`);
+    const v = parseCell(raw as string);
+    return typeof v === 'number' ? v : this.cellError(k, line, place, `${v}; the model needs a number here.`);
+  }
+
+  private cellError(k: number, line: number, place: RowPlace, what: string): never {
+    const column = this.description.preprocessing.inputs[k]!.column;
+    throw new WeightshareError(ErrorCode.CSV_INVALID, `${place.file}: row ${line}, column "${column}": ${what}`, { problems: [{ message: 'this cell', location: { file: place.file, row: line, csvColumn: column } }] });
+  }
 }
 
-const labelText = (v: number): string => String(v);
+/** The cells of one row by input index: `number` is the value of a plain decimal cell (NaN otherwise, then `value` is read). */
+interface CellSource {
+  number(k: number): number;
+  value(k: number): Cell;
+}
+
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i); // exact in float64 up to 1e22
+
+/**
+ * The number a plain decimal cell `text[s, e)` denotes — [+-]digits[.digits][e[+-]digits] — bit for bit what
+ * `Number()` gives, without making a string: when the digits, read as an integer, are below 2^53 and the power of ten is at most 22, one
+ * correctly rounded multiplication or division of two exact values is the correctly rounded result (Clinger's fast
+ * path). NaN for anything else (the caller then parses the cell as text).
+ */
+export function fastDecimal(text: string, s: number, e: number): number {
+  let i = s;
+  let neg = false;
+  const c0 = text.charCodeAt(i);
+  if (c0 === 45 || c0 === 43) {
+    neg = c0 === 45;
+    i++;
+  }
+  let m = 0;
+  let scale = 0;
+  let any = false;
+  for (; i < e; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) break;
+    any = true;
+    m = m * 10 + d;
+  }
+  if (i < e && text.charCodeAt(i) === 46) {
+    for (i++; i < e; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      any = true;
+      m = m * 10 + d;
+      scale--;
+    }
+  }
+  if (!any) return NaN;
+  if (i < e) {
+    const c = text.charCodeAt(i);
+    if (c !== 101 && c !== 69) return NaN;
+    i++;
+    let eneg = false;
+    const cs = text.charCodeAt(i);
+    if (cs === 45 || cs === 43) {
+      eneg = cs === 45;
+      i++;
+    }
+    let x = 0;
+    let ed = 0;
+    for (; i < e; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return NaN;
+      x = x * 10 + d;
+      if (++ed > 4) return NaN;
+    }
+    if (ed === 0) return NaN;
+    scale += eneg ? -x : x;
+  }
+  // m is exact while below 2^53 (once past it, it stays past it); beyond that or 10^±22 Number() decides
+  if (m >= 9007199254740992 || scale < -22 || scale > 22) return NaN;
+  const v = scale < 0 ? m / POW10[-scale]! : m * POW10[scale]!;
+  return neg ? -v : v;
+}
+
+/**
+ * The fields of one CSV line, as offsets into the chunk's text (no strings made until a cell is read as text),
+ * trimmed like the data loader trims them. A line with a double quote goes through csv-parse instead.
+ */
+class RowCells {
+  count = 0;
+  private text = '';
+  private readonly starts: Int32Array;
+  private readonly ends: Int32Array;
+  private record: string[] | undefined;
+  private readonly delim: number;
+
+  constructor(
+    width: number,
+    private readonly delimiter: string,
+  ) {
+    this.starts = new Int32Array(width + 1);
+    this.ends = new Int32Array(width + 1);
+    this.delim = delimiter.charCodeAt(0);
+  }
+
+  set(text: string, s: number, e: number): void {
+    this.text = text;
+    this.record = undefined;
+    let n = 0;
+    let start = s;
+    const cap = this.starts.length;
+    for (let i = s; i <= e; i++) {
+      const c = i === e ? -1 : text.charCodeAt(i);
+      if (c === 34) {
+        // a quoted field: the whole line goes through csv-parse
+        this.record = ((parse(text.slice(s, e), { delimiter: this.delimiter, trim: true, relax_quotes: true }) as string[][])[0] ?? []) as string[];
+        this.count = this.record.length;
+        return;
+      }
+      if (c === -1 || c === this.delim) {
+        if (n < cap) {
+          let a = start;
+          let b = i;
+          while (a < b && isSpace(text.charCodeAt(a))) a++;
+          while (b > a && isSpace(text.charCodeAt(b - 1))) b--;
+          this.starts[n] = a;
+          this.ends[n] = b;
+        }
+        n++;
+        start = i + 1;
+      }
+    }
+    this.count = n;
+  }
+
+  string(j: number): string {
+    return this.record ? this.record[j]! : this.text.slice(this.starts[j]!, this.ends[j]!);
+  }
+
+  number(j: number): number {
+    if (this.record) return NaN;
+    const a = this.starts[j]!;
+    const b = this.ends[j]!;
+    return a < b ? fastDecimal(this.text, a, b) : NaN;
+  }
+}
+
+const isSpace = (c: number): boolean => c === 32 || c === 9;
+
 const csvField = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 function concat(parts: Predictions[], logistic: boolean): Predictions {
@@ -399,10 +551,13 @@ class ChunkedCsv {
   private rest = '';
   private line = 0;
   private eof = false;
-  private delimiter = ',';
+  delimiter = ',';
   readonly header: string[] | undefined;
 
-  constructor(path: string, private readonly chunkBytes: number) {
+  constructor(
+    path: string,
+    private readonly chunkBytes: number,
+  ) {
     this.fd = openSync(path, 'r');
     if (!fstatSync(this.fd).isFile()) throw invalidArgument(`"${path}" is not a regular file.`);
     this.buf = Buffer.allocUnsafe(chunkBytes);
@@ -421,7 +576,9 @@ class ChunkedCsv {
     this.line = 1;
     first = first.replace(/^\uFEFF/, '').replace(/\r$/, '');
     this.delimiter = detectDelimiter(first);
-    this.header = this.split(first);
+    const cells = new RowCells(first.length + 1, this.delimiter);
+    cells.set(first, 0, first.length);
+    this.header = Array.from({ length: cells.count }, (_, j) => cells.string(j));
   }
 
   private fill(): void {
@@ -430,46 +587,37 @@ class ChunkedCsv {
     else this.rest += this.buf.toString('utf8', 0, n);
   }
 
-  private split(line: string): string[] {
-    if (line.includes('"')) return ((parse(line, { delimiter: this.delimiter, trim: true, relax_quotes: true }) as string[][])[0] ?? []) as string[];
-    const cells = line.split(this.delimiter);
-    for (let j = 0; j < cells.length; j++) cells[j] = cells[j]!.trim();
-    return cells;
-  }
-
-  /** The next chunk of records, or undefined at the end. */
-  next(): { records: string[][]; lines: number[] } | undefined {
+  /** The next chunk: its text and, per non-blank line, where it starts and ends and its 1-based line number. */
+  next(): { text: string; starts: number[]; ends: number[]; lines: number[] } | undefined {
     if (this.header === undefined) return undefined;
-    if (!this.eof) this.fill();
-    if (this.rest === '' && this.eof) return undefined;
-    let end = this.rest.lastIndexOf('\n');
-    let text: string;
-    if (end < 0 && !this.eof) return this.next();
-    if (this.eof) {
-      text = this.rest;
-      this.rest = '';
-      end = text.length;
-    } else {
-      text = this.rest.slice(0, end);
-      this.rest = this.rest.slice(end + 1);
-    }
-    const records: string[][] = [];
-    const lines: number[] = [];
-    let start = 0;
-    while (start <= text.length) {
-      let nl = text.indexOf('\n', start);
-      if (nl < 0) nl = text.length;
-      this.line++;
-      let l = text.slice(start, nl);
-      if (l.endsWith('\r')) l = l.slice(0, -1);
-      if (l.trim() !== '') {
-        records.push(this.split(l));
-        lines.push(this.line);
+    for (;;) {
+      if (!this.eof) this.fill();
+      if (this.rest === '' && this.eof) return undefined;
+      const cut = this.eof ? this.rest.length : this.rest.lastIndexOf('\n');
+      if (cut < 0) continue; // a line longer than a chunk: read on
+      const text = this.rest.slice(0, cut);
+      this.rest = this.eof ? '' : this.rest.slice(cut + 1);
+      const starts: number[] = [];
+      const ends: number[] = [];
+      const lines: number[] = [];
+      for (let start = 0; start <= text.length; ) {
+        let nl = text.indexOf('\n', start);
+        if (nl < 0) nl = text.length;
+        this.line++;
+        let end = nl;
+        if (end > start && text.charCodeAt(end - 1) === 13) end--;
+        let a = start;
+        while (a < end && isSpace(text.charCodeAt(a))) a++;
+        if (a < end) {
+          starts.push(start);
+          ends.push(end);
+          lines.push(this.line);
+        }
+        start = nl + 1;
       }
-      start = nl + 1;
+      if (lines.length) return { text, starts, ends, lines };
+      if (this.eof) return undefined;
     }
-    if (!records.length) return this.eof ? undefined : this.next();
-    return { records, lines };
   }
 
   close(): void {
