@@ -279,3 +279,24 @@ describe('versions recorded in models', () => {
     expect(FRAMEWORK_VERSION).toBe((JSON.parse(readFileSync(join(root, 'packages/framework/package.json'), 'utf8')) as { version: string }).version);
   });
 });
+
+describe('reading numbers fast, bit for bit', () => {
+  it('fastDecimal gives exactly what Number() gives, or NaN to defer to it', async () => {
+    const { fastDecimal, Rng } = await import('@weightshare/framework');
+    const rng = new Rng(11);
+    const cases = ['0', '-0', '+1', '1.', '.5', '-.5', '00012.50', '1e5', '1E-5', '2.5e+22', '9007199254740991', '9007199254740993', '0.1', '123456789012345678', '1e23', '1e-23', '4.35', '1.066274563399339', '', '.', '-', 'e5', '1e', '1x', '0x10', 'NaN', 'Infinity', '1_0', ' 1'];
+    for (let i = 0; i < 20000; i++) {
+      const v = (rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 30 - 15);
+      cases.push(String(v), v.toFixed(Math.floor(rng.next() * 12)), v.toExponential(Math.floor(rng.next() * 16)), v.toPrecision(1 + Math.floor(rng.next() * 20)));
+    }
+    let fast = 0;
+    for (const c of cases) {
+      const f = fastDecimal(c, 0, c.length);
+      if (Number.isNaN(f)) continue;
+      fast++;
+      expect(Object.is(f, Number(c)), c).toBe(true);
+    }
+    expect(fast).toBeGreaterThan(cases.length * 0.6); // most cells take the fast path
+    for (const c of ['', '.', '-', 'e5', '1e', '1x', '0x10', 'NaN', 'Infinity', '1_0', ' 1']) expect(fastDecimal(c, 0, c.length), c).toBeNaN();
+  });
+});

@@ -42,7 +42,7 @@ export { FolderStore, CacheStore, nullStore, readCheckpoint, writeCheckpoint, ty
 export { RunFolder, listRuns, specInputs, MANIFEST_FORMAT, type Manifest } from './store/run-folder.js';
 export { acquireLock } from './store/lock.js';
 export { expandCandidates, parseParamFlag, metricOf, selectBest, meanStd, summarize, REGRESSION_METRICS, CLASSIFICATION_METRICS, type SweepSpec, type SweepMetric, type Candidate } from './sweep/sweep.js';
-export { loadModel, Model, type PredictInput, type Predictions, type CsvPredictionReport, type UnseenTaskPolicy } from './model/predict.js';
+export { loadModel, Model, fastDecimal, type PredictInput, type Predictions, type CsvPredictionReport, type UnseenTaskPolicy } from './model/predict.js';
 export { MODEL_FORMAT, modelFiles, originalWeightsCsv, type ModelDescription } from './model/artifact.js';
 export { FRAMEWORK_VERSION } from './version.js';
 export { splitRowsCsv } from './model/rows.js';
