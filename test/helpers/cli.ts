@@ -33,3 +33,13 @@ export function cliKilledAfter(args: string[], ms: number, opts: { cwd?: string 
     });
   });
 }
+
+/** A user error as the CLI must report it: exit 2, "error CODE: …" first, no stack frame, never INTERNAL. */
+export function isCleanUserError(r: CliResult, code?: string): boolean {
+  return r.code === 2 && /^error [A-Z_]+: /.test(r.stderr) && (code === undefined || r.stderr.startsWith(`error ${code}:`)) && !hasStackTrace(r.stderr) && !r.stderr.includes('INTERNAL');
+}
+
+/** Whether text holds a JavaScript stack frame. */
+export function hasStackTrace(text: string): boolean {
+  return /\n\s+at .+(:\d+:\d+\)?|\(node:.+\))\s*(\n|$)/.test(text);
+}

@@ -1,13 +1,14 @@
 /** `weightshare runs ls | show | diff`: runs as records. */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { listRuns, type Metrics, type RunFolder, type RunResults } from '@weightshare/framework';
+import { basename, join } from 'node:path';
+import { scanRuns, type Metrics, type RunFolder, type RunResults } from '@weightshare/framework';
 
 function results(run: RunFolder): RunResults | undefined {
   const file = join(run.dir, 'results.json');
   if (!existsSync(file)) return undefined;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RunResults;
+    const res = JSON.parse(readFileSync(file, 'utf8')) as RunResults;
+    return typeof res === 'object' && res !== null && typeof res.models === 'object' && res.models !== null ? res : undefined;
   } catch {
     return undefined;
   }
@@ -27,6 +28,7 @@ function status(run: RunFolder): string {
 
 function keyMetric(m: Metrics | undefined): string {
   if (!m) return '—';
+  if (typeof m !== 'object') return '—';
   const v = 'mse' in m ? m.mse : m.accuracy;
   return typeof v !== 'number' || !Number.isFinite(v) ? '—' : 'mse' in m ? `MSE ${v.toFixed(4)}` : `acc ${v.toFixed(4)}`;
 }
@@ -36,7 +38,8 @@ function backends(run: RunFolder): string {
 }
 
 export function listRunsTable(dir: string, json: boolean): string {
-  const rows = listRuns(dir).map((r) => ({
+  const { runs, damaged } = scanRuns(dir);
+  const rows: { id: string; name: string; status: string; backend: string; metric: string; started: string; dir: string; error?: string }[] = runs.map((r) => ({
     id: r.manifest.id,
     name: r.manifest.name,
     status: status(r),
@@ -45,6 +48,8 @@ export function listRunsTable(dir: string, json: boolean): string {
     started: r.manifest.startedAt,
     dir: r.dir,
   }));
+  // a damaged folder is listed (it is there, and says why), never the end of the listing
+  for (const d of damaged) rows.push({ id: basename(d.dir), name: '—', status: 'damaged', backend: '—', metric: '—', started: '—', dir: d.dir, error: d.error.message });
   if (json) return JSON.stringify(rows, null, 2) + '\n';
   if (!rows.length) return `no runs in ${dir}/\n`;
   const cols: [keyof (typeof rows)[number], string][] = [
@@ -57,7 +62,8 @@ export function listRunsTable(dir: string, json: boolean): string {
   ];
   const width = cols.map(([k, h]) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
-  return [line(cols.map(([, h]) => h)), ...rows.map((r) => line(cols.map(([k]) => String(r[k]))))].join('\n') + '\n';
+  const notes = damaged.map((d) => `${basename(d.dir)}: ${d.error.code}: ${d.error.message}`);
+  return [line(cols.map(([, h]) => h)), ...rows.map((r) => line(cols.map(([k]) => String(r[k])))), ...(notes.length ? ['', ...notes] : [])].join('\n') + '\n';
 }
 
 export function showRun(run: RunFolder, json: boolean): string {

@@ -15,8 +15,8 @@ import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
-import { runNotFound, WeightshareError } from '../errors.js';
-import { createRunDir, writeFileAtomic } from '../io.js';
+import { excerpt, runCorrupt, runNotFound, WeightshareError } from '../errors.js';
+import { createRunDir, readRegularFile, writeFileAtomic } from '../io.js';
 import { matrixCsv } from '../output.js';
 import { STAGE_NAMES } from '../plugin/types.js';
 import type { LoadedSpec, SpecOverrides } from '../spec/load.js';
@@ -65,7 +65,7 @@ export function specInputs(spec: ResolvedSpec, baseDir: string): string[] {
 
 function fileRecord(path: string): Manifest['inputs'][number] {
   try {
-    const bytes = readFileSync(path);
+    const bytes = readRegularFile(path);
     return { path, sha256: sha256(bytes), bytes: bytes.length };
   } catch {
     return { path, sha256: null, bytes: null };
@@ -134,13 +134,15 @@ export class RunFolder {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw runNotFound(run, `neither a folder nor a run id under ${root}/`);
     const file = join(dir, 'manifest.json');
     if (!existsSync(file)) throw runNotFound(run, 'the folder has no manifest.json (the run was stopped before it started: run the spec again)');
-    let manifest: Manifest;
+    let manifest: unknown;
     try {
-      manifest = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+      manifest = JSON.parse(readRegularFile(file).toString('utf8'));
     } catch (e) {
-      throw runNotFound(run, `manifest.json is unreadable (${(e as Error).message})`);
+      throw runCorrupt(dir, 'manifest.json', `cannot be read as JSON (${excerpt((e as Error).message, 120)})`);
     }
-    return new RunFolder(dir, manifest);
+    const bad = manifestProblem(manifest);
+    if (bad) throw runCorrupt(dir, 'manifest.json', bad);
+    return new RunFolder(dir, manifest as Manifest);
   }
 
   /** Takes the folder's lock (for resume). @throws WeightshareError RUN_LOCKED */
@@ -153,9 +155,27 @@ export class RunFolder {
     this.release = undefined;
   }
 
-  /** The resolved spec text this run was started with. */
+  /**
+   * The resolved spec text this run was started with, checked against the manifest's `resolvedSha256`.
+   * @throws WeightshareError RUN_CORRUPT when it is missing, truncated or edited
+   */
   resolvedSpecText(): string {
-    return readFileSync(join(this.dir, 'spec.resolved.json'), 'utf8');
+    const file = 'spec.resolved.json';
+    let text: string;
+    try {
+      text = readRegularFile(join(this.dir, file)).toString('utf8');
+    } catch (e) {
+      throw runCorrupt(this.dir, file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${excerpt((e as Error).message, 120)})`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw runCorrupt(this.dir, file, 'is truncated or not JSON');
+    }
+    if (sha256(canonicalJson(parsed)) !== this.manifest.spec.resolvedSha256)
+      throw runCorrupt(this.dir, file, "does not match the checksum recorded in manifest.json (it was edited or damaged after the run started)");
+    return text;
   }
 
   /** What changed since the run started: the spec file, input files, plugin versions. */
@@ -242,6 +262,37 @@ export class RunFolder {
   }
 }
 
+/** What makes a parsed manifest unusable (a missing or mistyped field), or undefined when it has what a run records. */
+function manifestProblem(m: unknown): string | undefined {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'is not a JSON object';
+  const o = m as Record<string, unknown>;
+  const spec = o.spec as Record<string, unknown> | undefined;
+  const fields: [string, unknown, string][] = [
+    ['format', o.format, 'number'],
+    ['id', o.id, 'string'],
+    ['name', o.name, 'string'],
+    ['status', o.status, 'string'],
+    ['spec', spec, 'object'],
+    ['spec.file', spec?.file, 'string'],
+    ['spec.sha256', spec?.sha256, 'string'],
+    ['spec.resolvedSha256', spec?.resolvedSha256, 'string'],
+    ['baseDir', o.baseDir, 'string'],
+    ['overrides', o.overrides, 'object'],
+    ['seed', o.seed, 'number'],
+    ['plugins', o.plugins, 'array'],
+    ['stages', o.stages, 'object'],
+    ['startedAt', o.startedAt, 'string'],
+    ['resumedAt', o.resumedAt, 'array'],
+    ['inputs', o.inputs, 'array'],
+  ];
+  for (const [name, v, type] of fields) {
+    const ok = type === 'array' ? Array.isArray(v) : typeof v === type && v !== null && !(type === 'object' && Array.isArray(v));
+    if (!ok) return `has no valid "${name}" (expected ${type === 'array' ? 'a list' : type === 'object' ? 'an object' : `a ${type}`})`;
+  }
+  if (!['running', 'completed', 'failed'].includes(o.status as string)) return `has the unknown status ${JSON.stringify(excerpt(String(o.status)))}`;
+  return undefined;
+}
+
 /** Deletes temporary files that a killed process left half-written (`.<name>.tmp-<pid>` of a pid that is gone). */
 function removeTornFiles(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
@@ -257,18 +308,29 @@ function removeTornFiles(dir: string): void {
   }
 }
 
-/** Run folders under `root` (those with a manifest), oldest first. */
+/** Run folders under `root` (those with a manifest), oldest first; damaged ones are left out (see {@link scanRuns}). */
 export function listRuns(root: string): RunFolder[] {
-  if (!existsSync(root)) return [];
-  return readdirSync(root)
-    .filter((n) => !n.startsWith('.') && existsSync(join(root, n, 'manifest.json')))
-    .map((n) => {
-      try {
-        return RunFolder.open(join(root, n));
-      } catch {
-        return undefined;
-      }
-    })
-    .filter((r): r is RunFolder => r !== undefined)
-    .sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.dir.localeCompare(b.dir));
+  return scanRuns(root).runs;
+}
+
+/**
+ * The run folders under `root` (those with a manifest), oldest first, and the folders whose manifest is damaged,
+ * each with why: one bad folder never hides the others.
+ */
+export function scanRuns(root: string): { runs: RunFolder[]; damaged: { dir: string; error: WeightshareError }[] } {
+  const runs: RunFolder[] = [];
+  const damaged: { dir: string; error: WeightshareError }[] = [];
+  if (!existsSync(root)) return { runs, damaged };
+  for (const n of readdirSync(root).sort()) {
+    const dir = join(root, n);
+    if (n.startsWith('.') || !existsSync(join(dir, 'manifest.json'))) continue;
+    try {
+      runs.push(RunFolder.open(dir));
+    } catch (e) {
+      if (!(e instanceof WeightshareError)) throw e;
+      damaged.push({ dir, error: e });
+    }
+  }
+  runs.sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.dir.localeCompare(b.dir));
+  return { runs, damaged };
 }
