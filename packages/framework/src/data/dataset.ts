@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { csvInvalid, dataInvalid, excerpt, type Problem, type SourceLocation } from '../errors.js';
 import { readRegularFile } from '../io.js';
+import { checkRunSize } from '../resources.js';
 import { sharedFloat64, type DenseMatrix } from '../math/dense.js';
 import type { LossName, TaskData } from '../plugin/types.js';
 import type { Rng } from '../random.js';
@@ -105,6 +106,8 @@ export interface SpecPlace {
  * @throws WeightshareError FILE_NOT_FOUND, CSV_INVALID, DATA_INVALID
  */
 export function loadDataset(spec: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace): RawDataset {
+  // sizes are checked before anything of that size is allocated: the generator's from the spec, a file's once parsed
+  if (spec.source === 'synthetic') checkRunSize({ tasks: spec.tasks, rows: spec.tasks * spec.rows, features: spec.features }, place.locate(['data']));
   const raw = spec.source === 'synthetic' ? generateSynthetic(spec, loss, rng.fork('data/synthetic')) : loadCsvDataset(spec, split, place);
   if (loss === 'logistic') normalizeLabels(raw);
   if (loss === 'squared') checkTargetRange(raw);
@@ -116,6 +119,7 @@ type CategoricalDecl = string | { column: string; unseen?: 'zeros' | 'error'; dr
 
 function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): RawDataset {
   const table = readCsv(resolve(place.baseDir, spec.path), spec.path, place.locate(['data', 'path']), spec.delimiter ? { delimiter: spec.delimiter } : {});
+  checkRunSize({ tasks: distinctTasks(table, spec.task), rows: table.records.length, features: spec.features?.length ?? Math.max(0, table.header.length - 2 - (spec.exclude?.length ?? 0)) }, place.locate(['data', 'path']));
   const problems: Problem[] = [];
   const ti = columnIndex(table, spec.task, 'task', problems, place.locate(['data', 'task']));
   const yi = columnIndex(table, spec.target, 'target', problems, place.locate(['data', 'target']));
@@ -253,6 +257,12 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
     file: spec.path,
     targetName: spec.target,
   };
+}
+
+/** Distinct values of the task column (0 when the column is missing: reported by the caller). */
+function distinctTasks(table: CsvTable, task: string): number {
+  const i = table.header.indexOf(task);
+  return i < 0 ? 0 : new Set(table.records.map((r) => r[i])).size;
 }
 
 /** parseCell's reason for a cell that is text rather than a malformed number. */
