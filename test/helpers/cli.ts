@@ -36,7 +36,8 @@ export function cliKilledAfter(args: string[], ms: number, opts: { cwd?: string 
 
 /** A user error as the CLI must report it: exit 2, "error CODE: …" first, no stack frame, never INTERNAL. */
 export function isCleanUserError(r: CliResult, code?: string): boolean {
-  return r.code === 2 && /^error [A-Z_]+: /.test(r.stderr) && (code === undefined || r.stderr.startsWith(`error ${code}:`)) && !hasStackTrace(r.stderr) && !r.stderr.includes('INTERNAL');
+  const stderr = r.stderr.replace(/^writing .*\n/, ''); // where a run writes, said before it starts
+  return r.code === 2 && /^error [A-Z_]+: /.test(stderr) && (code === undefined || stderr.startsWith(`error ${code}:`)) && !hasStackTrace(stderr) && !stderr.includes('INTERNAL');
 }
 
 /** Whether text holds a JavaScript stack frame. */

@@ -4,7 +4,7 @@
  * Run folders are created with a non-recursive mkdir, which fails if the folder exists: a run never writes into
  * another run's folder.
  */
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, realpathSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, realpathSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { outputError } from './errors.js';
 
@@ -97,6 +97,40 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     }
     throw outputError(path, e);
   }
+}
+
+/**
+ * Makes `path` a second name (a hard link) of the complete file `existing`, atomically: the link is made under a
+ * temporary name and renamed over `path`. Identical bytes are then stored once. Returns false, touching nothing,
+ * where links are not possible (another filesystem, a filesystem without them): the caller then writes the bytes.
+ * Counts as a write for WEIGHTSHARE_CRASH_AT_WRITE (killed with the link made, nothing renamed).
+ */
+export function linkFileAtomic(existing: string, path: string): boolean {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    unlinkSync(tmp);
+  } catch {
+    /* none */
+  }
+  try {
+    linkSync(existing, tmp);
+  } catch {
+    return false;
+  }
+  if (crashAt > 0 && ++writes === crashAt) process.kill(process.pid, 'SIGKILL');
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* nothing to clean */
+    }
+    throw outputError(path, e);
+  }
+  fsyncDir(dir);
+  return true;
 }
 
 function fsyncDir(dir: string): void {

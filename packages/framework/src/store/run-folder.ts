@@ -5,7 +5,8 @@
  *   spec.source.yaml     the spec file as it was
  *   spec.resolved.json   the spec after --set/--backend and defaults (what resume runs)
  *   checkpoints/<id>/    one folder per completed stage (see stage-store.ts)
- *   results.json, weights.csv, weights.npy, targets.csv, targets.npy, relation.csv, relation.npy   final outputs
+ *   results.json, weights.csv, weights.npy, targets.csv, targets.npy, relation.npy   final outputs (a final .npy
+ *                        with the bytes of a checkpoint's is a hard link of it: each matrix is stored once)
  *   .lock                the pid of the process writing it
  * Every file is written atomically. results.json and the weight files hold no clock readings: the same spec, seed and
  * backend give the same bytes; times live in manifest.json only.
@@ -16,7 +17,7 @@ import { basename, join, resolve } from 'node:path';
 import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
 import { excerpt, runCorrupt, runNotFound, WeightshareError } from '../errors.js';
-import { createRunDir, readRegularFile, writeFileAtomic } from '../io.js';
+import { createRunDir, linkFileAtomic, readRegularFile, writeFileAtomic } from '../io.js';
 import { matrixCsv } from '../output.js';
 import { STAGE_NAMES } from '../plugin/types.js';
 import type { LoadedSpec, SpecOverrides } from '../spec/load.js';
@@ -220,7 +221,11 @@ export class RunFolder {
     this.writeManifest();
   }
 
-  /** Writes the final outputs, then marks the run completed with every checksum. */
+  /**
+   * Writes the final outputs, then marks the run completed with every checksum. The relation (T×T, the one big
+   * matrix) is kept as `.npy` only; a final `.npy` whose bytes a checkpoint of this run already holds (the last W
+   * and E, A) is a hard link of that file, so each distinct matrix is on disk once.
+   */
   complete(outcome: RunOutcome, store: FolderStore): void {
     const { data } = outcome;
     const outputs: [string, string | Buffer][] = [
@@ -228,12 +233,18 @@ export class RunFolder {
       ['weights.npy', encodeNpy(outcome.weights)],
       ['targets.csv', matrixCsv(outcome.targets, data.taskIds, data.featureNames)],
       ['targets.npy', encodeNpy(outcome.targets)],
-      ['relation.csv', matrixCsv(outcome.relation, data.taskIds, data.taskIds)],
       ['relation.npy', encodeNpy(outcome.relation)],
       ['results.json', JSON.stringify(outcome.results, null, 2) + '\n'],
     ];
-    for (const [file, content] of outputs) writeFileAtomic(join(this.dir, file), content);
-    this.manifest.outputs = outputs.map(([file, content]) => ({ file, sha256: sha256(content) }));
+    const stored = new Map<string, string>();
+    for (const r of store.records.values()) for (const f of Object.values(r.files)) stored.set(f.sha256, join(this.dir, 'checkpoints', r.id, f.file));
+    const sums = outputs.map(([file, content]) => {
+      const sum = sha256(content);
+      const same = stored.get(sum);
+      if (!(same && linkFileAtomic(same, join(this.dir, file)))) writeFileAtomic(join(this.dir, file), content);
+      return { file, sha256: sum };
+    });
+    this.manifest.outputs = sums;
     this.manifest.checkpoints = [...store.records.values()].map((r) => ({
       id: r.id,
       key: r.key,

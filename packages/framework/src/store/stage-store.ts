@@ -8,10 +8,10 @@
  * written last (atomically), so a checkpoint either exists completely or not at all; every `.npy` is verified
  * against its SHA-256 before use.
  */
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { checkpointCorrupt } from '../errors.js';
+import { checkpointCorrupt, outputError } from '../errors.js';
 import { readRegularFile, writeFileAtomic } from '../io.js';
 import { allFinite, type DenseMatrix } from '../math/dense.js';
 import { sha256 } from './hash.js';
@@ -156,6 +156,22 @@ export class FolderStore implements StageStore {
     return join(this.runDir, 'checkpoints', id);
   }
 
+  /**
+   * The checkpoint folder of stage `id`, to write into: refused when it (or `checkpoints/`) is a symbolic link that
+   * leads out of the run folder — a run folder received from someone else must not make a resume write elsewhere.
+   * @throws WeightshareError OUTPUT_ERROR
+   */
+  private writableDir(id: string): string {
+    const dir = this.dir(id);
+    let existing = dir;
+    while (!existsSync(existing) && existing !== this.runDir) existing = dirname(existing);
+    const root = realpathSync(this.runDir);
+    const real = realpathSync(existing);
+    if (real !== root && !real.startsWith(root + sep))
+      throw outputError(existing, new Error(`it leads out of the run folder (to ${real}) through a symbolic link; weightshare does not write through it. Remove the link`));
+    return dir;
+  }
+
   load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined {
     const own = readCheckpoint(this.dir(id), shapes); // a corrupted checkpoint of this run is an error, never skipped
     if (own && own.record.key === key) {
@@ -173,12 +189,12 @@ export class FolderStore implements StageStore {
       return undefined;
     }
     if (!cached) return undefined;
-    this.records.set(id, writeCheckpoint(this.dir(id), id, key, cached.stage));
+    this.records.set(id, writeCheckpoint(this.writableDir(id), id, key, cached.stage));
     return { stage: cached.stage, source: 'cached' };
   }
 
   save(id: string, key: string, stage: StoredStage): void {
-    const record = writeCheckpoint(this.dir(id), id, key, stage);
+    const record = writeCheckpoint(this.writableDir(id), id, key, stage);
     this.records.set(id, record);
     if (!this.cacheDir) return;
     const entry = join(this.cacheDir, key);
