@@ -11,7 +11,7 @@ import { Rng, type Manifest } from '@weightshare/framework';
 import { cli, cliKilledAfter, cliKilledAfterFile, root } from './helpers/cli.js';
 import { scratch } from './helpers/run.js';
 
-const FINAL = ['results.json', 'weights.csv', 'weights.npy', 'targets.csv', 'targets.npy', 'relation.csv', 'relation.npy'];
+const FINAL = ['results.json', 'weights.csv', 'weights.npy', 'targets.csv', 'targets.npy', 'relation.npy'];
 
 /** A spec in its own folder with its own CSV data, so tests can edit both. */
 function project(rounds: number | string = 12, stages?: string): { dir: string; spec: string } {
@@ -54,7 +54,7 @@ describe('crash and resume', () => {
     const { dir, spec } = project();
     const ref = cli(['run', spec, '--out', 'ref', '--no-cache'], { cwd: dir });
     expect(ref.code, ref.stderr).toBe(0);
-    const writes = 3 + 5 * 2 + 12 * 3 * 2 + 4 + 7 + 4 + 1; // spec/manifest, checkpoints (npy + json), finals, model/
+    const writes = 3 + 5 * 2 + 12 * 3 * 2 + 4 + 6 + 4 + 1; // spec/manifest, checkpoints (npy + json), finals (written or linked), model/
     const points = [1, 2, 3, 4, 5, 6, 9, 17, 30, 46, 61, 75, 90, writes - 6, writes - 1];
     for (const n of points) {
       const out = `crash-${n}`;
@@ -65,7 +65,7 @@ describe('crash and resume', () => {
       if (!existsSync(join(run, 'manifest.json'))) {
         // killed before the run was committed: there is nothing to resume, and resume says so
         expect(resumed.code).toBe(2);
-        expect(resumed.stderr).toMatch(/^error RUN_NOT_FOUND: .*no manifest\.json \(the run was stopped before it started/);
+        expect(resumed.stderr).toMatch(/^(?:writing .*\n)?error RUN_NOT_FOUND: .*no manifest\.json \(the run was stopped before it started/);
         continue;
       }
       expect(resumed.code, `write ${n}: ${resumed.stderr}`).toBe(0);
@@ -147,7 +147,7 @@ describe('crash and resume', () => {
     writeFileSync(npy, bytes.subarray(0, bytes.length - 8)); // truncated
     const r = cli(['resume', run], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error CHECKPOINT_CORRUPT: checkpoint file ".*r0002-propagate\/C\.npy" is corrupted \(SHA-256 .* does not match the recorded/);
+    expect(r.stderr).toMatch(/^(?:writing .*\n)?error CHECKPOINT_CORRUPT: checkpoint file ".*r0002-propagate\/C\.npy" is corrupted \(SHA-256 .* does not match the recorded/);
     bytes[bytes.length - 3]! ^= 1; // one flipped bit, right length
     writeFileSync(npy, bytes);
     expect(cli(['resume', run], { cwd: dir }).stderr).toMatch(/CHECKPOINT_CORRUPT.*C\.npy/);
@@ -162,7 +162,7 @@ describe('crash and resume', () => {
     writeFileSync(join(dir, 'spec.yaml'), readFileSync(join(dir, 'spec.yaml'), 'utf8').replace('alpha: 0.5', 'alpha: 0.6'));
     const r = cli(['resume', run], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error RESUME_REFUSED: /);
+    expect(r.stderr).toMatch(/^(?:writing .*\n)?error RESUME_REFUSED: /);
     expect(r.stderr).toMatch(/the spec file .*spec\.yaml changed \(SHA-256 [0-9a-f]{12}… → [0-9a-f]{12}…\)/);
     expect(r.stderr).toMatch(/the input file .*data\.csv changed/);
     const forced = cli(['resume', run, '--force'], { cwd: dir });
@@ -257,7 +257,7 @@ describe('locks', () => {
     writeFileSync(join(run, '.lock'), JSON.stringify({ pid: process.pid, host: (execFileSync('hostname') + '').trim() }));
     const locked = cli(['resume', run], { cwd: dir });
     expect(locked.code).toBe(2);
-    expect(locked.stderr).toMatch(new RegExp(`^error RUN_LOCKED: run folder ".*crash-1" is in use by process ${process.pid}\\.`));
+    expect(locked.stderr).toMatch(new RegExp(`^(?:writing .*\\n)?error RUN_LOCKED: run folder ".*crash-1" is in use by process ${process.pid}\\.`));
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     writeFileSync(join(run, '.lock'), JSON.stringify({ pid: dead, host: (execFileSync('hostname') + '').trim() }));
     const taken = cli(['resume', run], { cwd: dir });
@@ -311,7 +311,7 @@ describe('runs as records', () => {
     const bad = cli(['runs', 'export', 'crash-3', '--out', join(dir, 'w.npy')], { cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/is running; only completed runs have final weights|is running/);
-    expect(cli(['runs', 'show', 'nope'], { cwd: dir }).stderr).toMatch(/^error RUN_NOT_FOUND/);
+    expect(cli(['runs', 'show', 'nope'], { cwd: dir }).stderr).toMatch(/^(?:writing .*\n)?error RUN_NOT_FOUND/);
   });
 
   it('numpy reads the .npy files (when python3 with numpy is installed)', (ctx) => {
@@ -348,7 +348,7 @@ describe('disk full and read-only folders (real tmpfs mounts; needs root)', () =
     try {
       const r = cli(['run', spec, '--out', target, '--no-cache'], { cwd: dir });
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/^error OUTPUT_ERROR: cannot write the run's output to ".*" \(ENOSPC: no space left on device/);
+      expect(r.stderr).toMatch(/^(?:writing .*\n)?error OUTPUT_ERROR: cannot write the run's output to ".*" \(ENOSPC: no space left on device/);
       const run = join(target, 'crash-1');
       const checkpoints = readdirSync(join(run, 'checkpoints')).filter((c) => existsSync(join(run, 'checkpoints', c, 'checkpoint.json')));
       expect(checkpoints.length).toBeGreaterThan(3);
@@ -379,7 +379,7 @@ describe('disk full and read-only folders (real tmpfs mounts; needs root)', () =
       expect(spawnSync('mount', ['-o', 'remount,ro', target]).status).toBe(0);
       const r = cli(['resume', run], { cwd: dir });
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/^error OUTPUT_ERROR: .*EROFS: read-only file system/);
+      expect(r.stderr).toMatch(/^(?:writing .*\n)?error OUTPUT_ERROR: .*EROFS: read-only file system/);
       expect(readFileSync(join(run, 'checkpoints', 'r0002-fuse', 'E.npy')).equals(before)).toBe(true);
       expect(spawnSync('mount', ['-o', 'remount,rw', target]).status).toBe(0);
       expect(cli(['resume', run], { cwd: dir }).code).toBe(0);

@@ -62,3 +62,14 @@ export function cliKilledAfterFile(args: string[], file: string, ms: number, opt
     });
   });
 }
+
+/** A user error as the CLI must report it: exit 2, "error CODE: …" first, no stack frame, never INTERNAL. */
+export function isCleanUserError(r: CliResult, code?: string): boolean {
+  const stderr = r.stderr.replace(/^writing .*\n/, ''); // where a run writes, said before it starts
+  return r.code === 2 && /^error [A-Z_]+: /.test(stderr) && (code === undefined || stderr.startsWith(`error ${code}:`)) && !hasStackTrace(stderr) && !stderr.includes('INTERNAL');
+}
+
+/** Whether text holds a JavaScript stack frame. */
+export function hasStackTrace(text: string): boolean {
+  return /\n\s+at .+(:\d+:\d+\)?|\(node:.+\))\s*(\n|$)/.test(text);
+}

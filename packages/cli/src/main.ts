@@ -3,15 +3,18 @@
  * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
  */
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { dirname, extname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
   buildSpecSchema,
+  decodeNpy,
   fileNotFound,
   formatError,
   internalError,
   invalidArgument,
   loadPipeline,
+  matrixCsv,
   PluginRegistry,
   resumeRefused,
   RunFolder,
@@ -49,13 +52,17 @@ interface ExecOptions {
   json?: boolean;
   progress?: boolean;
   cache: boolean;
+  /** The stage cache (default: `.cache` in the spec's output.dir). */
+  cacheDir?: string;
   threads?: number;
 }
 
 /** Runs a loaded spec, into `run` when given (checkpointed, cached), and prints the outcome. */
 async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run: RunFolder | undefined, opts: ExecOptions): Promise<void> {
   const progress = terminalProgress(io.stderr, Boolean(opts.progress));
-  const cacheDir = opts.cache ? join(loaded.spec.output.dir, '.cache') : null;
+  const cacheDir = opts.cache ? (opts.cacheDir ?? join(loaded.spec.output.dir, '.cache')) : null;
+  // every place the run writes, said before it starts (a spec from someone else chooses output.dir)
+  if (run) io.stderr.write(`writing ${resolve(run.dir)}${cacheDir ? ` and the stage cache ${resolve(cacheDir)}` : ''}\n`);
   const store = run ? run.store(cacheDir, (m) => io.stderr.write(`warning: ${m}\n`)) : nullStore;
   const started = performance.now();
   const executor = (opts.threads ?? 1) > 1 ? new WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
@@ -91,6 +98,15 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
 
   const allowOption = (cmd: Command): Command =>
     cmd.addOption(new Option('--allow-plugin-path <dir>', 'also load plugin files from this folder (repeatable; by default only from the spec\'s folder tree and installed packages)').default([]).argParser(collect));
+  /** A thread count, bounded by the machine's cores (the results are the same bytes for any number). */
+  const threadCount = (v: string, flag: string): number => {
+    const n = positiveInt(v, flag);
+    const cores = availableParallelism();
+    if (n <= cores) return n;
+    io.stderr.write(`warning: ${flag} ${v}: this machine runs ${cores} threads at once; using ${cores}.\n`);
+    return cores;
+  };
+
   const specOptions = (cmd: Command): Command =>
     allowOption(cmd)
       .addOption(new Option('--backend <name>', 'run every stage on this backend (overrides the spec)'))
@@ -101,7 +117,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--progress', 'print one line per phase on stderr (default: a progress bar on terminals)')
     .option('--out <dir>', 'folder for run outputs (overrides output.dir)')
     .option('--no-cache', 'compute every stage: neither use nor fill the stage cache')
-    .option('--threads <n>', 'worker threads for per-task work (results are the same bytes for any number)', (v) => positiveInt(v, '--threads'))
+    .option('--threads <n>', 'worker threads for per-task work (results are the same bytes for any number)', (v) => threadCount(v, '--threads'))
     .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number }) => {
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
       const overrides = { set, backend: opts.backend };
@@ -118,8 +134,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--json', 'print the results as JSON')
     .option('--progress', 'print one line per phase on stderr')
     .option('--no-cache', 'do not use the stage cache')
-    .option('--jobs <n>', 'worker threads for a sweep folder', (v) => positiveInt(v, '--jobs'))
-    .option('--threads <n>', 'worker threads for per-task work of a run', (v) => positiveInt(v, '--threads'))
+    .option('--jobs <n>', 'worker threads for a sweep folder', (v) => threadCount(v, '--jobs'))
+    .option('--threads <n>', 'worker threads for per-task work of a run', (v) => threadCount(v, '--threads'))
     .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number }) => {
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
       // a run folder may come from someone else: its plugins are the packages installed here, never its paths
@@ -142,7 +158,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         const changes = run.changes(registry);
         if (changes.length && !opts.force) throw resumeRefused(run.dir, changes);
         run.noteResume(changes);
-        await execute(io, loaded, registry, run, opts);
+        // a resume writes into the run's folder and the cache next to it, wherever it is started from
+        await execute(io, loaded, registry, run, { ...opts, cacheDir: join(dirname(resolve(run.dir)), '.cache') });
       } catch (e) {
         run.unlock();
         throw e;
@@ -152,7 +169,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   specOptions(program.command('sweep').description('model selection: score a grid of candidates on validation rows, refit the best, test once (per outer split)').argument('<spec>', 'pipeline spec with a sweep section (or give --param)'))
     .option('--param <path=v1,v2>', 'values to try for a spec path (repeatable; replaces the spec\'s sweep.parameters)', collect, [])
     .option('--splits <names>', 'outer splits: comma-separated values of split.column (replaces sweep.splits)')
-    .option('--jobs <n>', 'worker threads (default: the number of cores; 1 runs in this thread)', (v) => positiveInt(v, '--jobs'))
+    .option('--jobs <n>', 'worker threads (default: the number of cores; 1 runs in this thread)', (v) => threadCount(v, '--jobs'))
     .option('--out <dir>', 'folder for the sweep folder (overrides output.dir)')
     .option('--no-cache', 'do not share stages between candidates through the stage cache')
     .option('--json', 'print the summary as JSON')
@@ -169,6 +186,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         out: opts.out,
         plugins,
       });
+      io.stderr.write(`writing ${resolve(dir)}${plan.cache ? ` and the stage cache ${resolve(dir, '..', '.cache')}` : ''}\n`);
       const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins);
       io.stdout.write(
         opts.json
@@ -239,8 +257,11 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (run.manifest.status !== 'completed') throw invalidArgument(`run ${run.dir} is ${run.manifest.status}; only completed runs have final weights (resume it first).`);
       const src = join(run.dir, `${opts.what}${ext}`);
       try {
-        copyFileSync(src, opts.out);
+        // the relation is stored as .npy only (it is T×T); its CSV is made from it, with the task ids as header
+        if (opts.what === 'relation' && ext === '.csv') writeFileAtomic(opts.out, relationCsv(run));
+        else copyFileSync(src, opts.out);
       } catch (e) {
+        if (asWeightshareError(e)) throw e;
         throw fileNotFound(src, `exported file (${(e as Error).message})`);
       }
       io.stdout.write(`${opts.what} of ${run.manifest.id} → ${opts.out}\n`);
@@ -320,6 +341,13 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
 function sweepFolder(id: string, dir: string): string | undefined {
   for (const d of [id, join(dir, id)]) if (isSweepDir(d)) return d;
   return undefined;
+}
+
+/** A completed run's relation as CSV (task ids as header and first column), from relation.npy and results.json. */
+function relationCsv(run: RunFolder): string {
+  const A = decodeNpy(readFileSync(join(run.dir, 'relation.npy')));
+  const ids = (JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')) as { perTask: { id: string }[] }).perTask.map((t) => t.id);
+  return matrixCsv(A, ids, ids);
 }
 
 /** `--allow-plugin-path` folders; each must exist. @throws WeightshareError INVALID_ARGUMENT */

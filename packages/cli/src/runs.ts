@@ -1,13 +1,14 @@
 /** `weightshare runs ls | show | diff`: runs as records. */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { listRuns, type Metrics, type RunFolder, type RunResults } from '@weightshare/framework';
+import { basename, join } from 'node:path';
+import { scanRuns, type Metrics, type RunFolder, type RunResults } from '@weightshare/framework';
 
 function results(run: RunFolder): RunResults | undefined {
   const file = join(run.dir, 'results.json');
   if (!existsSync(file)) return undefined;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RunResults;
+    const res = JSON.parse(readFileSync(file, 'utf8')) as RunResults;
+    return typeof res === 'object' && res !== null && typeof res.models === 'object' && res.models !== null ? res : undefined;
   } catch {
     return undefined;
   }
@@ -31,7 +32,7 @@ function backends(run: RunFolder): string {
 
 /** The key metric of a results' model, as a number (null when undefined). */
 function keyValue(m: Metrics | undefined): { metric: string; value: number | null } | undefined {
-  if (!m) return undefined;
+  if (!m || typeof m !== 'object') return undefined;
   const metric = 'mse' in m ? 'mse' : 'accuracy';
   const v = (m as unknown as Record<string, number | null>)[metric];
   return { metric, value: typeof v === 'number' && Number.isFinite(v) ? v : null };
@@ -64,10 +65,13 @@ export function listSweeps(dir: string): { dir: string; id: string; name: string
 }
 
 export function listRunsTable(dir: string, json: boolean): string {
-  const rows: { kind: 'run' | 'sweep'; id: string; name: string; status: string; backend: string; metric: string | null; value: number | null; std?: number; chosen?: string[]; started: string; dir: string }[] = listRuns(dir).map((r) => {
+  const { runs, damaged } = scanRuns(dir);
+  const rows: { kind: 'run' | 'sweep'; id: string; name: string; status: string; backend: string; metric: string | null; value: number | null; std?: number; chosen?: string[]; started: string; dir: string; error?: string }[] = runs.map((r) => {
     const k = keyValue(results(r)?.models.shared);
     return { kind: 'run', id: r.manifest.id, name: r.manifest.name, status: status(r), backend: backends(r), metric: k?.metric ?? null, value: k?.value ?? null, started: r.manifest.startedAt, dir: r.dir };
   });
+  // a damaged folder is listed (it is there, and says why), never the end of the listing
+  for (const d of damaged) rows.push({ kind: 'run', id: basename(d.dir), name: '—', status: 'damaged', backend: '—', metric: null, value: null, started: '—', dir: d.dir, error: d.error.message });
   for (const sw of listSweeps(dir)) {
     const s = sw.summary;
     const m = s?.summary[s.model]?.[s.metric];
@@ -105,7 +109,8 @@ export function listRunsTable(dir: string, json: boolean): string {
   ];
   const width = cols.map(([k, h]) => Math.max(h.length, ...text.map((r) => String(r[k]).length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
-  return [line(cols.map(([, h]) => h)), ...text.map((r) => line(cols.map(([k]) => String(r[k]))))].join('\n') + '\n';
+  const notes = damaged.map((d) => `${basename(d.dir)}: ${d.error.code}: ${d.error.message}`);
+  return [line(cols.map(([, h]) => h)), ...text.map((r) => line(cols.map(([k]) => String(r[k])))), ...(notes.length ? ['', ...notes] : [])].join('\n') + '\n';
 }
 
 /** `runs show <sweep>`: its summary (as summary.md says it), and where each chosen refit's run folder is. */

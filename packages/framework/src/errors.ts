@@ -12,7 +12,7 @@ export const ErrorCode = {
   CSV_INVALID: 'CSV_INVALID',
   /** A data set violates a requirement, e.g. a task has too few rows to split. */
   DATA_INVALID: 'DATA_INVALID',
-  /** A file named by the spec or the command line does not exist or cannot be read. */
+  /** A file named by the spec or the command line does not exist, cannot be read, or is not a regular file. */
   FILE_NOT_FOUND: 'FILE_NOT_FOUND',
   /** A bug in weightshare itself (exit code 1); please report it. */
   INTERNAL: 'INTERNAL',
@@ -34,11 +34,13 @@ export const ErrorCode = {
   PLUGIN_NOT_FOUND: 'PLUGIN_NOT_FOUND',
   /** A plugin may not be loaded from where it is: a URL, an absolute path, or a file outside the spec's folder tree. */
   PLUGIN_REFUSED: 'PLUGIN_REFUSED',
+  /** The run needs more memory than this machine has (or a size beyond what the engine can hold). */
+  RESOURCE_LIMIT: 'RESOURCE_LIMIT',
   /** Resuming was refused: the spec, a data file or a plugin changed since the run started (use --force). */
   RESUME_REFUSED: 'RESUME_REFUSED',
   /** Another live process holds the run folder's lock. */
   RUN_LOCKED: 'RUN_LOCKED',
-  /** A completed run's file does not match the SHA-256 its manifest (or model.json) records: it changed after the run. */
+  /** A file of a run folder is damaged (unreadable, truncated, of the wrong shape) or no longer matches the SHA-256 the run recorded for it. */
   RUN_CORRUPT: 'RUN_CORRUPT',
   /** No run folder (with a manifest) at the given path or id. */
   RUN_NOT_FOUND: 'RUN_NOT_FOUND',
@@ -164,7 +166,7 @@ export function formatLocation(loc: SourceLocation | undefined): string {
     parts.push(s);
   }
   if (loc.row !== undefined) parts.push(`row ${loc.row}`);
-  if (loc.csvColumn !== undefined) parts.push(`column "${loc.csvColumn}"`);
+  if (loc.csvColumn !== undefined) parts.push(`column "${excerpt(loc.csvColumn)}"`);
   if (loc.path !== undefined) parts.push(`at ${loc.path === '' ? '/' : loc.path}`);
   return parts.join(', ');
 }
@@ -208,13 +210,16 @@ export function dataInvalid(message: string, problems: Problem[] = []): Weightsh
   return new WeightshareError(ErrorCode.DATA_INVALID, message, { problems });
 }
 
-export function fileNotFound(file: string, what: string, from?: SourceLocation): WeightshareError {
+/**
+ * @param notFile what the path is instead of a regular file (a folder, a device, a FIFO, a /proc file), when it
+ *   exists but is refused as one.
+ */
+export function fileNotFound(file: string, what: string, from?: SourceLocation, notFile?: string): WeightshareError {
   const base = from ? "relative paths in a spec are resolved against the spec's folder" : 'relative paths are resolved against the current folder';
-  return new WeightshareError(
-    ErrorCode.FILE_NOT_FOUND,
-    `${what} "${file}" does not exist or cannot be read. Check the path (${base}).`,
-    { problems: from ? [{ message: `named here`, location: from }] : [] },
-  );
+  const problem = notFile
+    ? `${what} "${file}" is ${notFile}, not a regular file; weightshare reads inputs only from regular files (never from devices, pipes, folders or /proc). Copy the data into a file and name that.`
+    : `${what} "${file}" does not exist or cannot be read. Check the path (${base}).`;
+  return new WeightshareError(ErrorCode.FILE_NOT_FOUND, problem, { problems: from ? [{ message: `named here`, location: from }] : [] });
 }
 
 export function internalError(message: string, cause?: unknown): WeightshareError {
@@ -308,6 +313,31 @@ export function negativeRelation(what: string, i: number, j: number, value: numb
   );
 }
 
+/** Bytes as a short human figure (1.2 GB). */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  if (!Number.isFinite(v)) return 'more than any machine has';
+  return u === 0 ? `${Math.round(v)} bytes` : `${v.toPrecision(3)} ${units[u]}`;
+}
+
+/**
+ * A run that would not fit: `needs` bytes (an estimate, made before allocating) against the `available` ones.
+ * @param what what is that big, e.g. "the relation matrix A (100000×100000 float64)".
+ */
+export function resourceLimit(what: string, needs: number, available: number, fix: string, location?: SourceLocation): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.RESOURCE_LIMIT,
+    `this run needs about ${formatBytes(needs)} of memory for ${what}, but this machine has ${formatBytes(available)}. ${fix}`,
+    { problems: location ? [{ message: 'size set here', location }] : [], context: { needs, available } },
+  );
+}
+
 export function resumeRefused(run: string, changes: string[]): WeightshareError {
   return new WeightshareError(
     ErrorCode.RESUME_REFUSED,
@@ -320,6 +350,15 @@ export function runLocked(run: string, holder: string): WeightshareError {
   return new WeightshareError(
     ErrorCode.RUN_LOCKED,
     `run folder "${run}" is in use by ${holder}. Wait for it to finish; a lock left by a process that died is taken over automatically.`,
+  );
+}
+
+/** A damaged file of a run folder: named, with why, and never used. */
+export function runCorrupt(run: string, file: string, why: string): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.RUN_CORRUPT,
+    `run folder "${run}" is damaged: ${file} ${why}. It is not used; start a new run from the spec (weightshare run <spec>).`,
+    { context: { file } },
   );
 }
 
@@ -389,6 +428,15 @@ export function pluginError(err: unknown, context: ErrorContext): WeightshareErr
     context,
     pluginCode: typeof code === 'string' ? code : undefined,
   });
+}
+
+/**
+ * At most `max` characters of a user's text (a cell, a header, a line of a file) for an error message, with "…" when
+ * cut and control characters shown as escapes: errors never echo a whole file into a terminal or a CI log.
+ */
+export function excerpt(text: string, max = 60): string {
+  const cut = text.length > max ? text.slice(0, max) + '…' : text;
+  return cut.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 // ---- suggestions ----------------------------------------------------------------------------------

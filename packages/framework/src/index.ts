@@ -39,7 +39,7 @@ export { matrixCsv } from './output.js';
 export { encodeNpy, decodeNpy } from './store/npy.js';
 export { sha256, matrixHash, jsonHash, canonicalJson } from './store/hash.js';
 export { FolderStore, CacheStore, nullStore, readCheckpoint, writeCheckpoint, type StageStore, type StoredStage, type StageSource, type CheckpointRecord } from './store/stage-store.js';
-export { RunFolder, listRuns, specInputs, MANIFEST_FORMAT, type Manifest } from './store/run-folder.js';
+export { RunFolder, listRuns, scanRuns, specInputs, MANIFEST_FORMAT, type Manifest } from './store/run-folder.js';
 export { acquireLock } from './store/lock.js';
 export { expandCandidates, parseParamFlag, metricOf, selectBest, meanStd, summarize, REGRESSION_METRICS, CLASSIFICATION_METRICS, type SweepSpec, type SweepMetric, type Candidate } from './sweep/sweep.js';
 export { loadModel, Model, fastDecimal, type PredictInput, type Predictions, type CsvPredictionReport, type UnseenTaskPolicy } from './model/predict.js';

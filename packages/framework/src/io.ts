@@ -4,7 +4,7 @@
  * Run folders are created with a non-recursive mkdir, which fails if the folder exists: a run never writes into
  * another run's folder.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, realpathSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { outputError } from './errors.js';
 
@@ -16,13 +16,65 @@ import { outputError } from './errors.js';
 const crashAt = Number(process.env.WEIGHTSHARE_CRASH_AT_WRITE ?? 0);
 let writes = 0;
 
+/** A path that exists but is not a regular file weightshare may read; `kind` says what it is instead. */
+export class NotARegularFile extends Error {
+  constructor(
+    readonly path: string,
+    readonly kind: string,
+  ) {
+    super(`${path} is ${kind}, not a regular file`);
+  }
+}
+
+function kindOf(st: Stats): string | undefined {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return st.isFile() ? undefined : 'not a file';
+}
+
+/** Kernel pseudo-files: they report size 0 and may hold anything (the environment, memory maps). */
+const PSEUDO_FS = /^\/(proc|sys)(\/|$)/;
+
+/**
+ * Reads a regular file completely, and nothing else: a folder, a device (`/dev/zero`), a FIFO (opened without
+ * blocking) or a `/proc` / `/sys` pseudo-file is refused with {@link NotARegularFile} before a byte is read, and
+ * no more than the size the file had when opened is read. Other failures are the `fs` error (ENOENT, EACCES).
+ */
+export function readRegularFile(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    const kind = kindOf(st);
+    if (kind) throw new NotARegularFile(path, kind);
+    if (PSEUDO_FS.test(realpathSync(path))) throw new NotARegularFile(path, 'a /proc or /sys pseudo-file');
+    const buf = Buffer.allocUnsafe(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = readSync(fd, buf, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return off === st.size ? buf : buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes `data` to `path` atomically. @throws WeightshareError OUTPUT_ERROR */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
   let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'w');
+    // a leftover (or planted) file or symlink at the temporary name is removed, never written through
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* none */
+    }
+    fd = openSync(tmp, 'wx');
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (crashAt > 0 && ++writes === crashAt) {
       writeSync(fd, buf, 0, buf.length >> 1);
@@ -45,6 +97,40 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     }
     throw outputError(path, e);
   }
+}
+
+/**
+ * Makes `path` a second name (a hard link) of the complete file `existing`, atomically: the link is made under a
+ * temporary name and renamed over `path`. Identical bytes are then stored once. Returns false, touching nothing,
+ * where links are not possible (another filesystem, a filesystem without them): the caller then writes the bytes.
+ * Counts as a write for WEIGHTSHARE_CRASH_AT_WRITE (killed with the link made, nothing renamed).
+ */
+export function linkFileAtomic(existing: string, path: string): boolean {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    unlinkSync(tmp);
+  } catch {
+    /* none */
+  }
+  try {
+    linkSync(existing, tmp);
+  } catch {
+    return false;
+  }
+  if (crashAt > 0 && ++writes === crashAt) process.kill(process.pid, 'SIGKILL');
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* nothing to clean */
+    }
+    throw outputError(path, e);
+  }
+  fsyncDir(dir);
+  return true;
 }
 
 function fsyncDir(dir: string): void {

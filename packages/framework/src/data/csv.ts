@@ -3,9 +3,9 @@
  * being row 1) and column. Parsing itself is csv-parse's (quotes, CRLF, BOM); numbers are checked here.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { csvInvalid, dataInvalid, fileNotFound, type Problem, type SourceLocation, type WeightshareError } from '../errors.js';
+import { csvInvalid, dataInvalid, excerpt, fileNotFound, type Problem, type SourceLocation, type WeightshareError } from '../errors.js';
+import { NotARegularFile, readRegularFile } from '../io.js';
 
 /** A parsed CSV table: header names and string cells, with the file row of each record. */
 export interface CsvTable {
@@ -35,12 +35,7 @@ const MAX_PROBLEMS = 20;
  * @throws WeightshareError FILE_NOT_FOUND, CSV_INVALID
  */
 export function readCsv(file: string, displayName: string, from?: SourceLocation, options: { delimiter?: Delimiter } = {}): CsvTable {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch {
-    throw fileNotFound(displayName, 'data file', from);
-  }
+  const bytes = readInputFile(file, displayName, 'data file', from);
   const delimiter = options.delimiter === undefined ? detectDelimiter(bytes) : delimiterChar(options.delimiter);
   const key = createHash('sha256').update(bytes).update(delimiter).digest('hex');
   let rows = parsedByContent.get(key);
@@ -49,7 +44,7 @@ export function readCsv(file: string, displayName: string, from?: SourceLocation
       rows = parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false, delimiter }) as never as { record: string[]; info: { lines: number } }[];
     } catch (e) {
       const err = e as { message: string; lines?: number };
-      throw csvInvalid(displayName, [{ message: err.message.replace(/^Invalid Record Length: /, ''), location: { file: displayName, row: err.lines } }]);
+      throw csvInvalid(displayName, [{ message: parseMessage(err.message.replace(/^Invalid Record Length: /, '')), location: { file: displayName, row: err.lines } }]);
     }
     if (parsedByContent.size >= PARSE_CACHE_ENTRIES) parsedByContent.delete(parsedByContent.keys().next().value!);
     parsedByContent.set(key, rows);
@@ -61,7 +56,7 @@ export function readCsv(file: string, displayName: string, from?: SourceLocation
     if (likely && likely !== delimiter)
       throw csvInvalid(displayName, [
         {
-          message: `the header has a single column ("${header[0]!.slice(0, 60)}${header[0]!.length > 60 ? '…' : ''}") that contains ${delimiterName(likely)}: the file looks ${delimiterName(likely)}-separated, but data.delimiter is ${delimiterName(delimiter)}. Set data.delimiter: ${likely === '\t' ? 'tab' : `"${likely}"`} (or leave it out to detect it).`,
+          message: `the header has a single column ("${excerpt(header[0]!)}") that contains ${delimiterName(likely)}: the file looks ${delimiterName(likely)}-separated, but data.delimiter is ${delimiterName(delimiter)}. Set data.delimiter: ${likely === '\t' ? 'tab' : `"${likely}"`} (or leave it out to detect it).`,
           location: { file: displayName, row: 1 },
         },
       ]);
@@ -70,10 +65,10 @@ export function readCsv(file: string, displayName: string, from?: SourceLocation
   const problems: Problem[] = [];
   header.forEach((h, i) => {
     if (h === '') problems.push({ message: `column ${i + 1} has an empty header; name every column.`, location: { file: displayName, row: 1 } });
-    if (seen.has(h)) problems.push({ message: `the header "${h}" appears twice (columns ${seen.get(h)! + 1} and ${i + 1}); column names must be unique.`, location: { file: displayName, row: 1 } });
+    if (seen.has(h)) problems.push({ message: `the header "${excerpt(h)}" appears twice (columns ${seen.get(h)! + 1} and ${i + 1}); column names must be unique.`, location: { file: displayName, row: 1 } });
     seen.set(h, i);
   });
-  if (problems.length) throw csvInvalid(displayName, problems);
+  if (problems.length) throw csvInvalid(displayName, problems.slice(0, MAX_PROBLEMS));
   return {
     file: displayName,
     header,
@@ -139,10 +134,10 @@ export function parseCell(cell: string): number | string {
   if (cell === '') return 'the cell is empty';
   if (NUMBER.test(cell)) {
     const v = Number(cell);
-    return Number.isFinite(v) ? v : `"${cell}" overflows to infinity`;
+    return Number.isFinite(v) ? v : `"${excerpt(cell)}" overflows to infinity`;
   }
   if (/^[+-]?(nan|inf(inity)?)$/i.test(cell)) return `"${cell}" is not a finite number (NaN and Inf are not allowed)`;
-  return `"${cell}" is not a number`;
+  return `"${excerpt(cell)}" is not a number`;
 }
 
 /** Collects cell problems and throws one CSV_INVALID error naming all of them (up to a limit). */
@@ -161,7 +156,7 @@ export class CellProblems {
   throwIfAny(fix: string): void {
     if (!this.count) return;
     const extra = this.count > this.problems.length ? [{ message: `… and ${this.count - this.problems.length} more problems like these.` }] : [];
-    const where = this.perColumn.size > 1 ? [...this.perColumn].map(([c, k]) => `${k} in column "${c}"`).join(', ') : undefined;
+    const where = this.perColumn.size > 1 ? [...this.perColumn].slice(0, 10).map(([c, k]) => `${k} in column "${excerpt(c)}"`).join(', ') + (this.perColumn.size > 10 ? `, … (${this.perColumn.size} columns)` : '') : undefined;
     const err = csvInvalid(this.file, [...this.problems, ...extra], { count: this.count, where });
     (err as { message: string }).message += ` ${fix}`;
     throw err;
@@ -176,7 +171,7 @@ export function columnIndex(table: CsvTable, name: string, role: string, problem
     const ci = lower.indexOf(name.toLowerCase());
     const hint = ci >= 0 ? ` Did you mean "${table.header[ci]}"?` : '';
     problems.push({
-      message: `${table.file} has no ${role} column "${name}".${hint} Its columns are: ${table.header.join(', ')}.`,
+      message: `${table.file} has no ${role} column "${name}".${hint} Its columns are: ${columnList(table.header)}.`,
       location: from,
     });
   }
@@ -189,10 +184,31 @@ export function columnIndex(table: CsvTable, name: string, role: string, problem
  */
 export function readInputFile(path: string, displayName: string, what: string, from?: SourceLocation): Buffer {
   try {
-    return readFileSync(path);
-  } catch {
-    throw fileNotFound(displayName, what, from);
+    return readRegularFile(path);
+  } catch (e) {
+    throw fileNotFound(displayName, what, from, e instanceof NotARegularFile ? e.kind : undefined);
   }
+}
+
+/** Most characters of a file's header echoed in an error. */
+const HEADER_EXCERPT = 200;
+
+/** A header's column names for a message: a short excerpt, never the whole line of an arbitrary file. */
+function columnList(header: readonly string[]): string {
+  const names: string[] = [];
+  let length = 0;
+  for (const h of header) {
+    const name = excerpt(h, 40);
+    if (length + name.length > HEADER_EXCERPT) break;
+    names.push(name);
+    length += name.length + 2;
+  }
+  return names.length < header.length ? `${names.join(', ')}, … (${header.length} in all)` : names.join(', ');
+}
+
+/** csv-parse's message for a syntax error, with any field value it quotes cut to an excerpt. */
+function parseMessage(message: string): string {
+  return excerpt(message.replace(/"((?:[^"\\]|\\.){60,})"/g, (_, v: string) => `"${excerpt(v)}"`), 300);
 }
 
 /** What a matrix file is expected to hold: one row per `rowIds` entry, one column per `colIds` entry. */
@@ -228,7 +244,7 @@ export function readMatrixFile(
   try {
     rows = parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: true, delimiter: detectDelimiter(bytes) }) as never;
   } catch (e) {
-    throw csvInvalid(displayName, [{ message: (e as Error).message, location: { file: displayName } }]);
+    throw csvInvalid(displayName, [{ message: parseMessage((e as Error).message), location: { file: displayName } }]);
   }
   if (!rows.length) throw csvInvalid(displayName, [{ message: 'the file is empty.', location: { file: displayName } }]);
   const R = expect.rowIds.length;
@@ -249,14 +265,14 @@ export function readMatrixFile(
     const out: number[] = [];
     ids.forEach((id, k) => {
       const at = index.get(id);
-      if (at === undefined) problems.push({ message: `"${id.slice(0, 60)}" is not a ${what} of the data${idList(expected)}.`, location: where(row ?? rows[k]?.info.lines) });
-      else if (seen.has(id)) problems.push({ message: `${what} "${id}" appears twice (positions ${seen.get(id)! + 1} and ${k + 1}).`, location: where(row ?? rows[k]?.info.lines) });
+      if (at === undefined) problems.push({ message: `"${excerpt(id)}" is not a ${what} of the data${idList(expected)}.`, location: where(row ?? rows[k]?.info.lines) });
+      else if (seen.has(id)) problems.push({ message: `${what} "${excerpt(id)}" appears twice (positions ${seen.get(id)! + 1} and ${k + 1}).`, location: where(row ?? rows[k]?.info.lines) });
       else seen.set(id, k);
       out.push(at ?? -1);
     });
     const missing = expected.filter((id) => !seen.has(id) && !ids.includes(id));
     if (missing.length && ids.length > 0)
-      problems.push({ message: `no ${what} for ${missing.slice(0, 10).map((m) => `"${m}"`).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}: every one of the ${expected.length} must appear once.`, location: where(row) });
+      problems.push({ message: `no ${what} for ${missing.slice(0, 10).map((m) => `"${excerpt(m)}"`).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}: every one of the ${expected.length} must appear once.`, location: where(row) });
     return out;
   };
   const colIds = header ? header.slice(idColumn ? 1 : 0) : undefined;
@@ -293,6 +309,6 @@ export function readMatrixFile(
 }
 
 function idList(expected: readonly string[]): string {
-  const shown = expected.slice(0, 8).map((e) => `"${e}"`).join(', ');
+  const shown = expected.slice(0, 8).map((e) => `"${excerpt(e)}"`).join(', ');
   return ` (they are ${shown}${expected.length > 8 ? `, … ${expected.length} in all` : ''})`;
 }

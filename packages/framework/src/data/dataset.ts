@@ -3,9 +3,10 @@
  * standardize features with training statistics, append the bias column.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { csvInvalid, dataInvalid, type Problem, type SourceLocation } from '../errors.js';
+import { csvInvalid, dataInvalid, excerpt, type Problem, type SourceLocation } from '../errors.js';
+import { readRegularFile } from '../io.js';
+import { checkRunSize } from '../resources.js';
 import { sharedFloat64, type DenseMatrix } from '../math/dense.js';
 import type { LossName, TaskData } from '../plugin/types.js';
 import type { Rng } from '../random.js';
@@ -109,6 +110,8 @@ export interface SpecPlace {
  * @throws WeightshareError FILE_NOT_FOUND, CSV_INVALID, DATA_INVALID
  */
 export function loadDataset(spec: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace): RawDataset {
+  // sizes are checked before anything of that size is allocated: the generator's from the spec, a file's once parsed
+  if (spec.source === 'synthetic') checkRunSize({ tasks: spec.tasks, rows: spec.tasks * spec.rows, features: spec.features }, place.locate(['data']));
   const raw = spec.source === 'synthetic' ? generateSynthetic(spec, loss, rng.fork('data/synthetic')) : loadCsvDataset(spec, split, place);
   if (loss === 'logistic') normalizeLabels(raw);
   if (loss === 'squared') checkTargetRange(raw);
@@ -120,6 +123,7 @@ type CategoricalDecl = string | { column: string; unseen?: 'zeros' | 'error'; dr
 
 function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): RawDataset {
   const table = readCsv(resolve(place.baseDir, spec.path), spec.path, place.locate(['data', 'path']), spec.delimiter ? { delimiter: spec.delimiter } : {});
+  checkRunSize({ tasks: distinctTasks(table, spec.task), rows: table.records.length, features: spec.features?.length ?? Math.max(0, table.header.length - 2 - (spec.exclude?.length ?? 0)) }, place.locate(['data', 'path']));
   const problems: Problem[] = [];
   const ti = columnIndex(table, spec.task, 'task', problems, place.locate(['data', 'task']));
   const yi = columnIndex(table, spec.target, 'target', problems, place.locate(['data', 'target']));
@@ -235,7 +239,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
   });
   if (text.length) {
     const problems: Problem[] = text.map((t) => ({
-      message: `column ${t.column} holds text (e.g. ${JSON.stringify(t.example.slice(0, 40))} at row ${t.line}; ${t.count} of ${n} cells are not numbers); declare it in data.categorical or leave it out with data.exclude.`,
+      message: `column ${excerpt(t.column)} holds text (e.g. ${JSON.stringify(excerpt(t.example, 40))} at row ${t.line}; ${t.count} of ${n} cells are not numbers); declare it in data.categorical or leave it out with data.exclude.`,
       location: { file: spec.path, row: t.line, csvColumn: t.column },
     }));
     throw csvInvalid(spec.path, problems, { where: 'text in numeric feature columns' });
@@ -257,6 +261,12 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
     file: spec.path,
     targetName: spec.target,
   };
+}
+
+/** Distinct values of the task column (0 when the column is missing: reported by the caller). */
+function distinctTasks(table: CsvTable, task: string): number {
+  const i = table.header.indexOf(task);
+  return i < 0 ? 0 : new Set(table.records.map((r) => r[i])).size;
 }
 
 /** parseCell's reason for a cell that is text rather than a malformed number. */
@@ -363,7 +373,7 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
       const rows = byTask[t]!;
       const nTest = Math.max(1, Math.round(split.testFraction * rows.length));
       if (rows.length - nTest < split.minTrain)
-        problems.push({ message: `task "${raw.taskIds[t]}" has ${rows.length} rows: too few for ${split.minTrain} training rows plus ${nTest} test row(s).` });
+        problems.push({ message: `task "${excerpt(raw.taskIds[t]!)}" has ${rows.length} rows: too few for ${split.minTrain} training rows plus ${nTest} test row(s).` });
       const perm = rng.fork(`split/${raw.taskIds[t]}`).permutation(rows.length);
       for (let i = nTest; i < rows.length; i++) isTrain[rows[perm[i]!]!] = 1;
     }
@@ -422,7 +432,7 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
       continue;
     }
     if (trainSet.has(v)) isTrain[r] = 1;
-    else if (!testSet.has(v)) cells.add(lines[r]!, label, `"${v}" is neither a train value (${[...trainSet].join(', ')}) nor a test value (${[...testSet].join(', ')}).`);
+    else if (!testSet.has(v)) cells.add(lines[r]!, label, `"${excerpt(v)}" is neither a train value (${[...trainSet].join(', ')}) nor a test value (${[...testSet].join(', ')}).`);
   }
   cells.throwIfAny('Set split.train and split.test to the values your column uses.');
   const nTrain = new Array<number>(T).fill(0);
@@ -430,8 +440,8 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
   for (let r = 0; r < N; r++) if (isTrain[r] !== 2) (isTrain[r] ? nTrain : nTest)[raw.rowTask[r]!]!++;
   const problems: Problem[] = [];
   for (let t = 0; t < T; t++) {
-    if (nTrain[t]! < 1) problems.push({ message: `task "${raw.taskIds[t]}" has no training rows.` });
-    if (nTest[t]! < 1) problems.push({ message: `task "${raw.taskIds[t]}" has no test rows.` });
+    if (nTrain[t]! < 1) problems.push({ message: `task "${excerpt(raw.taskIds[t]!)}" has no training rows.` });
+    if (nTest[t]! < 1) problems.push({ message: `task "${excerpt(raw.taskIds[t]!)}" has no test rows.` });
   }
   if (problems.length) throw dataInvalid('every task needs at least one training row and one test row under this split.', problems.slice(0, 20));
   return isTrain;
@@ -453,7 +463,7 @@ export function holdOutValidation(raw: RawDataset, isTrain: Uint8Array, fraction
   const problems: Problem[] = [];
   for (let t = 0; t < T; t++) {
     const rows = byTask[t]!;
-    if (rows.length < 2) problems.push({ message: `task "${raw.taskIds[t]}" has ${rows.length} training row(s): too few to hold out validation rows.` });
+    if (rows.length < 2) problems.push({ message: `task "${excerpt(raw.taskIds[t]!)}" has ${rows.length} training row(s): too few to hold out validation rows.` });
     const nVal = Math.min(rows.length - 1, Math.max(1, Math.round(fraction * rows.length)));
     const perm = rng.fork(`validation/${raw.taskIds[t]}`).permutation(rows.length);
     for (let i = 0; i < rows.length; i++) out[rows[perm[i]!]!] = i < nVal ? 0 : 1;
@@ -519,7 +529,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
         const label = rawCol.labels[r] ?? c.impute!;
         if (!known.has(label)) {
           unseenCounts[c.column] = (unseenCounts[c.column] ?? 0) + 1;
-          if (c.unseen === 'error') unseen.add(lineOf(r), c.column, `category ${JSON.stringify(label.slice(0, 40))} does not occur in the training rows (they have ${c.categories.slice(0, 8).join(', ')}${c.categories.length > 8 ? ', …' : ''}).`);
+          if (c.unseen === 'error') unseen.add(lineOf(r), c.column, `category ${JSON.stringify(excerpt(label, 40))} does not occur in the training rows (they have ${c.categories.slice(0, 8).join(', ')}${c.categories.length > 8 ? ', …' : ''}).`);
           continue; // all-zero indicators
         }
         const i = at.get(label);
@@ -617,7 +627,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
 
 /** Reads a file's bytes (used to record data files in the run's output). */
 export function fileBytes(path: string): Buffer {
-  return readFileSync(path);
+  return readRegularFile(path);
 }
 
 /**
@@ -638,7 +648,7 @@ export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossName, r
   for (const p of [data.source === 'csv' ? data.path : undefined, split.method === 'file' ? split.path : undefined]) {
     if (p === undefined) continue;
     try {
-      files[p] = createHash('sha256').update(readFileSync(resolve(place.baseDir, p))).digest('hex');
+      files[p] = createHash('sha256').update(readRegularFile(resolve(place.baseDir, p))).digest('hex');
     } catch {
       return prepareUncached(data, split, loss, rng, place, validation); // the loader reports the problem
     }

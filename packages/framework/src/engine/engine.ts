@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
-import { asWeightshareError, dataInvalid, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
+import { asWeightshareError, dataInvalid, excerpt, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation, relationSummary, TASK_ORDER } from '../data/relation.js';
 import { readMatrixFile } from '../data/csv.js';
@@ -22,9 +22,10 @@ import type { LoadedSpec } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { InProcessExecutor, TaskFailure } from './executor.js';
 import { jsonHash, matrixHash, sha256 } from '../store/hash.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readRegularFile } from '../io.js';
 import { fileURLToPath } from 'node:url';
-import { nullStore, type StageSource, type StageStore, type StoredStage } from '../store/stage-store.js';
+import { nullStore, stageShapes, type StageSource, type StageStore, type StoredStage } from '../store/stage-store.js';
 import { silentProgress, type ProgressReporter } from './progress.js';
 import { PluginRegistry, type RegisteredMethod } from './registry.js';
 import { stageToken, TOKENS } from './tokens.js';
@@ -116,6 +117,8 @@ export class Engine {
   private step = 0;
   private readonly steps: number;
   private readonly sources: Record<string, StageSource> = {};
+  /** Tasks T and weight columns d of the run's data, once loaded: the shapes stored stages must have. */
+  private size: { T: number; d: number } | undefined;
 
   constructor(
     private readonly loaded: LoadedSpec,
@@ -157,6 +160,7 @@ export class Engine {
     const d = data.featureNames.length;
     if (T < 2) throw dataInvalid(`the data has ${T} task; multi-task learning needs at least two. Check data.task names the right column.`);
     const sizes = data.train.map((t) => t.y.length);
+    this.size = { T, d };
 
     const optOptions = this.options('optimize');
     const lambda = Number(optOptions.lambda ?? 0);
@@ -378,7 +382,7 @@ export class Engine {
     for (let k = 1; k < p; k++) if (Math.abs(task.X.data[worst.row * p + k]! * w[k]!) > Math.abs(task.X.data[worst.row * p + j]! * w[j]!)) j = k;
     const line = data.lines?.test[worst.task]?.[worst.row];
     throw dataInvalid(
-      `the ${model}'s test ${bad.length ? bad.map(([k]) => k).join(', ') : 'metrics of task ' + badTask!.id} would be infinite or NaN: its prediction for a test row of task "${task.id}" is ${worst.value}, driven by feature "${data.featureNames[j]}" (standardized value ${task.X.data[worst.row * p + j]}). A test value far outside the training range overflows; check that cell or rescale the column.`,
+      `the ${model}'s test ${bad.length ? bad.map(([k]) => k).join(', ') : 'metrics of task ' + excerpt(badTask!.id)} would be infinite or NaN: its prediction for a test row of task "${excerpt(task.id)}" is ${worst.value}, driven by feature "${excerpt(data.featureNames[j]!)}" (standardized value ${task.X.data[worst.row * p + j]}). A test value far outside the training range overflows; check that cell or rescale the column.`,
       [{ message: 'this row', location: { file: data.files[0]?.path ?? 'data', ...(line !== undefined ? { row: line } : {}), csvColumn: data.featureNames[j] } }],
     );
   }
@@ -404,7 +408,7 @@ export class Engine {
       return compute();
     }
     const key = jsonHash({ format: 1, ...keyParts() });
-    const hit = this.store.load(id, key);
+    const hit = this.store.load(id, key, this.size && stageShapes(id, this.size.T, this.size.d));
     if (hit) {
       this.sources[id] = hit.source;
       return hit.stage;
@@ -518,7 +522,7 @@ function hashData(data: PreparedData): string {
 /** SHA-256 of a file's contents, or null when it cannot be read (the stage itself then reports it). */
 function fileHash(path: string): string | null {
   try {
-    return sha256(readFileSync(path));
+    return sha256(readRegularFile(path));
   } catch {
     return null;
   }

@@ -4,20 +4,22 @@
  * (e.g. that the chosen backend has the chosen method). Every problem found is reported at once, each with its
  * file:line:column (or the flag it came from), JSON path, offending value, what was expected and a suggestion.
  */
-import { readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, parse as parseYaml, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isAlias, isMap, isSeq, isPair, isScalar, visit, type Document, type Node } from 'yaml';
 import {
   didYouMean,
+  excerpt,
   fileNotFound,
   invalidArgument,
   specEmpty,
   specInvalid,
   specYaml,
+  WeightshareError,
   type Problem,
   type SourceLocation,
 } from '../errors.js';
 import type { PluginRegistry } from '../engine/registry.js';
+import { NotARegularFile, readRegularFile } from '../io.js';
 import { STAGE_NAMES, type JsonSchema, type StageName } from '../plugin/types.js';
 import { buildSpecSchema } from './schema.js';
 import type { ResolvedSpec } from './types.js';
@@ -67,9 +69,9 @@ interface Override {
 export function loadSpecFile(file: string, registry: PluginRegistry, overrides: SpecOverrides = {}): LoadedSpec {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw fileNotFound(file, 'spec file');
+    text = readRegularFile(file).toString('utf8');
+  } catch (e) {
+    throw fileNotFound(file, 'spec file', undefined, e instanceof NotARegularFile ? e.kind : undefined);
   }
   return loadSpecText(text, file, registry, overrides);
 }
@@ -92,11 +94,11 @@ export interface ParsedSpec {
  */
 export function parseSpecText(text: string, file: string, set: readonly SetOverride[] = []): ParsedSpec {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const pos = (offset: number): SourceLocation => {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, column: col };
   };
+  const doc = guardYaml(file, pos(0), () => parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true }));
   if (doc.errors.length) {
     throw specYaml(
       file,
@@ -105,7 +107,7 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
   }
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) throw specEmpty(file);
 
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const data = yamlData(doc, file, pos);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw specInvalid(file, [
       {
@@ -131,6 +133,95 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
       applied.push({ path, flag });
     },
   };
+}
+
+/** Most nodes the aliases of a spec may expand to (a "billion laughs" document expands to billions). */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Runs a step of the YAML library, turning what it throws on hostile input (a nesting too deep for the stack) into
+ * SPEC_YAML naming the file.
+ */
+function guardYaml<T>(file: string, at: SourceLocation, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    if (e instanceof WeightshareError) throw e;
+    const why = e instanceof RangeError ? 'it is nested too deeply' : (e as Error).message.split('\n')[0];
+    throw specYaml(file, [{ message: `the YAML cannot be read: ${why}.`, location: at }]);
+  }
+}
+
+/**
+ * The document's data as prototype-free plain objects (a key such as `__proto__` is then an ordinary key, which
+ * validation reports as unknown). Aliases that expand to too many nodes (an alias bomb) or that contain themselves
+ * (a recursive alias) are SPEC_YAML errors at the alias.
+ */
+function yamlData(doc: Document, file: string, pos: (offset: number) => SourceLocation): unknown {
+  let firstAlias: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      firstAlias ??= node.range?.[0];
+    },
+  });
+  const at = pos(firstAlias ?? 0);
+  const js = guardYaml(file, at, () => {
+    try {
+      return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+    } catch (e) {
+      if (/alias count/i.test((e as Error).message))
+        throw specYaml(file, [{ message: `its aliases (*name) expand to more than ${MAX_ALIAS_COUNT} copies of their anchors (&name), which is how "billion laughs" documents exhaust memory; write the values out, or use fewer aliases.`, location: at }]);
+      throw e;
+    }
+  });
+  try {
+    return plainData(js);
+  } catch (e) {
+    if (!(e instanceof RecursiveValue)) throw e;
+    throw specYaml(file, [{ message: `an alias refers to a value that contains it (a recursive alias), so the value would be infinite; replace the alias inside its own anchor with the value it should have.`, location: { ...locateInDoc(doc, e.path, false, pos), path: toPointer(e.path) } }]);
+  }
+}
+
+/** Thrown by {@link plainData} for a value that contains itself. */
+class RecursiveValue extends Error {
+  constructor(readonly path: (string | number)[]) {
+    super('recursive value');
+  }
+}
+
+/** A deep copy of parsed data with prototype-free objects. @throws RecursiveValue */
+function plainData(value: unknown, path: (string | number)[] = [], within = new Set<object>()): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (within.has(value)) throw new RecursiveValue(path);
+  within.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v, i) => plainData(v, [...path, i], within));
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) out[k] = plainData(v, [...path, k], within);
+    return out;
+  } finally {
+    within.delete(value);
+  }
+}
+
+/** Names every JavaScript object has: never spec keys, and unsafe to look up in lookup tables. */
+const OBJECT_KEYS = new Set(['__proto__', ...Object.getOwnPropertyNames(Object.prototype)]);
+
+/**
+ * Keys named like the properties of every JavaScript object (`__proto__`, `constructor`, `toString`, …) anywhere in
+ * the spec: reported as unknown keys, before the schema looks at them (a lookup of such a name finds the property
+ * every object inherits, so a validator could take it for a known key).
+ */
+function objectKeyProblems(value: unknown, locate: Locate, path: (string | number)[] = []): Problem[] {
+  if (value === null || typeof value !== 'object') return [];
+  const out: Problem[] = [];
+  Object.keys(value).forEach((k) => {
+    const at: (string | number)[] = [...path, Array.isArray(value) ? Number(k) : k];
+    if (!Array.isArray(value) && OBJECT_KEYS.has(k))
+      out.push({ message: `unknown key "${k}" ${describePath(path)}: it is not a spec key (no spec key is named like a built-in property of JavaScript objects). Remove it.`, location: locate(at, true) });
+    else out.push(...objectKeyProblems((value as Record<string, unknown>)[k], locate, at));
+  });
+  return out;
 }
 
 /** As {@link loadSpecFile}, from text already read (no plugins are loaded: `registry` is used as it is). */
@@ -169,10 +260,11 @@ export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backe
 
   const schema = buildSpecSchema(registry, true);
   const validate = compile(schema);
-  const candidate = structuredClone(obj);
+  const candidate = plainData(obj) as Record<string, unknown>;
   const problems: Problem[] = [];
   // every phase runs, so that all problems of a spec are reported in one go
-  const structural = validate(candidate) ? [] : explainErrors(validate.errors ?? [], candidate, locate);
+  const reserved = objectKeyProblems(candidate, locate);
+  const structural = [...reserved, ...(validate(candidate) ? [] : explainErrors(validate.errors ?? [], candidate, locate))];
   problems.push(...structural);
   problems.push(...semanticChecks(candidate as unknown as ResolvedSpec, registry, locate, structural.length > 0));
   problems.push(...validateStageOptions(candidate as unknown as ResolvedSpec, registry, locate));
@@ -233,9 +325,9 @@ function applySet(obj: Record<string, unknown>, override: SetOverride): Override
     throw invalidArgument(`${flag}: the path "${rawPath}" has an empty segment; write keys separated by single dots, e.g. stages.fuse.method.`);
   let value: unknown;
   try {
-    value = rawValue === '' ? '' : parseYaml(rawValue);
+    value = rawValue === '' ? '' : flagValue(rawValue);
   } catch (e) {
-    throw invalidArgument(`${flag}: the value "${rawValue}" is not valid YAML (${(e as Error).message.split('\n')[0]}); quote strings that contain ':' or '#'.`);
+    throw invalidArgument(`${flag}: the value "${excerpt(rawValue)}" is not valid YAML (${excerpt((e as Error).message.split('\n')[0]!, 200)}); quote strings that contain ':' or '#'.`);
   }
   const path: (string | number)[] = [];
   let cur: unknown = obj;
@@ -249,7 +341,7 @@ function applySet(obj: Record<string, unknown>, override: SetOverride): Override
       path.push(idx);
       if (last) cur[idx] = value;
       else {
-        if (cur[idx] === undefined || cur[idx] === null || typeof cur[idx] !== 'object') cur[idx] = {};
+        if (cur[idx] === undefined || cur[idx] === null || typeof cur[idx] !== 'object') cur[idx] = Object.create(null);
         cur = cur[idx];
       }
     } else if (cur && typeof cur === 'object') {
@@ -257,7 +349,7 @@ function applySet(obj: Record<string, unknown>, override: SetOverride): Override
       path.push(seg);
       if (last) o[seg] = value;
       else {
-        if (o[seg] === undefined || o[seg] === null) o[seg] = {};
+        if (o[seg] === undefined || o[seg] === null) o[seg] = Object.create(null);
         else if (typeof o[seg] !== 'object')
           throw invalidArgument(`${flag}: "${segments.slice(0, i + 1).join('.')}" is a ${typeof o[seg]} (${JSON.stringify(o[seg])}), not a mapping, so it has no key "${segments[i + 1]}".`);
         cur = o[seg];
@@ -265,6 +357,17 @@ function applySet(obj: Record<string, unknown>, override: SetOverride): Override
     }
   }
   return { path, flag };
+}
+
+/** A `--set` value: YAML, as prototype-free data. @throws Error for YAML errors, alias bombs and recursive aliases */
+function flagValue(text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) throw new Error(doc.errors[0]!.message);
+  try {
+    return plainData(doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }));
+  } catch (e) {
+    throw new Error(e instanceof RecursiveValue ? 'a recursive alias' : e instanceof RangeError ? 'nested too deeply' : (e as Error).message);
+  }
 }
 
 function locateInDoc(
@@ -348,6 +451,7 @@ function explainErrors(allErrors: ErrorObject[], data: unknown, locate: Locate):
         if (badMethodObjects.has(e.instancePath)) continue;
         const key = String((e.params as { unevaluatedProperty?: string; additionalProperty?: string }).unevaluatedProperty ??
           (e.params as { additionalProperty?: string }).additionalProperty);
+        if (OBJECT_KEYS.has(key)) continue; // reported by objectKeyProblems
         const allowed = allowedKeys(e.parentSchema as JsonSchema, value);
         if (allowed.includes(key)) continue; // evaluated by a `then` that failed for another reason, reported there
         const hint = didYouMean(key, allowed);
@@ -471,6 +575,11 @@ function semanticChecks(
     }
   }
   if (structuralProblems) return out; // the rest needs a spec of the right shape
+  if (spec.data.source === 'synthetic' && spec.split.method === 'column')
+    out.push({
+      message: `split.method column assigns rows by a column of the data file, but data.source is synthetic: generated data has no such column. Use split.method random, or a csv data source that has the column "${excerpt(spec.split.column)}".`,
+      location: locate(['split', 'method']),
+    });
   const rel = spec.relation;
   if (rel.method === 'given') {
     const T = rel.matrix.length;

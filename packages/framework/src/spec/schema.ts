@@ -32,7 +32,7 @@ export const DATA_SOURCES: Record<string, MethodChoice> = {
     description: 'Built-in generator of related tasks: clusters of tasks share true weights, plus per-task deviations and noise.',
     properties: {
       tasks: int('Number of tasks T.', { minimum: 2, maximum: 100000, default: 30 }),
-      clusters: int('Number of task clusters (tasks in one cluster share their true weights).', { minimum: 1, default: 3 }),
+      clusters: int('Number of task clusters (tasks in one cluster share their true weights).', { minimum: 1, maximum: 100000, default: 3 }),
       features: int('Number of features d (before the bias column).', { minimum: 1, maximum: 100000, default: 10 }),
       rows: int('Rows per task (train + test).', { minimum: 2, default: 40 }),
       noise: num('Standard deviation of the target noise (squared loss).', { minimum: 0, default: 1 }),

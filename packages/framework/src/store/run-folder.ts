@@ -5,7 +5,8 @@
  *   spec.source.yaml     the spec file as it was
  *   spec.resolved.json   the spec after --set/--backend and defaults (what resume runs)
  *   checkpoints/<id>/    one folder per completed stage (see stage-store.ts)
- *   results.json, weights.csv, weights.npy, targets.csv, targets.npy, relation.csv, relation.npy   final outputs
+ *   results.json, weights.csv, weights.npy, targets.csv, targets.npy, relation.npy   final outputs (a final .npy
+ *                        with the bytes of a checkpoint's is a hard link of it: each matrix is stored once)
  *   .lock                the pid of the process writing it
  * Every file is written atomically. results.json and the weight files hold no clock readings: the same spec, seed and
  * backend give the same bytes; times live in manifest.json only.
@@ -15,8 +16,8 @@ import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
-import { isWeightshareError, runNotFound } from '../errors.js';
-import { createRunDir, writeFileAtomic } from '../io.js';
+import { excerpt, isWeightshareError, runCorrupt, runNotFound, type WeightshareError } from '../errors.js';
+import { createRunDir, linkFileAtomic, readRegularFile, writeFileAtomic } from '../io.js';
 import { matrixCsv } from '../output.js';
 import { modelFiles } from '../model/artifact.js';
 import { FRAMEWORK_VERSION } from '../version.js';
@@ -67,7 +68,7 @@ export function specInputs(spec: ResolvedSpec, baseDir: string): string[] {
 
 function fileRecord(path: string): Manifest['inputs'][number] {
   try {
-    const bytes = readFileSync(path);
+    const bytes = readRegularFile(path);
     return { path, sha256: sha256(bytes), bytes: bytes.length };
   } catch {
     return { path, sha256: null, bytes: null };
@@ -136,13 +137,15 @@ export class RunFolder {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw runNotFound(run, `neither a folder nor a run id under ${root}/`);
     const file = join(dir, 'manifest.json');
     if (!existsSync(file)) throw runNotFound(run, 'the folder has no manifest.json (the run was stopped before it started: run the spec again)');
-    let manifest: Manifest;
+    let manifest: unknown;
     try {
-      manifest = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+      manifest = JSON.parse(readRegularFile(file).toString('utf8'));
     } catch (e) {
-      throw runNotFound(run, `manifest.json is unreadable (${(e as Error).message})`);
+      throw runCorrupt(dir, 'manifest.json', `cannot be read as JSON (${excerpt((e as Error).message, 120)})`);
     }
-    return new RunFolder(dir, manifest);
+    const bad = manifestProblem(manifest);
+    if (bad) throw runCorrupt(dir, 'manifest.json', bad);
+    return new RunFolder(dir, manifest as Manifest);
   }
 
   /** Takes the folder's lock (for resume). @throws WeightshareError RUN_LOCKED */
@@ -155,9 +158,27 @@ export class RunFolder {
     this.release = undefined;
   }
 
-  /** The resolved spec text this run was started with. */
+  /**
+   * The resolved spec text this run was started with, checked against the manifest's `resolvedSha256`.
+   * @throws WeightshareError RUN_CORRUPT when it is missing, truncated or edited
+   */
   resolvedSpecText(): string {
-    return readFileSync(join(this.dir, 'spec.resolved.json'), 'utf8');
+    const file = 'spec.resolved.json';
+    let text: string;
+    try {
+      text = readRegularFile(join(this.dir, file)).toString('utf8');
+    } catch (e) {
+      throw runCorrupt(this.dir, file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${excerpt((e as Error).message, 120)})`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw runCorrupt(this.dir, file, 'is truncated or not JSON');
+    }
+    if (sha256(canonicalJson(parsed)) !== this.manifest.spec.resolvedSha256)
+      throw runCorrupt(this.dir, file, "does not match the checksum recorded in manifest.json (it was edited or damaged after the run started)");
+    return text;
   }
 
   /** What changed since the run started: the spec file, input files, plugin versions. */
@@ -202,7 +223,11 @@ export class RunFolder {
     this.writeManifest();
   }
 
-  /** Writes the final outputs, then marks the run completed with every checksum. */
+  /**
+   * Writes the final outputs, then marks the run completed with every checksum. The relation (T×T, the one big
+   * matrix) is kept as `.npy` only; a final `.npy` whose bytes a checkpoint of this run already holds (the last W
+   * and E, A) is a hard link of that file, so each distinct matrix is on disk once.
+   */
   complete(outcome: RunOutcome, store: FolderStore): void {
     const { data } = outcome;
     const outputs: [string, string | Buffer][] = [
@@ -210,15 +235,21 @@ export class RunFolder {
       ['weights.npy', encodeNpy(outcome.weights)],
       ['targets.csv', matrixCsv(outcome.targets, data.taskIds, data.featureNames)],
       ['targets.npy', encodeNpy(outcome.targets)],
-      ['relation.csv', matrixCsv(outcome.relation, data.taskIds, data.taskIds)],
       ['relation.npy', encodeNpy(outcome.relation)],
       ['results.json', JSON.stringify(outcome.results, null, 2) + '\n'],
     ];
     const relationSha256 = sha256(outputs.find(([f]) => f === 'relation.npy')![1]);
     outputs.push(...modelFiles(outcome, { frameworkVersion: FRAMEWORK_VERSION, specSha256: this.manifest.spec.resolvedSha256, relationSha256, logisticLabels: data.labels }));
     mkdirSync(join(this.dir, 'model'), { recursive: true });
-    for (const [file, content] of outputs) writeFileAtomic(join(this.dir, file), content);
-    this.manifest.outputs = outputs.map(([file, content]) => ({ file, sha256: sha256(content) }));
+    const stored = new Map<string, string>();
+    for (const r of store.records.values()) for (const f of Object.values(r.files)) stored.set(f.sha256, join(this.dir, 'checkpoints', r.id, f.file));
+    const sums = outputs.map(([file, content]) => {
+      const sum = sha256(content);
+      const same = stored.get(sum);
+      if (!(same && linkFileAtomic(same, join(this.dir, file)))) writeFileAtomic(join(this.dir, file), content);
+      return { file, sha256: sum };
+    });
+    this.manifest.outputs = sums;
     this.manifest.checkpoints = [...store.records.values()].map((r) => ({
       id: r.id,
       key: r.key,
@@ -247,6 +278,37 @@ export class RunFolder {
   }
 }
 
+/** What makes a parsed manifest unusable (a missing or mistyped field), or undefined when it has what a run records. */
+function manifestProblem(m: unknown): string | undefined {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'is not a JSON object';
+  const o = m as Record<string, unknown>;
+  const spec = o.spec as Record<string, unknown> | undefined;
+  const fields: [string, unknown, string][] = [
+    ['format', o.format, 'number'],
+    ['id', o.id, 'string'],
+    ['name', o.name, 'string'],
+    ['status', o.status, 'string'],
+    ['spec', spec, 'object'],
+    ['spec.file', spec?.file, 'string'],
+    ['spec.sha256', spec?.sha256, 'string'],
+    ['spec.resolvedSha256', spec?.resolvedSha256, 'string'],
+    ['baseDir', o.baseDir, 'string'],
+    ['overrides', o.overrides, 'object'],
+    ['seed', o.seed, 'number'],
+    ['plugins', o.plugins, 'array'],
+    ['stages', o.stages, 'object'],
+    ['startedAt', o.startedAt, 'string'],
+    ['resumedAt', o.resumedAt, 'array'],
+    ['inputs', o.inputs, 'array'],
+  ];
+  for (const [name, v, type] of fields) {
+    const ok = type === 'array' ? Array.isArray(v) : typeof v === type && v !== null && !(type === 'object' && Array.isArray(v));
+    if (!ok) return `has no valid "${name}" (expected ${type === 'array' ? 'a list' : type === 'object' ? 'an object' : `a ${type}`})`;
+  }
+  if (!['running', 'completed', 'failed'].includes(o.status as string)) return `has the unknown status ${JSON.stringify(excerpt(String(o.status)))}`;
+  return undefined;
+}
+
 /** Deletes temporary files that a killed process left half-written (`.<name>.tmp-<pid>` of a pid that is gone). */
 function removeTornFiles(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
@@ -262,18 +324,29 @@ function removeTornFiles(dir: string): void {
   }
 }
 
-/** Run folders under `root` (those with a manifest), oldest first. */
+/** Run folders under `root` (those with a manifest), oldest first; damaged ones are left out (see {@link scanRuns}). */
 export function listRuns(root: string): RunFolder[] {
-  if (!existsSync(root)) return [];
-  return readdirSync(root)
-    .filter((n) => !n.startsWith('.') && existsSync(join(root, n, 'manifest.json')))
-    .map((n) => {
-      try {
-        return RunFolder.open(join(root, n));
-      } catch {
-        return undefined;
-      }
-    })
-    .filter((r): r is RunFolder => r !== undefined)
-    .sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.dir.localeCompare(b.dir));
+  return scanRuns(root).runs;
+}
+
+/**
+ * The run folders under `root` (those with a manifest), oldest first, and the folders whose manifest is damaged,
+ * each with why: one bad folder never hides the others.
+ */
+export function scanRuns(root: string): { runs: RunFolder[]; damaged: { dir: string; error: WeightshareError }[] } {
+  const runs: RunFolder[] = [];
+  const damaged: { dir: string; error: WeightshareError }[] = [];
+  if (!existsSync(root)) return { runs, damaged };
+  for (const n of readdirSync(root).sort()) {
+    const dir = join(root, n);
+    if (n.startsWith('.') || !existsSync(join(dir, 'manifest.json'))) continue;
+    try {
+      runs.push(RunFolder.open(dir));
+    } catch (e) {
+      if (!isWeightshareError(e)) throw e;
+      damaged.push({ dir, error: e });
+    }
+  }
+  runs.sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.dir.localeCompare(b.dir));
+  return { runs, damaged };
 }

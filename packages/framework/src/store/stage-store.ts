@@ -8,12 +8,12 @@
  * written last (atomically), so a checkpoint either exists completely or not at all; every `.npy` is verified
  * against its SHA-256 before use.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { checkpointCorrupt } from '../errors.js';
-import { writeFileAtomic } from '../io.js';
-import type { DenseMatrix } from '../math/dense.js';
+import { checkpointCorrupt, outputError } from '../errors.js';
+import { readRegularFile, writeFileAtomic } from '../io.js';
+import { allFinite, type DenseMatrix } from '../math/dense.js';
 import { sha256 } from './hash.js';
 import { decodeNpy, encodeNpy } from './npy.js';
 
@@ -27,10 +27,31 @@ export interface StoredStage {
 /** Where a stage's outputs came from in this run. */
 export type StageSource = 'computed' | 'cached' | 'resumed';
 
+/** The matrices a stage leaves, by name, with their shapes [rows, cols]. */
+export type StageShapes = Record<string, [number, number]>;
+
+/**
+ * The matrices each stage leaves (the table in docs/runs.md), for T tasks and d weight columns: what a stored
+ * checkpoint must hold to be used.
+ */
+export function stageShapes(id: string, T: number, d: number): StageShapes | undefined {
+  if (id === 'init') return { B: [T, d] };
+  if (id === 'relation') return { A: [T, T] };
+  if (id === 'baselines') return { independent: [T, d], pooled: [1, d] };
+  const round = /^r\d+-(propagate|fuse|optimize)$/.exec(id)?.[1];
+  if (round === 'propagate') return { C: [T, d] };
+  if (round === 'fuse') return { E: [T, d], c: [1, T] };
+  if (round === 'optimize') return { W: [T, d] };
+  return undefined;
+}
+
 /** The store the engine saves stage outputs to and looks them up in. */
 export interface StageStore {
-  /** The stored outputs of stage `id` with cache key `key`, or undefined to compute them. */
-  load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined;
+  /**
+   * The stored outputs of stage `id` with cache key `key`, or undefined to compute them. With `shapes`, stored
+   * outputs must hold exactly those matrices with those shapes.
+   */
+  load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined;
   /** Saves a computed stage. */
   save(id: string, key: string, stage: StoredStage): void;
 }
@@ -60,35 +81,59 @@ export function writeCheckpoint(dir: string, id: string, key: string, stage: Sto
   return record;
 }
 
+/** A matrix file name inside a checkpoint folder: a plain name, never a path out of it. */
+const MATRIX_FILE = /^[A-Za-z0-9_-]+\.npy$/;
+
 /**
  * Reads a checkpoint folder; undefined when it has no (complete) checkpoint.json.
- * @throws WeightshareError CHECKPOINT_CORRUPT when a file is missing or does not match its checksum
+ * @param shapes the matrices the stage leaves: a checkpoint with another set, another shape or a non-finite value
+ *   is corrupt even when its checksums match.
+ * @throws WeightshareError CHECKPOINT_CORRUPT when a file is missing, does not match its checksum, or does not hold
+ *   what the stage leaves
  */
-export function readCheckpoint(dir: string): { record: CheckpointRecord; stage: StoredStage } | undefined {
+export function readCheckpoint(dir: string, shapes?: StageShapes): { record: CheckpointRecord; stage: StoredStage } | undefined {
   const file = join(dir, 'checkpoint.json');
   if (!existsSync(file)) return undefined;
   let record: CheckpointRecord;
   try {
-    record = JSON.parse(readFileSync(file, 'utf8')) as CheckpointRecord;
+    record = JSON.parse(readRegularFile(file).toString('utf8')) as CheckpointRecord;
   } catch (e) {
     throw checkpointCorrupt(file, `not valid JSON: ${(e as Error).message}`);
   }
+  if (typeof record !== 'object' || record === null || typeof record.files !== 'object' || record.files === null)
+    throw checkpointCorrupt(file, 'it lists no files');
+  const names = Object.keys(record.files);
+  if (shapes) {
+    const want = Object.keys(shapes);
+    const missing = want.filter((n) => !names.includes(n));
+    const extra = names.filter((n) => !want.includes(n));
+    if (missing.length || extra.length)
+      throw checkpointCorrupt(file, `it lists the matrices ${names.join(', ') || '(none)'}, but the stage leaves ${want.join(', ')}`);
+  }
   const matrices: Record<string, DenseMatrix> = {};
-  for (const [name, f] of Object.entries(record.files ?? {})) {
+  for (const [name, f] of Object.entries(record.files)) {
+    if (typeof f !== 'object' || f === null || typeof f.file !== 'string' || !MATRIX_FILE.test(f.file) || typeof f.sha256 !== 'string')
+      throw checkpointCorrupt(file, `its entry for ${name} is not a matrix file of the folder`);
     const path = join(dir, f.file);
     let bytes: Buffer;
     try {
-      bytes = readFileSync(path);
+      bytes = readRegularFile(path);
     } catch {
-      throw checkpointCorrupt(path, 'the file is missing');
+      throw checkpointCorrupt(path, 'the file is missing or not a regular file');
     }
     const actual = sha256(bytes);
     if (actual !== f.sha256) throw checkpointCorrupt(path, `SHA-256 ${actual.slice(0, 12)}… does not match the recorded ${f.sha256.slice(0, 12)}…`);
+    let m: DenseMatrix;
     try {
-      matrices[name] = decodeNpy(bytes);
+      m = decodeNpy(bytes);
     } catch (e) {
       throw checkpointCorrupt(path, (e as Error).message);
     }
+    const want = shapes?.[name];
+    if (want && (m.rows !== want[0] || m.cols !== want[1]))
+      throw checkpointCorrupt(path, `its shape is ${m.rows}×${m.cols}, but this stage leaves ${want[0]}×${want[1]} (its checksum matches: the checkpoint was written for other data)`);
+    if (!allFinite(m.data)) throw checkpointCorrupt(path, 'it holds NaN or infinite values');
+    matrices[name] = m;
   }
   return { record, stage: { matrices, json: record.json ?? {} } };
 }
@@ -113,8 +158,24 @@ export class FolderStore implements StageStore {
     return join(this.runDir, 'checkpoints', id);
   }
 
-  load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined {
-    const own = readCheckpoint(this.dir(id)); // a corrupted checkpoint of this run is an error, never skipped
+  /**
+   * The checkpoint folder of stage `id`, to write into: refused when it (or `checkpoints/`) is a symbolic link that
+   * leads out of the run folder — a run folder received from someone else must not make a resume write elsewhere.
+   * @throws WeightshareError OUTPUT_ERROR
+   */
+  private writableDir(id: string): string {
+    const dir = this.dir(id);
+    let existing = dir;
+    while (!existsSync(existing) && existing !== this.runDir) existing = dirname(existing);
+    const root = realpathSync(this.runDir);
+    const real = realpathSync(existing);
+    if (real !== root && !real.startsWith(root + sep))
+      throw outputError(existing, new Error(`it leads out of the run folder (to ${real}) through a symbolic link; weightshare does not write through it. Remove the link`));
+    return dir;
+  }
+
+  load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined {
+    const own = readCheckpoint(this.dir(id), shapes); // a corrupted checkpoint of this run is an error, never skipped
     if (own && own.record.key === key) {
       this.records.set(id, own.record);
       return { stage: own.stage, source: 'resumed' };
@@ -123,19 +184,19 @@ export class FolderStore implements StageStore {
     const entry = join(this.cacheDir, key);
     let cached: ReturnType<typeof readCheckpoint>;
     try {
-      cached = readCheckpoint(entry);
+      cached = readCheckpoint(entry, shapes);
     } catch (e) {
       this.warn(`${(e as Error).message.split(';')[0]}; recomputing the stage and replacing the cache entry.`);
       rmSync(entry, { recursive: true, force: true });
       return undefined;
     }
     if (!cached) return undefined;
-    this.records.set(id, writeCheckpoint(this.dir(id), id, key, cached.stage));
+    this.records.set(id, writeCheckpoint(this.writableDir(id), id, key, cached.stage));
     return { stage: cached.stage, source: 'cached' };
   }
 
   save(id: string, key: string, stage: StoredStage): void {
-    const record = writeCheckpoint(this.dir(id), id, key, stage);
+    const record = writeCheckpoint(this.writableDir(id), id, key, stage);
     this.records.set(id, record);
     if (!this.cacheDir || !this.cached(id)) return;
     const entry = join(this.cacheDir, key);
@@ -168,11 +229,11 @@ export class CacheStore implements StageStore {
     private readonly warn: (message: string) => void = () => {},
   ) {}
 
-  load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined {
+  load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined {
     if (!this.keep(id)) return undefined;
     const entry = join(this.cacheDir, key);
     try {
-      const hit = readCheckpoint(entry);
+      const hit = readCheckpoint(entry, shapes);
       return hit ? { stage: hit.stage, source: 'cached' } : undefined;
     } catch (e) {
       this.warn(`${(e as Error).message.split(';')[0]}; recomputing the stage and replacing the cache entry.`);
