@@ -307,8 +307,16 @@ const table = [
   ),
 ];
 console.log(table.join('\n'));
+const machine = `${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+if (!smoke && only && !profile && !pick('--impls')) {
+  // a run of some workloads only: its own block in RESULTS.md (measured in that one run), replaced when re-run
+  const tag = only.join(',');
+  const block = `<!-- workloads: ${tag} -->\nMachine: ${machine}. Command: \`node bench/run.mjs --workloads ${tag}\` (wall time: the median of ${repeat} runs of each implementation).\n\n${table.join('\n')}\n<!-- /workloads: ${tag} -->`;
+  const doc = readFileSync(join(root, 'bench/RESULTS.md'), 'utf8');
+  const re = new RegExp(`<!-- workloads: ${tag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} -->[\\s\\S]*?<!-- /workloads: [^>]*-->`);
+  writeFileSync(join(root, 'bench/RESULTS.md'), re.test(doc) ? doc.replace(re, block) : `${doc.trimEnd()}\n\n${block}\n`);
+}
 if (!smoke && !only && !profile) {
-  const machine = `${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   const doc = readFileSync(join(root, 'bench/RESULTS.md'), 'utf8').split('<!-- table -->');
   writeFileSync(join(root, 'bench/RESULTS.md'), `${doc[0]}<!-- table -->\nMachine: ${machine}. Command: \`npm run bench\` (wall time: the median of ${repeat} runs of each implementation).\n\n${table.join('\n')}\n<!-- table -->${doc[2] ?? '\n'}`);
 }

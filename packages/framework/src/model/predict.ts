@@ -229,13 +229,12 @@ export class Model {
       const unseenPolicy = opts.unseen ?? 'fused';
       const quoted = new Map<string, string>(); // each task id as a CSV field, escaped once
       for (let chunk = reader.next(); chunk; chunk = reader.next()) {
-        const { text: chunkText, starts, ends, lines } = chunk;
-        const n = lines.length;
+        const { bytes: chunkBytes, starts, ends, lines, n } = chunk;
         const pred = this.emptyPredictions(n);
         const place: RowPlace = { file, line: (i) => lines[i]! };
         let text = '';
         for (let i = 0; i < n; i++) {
-          cells.set(chunkText, starts[i]!, ends[i]!);
+          cells.set(chunkBytes, starts[i]!, ends[i]!);
           if (cells.count !== header.length)
             throw new WeightshareError(ErrorCode.CSV_INVALID, `${file}: row ${lines[i]} has ${cells.count} fields, the header ${header.length}. Fix that row (a quote or a delimiter too many?).`, {
               problems: [{ message: 'this row', location: { file, row: lines[i] } }],
@@ -248,6 +247,10 @@ export class Model {
           let field = quoted.get(task);
           if (field === undefined) quoted.set(task, (field = csvField(task)));
           text += `${field},${rows + i},${logistic ? `${pred.probability![i]},${pred.label![i]}` : pred.output[i]},${u}\n`;
+          if ((i & 4095) === 4095) {
+            writer?.write(text); // small pieces: the text dies young instead of piling up
+            text = '';
+          }
           if (byTask) {
             const y = this.target(cells.string(targetCol!), lines[i]!, file);
             if (u) {
@@ -398,15 +401,15 @@ interface CellSource {
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i); // exact in float64 up to 1e22
 
 /**
- * The number a plain decimal cell `text[s, e)` denotes — [+-]digits[.digits][e[+-]digits] — bit for bit what
+ * The number a plain decimal cell `bytes[s, e)` (ASCII) denotes — [+-]digits[.digits][e[+-]digits] — bit for bit what
  * `Number()` gives, without making a string: when the digits, read as an integer, are below 2^53 and the power of ten is at most 22, one
  * correctly rounded multiplication or division of two exact values is the correctly rounded result (Clinger's fast
  * path). NaN for anything else (the caller then parses the cell as text).
  */
-export function fastDecimal(text: string, s: number, e: number): number {
+export function fastDecimal(bytes: Uint8Array, s: number, e: number): number {
   let i = s;
   let neg = false;
-  const c0 = text.charCodeAt(i);
+  const c0 = bytes[i]!;
   if (c0 === 45 || c0 === 43) {
     neg = c0 === 45;
     i++;
@@ -415,14 +418,14 @@ export function fastDecimal(text: string, s: number, e: number): number {
   let scale = 0;
   let any = false;
   for (; i < e; i++) {
-    const d = text.charCodeAt(i) - 48;
+    const d = bytes[i]! - 48;
     if (d < 0 || d > 9) break;
     any = true;
     m = m * 10 + d;
   }
-  if (i < e && text.charCodeAt(i) === 46) {
+  if (i < e && bytes[i]! === 46) {
     for (i++; i < e; i++) {
-      const d = text.charCodeAt(i) - 48;
+      const d = bytes[i]! - 48;
       if (d < 0 || d > 9) break;
       any = true;
       m = m * 10 + d;
@@ -431,11 +434,11 @@ export function fastDecimal(text: string, s: number, e: number): number {
   }
   if (!any) return NaN;
   if (i < e) {
-    const c = text.charCodeAt(i);
+    const c = bytes[i]!;
     if (c !== 101 && c !== 69) return NaN;
     i++;
     let eneg = false;
-    const cs = text.charCodeAt(i);
+    const cs = bytes[i]!;
     if (cs === 45 || cs === 43) {
       eneg = cs === 45;
       i++;
@@ -443,7 +446,7 @@ export function fastDecimal(text: string, s: number, e: number): number {
     let x = 0;
     let ed = 0;
     for (; i < e; i++) {
-      const d = text.charCodeAt(i) - 48;
+      const d = bytes[i]! - 48;
       if (d < 0 || d > 9) return NaN;
       x = x * 10 + d;
       if (++ed > 4) return NaN;
@@ -463,7 +466,7 @@ export function fastDecimal(text: string, s: number, e: number): number {
  */
 class RowCells {
   count = 0;
-  private text = '';
+  private bytes: Uint8Array = new Uint8Array(0);
   private readonly starts: Int32Array;
   private readonly ends: Int32Array;
   private record: string[] | undefined;
@@ -478,17 +481,17 @@ class RowCells {
     this.delim = delimiter.charCodeAt(0);
   }
 
-  set(text: string, s: number, e: number): void {
-    this.text = text;
+  set(bytes: Uint8Array, s: number, e: number): void {
+    this.bytes = bytes;
     this.record = undefined;
     let n = 0;
     let start = s;
     const cap = this.starts.length;
     for (let i = s; i <= e; i++) {
-      const c = i === e ? -1 : text.charCodeAt(i);
+      const c = i === e ? -1 : bytes[i]!;
       if (c === 34) {
         // a quoted field: the whole line goes through csv-parse
-        this.record = ((parse(text.slice(s, e), { delimiter: this.delimiter, trim: true, relax_quotes: true }) as string[][])[0] ?? []) as string[];
+        this.record = ((parse(Buffer.from(bytes.buffer, bytes.byteOffset + s, e - s).toString('utf8'), { delimiter: this.delimiter, trim: true, relax_quotes: true }) as string[][])[0] ?? []) as string[];
         this.count = this.record.length;
         return;
       }
@@ -496,8 +499,8 @@ class RowCells {
         if (n < cap) {
           let a = start;
           let b = i;
-          while (a < b && isSpace(text.charCodeAt(a))) a++;
-          while (b > a && isSpace(text.charCodeAt(b - 1))) b--;
+          while (a < b && isSpace(bytes[a]!)) a++;
+          while (b > a && isSpace(bytes[b - 1]!)) b--;
           this.starts[n] = a;
           this.ends[n] = b;
         }
@@ -509,14 +512,15 @@ class RowCells {
   }
 
   string(j: number): string {
-    return this.record ? this.record[j]! : this.text.slice(this.starts[j]!, this.ends[j]!);
+    if (this.record) return this.record[j]!;
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.starts[j]!, this.ends[j]! - this.starts[j]!).toString('utf8');
   }
 
   number(j: number): number {
     if (this.record) return NaN;
     const a = this.starts[j]!;
     const b = this.ends[j]!;
-    return a < b ? fastDecimal(this.text, a, b) : NaN;
+    return a < b ? fastDecimal(this.bytes, a, b) : NaN;
   }
 }
 
@@ -547,8 +551,9 @@ function concat(parts: Predictions[], logistic: boolean): Predictions {
  */
 class ChunkedCsv {
   private readonly fd: number;
-  private readonly buf: Buffer;
-  private rest = '';
+  private buf: Buffer;
+  /** Bytes of `buf` not yet handed out (a partial line from the last read), from 0 to `kept`. */
+  private kept = 0;
   private line = 0;
   private eof = false;
   delimiter = ',';
@@ -562,62 +567,100 @@ class ChunkedCsv {
     if (!fstatSync(this.fd).isFile()) throw invalidArgument(`"${path}" is not a regular file.`);
     this.buf = Buffer.allocUnsafe(chunkBytes);
     // the header: read until the first line is complete
-    let first: string | undefined;
-    while (first === undefined && !this.eof) {
+    let nl = -1;
+    while (nl < 0 && !this.eof) {
       this.fill();
-      const nl = this.rest.indexOf('\n');
-      if (nl >= 0 || this.eof) first = nl >= 0 ? this.rest.slice(0, nl) : this.rest;
+      nl = this.buf.subarray(0, this.kept).indexOf(10);
     }
-    if (first === undefined || first.replace(/^\uFEFF/, '').trim() === '') {
+    const end = nl < 0 ? this.kept : nl;
+    let first = this.buf.toString('utf8', 0, end).replace(/^\uFEFF/, '').replace(/\r$/, '');
+    this.shift(nl < 0 ? this.kept : nl + 1);
+    if (first.trim() === '') {
       this.header = undefined;
       return;
     }
-    this.rest = this.rest.slice(first.length + 1);
     this.line = 1;
-    first = first.replace(/^\uFEFF/, '').replace(/\r$/, '');
     this.delimiter = detectDelimiter(first);
-    const cells = new RowCells(first.length + 1, this.delimiter);
-    cells.set(first, 0, first.length);
+    const bytes = Buffer.from(first, 'utf8');
+    const cells = new RowCells(bytes.length + 1, this.delimiter);
+    cells.set(bytes, 0, bytes.length);
     this.header = Array.from({ length: cells.count }, (_, j) => cells.string(j));
+    first = '';
   }
 
+  /** Reads more of the file after the kept bytes (growing the buffer when one line fills it). */
   private fill(): void {
-    const n = readSync(this.fd, this.buf, 0, this.chunkBytes, null);
+    if (this.kept === this.buf.length) {
+      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(bigger, 0, 0, this.kept);
+      this.buf = bigger;
+    }
+    const n = readSync(this.fd, this.buf, this.kept, this.buf.length - this.kept, null);
     if (n === 0) this.eof = true;
-    else this.rest += this.buf.toString('utf8', 0, n);
+    this.kept += n;
   }
 
-  /** The next chunk: its text and, per non-blank line, where it starts and ends and its 1-based line number. */
-  next(): { text: string; starts: number[]; ends: number[]; lines: number[] } | undefined {
+  /** Drops the first `n` kept bytes. */
+  private shift(n: number): void {
+    this.buf.copy(this.buf, 0, n, this.kept);
+    this.kept -= n;
+  }
+
+  private carry = 0;
+
+  private starts: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
+  private ends: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
+  private lines: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
+
+  /**
+   * The next chunk: its bytes and, per non-blank line, where it starts and ends and its 1-based line number (`n`
+   * lines; the arrays are reused: valid until the next call).
+   */
+  next(): { bytes: Uint8Array; starts: Int32Array; ends: Int32Array; lines: Int32Array; n: number } | undefined {
     if (this.header === undefined) return undefined;
+    if (this.carry) this.shift(this.carry);
+    this.carry = 0;
     for (;;) {
       if (!this.eof) this.fill();
-      if (this.rest === '' && this.eof) return undefined;
-      const cut = this.eof ? this.rest.length : this.rest.lastIndexOf('\n');
-      if (cut < 0) continue; // a line longer than a chunk: read on
-      const text = this.rest.slice(0, cut);
-      this.rest = this.eof ? '' : this.rest.slice(cut + 1);
-      const starts: number[] = [];
-      const ends: number[] = [];
-      const lines: number[] = [];
-      for (let start = 0; start <= text.length; ) {
-        let nl = text.indexOf('\n', start);
-        if (nl < 0) nl = text.length;
+      if (this.kept === 0 && this.eof) return undefined;
+      const cut = this.eof ? this.kept : this.buf.subarray(0, this.kept).lastIndexOf(10);
+      if (cut < 0) continue; // a line longer than the buffer: read on (fill grows it)
+      const bytes = this.buf.subarray(0, cut);
+      let n = 0;
+      for (let start = 0; start <= cut; ) {
+        let nl = bytes.indexOf(10, start);
+        if (nl < 0) nl = cut;
         this.line++;
         let end = nl;
-        if (end > start && text.charCodeAt(end - 1) === 13) end--;
+        if (end > start && bytes[end - 1] === 13) end--;
         let a = start;
-        while (a < end && isSpace(text.charCodeAt(a))) a++;
+        while (a < end && isSpace(bytes[a]!)) a++;
         if (a < end) {
-          starts.push(start);
-          ends.push(end);
-          lines.push(this.line);
+          if (n === this.starts.length) this.grow();
+          this.starts[n] = start;
+          this.ends[n] = end;
+          this.lines[n] = this.line;
+          n++;
         }
         start = nl + 1;
       }
-      if (lines.length) return { text, starts, ends, lines };
+      this.carry = this.eof ? this.kept : cut + 1;
+      if (n) return { bytes, starts: this.starts, ends: this.ends, lines: this.lines, n };
+      this.shift(this.carry);
+      this.carry = 0;
       if (this.eof) return undefined;
     }
+  }
+
+  private grow(): void {
+    const g = (a: Int32Array): Int32Array<ArrayBuffer> => {
+      const b = new Int32Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.starts = g(this.starts);
+    this.ends = g(this.ends);
+    this.lines = g(this.lines);
   }
 
   close(): void {
