@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson, sha256 } from '@weightshare/framework';
 import { cli, root } from './helpers/cli.js';
 import { scratch } from './helpers/run.js';
 
@@ -262,11 +263,20 @@ describe('run folders never name the code that runs', () => {
     expect(refused.stderr).toMatch(/--allow-plugin-path <the folder that holds it>/);
     expect(existsSync(inner)).toBe(false);
     // a run folder edited to point somewhere else
+    // (with its manifest's checksum of the resolved spec forged to match, as someone sending the folder can)
     const resolved = join(run, 'spec.resolved.json');
-    writeFileSync(resolved, readFileSync(resolved, 'utf8').replace('"./p.mjs"', JSON.stringify(join(dir, 'outside', 'p.mjs'))));
+    const tamper = (from: string, to: string): void => {
+      const text = readFileSync(resolved, 'utf8').replace(from, to);
+      writeFileSync(resolved, text);
+      const mf = join(run, 'manifest.json');
+      const m = JSON.parse(readFileSync(mf, 'utf8')) as { spec: { resolvedSha256: string } };
+      m.spec.resolvedSha256 = sha256(canonicalJson(JSON.parse(text)));
+      writeFileSync(mf, JSON.stringify(m, null, 2) + '\n');
+    };
+    tamper('"./p.mjs"', JSON.stringify(join(dir, 'outside', 'p.mjs')));
     expectParagraph(cli(['resume', run, '--allow-plugin-path', '.'], { cwd: specDir }).stderr, 'PLUGIN_REFUSED');
     expect(existsSync(outer)).toBe(false);
-    writeFileSync(resolved, readFileSync(resolved, 'utf8').replace(JSON.stringify(join(dir, 'outside', 'p.mjs')), '"./p.mjs"'));
+    tamper(JSON.stringify(join(dir, 'outside', 'p.mjs')), '"./p.mjs"');
     const allowed = cli(['resume', run, '--allow-plugin-path', '.'], { cwd: specDir });
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(existsSync(inner)).toBe(true);

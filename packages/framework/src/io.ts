@@ -129,6 +129,12 @@ export function linkFileAtomic(existing: string, path: string): boolean {
     }
     throw outputError(path, e);
   }
+  // rename(2) does nothing when both names already link the same file (a resumed run): the temporary name stays
+  try {
+    unlinkSync(tmp);
+  } catch {
+    /* renamed, as usual */
+  }
   fsyncDir(dir);
   return true;
 }
