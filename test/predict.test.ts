@@ -200,6 +200,28 @@ describe('the quickstart: run, export its test rows, predict them', () => {
 });
 
 describe('School (a CSV file) and a logistic model', () => {
+  it('categories as text: the recorded encoding is applied; a category unseen in training is zeros, or an error with unseen: error', () => {
+    const dir = scratch('ws-predict-cat-');
+    const fixture = join(root, 'test/fixtures/school-categorical.csv');
+    const spec = (denomination: string): string =>
+      `apiVersion: weightshare/v1\nname: cat\nseed: 1\ndata: { source: csv, path: ${fixture}, task: school, target: score, exclude: [row], categorical: [year, gender, vrband, ethnicity, school_gender, ${denomination}], missing: drop-rows }\nstages:\n  propagate: { method: identity }\n  fuse: { method: mean }\n  optimize: { method: exact, lambda: 100, ridge: 1 }\nevaluate: { baselines: false }\n`;
+    writeFileSync(join(dir, 'zeros.yaml'), spec('denomination'));
+    writeFileSync(join(dir, 'strict.yaml'), spec('{ column: denomination, unseen: error }'));
+    for (const f of ['zeros', 'strict']) expect(cli(['run', `${f}.yaml`, '--out', f], { cwd: dir }).code).toBe(0);
+    expect(cli(['runs', 'export', join(dir, 'zeros', 'cat-1'), '--rows', 'test', '--out', 'test.csv'], { cwd: dir }).code).toBe(0);
+    const p = cli(['predict', join(dir, 'zeros', 'cat-1'), '--data', 'test.csv', '--out', 'p.csv', '--json'], { cwd: dir });
+    expect(p.code, p.stderr).toBe(0);
+    expect((JSON.parse(p.stdout) as Report).metrics!.seen).toEqual(results(join(dir, 'zeros', 'cat-1')).models.shared);
+    const lines = readFileSync(join(dir, 'test.csv'), 'utf8').split('\n');
+    lines[1] = lines[1]!.replace(/;maintained;|;church_of_england;|;roman_catholic;/, ';quaker;');
+    writeFileSync(join(dir, 'new.csv'), lines.join('\n'));
+    expect(cli(['predict', join(dir, 'zeros', 'cat-1'), '--data', 'new.csv', '--out', 'pz.csv'], { cwd: dir }).code).toBe(0);
+    const strict = cli(['predict', join(dir, 'strict', 'cat-1'), '--data', 'new.csv', '--out', 'ps.csv'], { cwd: dir });
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toMatch(/^error CSV_INVALID: new\.csv: row 2, column "denomination": category "quaker" does not occur in the training rows/);
+    expect(existsSync(join(dir, 'ps.csv'))).toBe(false);
+  });
+
   it('School split 1: the chosen model predicts the School test rows with the run\'s metrics', () => {
     const dir = scratch('ws-predict-school-');
     const r = cli(['run', join(root, 'pipelines/school-mean-regularized.yaml'), '--out', 'runs', '--set', 'evaluate.baselines=false'], { cwd: dir });
