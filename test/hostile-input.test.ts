@@ -69,6 +69,17 @@ describe('files a spec points at must be regular files', () => {
     expect(r.stderr).toMatch(/split|matrix|data file "pipe.csv" is a named pipe/);
   });
 
+  it('the spec file itself: a FIFO or a device is refused by every command that reads a spec (none blocks)', () => {
+    const { dir, run } = inFolder();
+    execFileSync('mkfifo', [join(dir, 'spec-pipe.yaml')]);
+    for (const cmd of ['run', 'validate', 'sweep', 'plugins', 'schema'])
+      for (const file of ['spec-pipe.yaml', '/dev/zero']) {
+        const r = run(cmd, file);
+        expectError(r, 'FILE_NOT_FOUND');
+        expect(r.stderr).toMatch(/spec file ".*" is (a named pipe|a device)/);
+      }
+  });
+
   it('an error shows a short excerpt of a file, never its whole first line (an environment-like header)', () => {
     const { dir, run } = inFolder();
     const secret = 'SECRET_TOKEN_' + 'x'.repeat(80);

@@ -1,7 +1,7 @@
 /** Loading a spec file together with the plugins it names. */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileNotFound } from '../errors.js';
+import { NotARegularFile, readRegularFile } from '../io.js';
 import { PluginRegistry } from '../engine/registry.js';
 import { importLocated, installedPluginSources, locatePlugin, specPluginSources, type LocatedPlugin } from '../plugin/load.js';
 import { standIns } from '../plugin/stand-ins.js';
@@ -82,8 +82,8 @@ function namedPlugins(parsed: ParsedSpec): { name: string; index: number }[] {
 
 function readSpec(file: string): string {
   try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    throw fileNotFound(file, 'spec file');
+    return readRegularFile(file).toString('utf8');
+  } catch (e) {
+    throw fileNotFound(file, 'spec file', undefined, e instanceof NotARegularFile ? e.kind : undefined);
   }
 }
