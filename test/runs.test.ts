@@ -312,6 +312,15 @@ describe('runs as records', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/is running; only completed runs have final weights|is running/);
     expect(cli(['runs', 'show', 'nope'], { cwd: dir }).stderr).toMatch(/^(?:writing .*\n)?error RUN_NOT_FOUND/);
+    // every runs subcommand speaks JSON, numbers as numbers
+    const lsJson = JSON.parse(cli(['runs', 'ls', '--json'], { cwd: dir }).stdout) as { id: string; metric: string | null; value: number | null }[];
+    expect(lsJson.find((r) => r.id === 'crash-1')).toMatchObject({ metric: 'mse' });
+    expect(typeof lsJson.find((r) => r.id === 'crash-1')!.value).toBe('number');
+    const diffJson = JSON.parse(cli(['runs', 'diff', 'crash-1', 'crash-2', '--json'], { cwd: dir }).stdout) as { parameters: { key: string; a: unknown; b: unknown }[]; metrics: { key: string; a: number }[] };
+    expect(diffJson.parameters).toEqual([{ key: 'stages.optimize.lambda', a: 0.5, b: 2 }]);
+    expect(typeof diffJson.metrics.find((m) => m.key === 'shared.mse')!.a).toBe('number');
+    expect(JSON.parse(cli(['runs', 'show', 'crash-1', '--json'], { cwd: dir }).stdout).results.models.shared.mse).toBeTypeOf('number');
+    expect(JSON.parse(cli(['runs', 'export', 'crash-1', '--out', join(dir, 'w2.npy'), '--json'], { cwd: dir }).stdout)).toMatchObject({ what: 'weights', out: join(dir, 'w2.npy') });
   });
 
   it('numpy reads the .npy files (when python3 with numpy is installed)', (ctx) => {

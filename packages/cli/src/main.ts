@@ -224,12 +224,13 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .argument('<b>', 'run folder or id')
     .option('--dir <dir>', 'folder of runs', 'runs')
     .option('--all', 'show equal parameters too')
-    .action((a: string, b: string, opts: { dir: string; all?: boolean }) => {
+    .option('--json', 'as JSON (numbers as numbers)')
+    .action((a: string, b: string, opts: { dir: string; all?: boolean; json?: boolean }) => {
       const sa = sweepFolder(a, opts.dir);
       const sb = sweepFolder(b, opts.dir);
-      if (sa && sb) io.stdout.write(diffSweeps(sa, sb));
+      if (sa && sb) io.stdout.write(diffSweeps(sa, sb, Boolean(opts.json)));
       else if (sa || sb) throw invalidArgument(`runs diff compares two runs or two sweeps; ${sa ? a : b} is a sweep and ${sa ? b : a} is not. To compare a sweep's chosen model with a run, diff its refit run folder (weightshare runs show ${sa ? a : b}).`);
-      else io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all)));
+      else io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all), Boolean(opts.json)));
     });
   runs
     .command('export')
@@ -241,14 +242,15 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .addOption(new Option('--rows <split>', 'instead of a matrix: the raw data rows of the run\'s test or training split, as CSV (input for weightshare predict)').choices(['test', 'train']))
     .option('--force', 'replace --out if it exists')
     .option('--split <name>', 'for a sweep: the outer split whose chosen refit to export')
-    .action((id: string, opts: { out: string; dir: string; what: string; rows?: 'test' | 'train'; force?: boolean; split?: string }) => {
+    .option('--json', 'print what was written as JSON')
+    .action((id: string, opts: { out: string; dir: string; what: string; rows?: 'test' | 'train'; force?: boolean; split?: string; json?: boolean }) => {
       const sweep = sweepFolder(id, opts.dir);
       const run = sweep ? RunFolder.open(sweepRefit(sweep, opts.split)) : RunFolder.open(id, opts.dir);
       if (opts.rows) {
         if (existsSync(opts.out) && !opts.force) throw invalidArgument(`--out "${opts.out}" already exists; choose another file, or add --force to replace it.`);
         const { text, rows } = splitRowsCsv(JSON.parse(run.resolvedSpecText()) as ResolvedSpec, run.manifest.baseDir, opts.rows);
         writeFileAtomic(opts.out, text);
-        io.stdout.write(`${rows} ${opts.rows} rows of ${run.manifest.id} → ${opts.out}\n`);
+        io.stdout.write(opts.json ? JSON.stringify({ run: run.dir, rows: opts.rows, count: rows, out: opts.out }) + '\n' : `${rows} ${opts.rows} rows of ${run.manifest.id} → ${opts.out}\n`);
         return;
       }
       const ext = extname(opts.out).toLowerCase();
@@ -264,7 +266,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         if (asWeightshareError(e)) throw e;
         throw fileNotFound(src, `exported file (${(e as Error).message})`);
       }
-      io.stdout.write(`${opts.what} of ${run.manifest.id} → ${opts.out}\n`);
+      io.stdout.write(opts.json ? JSON.stringify({ run: run.dir, what: opts.what, out: opts.out }) + '\n' : `${opts.what} of ${run.manifest.id} → ${opts.out}\n`);
     });
 
   specOptions(program.command('validate').description('check a spec without running it').argument('<spec>', 'pipeline spec (YAML)'))

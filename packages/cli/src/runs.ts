@@ -168,7 +168,7 @@ function flatten(value: unknown, prefix = '', out: Record<string, string> = {}):
   return out;
 }
 
-export function diffRuns(a: RunFolder, b: RunFolder, all: boolean): string {
+export function diffRuns(a: RunFolder, b: RunFolder, all: boolean, json = false): string {
   const spec = (r: RunFolder): Record<string, string> => flatten(JSON.parse(r.resolvedSpecText()));
   const pa = spec(a);
   const pb = spec(b);
@@ -184,6 +184,32 @@ export function diffRuns(a: RunFolder, b: RunFolder, all: boolean): string {
   };
   const ma = metrics(ra);
   const mb = metrics(rb);
+  if (json) {
+    const numbers = (r: RunResults | undefined): Record<string, number | null> => {
+      const out: Record<string, number | null> = {};
+      if (!r) return out;
+      for (const [model, m] of Object.entries(r.models)) for (const [k, v] of Object.entries(m)) out[`${model}.${k}`] = typeof v === 'number' && Number.isFinite(v) ? v : null;
+      const last = r.rounds[r.rounds.length - 1];
+      if (typeof last?.objective?.total === 'number') out['objective'] = last.objective.total;
+      return out;
+    };
+    const na = numbers(ra);
+    const nb = numbers(rb);
+    const parse = (v: string | undefined): unknown => (v === undefined ? null : JSON.parse(v));
+    const keys = (x: object, y: object): string[] => [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
+    return (
+      JSON.stringify(
+        {
+          a: a.manifest.id,
+          b: b.manifest.id,
+          parameters: keys(pa, pb).filter((k) => all || pa[k] !== pb[k]).map((k) => ({ key: k, a: parse(pa[k]), b: parse(pb[k]) })),
+          metrics: keys(na, nb).map((k) => ({ key: k, a: na[k] ?? null, b: nb[k] ?? null })),
+        },
+        null,
+        2,
+      ) + '\n'
+    );
+  }
   const rows = (x: Record<string, string>, y: Record<string, string>, onlyDiff: boolean): string[][] =>
     [...new Set([...Object.keys(x), ...Object.keys(y)])]
       .sort()
@@ -201,7 +227,7 @@ export function diffRuns(a: RunFolder, b: RunFolder, all: boolean): string {
 }
 
 /** `runs diff` of two sweeps: their settings and test summaries (mean ± std over splits) side by side. */
-export function diffSweeps(a: string, b: string): string {
+export function diffSweeps(a: string, b: string, json = false): string {
   const load = (d: string): Record<string, string> => {
     const out: Record<string, string> = {};
     const plan = JSON.parse(readFileSync(join(d, 'sweep.json'), 'utf8')) as { set?: string[]; candidates: { params: Record<string, unknown> }[]; splits: (string | null)[] };
@@ -218,6 +244,7 @@ export function diffSweeps(a: string, b: string): string {
   const x = load(a);
   const y = load(b);
   const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
+  if (json) return JSON.stringify({ a, b, fields: keys.map((k) => ({ key: k, a: x[k] ?? null, b: y[k] ?? null, differs: x[k] !== y[k] })) }, null, 2) + '\n';
   const w = [Math.max(5, ...keys.map((k) => k.length)), Math.max(a.length, ...keys.map((k) => (x[k] ?? '—').length))];
   return [`${'field'.padEnd(w[0]!)}  ${a.padEnd(w[1]!)}  ${b}`, ...keys.map((k) => `${k.padEnd(w[0]!)}  ${(x[k] ?? '—').padEnd(w[1]!)}  ${y[k] ?? '—'}${x[k] !== y[k] ? '   *' : ''}`)].join('\n') + '\n';
 }
