@@ -316,6 +316,15 @@ export function resumeRefused(run: string, changes: string[]): WeightshareError 
   );
 }
 
+/** A file of a completed run (or of its model/) that no longer matches the SHA-256 recorded for it. */
+export function runCorrupt(file: string, why: string, problems: Problem[] = []): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.RUN_CORRUPT,
+    `${file} ${why}. The file changed after the run completed (edited, truncated or damaged); nothing is read from it. Restore it, or run the spec again.`,
+    { context: { file }, ...(problems.length ? { problems } : {}) },
+  );
+}
+
 export function runLocked(run: string, holder: string): WeightshareError {
   return new WeightshareError(
     ErrorCode.RUN_LOCKED,
