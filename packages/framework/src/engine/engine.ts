@@ -190,6 +190,8 @@ export class Engine {
         ridge,
         objective: plan,
         stage: (id, key, compute) => this.stage(id, key, compute),
+        stored: (id, key) => this.stored(id, key),
+        discard: (drop) => this.store.discard?.(drop),
         call: (m, input, round) => this.call(m, input, round),
         expectShape: (M, rows, cols, m, round, what) => this.expectShape(M, rows, cols, m, round, what),
         about: (m, stage) => about(m, this.options(stage)),
@@ -404,15 +406,24 @@ export class Engine {
       return compute();
     }
     const key = jsonHash({ format: 1, ...keyParts() });
-    const hit = this.store.load(id, key);
-    if (hit) {
-      this.sources[id] = hit.source;
-      return hit.stage;
-    }
+    const hit = this.lookup(id, key);
+    if (hit) return hit;
     const stage = await compute();
     this.store.save(id, key, stage);
     this.sources[id] = 'computed';
     return stage;
+  }
+
+  /** The stored outputs of a stage (this run's checkpoint or the cache), or undefined; never computes. */
+  private stored(id: string, keyParts: () => Record<string, unknown>): StoredStage | undefined {
+    return this.store === nullStore ? undefined : this.lookup(id, jsonHash({ format: 1, ...keyParts() }));
+  }
+
+  private lookup(id: string, key: string): StoredStage | undefined {
+    const hit = this.store.load(id, key);
+    if (!hit) return undefined;
+    this.sources[id] = hit.source;
+    return hit.stage;
   }
 
   /**

@@ -8,7 +8,7 @@
  * written last (atomically), so a checkpoint either exists completely or not at all; every `.npy` is verified
  * against its SHA-256 before use.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { checkpointCorrupt } from '../errors.js';
@@ -33,10 +33,18 @@ export interface StageStore {
   load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined;
   /** Saves a computed stage. */
   save(id: string, key: string, stage: StoredStage): void;
+  /** Deletes the run's own checkpoints whose id `drop` selects (the shared cache keeps its entries). */
+  discard?(drop: (id: string) => boolean): void;
 }
 
 /** A store that keeps nothing (runs that write no output). */
 export const nullStore: StageStore = { load: () => undefined, save: () => {} };
+
+/**
+ * Whether a checkpoint belongs to its run only: the round loop's state (`rNNNN-state`, `output.checkpoints: last`)
+ * summarizes stages the cache holds anyway, so it is never added to the cache.
+ */
+const runOnly = (id: string): boolean => id.endsWith('-state');
 
 /** The checkpoint of one stage as recorded in checkpoint.json. */
 export interface CheckpointRecord {
@@ -119,7 +127,7 @@ export class FolderStore implements StageStore {
       this.records.set(id, own.record);
       return { stage: own.stage, source: 'resumed' };
     }
-    if (!this.cacheDir || !this.cached(id)) return undefined;
+    if (!this.cacheDir || !this.cached(id) || runOnly(id)) return undefined;
     const entry = join(this.cacheDir, key);
     let cached: ReturnType<typeof readCheckpoint>;
     try {
@@ -134,10 +142,22 @@ export class FolderStore implements StageStore {
     return { stage: cached.stage, source: 'cached' };
   }
 
+  discard(drop: (id: string) => boolean): void {
+    const root = join(this.runDir, 'checkpoints');
+    // every folder, not only this process's records: leftovers of a process killed while discarding go too
+    for (const id of existsSync(root) ? readdirSync(root) : []) {
+      if (!drop(id)) continue;
+      // checkpoint.json first: it is the commit point, so a kill half-way leaves no checkpoint, never a damaged one
+      rmSync(join(this.dir(id), 'checkpoint.json'), { force: true });
+      rmSync(this.dir(id), { recursive: true, force: true });
+      this.records.delete(id);
+    }
+  }
+
   save(id: string, key: string, stage: StoredStage): void {
     const record = writeCheckpoint(this.dir(id), id, key, stage);
     this.records.set(id, record);
-    if (!this.cacheDir || !this.cached(id)) return;
+    if (!this.cacheDir || !this.cached(id) || runOnly(id)) return;
     const entry = join(this.cacheDir, key);
     if (existsSync(join(entry, 'checkpoint.json'))) return;
     // copy into a private folder, then rename it into place: concurrent runs never see half an entry
