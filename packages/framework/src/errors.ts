@@ -320,7 +320,9 @@ export function resumeRefused(run: string, changes: string[]): WeightshareError 
 export function runCorrupt(file: string, why: string, problems: Problem[] = []): WeightshareError {
   return new WeightshareError(
     ErrorCode.RUN_CORRUPT,
-    `${file} ${why}. The file changed after the run completed (edited, truncated or damaged); nothing is read from it. Restore it, or run the spec again.`,
+    problems.length
+      ? `${file} ${why}. Those files changed after the run completed (edited, truncated or damaged); nothing is read from them. Restore them, or run the spec again.`
+      : `${file} ${why}. The file changed after the run completed (edited, truncated or damaged); nothing is read from it. Restore it, or run the spec again.`,
     { context: { file }, ...(problems.length ? { problems } : {}) },
   );
 }

@@ -15,7 +15,7 @@ import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
-import { isWeightshareError, runNotFound } from '../errors.js';
+import { formatLocation, isWeightshareError, runCorrupt, runNotFound } from '../errors.js';
 import { createRunDir, writeFileAtomic } from '../io.js';
 import { matrixCsv } from '../output.js';
 import { modelFiles } from '../model/artifact.js';
@@ -24,7 +24,8 @@ import { STAGE_NAMES } from '../plugin/types.js';
 import type { LoadedSpec, SpecOverrides } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { canonicalJson, sha256 } from './hash.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, processAlive } from './lock.js';
+import { readVerified, verifyRunFiles, type FileCheck } from './verify.js';
 import { encodeNpy } from './npy.js';
 import { FolderStore, type StageSource } from './stage-store.js';
 
@@ -51,7 +52,8 @@ export interface Manifest {
   inputs: { path: string; sha256: string | null; bytes: number | null }[];
   checkpoints?: { id: string; key: string; source: StageSource; files: { file: string; sha256: string }[] }[];
   outputs?: { file: string; sha256: string }[];
-  error?: { code: string; message: string };
+  /** Why the run failed; `problems`: the first 20 places named (file, row, column: what is wrong). */
+  error?: { code: string; message: string; problems?: string[] };
   forced?: string[];
 }
 
@@ -160,6 +162,23 @@ export class RunFolder {
     return readFileSync(join(this.dir, 'spec.resolved.json'), 'utf8');
   }
 
+  /**
+   * A final output of the completed run (`weights.npy`, `results.json`, `model/…`), checked against the SHA-256 its
+   * manifest recorded: a damaged file is never read.
+   * @throws WeightshareError RUN_CORRUPT
+   */
+  output(file: string): Buffer {
+    const path = join(this.dir, file);
+    const recorded = this.manifest.outputs?.find((o) => o.file === file);
+    if (!recorded) throw runCorrupt(path, 'is not listed with its SHA-256 in manifest.json (the manifest was edited or damaged)');
+    return readVerified(path, recorded.sha256);
+  }
+
+  /** Checks every file of the folder whose SHA-256 is recorded (final outputs, model/, checkpoints). */
+  verify(): FileCheck[] {
+    return verifyRunFiles(this.dir, this.manifest);
+  }
+
   /** What changed since the run started: the spec file, input files, plugin versions. */
   changes(registry: PluginRegistry): string[] {
     const out: string[] = [];
@@ -234,7 +253,10 @@ export class RunFolder {
   fail(err: unknown): void {
     try {
       this.manifest.status = 'failed';
-      this.manifest.error = isWeightshareError(err) ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+      const problems = isWeightshareError(err) ? err.problems.slice(0, 20).map((p) => [formatLocation(p.location), p.message].filter(Boolean).join(': ')) : [];
+      this.manifest.error = isWeightshareError(err)
+        ? { code: err.code, message: err.message, ...(problems.length ? { problems } : {}) }
+        : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
       this.manifest.endedAt = new Date().toISOString();
       this.writeManifest();
     } catch {
@@ -252,13 +274,7 @@ function removeTornFiles(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     const m = /^\..+\.tmp-(\d+)$/.exec(entry.name);
     if (!m || !entry.isFile() || Number(m[1]) === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) rmSync(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), { force: true });
+    if (!processAlive(Number(m[1]))) rmSync(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), { force: true });
   }
 }
 

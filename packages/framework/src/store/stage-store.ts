@@ -14,6 +14,7 @@ import { threadId } from 'node:worker_threads';
 import { checkpointCorrupt } from '../errors.js';
 import { writeFileAtomic } from '../io.js';
 import type { DenseMatrix } from '../math/dense.js';
+import { removeDeadTemps, touchEntry } from './cache.js';
 import { sha256 } from './hash.js';
 import { decodeNpy, encodeNpy } from './npy.js';
 
@@ -115,7 +116,9 @@ export class FolderStore implements StageStore {
     private readonly warn: (message: string) => void = () => {},
     /** The stages that use the cache (default: all). */
     private readonly cached: (id: string) => boolean = () => true,
-  ) {}
+  ) {
+    if (cacheDir) removeDeadTemps(cacheDir);
+  }
 
   private dir(id: string): string {
     return join(this.runDir, 'checkpoints', id);
@@ -138,6 +141,7 @@ export class FolderStore implements StageStore {
       return undefined;
     }
     if (!cached) return undefined;
+    touchEntry(entry);
     this.records.set(id, writeCheckpoint(this.dir(id), id, key, cached.stage));
     return { stage: cached.stage, source: 'cached' };
   }
@@ -186,13 +190,16 @@ export class CacheStore implements StageStore {
     private readonly cacheDir: string,
     private readonly keep: (id: string) => boolean,
     private readonly warn: (message: string) => void = () => {},
-  ) {}
+  ) {
+    removeDeadTemps(cacheDir);
+  }
 
   load(id: string, key: string): { stage: StoredStage; source: StageSource } | undefined {
     if (!this.keep(id)) return undefined;
     const entry = join(this.cacheDir, key);
     try {
       const hit = readCheckpoint(entry);
+      if (hit) touchEntry(entry);
       return hit ? { stage: hit.stage, source: 'cached' } : undefined;
     } catch (e) {
       this.warn(`${(e as Error).message.split(';')[0]}; recomputing the stage and replacing the cache entry.`);
