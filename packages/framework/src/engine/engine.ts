@@ -400,6 +400,9 @@ export class Engine {
    * that key (this run's checkpoint, or the cache) are used instead of computing.
    */
   private async stage(id: string, keyParts: () => Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage> {
+    // one turn of the event loop per stage: otherwise a run in this thread is one long chain of microtasks, and a
+    // signal handler (Ctrl-C in the CLI) or a timer would wait for the whole run
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.store === nullStore) {
       // nothing stored, nothing to look up: the key (hashes of the inputs) is not even computed
       this.sources[id] = 'computed';
