@@ -60,7 +60,6 @@ async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run
   const started = performance.now();
   const executor = (opts.threads ?? 1) > 1 ? new WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
   let outcome: RunOutcome;
-  const stop = run ? onInterrupt(io, run.dir, () => run.unlock()) : undefined;
   try {
     outcome = await runPipeline(loaded, registry, { progress, store, ...(executor ? { executor } : {}) });
     if (run) run.complete(outcome, store as ReturnType<RunFolder['store']>);
@@ -68,7 +67,6 @@ async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run
     run?.fail(e);
     throw e;
   } finally {
-    stop?.();
     run?.unlock();
     await executor?.close();
   }
@@ -109,7 +107,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       const overrides = { set, backend: opts.backend };
       const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
       const run = loaded.spec.output.write ? RunFolder.create(loaded.spec.output.dir, loaded, registry, overrides) : undefined;
-      await execute(io, loaded, registry, run, opts);
+      const stop = run ? onInterrupt(io, run.dir, () => run.unlock()) : undefined;
+      await execute(io, loaded, registry, run, opts).finally(stop);
     });
 
   allowOption(program.command('resume'))
@@ -141,6 +140,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         io.stderr.write(`run ${run.dir} is already complete (its files intact); nothing to resume.\n`);
         return;
       }
+      const stop = onInterrupt(io, run.dir, () => run.unlock());
       run.lock();
       try {
         const m = run.manifest;
@@ -152,6 +152,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       } catch (e) {
         run.unlock();
         throw e;
+      } finally {
+        stop();
       }
     });
 
