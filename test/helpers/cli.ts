@@ -36,15 +36,22 @@ export function cliKilledAfter(args: string[], ms: number, opts: { cwd?: string 
 }
 
 /**
- * Starts the CLI and kills it with SIGKILL `ms` milliseconds after `file` appears (polled), so that the kill lands
- * inside the work that follows it however slow the machine is; the process may finish first.
+ * Starts the CLI and sends it `signal` (default SIGKILL) `ms` milliseconds after `file` appears (polled), so that the
+ * signal lands inside the work that follows it however slow the machine is; the process may finish first. `killed`:
+ * it died of SIGKILL; `sent`: the signal was sent before it exited.
  */
-export function cliKilledAfterFile(args: string[], file: string, ms: number, opts: { cwd?: string } = {}): Promise<CliResult & { killed: boolean }> {
+export function cliKilledAfterFile(
+  args: string[],
+  file: string,
+  ms: number,
+  opts: { cwd?: string; signal?: NodeJS.Signals } = {},
+): Promise<CliResult & { killed: boolean; sent: boolean }> {
+  const signal = opts.signal ?? 'SIGKILL';
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? root, env: { ...process.env, FORCE_COLOR: '0' } });
     let stdout = '';
     let stderr = '';
-    let killed = false;
+    let sent = false;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     let timer: NodeJS.Timeout | undefined;
@@ -52,13 +59,13 @@ export function cliKilledAfterFile(args: string[], file: string, ms: number, opt
       if (!existsSync(file)) return;
       clearInterval(poll);
       timer = setTimeout(() => {
-        killed = child.kill('SIGKILL');
+        sent = child.kill(signal);
       }, ms);
     }, 5);
-    child.on('exit', (code, signal) => {
+    child.on('exit', (code, exitSignal) => {
       clearInterval(poll);
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, killed: killed && signal === 'SIGKILL' });
+      resolve({ code, signal: exitSignal, stdout, stderr, killed: sent && exitSignal === 'SIGKILL', sent });
     });
   });
 }

@@ -2,7 +2,7 @@
  * The `weightshare` command line. `main` returns the exit code: 0 on success, 2 for a user mistake (spec, flag,
  * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
  */
-import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -25,6 +25,7 @@ import {
   writeFileAtomic,
   WorkerExecutor,
   nullStore,
+  pruneCache,
   parseParamFlag,
   splitRowsCsv,
   type LoadedPipeline,
@@ -34,7 +35,7 @@ import {
 } from '@weightshare/framework';
 import { formatSummary } from './format.js';
 import { terminalProgress } from './progress.js';
-import { diffRuns, diffSweeps, listRunsTable, showRun, showSweep } from './runs.js';
+import { diffRuns, diffSweeps, listRunsTable, removeRuns, showRun, showSweep, verifyRun } from './runs.js';
 import { builtinPlugins } from './plugins.js';
 import { registerPredict } from './predict.js';
 import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit } from './sweep.js';
@@ -123,7 +124,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       const overrides = { set, backend: opts.backend };
       const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
       const run = loaded.spec.output.write ? RunFolder.create(loaded.spec.output.dir, loaded, registry, overrides) : undefined;
-      await execute(io, loaded, registry, run, opts);
+      const stop = run ? onInterrupt(io, run.dir, () => run.unlock()) : undefined;
+      await execute(io, loaded, registry, run, opts).finally(stop);
     });
 
   allowOption(program.command('resume'))
@@ -142,15 +144,20 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       const plugins = { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() };
       if (isSweepDir(sweepDir)) {
         const plan = openSweep(sweepDir, Boolean(opts.force));
-        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins);
+        const stop = onInterrupt(io, sweepDir);
+        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins).finally(stop);
         io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
         return;
       }
       const run = RunFolder.open(id, opts.dir);
       if (run.manifest.status === 'completed') {
-        io.stderr.write(`run ${run.dir} is already complete; nothing to resume.\n`);
+        // nothing to run, but its files must still be what the run wrote
+        const { error } = verifyRun(run, false);
+        if (error) throw error;
+        io.stderr.write(`run ${run.dir} is already complete (its files intact); nothing to resume.\n`);
         return;
       }
+      const stop = onInterrupt(io, run.dir, () => run.unlock());
       run.lock();
       try {
         const m = run.manifest;
@@ -163,6 +170,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       } catch (e) {
         run.unlock();
         throw e;
+      } finally {
+        stop();
       }
     });
 
@@ -187,7 +196,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         plugins,
       });
       io.stderr.write(`writing ${resolve(dir)}${plan.cache ? ` and the stage cache ${resolve(dir, '..', '.cache')}` : ''}\n`);
-      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins);
+      const stop = onInterrupt(io, dir);
+      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins).finally(stop);
       io.stdout.write(
         opts.json
           ? JSON.stringify({ sweepDir: dir, ...summary }, null, 2) + '\n'
@@ -257,16 +267,42 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (existsSync(opts.out) && !opts.force) throw invalidArgument(`--out "${opts.out}" already exists; choose another file, or add --force to replace it.`);
       if (ext !== '.csv' && ext !== '.npy') throw invalidArgument(`--out ${opts.out}: the file must end in .csv or .npy (the format to export).`);
       if (run.manifest.status !== 'completed') throw invalidArgument(`run ${run.dir} is ${run.manifest.status}; only completed runs have final weights (resume it first).`);
-      const src = join(run.dir, `${opts.what}${ext}`);
-      try {
-        // the relation is stored as .npy only (it is T×T); its CSV is made from it, with the task ids as header
-        if (opts.what === 'relation' && ext === '.csv') writeFileAtomic(opts.out, relationCsv(run));
-        else copyFileSync(src, opts.out);
-      } catch (e) {
-        if (asWeightshareError(e)) throw e;
-        throw fileNotFound(src, `exported file (${(e as Error).message})`);
-      }
+      // checked against the manifest: a damaged file is never exported; the relation is stored as .npy only (T×T), its CSV made from it
+      writeFileAtomic(opts.out, opts.what === 'relation' && ext === '.csv' ? relationCsv(run) : run.output(`${opts.what}${ext}`));
       io.stdout.write(opts.json ? JSON.stringify({ run: run.dir, what: opts.what, out: opts.out }) + '\n' : `${opts.what} of ${run.manifest.id} → ${opts.out}\n`);
+    });
+
+  runs
+    .command('verify')
+    .description('check every file of a run folder (final outputs, model/, checkpoints) against its recorded SHA-256')
+    .argument('<run>', 'run folder, or run id under --dir')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--json', 'as JSON: the intact files and the damaged ones')
+    .action((id: string, opts: { dir: string; json?: boolean }) => {
+      const { text, error } = verifyRun(RunFolder.open(id, opts.dir), Boolean(opts.json));
+      io.stdout.write(text);
+      if (error) throw error;
+    });
+  runs
+    .command('rm')
+    .description('delete run or sweep folders (refused while a live process holds one)')
+    .argument('<run...>', 'run or sweep folders, or their ids under --dir')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .action((ids: string[], opts: { dir: string }) => {
+      io.stdout.write(removeRuns(ids, opts.dir));
+    });
+
+  program
+    .command('cache')
+    .description('the shared stage cache (<output.dir>/.cache)')
+    .command('prune')
+    .description('remove the least recently used stage cache entries until the cache is at most --max-size')
+    .option('--max-size <size>', 'size to keep: bytes, or a number with K, M, G or T (powers of 1024)', '1G')
+    .option('--dir <dir>', 'folder of runs whose .cache to prune', 'runs')
+    .action((opts: { maxSize: string; dir: string }) => {
+      const max = parseSize(opts.maxSize);
+      const r = pruneCache(join(opts.dir, '.cache'), max);
+      io.stdout.write(`${join(opts.dir, '.cache')}: removed ${r.removed.length} entries (${formatBytes(r.before - r.after)}), kept ${r.kept} (${formatBytes(r.after)}; limit ${formatBytes(max)})\n`);
     });
 
   specOptions(program.command('validate').description('check a spec without running it').argument('<spec>', 'pipeline spec (YAML)'))
@@ -347,8 +383,8 @@ function sweepFolder(id: string, dir: string): string | undefined {
 
 /** A completed run's relation as CSV (task ids as header and first column), from relation.npy and results.json. */
 function relationCsv(run: RunFolder): string {
-  const A = decodeNpy(readFileSync(join(run.dir, 'relation.npy')));
-  const ids = (JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')) as { perTask: { id: string }[] }).perTask.map((t) => t.id);
+  const A = decodeNpy(run.output('relation.npy'));
+  const ids = (JSON.parse(run.output('results.json').toString('utf8')) as { perTask: { id: string }[] }).perTask.map((t) => t.id);
   return matrixCsv(A, ids, ids);
 }
 
@@ -376,6 +412,36 @@ function report(e: unknown, io: Io): number {
   io.stderr.write(formatError(err) + '\n');
   if (!err.isUserError && process.env.WEIGHTSHARE_DEBUG) io.stderr.write(String((e as Error)?.stack) + '\n');
   return err.isUserError ? 2 : 1;
+}
+
+/**
+ * Ctrl-C (SIGINT) while a run, resume or sweep writes `dir`: one line saying how to go on, exit code 130. The folder
+ * is left as a kill would leave it, which resume handles: every file is written synchronously and atomically, so the
+ * handler (it runs between two writes) never leaves one half-written, and the manifest stays `running`. Returns the
+ * function that removes the handler.
+ */
+function onInterrupt(io: Io, dir: string, release?: () => void): () => void {
+  const handler = (): void => {
+    release?.();
+    io.stderr.write(`${io.stderr.isTTY ? '\n' : ''}interrupted; resume with: weightshare resume ${dir}\n`);
+    process.exit(130);
+  };
+  process.on('SIGINT', handler);
+  return () => void process.off('SIGINT', handler);
+}
+
+/** `--max-size`: bytes, or a number with K, M, G or T (powers of 1024). @throws WeightshareError INVALID_ARGUMENT */
+function parseSize(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$/i.exec(v);
+  if (!m) throw invalidArgument(`--max-size ${v}: expected a size such as 500M, 2G or 1048576 (bytes; K, M, G, T are powers of 1024).`);
+  return Math.floor(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()));
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
 }
 
 function positiveInt(v: string, flag: string): number {

@@ -1,9 +1,14 @@
-/** `weightshare runs ls | show | diff`: runs as records. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+/** `weightshare runs ls | show | diff | verify | rm`: runs as records. */
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { scanRuns, type Metrics, type RunFolder, type RunResults } from '@weightshare/framework';
+import { acquireLock, checkpointCorrupt, processAlive, runCorrupt, runNotFound, RunFolder, scanRuns, type FileCheck, type Metrics, type RunResults } from '@weightshare/framework';
 
-function results(run: RunFolder): RunResults | undefined {
+/**
+ * The run's results.json; with `verified`, a completed run's is checked against its manifest first.
+ * @throws WeightshareError RUN_CORRUPT (only when `verified`)
+ */
+function results(run: RunFolder, verified = false): RunResults | undefined {
+  if (verified && run.manifest.status === 'completed') return JSON.parse(run.output('results.json').toString('utf8')) as RunResults;
   const file = join(run.dir, 'results.json');
   if (!existsSync(file)) return undefined;
   try {
@@ -19,8 +24,7 @@ function status(run: RunFolder): string {
   if (run.manifest.status !== 'running') return run.manifest.status;
   try {
     const { pid } = JSON.parse(readFileSync(join(run.dir, '.lock'), 'utf8')) as { pid: number };
-    process.kill(pid, 0);
-    return 'running';
+    return processAlive(pid) ? 'running' : 'interrupted';
   } catch {
     return 'interrupted';
   }
@@ -66,12 +70,13 @@ export function listSweeps(dir: string): { dir: string; id: string; name: string
 
 export function listRunsTable(dir: string, json: boolean): string {
   const { runs, damaged } = scanRuns(dir);
-  const rows: { kind: 'run' | 'sweep'; id: string; name: string; status: string; backend: string; metric: string | null; value: number | null; std?: number; chosen?: string[]; started: string; dir: string; error?: string }[] = runs.map((r) => {
+  const rows: { kind: 'run' | 'sweep'; id: string; name: string; status: string; backend: string; metric: string | null; value: number | null; std?: number; chosen?: string[]; started: string; dir: string; error?: { code: string; message: string; problems?: string[] } }[] = runs.map((r) => {
     const k = keyValue(results(r)?.models.shared);
-    return { kind: 'run', id: r.manifest.id, name: r.manifest.name, status: status(r), backend: backends(r), metric: k?.metric ?? null, value: k?.value ?? null, started: r.manifest.startedAt, dir: r.dir };
+    const error = r.manifest.status === 'failed' ? r.manifest.error : undefined;
+    return { kind: 'run', id: r.manifest.id, name: r.manifest.name, status: status(r), backend: backends(r), metric: k?.metric ?? null, value: k?.value ?? null, started: r.manifest.startedAt, dir: r.dir, ...(error ? { error } : {}) };
   });
   // a damaged folder is listed (it is there, and says why), never the end of the listing
-  for (const d of damaged) rows.push({ kind: 'run', id: basename(d.dir), name: '—', status: 'damaged', backend: '—', metric: null, value: null, started: '—', dir: d.dir, error: d.error.message });
+  for (const d of damaged) rows.push({ kind: 'run', id: basename(d.dir), name: '—', status: 'damaged', backend: '—', metric: null, value: null, started: '—', dir: d.dir, error: { code: d.error.code, message: d.error.message } });
   for (const sw of listSweeps(dir)) {
     const s = sw.summary;
     const m = s?.summary[s.model]?.[s.metric];
@@ -109,8 +114,11 @@ export function listRunsTable(dir: string, json: boolean): string {
   ];
   const width = cols.map(([k, h]) => Math.max(h.length, ...text.map((r) => String(r[k]).length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
-  const notes = damaged.map((d) => `${basename(d.dir)}: ${d.error.code}: ${d.error.message}`);
-  return [line(cols.map(([, h]) => h)), ...text.map((r) => line(cols.map(([k]) => String(r[k])))), ...(notes.length ? ['', ...notes] : [])].join('\n') + '\n';
+  // a failed run says why under its row (the first sentence or so; runs show has the whole message)
+  const cut = (t: string): string => (t.length > 140 ? t.slice(0, 139) + '…' : t);
+  const why = (r: (typeof rows)[number]): string[] =>
+    r.error ? [`  └ ${cut(`${r.error.code}: ${r.error.message}`)}`, ...(r.error.problems ?? []).slice(0, 3).map((p) => `      ${cut(p)}`), ...((r.error.problems?.length ?? 0) > 3 ? [`      … (weightshare runs show ${r.id})`] : [])] : [];
+  return [line(cols.map(([, h]) => h)), ...text.flatMap((r) => [line(cols.map(([k]) => String(r[k]))), ...why(r)])].join('\n') + '\n';
 }
 
 /** `runs show <sweep>`: its summary (as summary.md says it), and where each chosen refit's run folder is. */
@@ -125,7 +133,7 @@ export function showSweep(dir: string, json: boolean): string {
 }
 
 export function showRun(run: RunFolder, json: boolean, tasks = false): string {
-  const res = results(run);
+  const res = results(run, true);
   if (json) return JSON.stringify({ manifest: run.manifest, results: res ?? null }, null, 2) + '\n';
   const m = run.manifest;
   const out = [
@@ -140,7 +148,7 @@ export function showRun(run: RunFolder, json: boolean, tasks = false): string {
     const by = (s: string): number => m.checkpoints!.filter((c) => c.source === s).length;
     out.push(`  stages    ${m.checkpoints.length} checkpoints: ${by('computed')} computed, ${by('cached')} from the cache, ${by('resumed')} from this run's checkpoints`);
   }
-  if (m.error) out.push(`  error     ${m.error.code}: ${m.error.message}`);
+  if (m.error) out.push(`  error     ${m.error.code}: ${m.error.message}`, ...(m.error.problems ?? []).map((p) => `            - ${p}`));
   if (res) {
     const names = [...new Set(Object.values(res.models).flatMap((m) => Object.keys(m as object)))];
     const cell = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : 'undefined');
@@ -172,8 +180,8 @@ export function diffRuns(a: RunFolder, b: RunFolder, all: boolean, json = false)
   const spec = (r: RunFolder): Record<string, string> => flatten(JSON.parse(r.resolvedSpecText()));
   const pa = spec(a);
   const pb = spec(b);
-  const ra = results(a);
-  const rb = results(b);
+  const ra = results(a, true);
+  const rb = results(b, true);
   const metrics = (r: RunResults | undefined): Record<string, string> => {
     if (!r) return {};
     const out: Record<string, string> = {};
@@ -247,4 +255,63 @@ export function diffSweeps(a: string, b: string, json = false): string {
   if (json) return JSON.stringify({ a, b, fields: keys.map((k) => ({ key: k, a: x[k] ?? null, b: y[k] ?? null, differs: x[k] !== y[k] })) }, null, 2) + '\n';
   const w = [Math.max(5, ...keys.map((k) => k.length)), Math.max(a.length, ...keys.map((k) => (x[k] ?? '—').length))];
   return [`${'field'.padEnd(w[0]!)}  ${a.padEnd(w[1]!)}  ${b}`, ...keys.map((k) => `${k.padEnd(w[0]!)}  ${(x[k] ?? '—').padEnd(w[1]!)}  ${y[k] ?? '—'}${x[k] !== y[k] ? '   *' : ''}`)].join('\n') + '\n';
+}
+
+/**
+ * `runs verify`: every file of the run folder whose SHA-256 is recorded — final outputs, model/, checkpoints — is
+ * checked. Returns the report, and the error to exit with when anything is damaged.
+ */
+export function verifyRun(run: RunFolder, json: boolean): { text: string; error?: Error } {
+  const checks = run.verify();
+  const bad = checks.filter((c) => !c.ok);
+  const st = status(run);
+  const completed = run.manifest.status === 'completed';
+  let text: string;
+  if (json) text = JSON.stringify({ run: run.dir, status: st, intact: checks.filter((c) => c.ok).map((c) => c.file), corrupt: bad.map((c) => ({ file: c.file, problem: c.problem })) }, null, 2) + '\n';
+  else {
+    const count = (f: (c: FileCheck) => boolean): number => checks.filter((c) => c.ok && f(c)).length;
+    const groups = [
+      [count((c) => c.kind === 'output' && !c.file.startsWith('model/')), 'final outputs'],
+      [count((c) => c.file.startsWith('model/')), 'files of model/'],
+      [count((c) => c.kind === 'checkpoint'), 'checkpoint files'],
+    ] as const;
+    text =
+      [
+        `run ${run.dir} (${st}${completed ? '' : ': no final outputs yet; checkpoints checked against their checkpoint.json'})`,
+        `  intact   ${groups.map(([n, what]) => `${n} ${what}`).join(', ')}`,
+        ...bad.map((c) => `  CORRUPT  ${c.file}: ${c.problem}`),
+        bad.length ? `${bad.length} of ${checks.length} files damaged` : `all ${checks.length} files intact`,
+      ].join('\n') + '\n';
+  }
+  if (!bad.length) return { text };
+  const problems = bad.map((c) => ({ message: `${c.file} ${c.problem}` }));
+  const error = completed
+    ? runCorrupt(run.dir, `has ${bad.length} of ${checks.length} recorded files that do not match their SHA-256: ${bad.map((c) => c.file).join(', ')}`, problems)
+    : checkpointCorrupt(join(run.dir, bad[0]!.file), `${bad[0]!.problem}${bad.length > 1 ? `; ${bad.length - 1} more damaged: ${bad.slice(1).map((c) => c.file).join(', ')}` : ''}`);
+  return { text, error };
+}
+
+/**
+ * `runs rm`: removes run and sweep folders (given as paths or ids under `dir`) once it holds the lock of every one —
+ * a folder a live process is writing is refused (RUN_LOCKED) and then nothing is removed; a lock of a dead process
+ * is taken over. A folder that is
+ * neither a run nor a sweep is refused, so a mistyped path never deletes anything else.
+ * @throws WeightshareError RUN_NOT_FOUND, RUN_LOCKED
+ */
+export function removeRuns(ids: readonly string[], dir: string): string {
+  const folders = ids.map((id) => {
+    const d = [id, join(dir, id)].find((p) => existsSync(join(p, 'manifest.json')) || existsSync(join(p, 'sweep.json')));
+    if (!d) throw runNotFound(id, `neither a run folder (with manifest.json) nor a sweep folder (with sweep.json), as a path or under ${dir}/; nothing was removed`);
+    return d;
+  });
+  // every lock first: one folder in use means nothing is removed
+  const held: (() => void)[] = [];
+  try {
+    for (const d of folders) held.push(acquireLock(d));
+  } catch (e) {
+    for (const release of held) release();
+    throw e;
+  }
+  for (const d of folders) rmSync(d, { recursive: true, force: true }); // the lock goes with the folder
+  return folders.map((d) => `removed ${d}`).join('\n') + '\n';
 }

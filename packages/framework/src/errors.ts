@@ -346,6 +346,17 @@ export function resumeRefused(run: string, changes: string[]): WeightshareError 
   );
 }
 
+/** A file of a completed run (or of its model/) that no longer matches the SHA-256 recorded for it. */
+export function runCorrupt(file: string, why: string, problems: Problem[] = []): WeightshareError {
+  return new WeightshareError(
+    ErrorCode.RUN_CORRUPT,
+    problems.length
+      ? `${file} ${why}. Those files changed after the run completed (edited, truncated or damaged); nothing is read from them. Restore them, or run the spec again.`
+      : `${file} ${why}. The file changed after the run completed (edited, truncated or damaged); nothing is read from it. Restore it, or run the spec again.`,
+    { context: { file }, ...(problems.length ? { problems } : {}) },
+  );
+}
+
 export function runLocked(run: string, holder: string): WeightshareError {
   return new WeightshareError(
     ErrorCode.RUN_LOCKED,
@@ -353,8 +364,8 @@ export function runLocked(run: string, holder: string): WeightshareError {
   );
 }
 
-/** A damaged file of a run folder: named, with why, and never used. */
-export function runCorrupt(run: string, file: string, why: string): WeightshareError {
+/** A damaged file of a run folder (its manifest or resolved spec): named, with why, and never used. */
+export function runFolderDamaged(run: string, file: string, why: string): WeightshareError {
   return new WeightshareError(
     ErrorCode.RUN_CORRUPT,
     `run folder "${run}" is damaged: ${file} ${why}. It is not used; start a new run from the spec (weightshare run <spec>).`,

@@ -43,6 +43,23 @@ export class Anderson {
   /** @param memory m: residual differences kept (≥ 1). */
   constructor(private readonly memory: number) {}
 
+  /** The whole state, for a checkpoint: the points kept (input and output of G) and whether the last proposal extrapolated. */
+  snapshot(): { points: { x: Float64Array; g: Float64Array }[]; lastExtrapolated: boolean } {
+    return { points: this.history.map((p) => ({ x: p.x, g: p.g })), lastExtrapolated: this.lastExtrapolated };
+  }
+
+  /** An Anderson mixer in the state {@link snapshot} gave (the residuals are recomputed with the same operations). */
+  static restore(memory: number, state: ReturnType<Anderson['snapshot']>): Anderson {
+    const a = new Anderson(memory);
+    a.history = state.points.map(({ x, g }) => {
+      const f = new Float64Array(g.length);
+      for (let i = 0; i < g.length; i++) f[i] = g[i]! - x[i]!;
+      return { x, g, f, fnorm: norm(f) };
+    });
+    a.lastExtrapolated = state.lastExtrapolated;
+    return a;
+  }
+
   /**
    * Records G(x) = g for the input x the previous step proposed, and proposes the next input.
    * `x` must be the `next` of the previous call (or the starting point on the first).

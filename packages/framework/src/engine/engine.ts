@@ -194,6 +194,8 @@ export class Engine {
         ridge,
         objective: plan,
         stage: (id, key, compute) => this.stage(id, key, compute),
+        stored: (id, key) => this.stored(id, key),
+        discard: (drop) => this.store.discard?.(drop),
         call: (m, input, round) => this.call(m, input, round),
         expectShape: (M, rows, cols, m, round, what) => this.expectShape(M, rows, cols, m, round, what),
         about: (m, stage) => about(m, this.options(stage)),
@@ -402,21 +404,33 @@ export class Engine {
    * that key (this run's checkpoint, or the cache) are used instead of computing.
    */
   private async stage(id: string, keyParts: () => Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage> {
+    // one turn of the event loop per stage: otherwise a run in this thread is one long chain of microtasks, and a
+    // signal handler (Ctrl-C in the CLI) or a timer would wait for the whole run
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.store === nullStore) {
       // nothing stored, nothing to look up: the key (hashes of the inputs) is not even computed
       this.sources[id] = 'computed';
       return compute();
     }
     const key = jsonHash({ format: 1, ...keyParts() });
-    const hit = this.store.load(id, key, this.size && stageShapes(id, this.size.T, this.size.d));
-    if (hit) {
-      this.sources[id] = hit.source;
-      return hit.stage;
-    }
+    const hit = this.lookup(id, key);
+    if (hit) return hit;
     const stage = await compute();
     this.store.save(id, key, stage);
     this.sources[id] = 'computed';
     return stage;
+  }
+
+  /** The stored outputs of a stage (this run's checkpoint or the cache), or undefined; never computes. */
+  private stored(id: string, keyParts: () => Record<string, unknown>): StoredStage | undefined {
+    return this.store === nullStore ? undefined : this.lookup(id, jsonHash({ format: 1, ...keyParts() }));
+  }
+
+  private lookup(id: string, key: string): StoredStage | undefined {
+    const hit = this.store.load(id, key, this.size && stageShapes(id, this.size.T, this.size.d));
+    if (!hit) return undefined;
+    this.sources[id] = hit.source;
+    return hit.stage;
   }
 
   /**

@@ -9,6 +9,11 @@
  * W (plain steps) those are round r+1's own stages, computed once; when it starts from an Anderson extrapolation they
  * are extra stages `rNNNN-objective-propagate` / `-fuse`. After the last round, `r(N+1)-propagate/-fuse` give the
  * objective of the final weights.
+ *
+ * With `output.checkpoints: last` the loop's whole state after round r (the next input, the records so far, the
+ * convergence test's and Anderson's memory) is one more checkpoint, `rNNNN-state`, keyed by everything the loop
+ * depends on; the checkpoints of rounds ≤ r are then deleted. A resumed run starts from the latest state instead of
+ * replaying every round, and continues exactly as the uninterrupted run did.
  */
 import { type DenseMatrix, frobenius } from '../math/dense.js';
 import type { FuseInput, FuseOutput, OptimizeInput, OptimizeOutput, PropagateInput, PropagateOutput, StageName, TaskData } from '../plugin/types.js';
@@ -34,6 +39,10 @@ export interface RoundContext {
   objective: ObjectivePlan;
   /** A checkpointed stage (see Engine.stage). */
   stage(id: string, keyParts: () => Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage>;
+  /** The stored outputs of a stage, if there are any (never computes). */
+  stored(id: string, keyParts: () => Record<string, unknown>): StoredStage | undefined;
+  /** Deletes this run's checkpoints whose id `drop` selects (`output.checkpoints: last`). */
+  discard(drop: (id: string) => boolean): void;
   call<I, O>(m: RegisteredMethod, input: I, round: number): Promise<O>;
   expectShape(M: DenseMatrix, rows: number, cols: number, m: RegisteredMethod, round: number, what: string): void;
   /** Cache-key parts describing a method and its options. */
@@ -63,6 +72,19 @@ export interface RoundsOutcome {
 }
 
 const pad = (r: number): string => String(r).padStart(4, '0');
+const roundOf = (id: string): number => Number(/^r(\d{4})-/.exec(id)?.[1] ?? NaN);
+
+/** The loop's state after a round, as `rNNNN-state` stores it (`x` and Anderson's points as matrices). */
+interface LoopState {
+  round: number;
+  records: RoundRecord[];
+  prevObjective: number | null;
+  converged: boolean;
+  convergedAt: number | null;
+  lastChange: number;
+  step: 'plain' | 'anderson';
+  anderson?: { points: number; lastExtrapolated: boolean };
+}
 
 export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<RoundsOutcome> {
   const { spec, methods, tasks, relation: A, sizes } = ctx;
@@ -71,7 +93,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
   const R = spec.rounds;
   const plan = ctx.objective;
   const needsTargetsAtW = plan.kind === 'exact' && plan.form !== 'pairs';
-  const accel = R.acceleration === 'anderson' ? new Anderson(R.memory) : undefined;
+  let accel = R.acceleration === 'anderson' ? new Anderson(R.memory) : undefined;
 
   const targets = async (x: DenseMatrix, prefix: string, round: number): Promise<Targets> => {
     const diagnostics: RoundRecord['diagnostics'] = {};
@@ -104,7 +126,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     return objectiveValue(loss, penalty, rid, ctx.lambda);
   };
 
-  const records: RoundRecord[] = [];
+  let records: RoundRecord[] = [];
   let x = B;
   let xTargets: Targets | undefined;
   let W = B;
@@ -116,6 +138,66 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
   let step: 'plain' | 'anderson' = 'plain';
   let r = 0;
   const everyRound = spec.evaluate.everyRound !== false;
+
+  // output.checkpoints: last — the loop's state is a checkpoint after every round; resume starts from the latest
+  const snapshots = spec.output.checkpoints === 'last' && spec.output.write;
+  const loopKey = (): Record<string, unknown> => ({
+    seed: spec.seed,
+    propagate: ctx.about(methods.propagate, 'propagate'),
+    fuse: ctx.about(methods.fuse, 'fuse'),
+    optimize: ctx.about(methods.optimize, 'optimize'),
+    A: ctx.hashes.A(),
+    B: ctx.hashes.matrix(B),
+    data: ctx.hashes.data(),
+    loss: spec.loss,
+    rounds: R,
+    everyRound,
+    sizes,
+  });
+  const stateKey = (id: string) => () => ({ id, loop: loopKey() });
+  if (snapshots) {
+    for (let k = R.max - 1; k >= 1; k--) {
+      const id = `r${pad(k)}-state`;
+      const hit = ctx.stored(id, stateKey(id));
+      if (!hit) continue;
+      const st = hit.json as unknown as LoopState;
+      ({ records, converged, convergedAt, lastChange, step } = st);
+      prevObjective = st.prevObjective ?? undefined;
+      x = hit.matrices.x!;
+      W = x;
+      if (accel && st.anderson)
+        accel = Anderson.restore(R.memory, {
+          points: Array.from({ length: st.anderson.points }, (_, i) => ({ x: hit.matrices[`h${i}x`]!.data, g: hit.matrices[`h${i}g`]!.data })),
+          lastExtrapolated: st.anderson.lastExtrapolated,
+        });
+      // the next round's propagate/fuse at x, when the uninterrupted run had computed them already, are its checkpoints
+      xTargets = undefined;
+      r = st.round;
+      break;
+    }
+  }
+  const saveState = async (): Promise<void> => {
+    const id = `r${pad(r)}-state`;
+    const snap = accel?.snapshot();
+    const matrices: Record<string, DenseMatrix> = { x };
+    snap?.points.forEach((q, i) => {
+      matrices[`h${i}x`] = { rows: T, cols: p, data: q.x };
+      matrices[`h${i}g`] = { rows: T, cols: p, data: q.g };
+    });
+    const state: LoopState = {
+      round: r,
+      records,
+      prevObjective: prevObjective ?? null,
+      converged,
+      convergedAt,
+      lastChange,
+      step,
+      ...(snap ? { anderson: { points: snap.points.length, lastExtrapolated: snap.lastExtrapolated } } : {}),
+    };
+    await ctx.stage(id, stateKey(id), async () => ({ matrices, json: state as unknown as Record<string, unknown> }));
+    ctx.discard((other) => other !== id && roundOf(other) <= r);
+  };
+
   while (r < R.max) {
     r++;
     const id = `r${pad(r)}-`;
@@ -199,6 +281,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     xTargets = next === g && atW ? atW : undefined;
     x = next;
     step = nextStep;
+    if (snapshots) await saveState();
   }
   // with everyRound false and a fixed number of rounds the last record already has its objective
   return {

@@ -10,13 +10,13 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { ErrorCode, invalidArgument, WeightshareError, type Problem } from '../errors.js';
+import { ErrorCode, invalidArgument, runCorrupt, WeightshareError, type Problem } from '../errors.js';
 import type { DenseMatrix } from '../math/dense.js';
 import { detectDelimiter, parseCell } from '../data/csv.js';
 import { standardizeValue, indicatorCategories, type InputColumn } from '../data/preprocess.js';
 import { scorePredictions, type Metrics } from '../eval/metrics.js';
 import { decodeNpy } from '../store/npy.js';
-import { sha256 } from '../store/hash.js';
+import { readVerified } from '../store/verify.js';
 import { MODEL_FORMAT, type ModelDescription } from './artifact.js';
 
 /** What to do with a row whose task the model was not trained on. */
@@ -57,16 +57,9 @@ export interface CsvPredictionReport {
 }
 
 const modelInvalid = (message: string): WeightshareError => new WeightshareError(ErrorCode.MODEL_INVALID, message);
-const runCorrupt = (file: string, why: string): WeightshareError =>
-  new WeightshareError(ErrorCode.RUN_CORRUPT, `${file} ${why}. The file changed after the run completed (edited, truncated or damaged); nothing is read from it. Restore it, or run the spec again.`);
-
 /** Reads a file of a model folder and checks it against its recorded SHA-256. */
-function verified(file: string, expected: string | undefined): Buffer {
-  if (!existsSync(file)) throw modelInvalid(`${file} is missing: the model folder is incomplete. Point at a completed run (weightshare runs ls) or run the spec again.`);
-  const bytes = readFileSync(file);
-  if (expected !== undefined && sha256(bytes) !== expected) throw runCorrupt(file, `does not match the SHA-256 recorded for it (${expected.slice(0, 12)}…)`);
-  return bytes;
-}
+const verified = (file: string, expected: string | undefined): Buffer =>
+  readVerified(file, expected, () => modelInvalid(`${file} is missing: the model folder is incomplete. Point at a completed run (weightshare runs ls) or run the spec again.`));
 
 /** Finds model/ for a run folder or a model folder, and checks the run completed. */
 function locate(dir: string): { modelDir: string; manifestSha?: string } {

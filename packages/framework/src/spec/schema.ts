@@ -369,6 +369,12 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         properties: {
           dir: { type: 'string', minLength: 1, default: 'runs', description: 'Folder (relative to the working directory) in which each run gets a new sub-folder.' },
           write: { type: 'boolean', default: true, description: 'Write results to disk (false: print only).' },
+          checkpoints: {
+            enum: ['all', 'last'],
+            default: 'all',
+            description:
+              'Which stage checkpoints the run folder keeps: all (every stage of every round), or last (only what resume needs: the initial fits, the relation, the baselines and the latest round; older rounds are deleted as the run advances).',
+          },
         },
         additionalProperties: false,
         default: {},

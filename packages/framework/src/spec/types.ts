@@ -93,5 +93,5 @@ export interface ResolvedSpec {
   rounds: RoundsSpec;
   sweep?: import('../sweep/sweep.js').SweepSpec;
   evaluate: { baselines: boolean; baselineRidge: number; everyRound: boolean };
-  output: { dir: string; write: boolean };
+  output: { dir: string; write: boolean; checkpoints: 'all' | 'last' };
 }

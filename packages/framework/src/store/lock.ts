@@ -17,7 +17,8 @@ interface Holder {
   host: string;
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists on this host (EPERM: it exists, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -82,7 +83,7 @@ function removeDeadDrafts(dir: string): void {
   for (const name of names) {
     if (!name.startsWith(DRAFT)) continue;
     const pid = Number(name.slice(DRAFT.length));
-    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) rmSync(join(dir, name), { force: true });
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(join(dir, name), { force: true });
   }
 }
 
@@ -115,7 +116,7 @@ export function acquireLock(dir: string): () => void {
         continue;
       }
       holder = { pid: -1, host: me.host };
-    } else if (holder.host !== me.host || alive(holder.pid))
+    } else if (holder.host !== me.host || processAlive(holder.pid))
       throw runLocked(dir, `process ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''}`);
     const takeover = join(dir, '.lock.takeover');
     try {

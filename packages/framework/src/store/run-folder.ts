@@ -16,7 +16,7 @@ import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
-import { excerpt, isWeightshareError, runCorrupt, runNotFound, type WeightshareError } from '../errors.js';
+import { excerpt, formatLocation, isWeightshareError, runCorrupt, runFolderDamaged, runNotFound, type WeightshareError } from '../errors.js';
 import { createRunDir, linkFileAtomic, readRegularFile, writeFileAtomic } from '../io.js';
 import { matrixCsv } from '../output.js';
 import { modelFiles } from '../model/artifact.js';
@@ -25,7 +25,8 @@ import { STAGE_NAMES } from '../plugin/types.js';
 import type { LoadedSpec, SpecOverrides } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { canonicalJson, sha256 } from './hash.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, processAlive } from './lock.js';
+import { readVerified, verifyRunFiles, type FileCheck } from './verify.js';
 import { encodeNpy } from './npy.js';
 import { FolderStore, type StageSource } from './stage-store.js';
 
@@ -52,7 +53,8 @@ export interface Manifest {
   inputs: { path: string; sha256: string | null; bytes: number | null }[];
   checkpoints?: { id: string; key: string; source: StageSource; files: { file: string; sha256: string }[] }[];
   outputs?: { file: string; sha256: string }[];
-  error?: { code: string; message: string };
+  /** Why the run failed; `problems`: the first 20 places named (file, row, column: what is wrong). */
+  error?: { code: string; message: string; problems?: string[] };
   forced?: string[];
 }
 
@@ -141,10 +143,10 @@ export class RunFolder {
     try {
       manifest = JSON.parse(readRegularFile(file).toString('utf8'));
     } catch (e) {
-      throw runCorrupt(dir, 'manifest.json', `cannot be read as JSON (${excerpt((e as Error).message, 120)})`);
+      throw runFolderDamaged(dir, 'manifest.json', `cannot be read as JSON (${excerpt((e as Error).message, 120)})`);
     }
     const bad = manifestProblem(manifest);
-    if (bad) throw runCorrupt(dir, 'manifest.json', bad);
+    if (bad) throw runFolderDamaged(dir, 'manifest.json', bad);
     return new RunFolder(dir, manifest as Manifest);
   }
 
@@ -168,17 +170,34 @@ export class RunFolder {
     try {
       text = readRegularFile(join(this.dir, file)).toString('utf8');
     } catch (e) {
-      throw runCorrupt(this.dir, file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${excerpt((e as Error).message, 120)})`);
+      throw runFolderDamaged(this.dir, file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${excerpt((e as Error).message, 120)})`);
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw runCorrupt(this.dir, file, 'is truncated or not JSON');
+      throw runFolderDamaged(this.dir, file, 'is truncated or not JSON');
     }
     if (sha256(canonicalJson(parsed)) !== this.manifest.spec.resolvedSha256)
-      throw runCorrupt(this.dir, file, "does not match the checksum recorded in manifest.json (it was edited or damaged after the run started)");
+      throw runFolderDamaged(this.dir, file, "does not match the checksum recorded in manifest.json (it was edited or damaged after the run started)");
     return text;
+  }
+
+  /**
+   * A final output of the completed run (`weights.npy`, `results.json`, `model/…`), checked against the SHA-256 its
+   * manifest recorded: a damaged file is never read.
+   * @throws WeightshareError RUN_CORRUPT
+   */
+  output(file: string): Buffer {
+    const path = join(this.dir, file);
+    const recorded = this.manifest.outputs?.find((o) => o.file === file);
+    if (!recorded) throw runCorrupt(path, 'is not listed with its SHA-256 in manifest.json (the manifest was edited or damaged)');
+    return readVerified(path, recorded.sha256);
+  }
+
+  /** Checks every file of the folder whose SHA-256 is recorded (final outputs, model/, checkpoints). */
+  verify(): FileCheck[] {
+    return verifyRunFiles(this.dir, this.manifest);
   }
 
   /** What changed since the run started: the spec file, input files, plugin versions. */
@@ -265,7 +284,10 @@ export class RunFolder {
   fail(err: unknown): void {
     try {
       this.manifest.status = 'failed';
-      this.manifest.error = isWeightshareError(err) ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+      const problems = isWeightshareError(err) ? err.problems.slice(0, 20).map((p) => [formatLocation(p.location), p.message].filter(Boolean).join(': ')) : [];
+      this.manifest.error = isWeightshareError(err)
+        ? { code: err.code, message: err.message, ...(problems.length ? { problems } : {}) }
+        : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
       this.manifest.endedAt = new Date().toISOString();
       this.writeManifest();
     } catch {
@@ -314,13 +336,7 @@ function removeTornFiles(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     const m = /^\..+\.tmp-(\d+)$/.exec(entry.name);
     if (!m || !entry.isFile() || Number(m[1]) === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) rmSync(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), { force: true });
+    if (!processAlive(Number(m[1]))) rmSync(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), { force: true });
   }
 }
 

@@ -8,12 +8,13 @@
  * written last (atomically), so a checkpoint either exists completely or not at all; every `.npy` is verified
  * against its SHA-256 before use.
  */
-import { cpSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { checkpointCorrupt, outputError } from '../errors.js';
 import { readRegularFile, writeFileAtomic } from '../io.js';
 import { allFinite, type DenseMatrix } from '../math/dense.js';
+import { removeDeadTemps, touchEntry } from './cache.js';
 import { sha256 } from './hash.js';
 import { decodeNpy, encodeNpy } from './npy.js';
 
@@ -54,10 +55,18 @@ export interface StageStore {
   load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined;
   /** Saves a computed stage. */
   save(id: string, key: string, stage: StoredStage): void;
+  /** Deletes the run's own checkpoints whose id `drop` selects (the shared cache keeps its entries). */
+  discard?(drop: (id: string) => boolean): void;
 }
 
 /** A store that keeps nothing (runs that write no output). */
 export const nullStore: StageStore = { load: () => undefined, save: () => {} };
+
+/**
+ * Whether a checkpoint belongs to its run only: the round loop's state (`rNNNN-state`, `output.checkpoints: last`)
+ * summarizes stages the cache holds anyway, so it is never added to the cache.
+ */
+const runOnly = (id: string): boolean => id.endsWith('-state');
 
 /** The checkpoint of one stage as recorded in checkpoint.json. */
 export interface CheckpointRecord {
@@ -152,7 +161,9 @@ export class FolderStore implements StageStore {
     private readonly warn: (message: string) => void = () => {},
     /** The stages that use the cache (default: all). */
     private readonly cached: (id: string) => boolean = () => true,
-  ) {}
+  ) {
+    if (cacheDir) removeDeadTemps(cacheDir);
+  }
 
   private dir(id: string): string {
     return join(this.runDir, 'checkpoints', id);
@@ -180,7 +191,7 @@ export class FolderStore implements StageStore {
       this.records.set(id, own.record);
       return { stage: own.stage, source: 'resumed' };
     }
-    if (!this.cacheDir || !this.cached(id)) return undefined;
+    if (!this.cacheDir || !this.cached(id) || runOnly(id)) return undefined;
     const entry = join(this.cacheDir, key);
     let cached: ReturnType<typeof readCheckpoint>;
     try {
@@ -191,14 +202,27 @@ export class FolderStore implements StageStore {
       return undefined;
     }
     if (!cached) return undefined;
+    touchEntry(entry);
     this.records.set(id, writeCheckpoint(this.writableDir(id), id, key, cached.stage));
     return { stage: cached.stage, source: 'cached' };
+  }
+
+  discard(drop: (id: string) => boolean): void {
+    const root = join(this.runDir, 'checkpoints');
+    // every folder, not only this process's records: leftovers of a process killed while discarding go too
+    for (const id of existsSync(root) ? readdirSync(root) : []) {
+      if (!drop(id)) continue;
+      // checkpoint.json first: it is the commit point, so a kill half-way leaves no checkpoint, never a damaged one
+      rmSync(join(this.dir(id), 'checkpoint.json'), { force: true });
+      rmSync(this.dir(id), { recursive: true, force: true });
+      this.records.delete(id);
+    }
   }
 
   save(id: string, key: string, stage: StoredStage): void {
     const record = writeCheckpoint(this.writableDir(id), id, key, stage);
     this.records.set(id, record);
-    if (!this.cacheDir || !this.cached(id)) return;
+    if (!this.cacheDir || !this.cached(id) || runOnly(id)) return;
     const entry = join(this.cacheDir, key);
     if (existsSync(join(entry, 'checkpoint.json'))) return;
     // copy into a private folder, then rename it into place: concurrent runs never see half an entry
@@ -227,13 +251,16 @@ export class CacheStore implements StageStore {
     private readonly cacheDir: string,
     private readonly keep: (id: string) => boolean,
     private readonly warn: (message: string) => void = () => {},
-  ) {}
+  ) {
+    removeDeadTemps(cacheDir);
+  }
 
   load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined {
     if (!this.keep(id)) return undefined;
     const entry = join(this.cacheDir, key);
     try {
       const hit = readCheckpoint(entry, shapes);
+      if (hit) touchEntry(entry);
       return hit ? { stage: hit.stage, source: 'cached' } : undefined;
     } catch (e) {
       this.warn(`${(e as Error).message.split(';')[0]}; recomputing the stage and replacing the cache entry.`);
