@@ -27,17 +27,18 @@ describe('completed runs are verified against their manifest', () => {
     const ok = cli(['runs', 'verify', 'crash-1'], { cwd: dir });
     expect(ok.code, ok.stderr).toBe(0);
     const files = manifest(run).outputs!.length + manifest(run).checkpoints!.reduce((n, c) => n + c.files.length, 0);
-    expect(ok.stdout).toMatch(/^run runs\/crash-1 \(completed\)\n {2}intact {3}7 final outputs, 4 files of model\/, \d+ checkpoint files\n/);
+    expect(ok.stdout).toMatch(/^run runs\/crash-1 \(completed\)\n {2}intact {3}6 final outputs, 4 files of model\/, \d+ checkpoint files\n/);
     expect(ok.stdout).toMatch(new RegExp(`all ${files} files intact\\n$`));
 
     flipByte(join(run, 'weights.npy'));
     const bad = cli(['runs', 'verify', 'crash-1'], { cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stdout).toMatch(/\n {2}CORRUPT {2}weights\.npy: does not match the SHA-256 recorded for it/);
-    expect(bad.stderr).toMatch(/^error RUN_CORRUPT: runs\/crash-1 has 1 of \d+ recorded files that do not match their SHA-256: weights\.npy\. /);
+    // weights.npy, model/parameters.npy and the last round's W.npy are links of one file: the edit changed all three
+    expect(bad.stderr).toMatch(/^error RUN_CORRUPT: runs\/crash-1 has 3 of \d+ recorded files that do not match their SHA-256: weights\.npy, model\/parameters\.npy, checkpoints\/r\d+-optimize\/W\.npy\. /);
     expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack
     const json = JSON.parse(cli(['runs', 'verify', 'crash-1', '--json'], { cwd: dir }).stdout) as { corrupt: { file: string }[]; intact: string[] };
-    expect(json.corrupt.map((c) => c.file)).toEqual(['weights.npy']);
+    expect(json.corrupt.map((c) => c.file)).toEqual(['weights.npy', 'model/parameters.npy', expect.stringMatching(/^checkpoints\/r\d+-optimize\/W\.npy$/)]);
     expect(json.intact).toContain('weights.csv');
 
     const out = join(dir, 'w.npy');
@@ -243,7 +244,8 @@ describe('Ctrl-C', () => {
     const fresh = (): void => void spawnSync('rm', ['-rf', join(dir, 'int')]);
     const r = await interrupt(['run', spec, '--out', 'int', '--no-cache'], join(run, 'manifest.json'), dir, fresh);
     expect(r.stderr).toMatch(LINE);
-    expect(r.stderr.trim().split('\n')).toEqual([`interrupted; resume with: weightshare resume int/crash-1`]);
+    // where the run writes (said before it starts), then the one line
+    expect(r.stderr.trim().split('\n')).toEqual([`writing ${run}`, `interrupted; resume with: weightshare resume int/crash-1`]);
     expect(manifest(run).status).toBe('running');
     expect(existsSync(join(run, '.lock'))).toBe(false); // released, not left to be taken over
     expect(cli(['runs', 'ls', '--dir', 'int'], { cwd: dir }).stdout).toMatch(/\ncrash-1 +crash +interrupted /);
@@ -251,7 +253,7 @@ describe('Ctrl-C', () => {
     const again = await interrupt(['resume', run], join(run, '.lock'), dir, () => {
       throw new Error('the resume finished before SIGINT reached it');
     });
-    expect(again.stderr.trim().split('\n')).toEqual([`interrupted; resume with: weightshare resume ${run}`]);
+    expect(again.stderr.trim().split('\n')).toEqual([`writing ${run} and the stage cache ${join(dir, 'int', '.cache')}`, `interrupted; resume with: weightshare resume ${run}`]);
     expect(existsSync(join(run, '.lock'))).toBe(false);
     const done = cli(['resume', run], { cwd: dir });
     expect(done.code, done.stderr).toBe(0);
