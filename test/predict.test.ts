@@ -174,9 +174,18 @@ describe('the quickstart: run, export its test rows, predict them', () => {
     expect(cli(['predict', join(dir, 'nowhere'), '--data', 'test.csv'], { cwd: dir }).stderr).toMatch(/^error RUN_NOT_FOUND/);
   });
 
-  it('the README example runs as written (library API: predict and predictCsv)', async () => {
+  it('the README example type-checks and runs as written (library API: predict and predictCsv)', async () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const code = /<!-- example: predict[^\n]*-->\n```ts\n([\s\S]*?)```/.exec(readme)![1]!;
+    // as a user's strict TypeScript file against the built package's types
+    const typed = join(root, 'test', `.readme-typecheck-${process.pid}.ts`);
+    writeFileSync(typed, code);
+    try {
+      const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', typed], { encoding: 'utf8' });
+      expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+    } finally {
+      (await import('node:fs')).rmSync(typed, { force: true });
+    }
     const file = join(root, 'test', `.readme-example-${process.pid}.ts`);
     writeFileSync(file, code.replace("'runs/quickstart-1'", JSON.stringify(run)).replace("'test.csv'", JSON.stringify(join(dir, 'test.csv'))).replace("'predictions.csv'", JSON.stringify(join(dir, 'readme-predictions.csv'))).replace(/console\.log/g, 'globalThis.__readme.push'));
     const seen: unknown[][] = [];
