@@ -60,7 +60,7 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
       '',
       `  stages    ${sources.length - cached - resumed} computed` + (cached ? `, ${cached} cached (unchanged since an earlier run)` : '') + (resumed ? `, ${resumed} from this run's checkpoints` : ''),
     );
-  if (outputDir) out.push('', `  written to ${outputDir}/ (results.json, weights.csv/.npy, targets, relation, checkpoints/, manifest.json)`);
+  if (outputDir) out.push('', `  written to ${outputDir}/ (results.json, weights.csv/.npy, targets, relation, model/, checkpoints/, manifest.json)`);
   return out.join('\n');
 }
 
