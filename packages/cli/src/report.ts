@@ -75,9 +75,9 @@ function provenance(m: Manifest): string {
   const files = [
     ...m.inputs.map((i) => [`input`, `<code>${esc(i.path)}</code>`, `<code>${esc(i.sha256 ?? '—')}</code>`]),
     ...(m.outputs ?? []).map((o) => ['output', `<code>${esc(o.file)}</code>`, `<code>${esc(o.sha256)}</code>`]),
-    ...(m.checkpoints ?? []).flatMap((c) => c.files.map((f) => [`checkpoint (${esc(c.source)})`, `<code>${esc(f.file)}</code>`, `<code>${esc(f.sha256)}</code>`])),
   ];
-  const shownFiles = files.slice(0, 400);
+  const checkpoints = (m.checkpoints ?? []).flatMap((c) => c.files.map((f) => [`${esc(c.id)} (${esc(c.source)})`, `<code>${esc(f.file)}</code>`, `<code>${esc(f.sha256)}</code>`]));
+  const shownCheckpoints = checkpoints.slice(0, 400);
   return (
     `<h2 id="versions">Versions</h2>` +
     table(['', ''], [
@@ -90,8 +90,11 @@ function provenance(m: Manifest): string {
       ['spec file', `<code>${esc(m.spec.file)}</code> <code>${esc(m.spec.sha256)}</code>`],
       ['resolved spec', `<code>${esc(m.spec.resolvedSha256)}</code>`],
     ]) +
-    table(['kind', 'file', 'sha256'], shownFiles) +
-    (files.length > shownFiles.length ? `<p class="note">${files.length - shownFiles.length} more checkpoint files are listed in manifest.json.</p>` : '')
+    table(['kind', 'file', 'sha256'], files) +
+    `<details><summary>${checkpoints.length} checkpoint files</summary>` +
+    table(['checkpoint', 'file', 'sha256'], shownCheckpoints) +
+    (checkpoints.length > shownCheckpoints.length ? `<p class="note">${checkpoints.length - shownCheckpoints.length} more checkpoint files are listed in manifest.json.</p>` : '') +
+    `</details>`
   );
 }
 
@@ -263,7 +266,7 @@ export async function sweepReport(dir: string): Promise<{ html: string; charts: 
   const metrics = Object.keys(s.summary[s.model] ?? {});
   const parts = [
     `<h1>Sweep ${esc(plan.id)}</h1>`,
-    `<p>spec <b>${esc(s.name)}</b>: the ${esc(s.model)} model's validation ${esc(s.metric)} (${plan.larger ? 'larger' : 'smaller'} is better) on ${num(plan.sweep.validationFraction, 'validationFraction')} of each outer split's training rows chose the candidate; it was refit on all training rows and tested once.</p>`,
+    `<p>spec <b>${esc(s.name)}</b>: the ${esc(s.model)} model's validation ${esc(s.metric)} (${plan.larger ? 'larger' : 'smaller'} is better) on ${num(plan.sweep.validationFraction, 'sweep.validationFraction')} of each outer split's training rows chose the candidate; it was refit on all training rows and tested once.</p>`,
     `<h2 id="summary">Test over ${s.splits.length} outer split${s.splits.length === 1 ? '' : 's'}: mean ± std</h2>`,
     table(['model', ...metrics], Object.entries(s.summary).map(([model, ms]) => [esc(model), ...metrics.map((k) => (ms[k] ? `${num(ms[k]!.mean, `summary.${model}.${k}.mean`)} ± ${num(ms[k]!.std, `summary.${model}.${k}.std`)}` : '—'))]), ' data-table="summary"'),
     `<h2 id="validation">Validation score against the swept parameters</h2>`,
