@@ -89,6 +89,22 @@ describe('weightshare report (files)', () => {
   });
 });
 
+describe('weightshare runs compare', () => {
+  it('lists the differing spec keys and every metric of each run and sweep, as JSON numbers', () => {
+    const r = cli(['runs', 'compare', run, school, sweep, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout);
+    expect(c.runs.map((x: any) => x.kind)).toEqual(['run', 'run', 'sweep']);
+    const shared = (k: string) => c.metrics.find((m: any) => m.key === `shared.${k}`).values;
+    expect(shared('mse')).toEqual([json(join(run, 'results.json')).models.shared.mse, json(join(school, 'results.json')).models.shared.mse, json(join(sweep, 'summary.json')).summary.shared.mse.mean]);
+    expect(c.parameters.map((p: any) => p.key)).toContain('name');
+    expect(c.parameters.find((p: any) => p.key === 'name').values).toEqual(['quickstart', 'school-mean-regularized', 'quickstart']);
+    const one = cli(['runs', 'compare', run]);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toMatch(/at least two/);
+  });
+});
+
 describe.skipIf(!hasChromium)('weightshare report in Chromium (file://, network blocked)', () => {
   let browser: Browser;
   beforeAll(async () => {
@@ -175,6 +191,21 @@ describe.skipIf(!hasChromium)('weightshare report in Chromium (file://, network 
     expect(await page.locator('figure[data-chart="sweep-stages.optimize.lambda"] svg').textContent()).toContain('(log scale)');
     expect(await page.locator('table[data-table="splits"] tbody tr').count()).toBe(summary.splits.length);
     expect(await numbersMatch(page, { ...summary, sweep: plan.sweep })).toBeGreaterThan(10);
+    await page.close();
+  });
+
+  it('the compare page: one overlaid objective curve per run, numbers equal results.json', async () => {
+    const out = join(dir, 'compare.html');
+    const r = cli(['runs', 'compare', run, school, '--html', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const { page, requests, errors } = await open(out, 'compare.png');
+    expect(requests).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(await marks(page, 'objectives', 'line')).toBe(2);
+    const results = [json(join(run, 'results.json')), json(join(school, 'results.json'))];
+    const nums = await page.locator('[data-value]').evaluateAll((els) => els.map((e) => ({ key: e.getAttribute('data-key')!, run: Number(e.getAttribute('data-run')), value: Number(e.getAttribute('data-value')) })));
+    expect(nums.length).toBeGreaterThan(20);
+    for (const n of nums) expect(n.value, n.key).toBe(at(results[n.run]!.models, n.key));
     await page.close();
   });
 

@@ -38,6 +38,7 @@ import { diffRuns, diffSweeps, listRunsTable, showRun, showSweep } from './runs.
 import { builtinPlugins } from './plugins.js';
 import { registerPredict } from './predict.js';
 import { writeReport } from './report.js';
+import { compareJson, compareRuns, formatCompare, writeCompareHtml } from './compare.js';
 import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit } from './sweep.js';
 
 export { builtinPlugins };
@@ -252,6 +253,21 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (sa && sb) io.stdout.write(diffSweeps(sa, sb, Boolean(opts.json)));
       else if (sa || sb) throw invalidArgument(`runs diff compares two runs or two sweeps; ${sa ? a : b} is a sweep and ${sa ? b : a} is not. To compare a sweep's chosen model with a run, diff its refit run folder (weightshare runs show ${sa ? a : b}).`);
       else io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all), Boolean(opts.json)));
+    });
+  runs
+    .command('compare')
+    .description('any number of runs and sweeps side by side: differing spec keys, every metric, rounds and time')
+    .argument('<runs...>', 'run or sweep folders, or ids under --dir')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--json', 'as JSON (numbers as numbers)')
+    .option('--html <file>', 'also write the comparison as an HTML page, with every run\'s objective per round overlaid')
+    .action(async (ids: string[], opts: { dir: string; json?: boolean; html?: string }) => {
+      const c = compareRuns(ids, opts.dir);
+      io.stdout.write(opts.json ? compareJson(c) : formatCompare(c));
+      if (opts.html) {
+        await writeCompareHtml(c, opts.html);
+        io.stderr.write(`comparison → ${resolve(opts.html)}\n`);
+      }
     });
   runs
     .command('export')
