@@ -21,7 +21,7 @@ const json = (f: string): any => JSON.parse(readFileSync(f, 'utf8'));
 const only = (dir: string, prefix: string): string => join(dir, readdirSync(dir).find((n) => n.startsWith(prefix))!);
 /** The value at a dotted path ("perTask.3.shared.mse"). */
 const at = (o: unknown, key: string): unknown => key.split('.').reduce<any>((v, k) => (v == null ? undefined : v[k]), o);
-const shown = (v: number): string => (Number.isInteger(v) ? String(v) : v.toPrecision(6));
+const shown = (v: number): string => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))));
 
 let dir: string;
 let run: string;

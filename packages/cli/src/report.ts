@@ -21,8 +21,8 @@ export interface ReportWritten {
 
 export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-/** A number as shown: integers whole, others to 6 significant digits (the exact value is in data-value). */
-export const shown = (v: number): string => (Number.isInteger(v) ? String(v) : v.toPrecision(6));
+/** A number as shown: integers whole, others to at most 6 significant digits (the exact value is in data-value). */
+export const shown = (v: number): string => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))));
 
 /** A number with its exact value and its JSON path, or — with the reason — when it is null. */
 function num(v: unknown, key: string): string {
@@ -40,7 +40,7 @@ const readJson = <T>(dir: string, file: string, what: string): T => {
 
 /** A small JSON highlighter: keys, strings and numbers in their own classes (on escaped text). */
 function highlightJson(text: string): string {
-  return esc(text).replace(/(&quot;(?:[^&]|&(?!quot;))*?&quot;)(\s*:)?|\b(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\b|\b(true|false|null)\b/g, (m, str: string | undefined, colon: string | undefined, n: string | undefined, lit: string | undefined) => {
+  return esc(text).replace(/(&quot;(?:\\.|[^&\\]|&(?!quot;))*?&quot;)(\s*:)?|\b(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\b|\b(true|false|null)\b/g, (m, str: string | undefined, colon: string | undefined, n: string | undefined, lit: string | undefined) => {
     if (str) return colon ? `<span class="k">${str}</span>${colon}` : `<span class="s">${str}</span>`;
     if (n) return `<span class="n">${n}</span>`;
     if (lit) return `<span class="l">${lit}</span>`;
