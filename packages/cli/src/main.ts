@@ -38,6 +38,8 @@ import { terminalProgress } from './progress.js';
 import { diffRuns, diffSweeps, listRunsTable, removeRuns, showRun, showSweep, verifyRun } from './runs.js';
 import { builtinPlugins } from './plugins.js';
 import { registerPredict } from './predict.js';
+import { writeReport } from './report.js';
+import { compareJson, compareRuns, formatCompare, writeCompareHtml } from './compare.js';
 import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit } from './sweep.js';
 
 export { builtinPlugins };
@@ -119,13 +121,16 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--out <dir>', 'folder for run outputs (overrides output.dir)')
     .option('--no-cache', 'compute every stage: neither use nor fill the stage cache')
     .option('--threads <n>', 'worker threads for per-task work (results are the same bytes for any number)', (v) => threadCount(v, '--threads'))
-    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number }) => {
+    .option('--report', 'also write report.html (an HTML report with charts) into the run folder at the end')
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number; report?: boolean }) => {
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
       const overrides = { set, backend: opts.backend };
       const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
       const run = loaded.spec.output.write ? RunFolder.create(loaded.spec.output.dir, loaded, registry, overrides) : undefined;
+      if (opts.report && !run) throw invalidArgument('--report writes report.html into the run folder, but this spec has output.write: false; remove one of the two.');
       const stop = run ? onInterrupt(io, run.dir, () => run.unlock()) : undefined;
       await execute(io, loaded, registry, run, opts).finally(stop);
+      if (opts.report && run) io.stderr.write(`report → ${(await writeReport(run.dir)).file}\n`);
     });
 
   allowOption(program.command('resume'))
@@ -183,7 +188,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--no-cache', 'do not share stages between candidates through the stage cache')
     .option('--json', 'print the summary as JSON')
     .option('--progress', 'print one line per finished job on stderr')
-    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean }) => {
+    .option('--report', 'also write report.html (an HTML report with charts) into the sweep folder at the end')
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean; report?: boolean }) => {
       const started = performance.now();
       const plugins = { allow: allowedFolders(opts.allowPluginPath) };
       const { plan, dir } = await planSweep(file, {
@@ -203,6 +209,20 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
           ? JSON.stringify({ sweepDir: dir, ...summary }, null, 2) + '\n'
           : formatSweep(summary) + `\nwritten to ${dir}/ (summary.md, summary.json, jobs/); took ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
       );
+      if (opts.report) io.stderr.write(`report → ${(await writeReport(dir)).file}\n`);
+    });
+
+  program
+    .command('report')
+    .description('write one self-contained HTML page (static SVG charts, nothing fetched) about a completed run or a finished sweep')
+    .argument('<run>', 'run or sweep folder, or its id under --dir')
+    .option('--out <file>', 'where to write the page (default: report.html in the folder)')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--json', 'print what was written (file, bytes, charts and their marks) as JSON')
+    .action(async (id: string, opts: { out?: string; dir: string; json?: boolean }) => {
+      const started = performance.now();
+      const w = await writeReport(id, opts.out, opts.dir);
+      io.stdout.write(opts.json ? JSON.stringify(w) + '\n' : `${w.kind} report → ${w.file} (${(w.bytes / 1024).toFixed(0)} KiB, ${w.charts.length} charts; took ${((performance.now() - started) / 1000).toFixed(2)} s)\n`);
     });
 
   registerPredict(program, io);
@@ -241,6 +261,21 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (sa && sb) io.stdout.write(diffSweeps(sa, sb, Boolean(opts.json)));
       else if (sa || sb) throw invalidArgument(`runs diff compares two runs or two sweeps; ${sa ? a : b} is a sweep and ${sa ? b : a} is not. To compare a sweep's chosen model with a run, diff its refit run folder (weightshare runs show ${sa ? a : b}).`);
       else io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all), Boolean(opts.json)));
+    });
+  runs
+    .command('compare')
+    .description('any number of runs and sweeps side by side: differing spec keys, every metric, rounds and time')
+    .argument('<runs...>', 'run or sweep folders, or ids under --dir')
+    .option('--dir <dir>', 'folder of runs', 'runs')
+    .option('--json', 'as JSON (numbers as numbers)')
+    .option('--html <file>', 'also write the comparison as an HTML page, with every run\'s objective per round overlaid')
+    .action(async (ids: string[], opts: { dir: string; json?: boolean; html?: string }) => {
+      const c = compareRuns(ids, opts.dir);
+      io.stdout.write(opts.json ? compareJson(c) : formatCompare(c));
+      if (opts.html) {
+        await writeCompareHtml(c, opts.html);
+        io.stderr.write(`comparison → ${resolve(opts.html)}\n`);
+      }
     });
   runs
     .command('export')

@@ -169,7 +169,8 @@ export function showRun(run: RunFolder, json: boolean, tasks = false): string {
   return out.join('\n') + '\n';
 }
 
-function flatten(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+/** A nested value as dotted keys with JSON-encoded leaves. */
+export function flatten(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   } else out[prefix] = JSON.stringify(value);
