@@ -34,7 +34,7 @@ import {
   type RunOutcome,
 } from '@weightshare/framework';
 import { formatSummary } from './format.js';
-import { terminalProgress } from './progress.js';
+import { sweepTerminalProgress, terminalProgress } from './progress.js';
 import { diffRuns, diffSweeps, listRunsTable, removeRuns, showRun, showSweep, verifyRun } from './runs.js';
 import { builtinPlugins } from './plugins.js';
 import { registerPredict } from './predict.js';
@@ -150,7 +150,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (isSweepDir(sweepDir)) {
         const plan = openSweep(sweepDir, Boolean(opts.force));
         const stop = onInterrupt(io, sweepDir);
-        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins).finally(stop);
+        const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
+        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job).finally(() => (bar?.end(), stop()));
         io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
         return;
       }
@@ -203,7 +204,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       });
       io.stderr.write(`writing ${resolve(dir)}${plan.cache ? ` and the stage cache ${resolve(dir, '..', '.cache')}` : ''}\n`);
       const stop = onInterrupt(io, dir);
-      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins).finally(stop);
+      const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
+      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job).finally(() => (bar?.end(), stop()));
       io.stdout.write(
         opts.json
           ? JSON.stringify({ sweepDir: dir, ...summary }, null, 2) + '\n'

@@ -50,3 +50,29 @@ export function terminalProgress(stream: NodeJS.WriteStream, lines: boolean): Pr
     },
   };
 }
+
+/**
+ * A sweep's progress on an interactive terminal: one line rewritten in place — jobs done of total, the split of the
+ * last finished job, and the time left at the pace so far. Nothing on other streams (use --progress for log lines).
+ */
+export function sweepTerminalProgress(stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>, now: () => number = Date.now): { job(done: number, total: number, key: string): void; end(): void } {
+  if (!stream.isTTY) return { job() {}, end() {} };
+  const started = now();
+  let shown = false;
+  let first: number | undefined;
+  return {
+    job(done, total, key) {
+      first ??= done - 1; // jobs already done before this process (a resumed sweep) do not set the pace
+      const ran = done - first;
+      const elapsed = (now() - started) / 1000;
+      const left = ran > 0 ? (elapsed / ran) * (total - done) : NaN;
+      const split = key.replace(/-(c\d+|refit)$/, '');
+      const eta = Number.isFinite(left) && done < total ? ` · about ${left < 90 ? `${Math.ceil(left)} s` : `${Math.ceil(left / 60)} min`} left` : '';
+      stream.write(`\r\x1b[2K sweep ${done}/${total} jobs · ${split}${key.endsWith('-refit') ? ' (refit)' : ''}${eta}`);
+      shown = true;
+    },
+    end() {
+      if (shown) stream.write('\r\x1b[2K');
+    },
+  };
+}

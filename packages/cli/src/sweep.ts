@@ -173,7 +173,10 @@ const jobFile = (dir: string, key: string): string => join(dir, 'jobs', `${key}.
  * Runs every job of the plan not done yet, `jobs` at a time, then selects, refits, and summarizes. `plugins` says
  * where the jobs may load plugins from (on resume: the packages installed here).
  */
-export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void, plugins: PluginLoading = {}): Promise<SweepSummary> {
+/** Told after every finished job of a sweep: how many of the sweep's jobs are done, and the job's key. */
+export type SweepProgress = (done: number, total: number, key: string) => void;
+
+export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void, plugins: PluginLoading = {}, progress?: SweepProgress): Promise<SweepSummary> {
   const release = acquireLock(dir);
   try {
     mkdirSync(join(dir, 'jobs'), { recursive: true });
@@ -202,8 +205,13 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
     const done = (key: string): JobResult | undefined => (existsSync(jobFile(dir, key)) ? (JSON.parse(readFileSync(jobFile(dir, key), 'utf8')) as JobResult) : undefined);
     const record = (r: JobResult): void => writeFileAtomic(jobFile(dir, r.key), JSON.stringify(r, null, 1) + '\n');
 
+    // every (split, candidate) job plus one refit per split; those already done (a resumed sweep) count as done
+    const total = validation.length + plan.splits.length;
+    let finished = validation.filter((j) => done(j.key)).length + plan.splits.filter((s) => done(`${label(s)}-refit`)).length;
+    const tick = (key: string): void => progress?.(++finished, total, key);
     await runPool(validation.filter((j) => !done(j.key)), jobs, (r) => {
       record(r);
+      tick(r.key);
       log(`  ${r.key}: ${r.ok ? `${plan.metric} ${score(r, plan.metric, plan.sweep.model).toPrecision(6)}` : `failed (${r.error.code})`}`);
     });
     // a candidate whose run failed, or whose score is not a finite number, is failed and never chosen
@@ -229,6 +237,7 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
     const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, plan.candidates[chosen[i]!]!.set), runOut: join(resolve(dir), 'refits', label(s)) }));
     await runPool(refits.filter((j) => !done(j.key)), jobs, (r) => {
       record(r);
+      tick(r.key);
       log(`  ${r.key}: ${r.ok ? `test ${plan.metric} ${score(r, plan.metric).toPrecision(6)}` : `failed (${r.error.code}: ${r.error.message})`}`);
     });
     const splits: SweepSummary['splits'] = plan.splits.map((s, i) => {
