@@ -8,20 +8,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatError, WeightshareError, type RegressionMetrics } from '@weightshare/framework';
 import { cli, root } from './helpers/cli.js';
-import { runText, scratch } from './helpers/run.js';
+import { fail, runText, scratch } from './helpers/run.js';
 
 const fixtures = join(root, 'test/fixtures');
 const schoolCat = join(fixtures, 'school-categorical.csv');
 const parkinsons = join(fixtures, 'parkinsons-missing.tsv');
-
-const fail = async (p: Promise<unknown>): Promise<WeightshareError> => {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  expect(e, 'expected an error').toBeInstanceOf(WeightshareError);
-  return e as WeightshareError;
-};
 
 /** What the CLI prints for an error: its message and every problem with its location. */
 const shown = (e: WeightshareError): string => formatError(e);

@@ -9,16 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeNpy, selectBest, WeightshareError, type RegressionMetrics, type RunOutcome, type TaskData } from '@weightshare/framework';
 import { cli, root } from './helpers/cli.js';
 import { graphRegularized, meanRegularized, relativeError } from './helpers/oracles.js';
-import { runText, scratch, syntheticSpec } from './helpers/run.js';
-
-const fail = async (p: Promise<unknown>): Promise<WeightshareError> => {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  expect(e, 'expected an error').toBeInstanceOf(WeightshareError);
-  return e as WeightshareError;
-};
+import { fail, runText, scratch, syntheticSpec } from './helpers/run.js';
 
 /** A small CSV of `T` tasks (ids given), two features and a target. */
 function tasksCsv(ids: string[], n = 10, mutate?: (row: number, cells: string[]) => void): string {

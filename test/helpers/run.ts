@@ -2,7 +2,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSpecText, PluginRegistry, runPipeline, type RunOutcome, type Plugin } from '@weightshare/framework';
+import { expect } from 'vitest';
+import { loadSpecText, PluginRegistry, runPipeline, WeightshareError, type RunOutcome, type Plugin } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { tfjsPlugin } from '@weightshare/plugin-tfjs';
 
@@ -35,4 +36,14 @@ evaluate:
 output:
   write: false
 ${extra}`;
+}
+
+/** The WeightshareError a promise rejects with (the test fails if it resolves, or rejects with anything else). */
+export async function fail(p: Promise<unknown>): Promise<WeightshareError> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(e, 'expected an error').toBeInstanceOf(WeightshareError);
+  return e as WeightshareError;
 }

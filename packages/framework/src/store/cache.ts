@@ -7,7 +7,7 @@
 import { existsSync, lstatSync, readdirSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { processAlive } from './lock.js';
+import { removeLeftoversOfDeadProcesses } from './lock.js';
 
 /** Marks a cache entry as used now (for least-recently-used pruning); never throws. */
 export function touchEntry(entry: string): void {
@@ -21,17 +21,10 @@ export function touchEntry(entry: string): void {
 
 /** Removes `.tmp-<pid>-…` folders of processes that are gone (killed while adding an entry); never throws. */
 export function removeDeadTemps(cacheDir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(cacheDir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  removeLeftoversOfDeadProcesses(cacheDir, (name) => {
     const m = /^\.tmp-(\d+)-/.exec(name);
-    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
-    rmSync(join(cacheDir, name), { recursive: true, force: true });
-  }
+    return m ? Number(m[1]) : undefined;
+  });
 }
 
 function folderBytes(dir: string): number {

@@ -72,8 +72,11 @@ function tryCreate(dir: string, file: string, me: Holder): boolean {
   }
 }
 
-/** Drafts left by processes killed while taking the lock. */
-function removeDeadDrafts(dir: string): void {
+/**
+ * Removes the entries of `dir` that a process which no longer exists left behind: `pidOf` reads the owner's pid from
+ * an entry's name (undefined for entries that are not leftovers). This process's own entries are kept. Never throws.
+ */
+export function removeLeftoversOfDeadProcesses(dir: string, pidOf: (name: string) => number | undefined): void {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -81,10 +84,14 @@ function removeDeadDrafts(dir: string): void {
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(DRAFT)) continue;
-    const pid = Number(name.slice(DRAFT.length));
-    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(join(dir, name), { force: true });
+    const pid = pidOf(name);
+    if (pid !== undefined && Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(join(dir, name), { recursive: true, force: true });
   }
+}
+
+/** Drafts left by processes killed while taking the lock. */
+function removeDeadDrafts(dir: string): void {
+  removeLeftoversOfDeadProcesses(dir, (name) => (name.startsWith(DRAFT) ? Number(name.slice(DRAFT.length)) : undefined));
 }
 
 const sleep = (ms: number): void => {
