@@ -332,3 +332,24 @@ describe('reading numbers fast, bit for bit', () => {
     for (const c of ['', '.', '-', 'e5', '1e', '1x', '0x10', 'NaN', 'Infinity', '1_0', ' 1']) expect(fastDecimal(Buffer.from(c), 0, c.length), c).toBeNaN();
   });
 });
+
+describe('output paths of the commands that write one file', () => {
+  it('a folder that does not exist is named before anything runs; a folder that is not a run says so', () => {
+    const dir = scratch('ws-outpaths-');
+    expect(cli(['run', join(root, 'pipelines/quickstart.yaml'), '--out', 'runs'], { cwd: dir }).code).toBe(0);
+    const run = join(dir, 'runs', 'quickstart-1');
+    for (const args of [
+      ['runs', 'export', run, '--rows', 'test', '--out', '/nonexistent-folder/x.csv'],
+      ['report', run, '--out', '/nonexistent-folder/r.html'],
+      ['runs', 'compare', run, run, '--html', '/nonexistent-folder/c.html'],
+    ]) {
+      const r = cli(args, { cwd: dir });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: --(out|html) \/nonexistent-folder\/\w+\.\w+: the folder \/nonexistent-folder does not exist/);
+      expect(r.stdout).toBe('');
+    }
+    const notRun = cli(['runs', 'verify', join(root, 'docs')], { cwd: dir });
+    expect(notRun.code).toBe(2);
+    expect(notRun.stderr).toMatch(/the folder is not a run folder \(it has no manifest\.json\)/);
+  });
+});

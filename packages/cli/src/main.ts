@@ -223,6 +223,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--json', 'print what was written (file, bytes, charts and their marks) as JSON')
     .action(async (id: string, opts: { out?: string; dir: string; json?: boolean }) => {
       const started = performance.now();
+      if (opts.out !== undefined) checkOutFolder(opts.out, '--out');
       const w = await writeReport(id, opts.out, opts.dir);
       io.stdout.write(opts.json ? JSON.stringify(w) + '\n' : `${w.kind} report → ${w.file} (${(w.bytes / 1024).toFixed(0)} KiB, ${w.charts.length} charts; took ${((performance.now() - started) / 1000).toFixed(2)} s)\n`);
     });
@@ -272,6 +273,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--json', 'as JSON (numbers as numbers)')
     .option('--html <file>', 'also write the comparison as an HTML page, with every run\'s objective per round overlaid')
     .action(async (ids: string[], opts: { dir: string; json?: boolean; html?: string }) => {
+      if (opts.html) checkOutFolder(opts.html, '--html');
       const c = compareRuns(ids, opts.dir);
       io.stdout.write(opts.json ? compareJson(c) : formatCompare(c));
       if (opts.html) {
@@ -293,6 +295,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .action((id: string, opts: { out: string; dir: string; what: string; rows?: 'test' | 'train'; force?: boolean; split?: string; json?: boolean }) => {
       const sweep = sweepFolder(id, opts.dir);
       const run = sweep ? RunFolder.open(sweepRefit(sweep, opts.split)) : RunFolder.open(id, opts.dir);
+      checkOutFolder(opts.out, '--out');
       if (opts.rows) {
         if (existsSync(opts.out) && !opts.force) throw invalidArgument(`--out "${opts.out}" already exists; choose another file, or add --force to replace it.`);
         const { text, rows } = splitRowsCsv(JSON.parse(run.resolvedSpecText()) as ResolvedSpec, run.manifest.baseDir, opts.rows);
@@ -410,6 +413,12 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     code = report(e, io);
   }
   return code;
+}
+
+/** A file a flag names must go into an existing folder. @throws WeightshareError INVALID_ARGUMENT */
+function checkOutFolder(file: string, flag: string): void {
+  const folder = dirname(resolve(file));
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw invalidArgument(`${flag} ${file}: the folder ${folder} does not exist; create it first, or write somewhere else.`);
 }
 
 /** The sweep folder `id` names (a path, or an id under `dir`), if it is one. */

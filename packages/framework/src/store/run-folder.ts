@@ -138,7 +138,12 @@ export class RunFolder {
     const dir = existsSync(run) ? run : join(root, run);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw runNotFound(run, `neither a folder nor a run id under ${root}/`);
     const file = join(dir, 'manifest.json');
-    if (!existsSync(file)) throw runNotFound(run, 'the folder has no manifest.json (the run was stopped before it started: run the spec again)');
+    if (!existsSync(file)) {
+      // an empty folder, or one with the files a starting run writes first, is a run killed before its manifest
+      const names = readdirSync(dir);
+      const started = names.every((n) => n.startsWith('.') || ['spec.source.yaml', 'spec.resolved.json', 'checkpoints'].includes(n));
+      throw runNotFound(run, started ? 'the folder has no manifest.json (the run was stopped before it started: run the spec again)' : 'the folder is not a run folder (it has no manifest.json)');
+    }
     let manifest: unknown;
     try {
       manifest = JSON.parse(readRegularFile(file).toString('utf8'));
