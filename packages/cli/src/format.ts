@@ -37,17 +37,22 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
     ['independent', results.models.independent],
     ['pooled', results.models.pooled],
   ];
-  if (spec.loss === 'squared') {
+  const sharedMetrics = results.models.shared as unknown as Record<string, number>;
+  if ('r2' in sharedMetrics) {
     out.push('  model         test MSE       R²   explained variance   R² per task (size-weighted)');
     for (const [name, m] of models) {
-      if (!m || !('mse' in m)) continue;
+      if (!m || !('r2' in m)) continue;
       out.push(`  ${name.padEnd(12)}  ${f(m.mse).padStart(8)}   ${f(m.r2).padStart(6)}   ${f(m.explainedVariance).padStart(18)}   ${f(m.r2TaskWeighted).padStart(10)}`);
     }
   } else {
-    out.push('  model         accuracy   log-loss');
+    // the loss's own metrics (binary: accuracy, log-loss, ROC AUC; multi-class: accuracy, cross-entropy, macro-F1; counts: Poisson deviance, MAE, MSE)
+    const keys = Object.keys(sharedMetrics);
+    const label: Record<string, string> = { accuracy: 'accuracy', logLoss: 'log-loss', rocAuc: 'ROC AUC', crossEntropy: 'cross-entropy', macroF1: 'macro-F1', poissonDeviance: 'Poisson deviance', mae: 'MAE', mse: 'MSE' };
+    out.push(`  model       ${keys.map((k) => (label[k] ?? k).padStart(Math.max(10, (label[k] ?? k).length))).join('  ')}`);
     for (const [name, m] of models) {
-      if (!m || !('accuracy' in m)) continue;
-      out.push(`  ${name.padEnd(12)}  ${f(m.accuracy).padStart(8)}   ${f(m.logLoss).padStart(8)}`);
+      if (!m) continue;
+      const r = m as unknown as Record<string, number>;
+      out.push(`  ${name.padEnd(10)}  ${keys.map((k) => f(r[k]!).padStart(Math.max(10, (label[k] ?? k).length))).join('  ')}`);
     }
   }
   const verdict = compare(results.models);

@@ -82,7 +82,7 @@ export async function planSweep(
   opts: { set: string[]; backend?: string; params: [string, unknown[]][]; splits?: string[]; cache: boolean; out?: string; plugins?: PluginLoading },
 ): Promise<{ plan: SweepPlan; dir: string }> {
   const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
-  const { loaded } = await loadPipeline(file, builtinPlugins, { set, backend: opts.backend }, {}, opts.plugins);
+  const { loaded, registry } = await loadPipeline(file, builtinPlugins, { set, backend: opts.backend }, {}, opts.plugins);
   const spec = loaded.spec;
   const sweep: SweepSpec = {
     validationFraction: spec.sweep?.validationFraction ?? 0.25,
@@ -94,7 +94,7 @@ export async function planSweep(
     throw new WeightshareError(ErrorCode.INVALID_ARGUMENT, `${file} declares no sweep: add a sweep.parameters section, or give --param path=v1,v2,…`);
   if (sweep.splits && spec.split.method === 'random')
     throw new WeightshareError(ErrorCode.INVALID_ARGUMENT, 'sweep.splits lists outer splits by the value of split.column, but this spec splits at random; use split.method column or file.');
-  const { metric, larger } = metricOf(sweep, spec.loss);
+  const { metric, larger } = metricOf(sweep, spec.loss.method, registry.loss(spec.loss.method)?.impl.target);
   const candidates = expandCandidates(sweep.parameters);
   const splits = sweep.splits ?? [null];
   // every split name and every candidate must be valid before anything runs
@@ -315,8 +315,8 @@ export function formatSweep(s: SweepSummary): string {
     `Selection by the validation ${s.metric} of the ${s.model} model on a held-out part of each split's training rows; the chosen candidate is refit on all training rows and tested once.`,
     '',
   ];
-  const regression = 'mse' in (s.splits[0]?.test.shared ?? {});
-  const metrics = regression ? ['r2', 'explainedVariance', 'r2TaskWeighted', 'mse', 'rmse', 'mae'] : ['accuracy', 'logLoss'];
+  const shared = s.splits[0]?.test.shared ?? {};
+  const metrics = 'r2' in shared ? ['r2', 'explainedVariance', 'r2TaskWeighted', 'mse', 'rmse', 'mae'] : Object.keys(shared);
   out.push(`## Test, over ${s.splits.length} split${s.splits.length === 1 ? '' : 's'} (mean ± std)`, '', `| model | ${metrics.join(' | ')} |`, `|---|${metrics.map(() => '---|').join('')}`);
   for (const [model, m] of Object.entries(s.summary)) out.push(`| ${model} | ${metrics.map((k) => fmt(m[k]!)).join(' | ')} |`);
   for (const sp of s.splits) {

@@ -6,6 +6,9 @@ export * from './errors.js';
 export * from './random.js';
 export * from './math/dense.js';
 export * from './plugin/types.js';
+export * from './components/index.js';
+export { parameterNames } from './model/parameters.js';
+export { fitProblem } from './spec/load.js';
 export * as standardOptions from './plugin/standard-options.js';
 export * from './spec/types.js';
 export { loadSpecFile, loadSpecText, parseSpecText, validateSpec, assignmentOf, DEFAULT_ROUNDS_TOL, type LoadedSpec, type ParsedSpec, type SpecOverrides, type SetOverride } from './spec/load.js';
@@ -33,7 +36,7 @@ export { loadDataset, splitRows, prepareData, holdOutValidation, loadPrepared, c
 export { buildRelation, estimateRelation, sparsify, relationSummary } from './data/relation.js';
 export { readCsv, parseCell, readMatrixFile, detectDelimiter, DEFAULT_MISSING_TOKENS, type MatrixExpectation } from './data/csv.js';
 export * from './data/preprocess.js';
-export { evaluate, predictAll, scorePredictions, taskLoss, logistic, type Metrics, type RegressionMetrics, type ClassificationMetrics, type TaskMetrics } from './eval/metrics.js';
+export { evaluate, predictAll, outputsAll, scorePredictions, scoreOutputs, rocAuc, taskLoss, logistic, METRICS_BY_KIND, type Evaluated, type Metrics, type RegressionMetrics, type ClassificationMetrics, type MulticlassMetrics, type CountMetrics, type TaskMetrics } from './eval/metrics.js';
 export { writeFileAtomic, createRunDir } from './io.js';
 export { matrixCsv } from './output.js';
 export { encodeNpy, decodeNpy } from './store/npy.js';

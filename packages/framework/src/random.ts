@@ -100,6 +100,27 @@ export class Rng {
   }
 
   /**
+   * A Poisson(mean) draw: Knuth's product of uniforms, in pieces of mean ≤ 16 (a sum of independent Poisson draws is
+   * Poisson with the summed mean), so it is exact for any mean and never underflows e^−mean.
+   */
+  poisson(mean: number): number {
+    if (!(mean >= 0) || !Number.isFinite(mean)) throw new RangeError(`Poisson mean must be finite and ≥ 0, got ${mean}`);
+    let k = 0;
+    let left = mean;
+    while (left > 0) {
+      const part = Math.min(left, 16);
+      left -= part;
+      const limit = Math.exp(-part);
+      let p = this.next();
+      while (p > limit) {
+        k++;
+        p *= this.next();
+      }
+    }
+    return k;
+  }
+
+  /**
    * An independent stream identified by `label` (e.g. `split`, `sgd/round-2/task-17`). The child depends only on
    * this stream's seed and the label, not on how many numbers were drawn, so forks are order-independent.
    */

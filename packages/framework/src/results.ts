@@ -73,7 +73,13 @@ export interface Convergence {
 export interface RunResults {
   name: string;
   seed: number;
-  loss: ResolvedSpec['loss'];
+  /** The loss's name (its options in `lossOptions` when it has any). */
+  loss: string;
+  lossOptions?: Record<string, unknown>;
+  /** The model family and its parameter layout (absent in runs written before plugin API version 2: linear, one output). */
+  model?: { name: string; options?: Record<string, unknown>; outputs: number; parameters: number; blocks: { name: string; offset: number; size: number; shape: number[] }[] };
+  /** Multi-class losses: the classes in output order. */
+  classes?: (string | number)[];
   stages: Record<StageName, { method: string; backend: string; plugin: string; pluginVersion: string }>;
   plugins: { name: string; version: string; backend: string; precision: string; runtime?: Record<string, unknown> }[];
   data: {

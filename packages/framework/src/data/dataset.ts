@@ -8,7 +8,7 @@ import { csvInvalid, dataInvalid, excerpt, type Problem, type SourceLocation } f
 import { readRegularFile } from '../io.js';
 import { checkRunSize } from '../resources.js';
 import { sharedFloat64, type DenseMatrix } from '../math/dense.js';
-import type { LossName, TaskData } from '../plugin/types.js';
+import type { LossComponent, TargetKind, TaskData } from '../plugin/types.js';
 import type { Rng } from '../random.js';
 import type { CsvDataSpec, DataSpec, SplitSpec, SyntheticDataSpec } from '../spec/types.js';
 import { CellProblems, columnIndex, DEFAULT_MISSING_TOKENS, parseCell, readCsv, type CsvTable } from './csv.js';
@@ -73,8 +73,12 @@ export interface RawDataset {
   file?: string;
   /** The target column's name. */
   targetName: string;
-  /** Logistic loss: the two label values of the file (0/1 or −1/+1), stored as 0/1. */
+  /** Binary losses: the two label values of the file (0/1 or −1/+1), stored as 0/1. */
   labels?: [number, number];
+  /** Multi-class losses: the classes in output order (sorted: numerically when all are numbers); targets are indices. */
+  classes?: (string | number)[];
+  /** Multi-class losses: the target column's cells as written (the classes are read from them). */
+  targetText?: string[];
 }
 
 /** Data ready for the stages. */
@@ -94,8 +98,10 @@ export interface PreparedData {
   /** For each task, the 0-based data row index of each of its train and test rows. */
   rowIndex?: { train: Int32Array[]; test: Int32Array[] };
   truth?: RawDataset['truth'];
-  /** Logistic loss: the file's two label values (the targets here are 0/1). */
+  /** Binary losses: the file's two label values (the targets here are 0/1). */
   labels?: [number, number];
+  /** Multi-class losses: the classes in output order (the targets here are their indices). */
+  classes?: (string | number)[];
   files: RawDataset['files'];
 }
 
@@ -109,19 +115,78 @@ export interface SpecPlace {
  * Loads the data the spec names.
  * @throws WeightshareError FILE_NOT_FOUND, CSV_INVALID, DATA_INVALID
  */
-export function loadDataset(spec: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace): RawDataset {
+export function loadDataset(spec: DataSpec, split: SplitSpec, loss: LossChoice, rng: Rng, place: SpecPlace): RawDataset {
   // sizes are checked before anything of that size is allocated: the generator's from the spec, a file's once parsed
   if (spec.source === 'synthetic') checkRunSize({ tasks: spec.tasks, rows: spec.tasks * spec.rows, features: spec.features }, place.locate(['data']));
-  const raw = spec.source === 'synthetic' ? generateSynthetic(spec, loss, rng.fork('data/synthetic')) : loadCsvDataset(spec, split, place);
-  if (loss === 'logistic') normalizeLabels(raw);
-  if (loss === 'squared') checkTargetRange(raw);
+  const kind = loss.component.target;
+  const raw = spec.source === 'synthetic' ? generateSynthetic(spec, kind, rng.fork('data/synthetic')) : loadCsvDataset(spec, split, place, kind === 'multiclass');
+  if (kind === 'binary') normalizeLabels(raw, loss.name);
+  if (kind === 'multiclass' && raw.targetText) readClasses(raw, loss.name);
+  if (kind === 'count') checkCounts(raw, loss.name);
+  if (loss.name === 'squared') checkTargetRange(raw);
+  if (loss.component.checkLabel) checkLabels(raw, loss);
   return raw;
+}
+
+/** What loading needs of the loss: its name, options and implementation (the target kind, its label check). */
+export interface LossChoice {
+  readonly name: string;
+  readonly options: Record<string, unknown>;
+  readonly component: LossComponent;
+}
+
+/** A loss's own label check, every bad row named. */
+function checkLabels(raw: RawDataset, loss: LossChoice): void {
+  const bad = new CellProblems(raw.file ?? 'synthetic data');
+  for (let r = 0; r < raw.target.length; r++) {
+    if (raw.dropped[r]) continue;
+    const why = loss.component.checkLabel!(raw.target[r]!, loss.options);
+    if (why) bad.add(raw.lines?.[r] ?? r + 2, raw.targetName, why + '.');
+  }
+  bad.throwIfAny(`Fix these labels in column ${raw.targetName}, or choose a loss for this kind of target (docs/spec.md, "loss").`);
+}
+
+/** Counts (Poisson and other count losses): finite numbers ≥ 0. */
+function checkCounts(raw: RawDataset, name: string): void {
+  const bad = new CellProblems(raw.file ?? 'synthetic data');
+  for (let r = 0; r < raw.target.length; r++) {
+    if (raw.dropped[r]) continue;
+    const v = raw.target[r]!;
+    if (!(v >= 0)) bad.add(raw.lines?.[r] ?? r + 2, raw.targetName, `${name} loss needs counts ≥ 0, found ${v}.`);
+  }
+  bad.throwIfAny(`Use counts ≥ 0 in column ${raw.targetName}, or choose a regression loss (squared, huber) for a signed target.`);
+}
+
+/**
+ * Multi-class targets: the classes are the distinct cells of the target column (over all rows, so every task and
+ * both splits share one class order), sorted numerically when all are numbers, else as text; each target becomes its
+ * class index. One class is an error: there is nothing to tell apart.
+ */
+function readClasses(raw: RawDataset, name: string): void {
+  const text = raw.targetText!;
+  const distinct = new Set<string>();
+  for (let r = 0; r < text.length; r++) if (!raw.dropped[r]) distinct.add(text[r]!);
+  const cells = [...distinct];
+  const numeric = cells.every((c) => typeof parseCell(c) === 'number');
+  const classes: (string | number)[] = numeric
+    ? [...new Set(cells.map((c) => parseCell(c) as number))].sort((a, b) => a - b)
+    : cells.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (classes.length < 2)
+    throw dataInvalid(
+      `the target column ${excerpt(raw.targetName)} has ${classes.length === 1 ? `one class only (${JSON.stringify(excerpt(String(classes[0])))})` : 'no values'}; ${name} loss needs at least two classes to tell apart. Check data.target, or use a regression loss.`,
+      [{ message: 'the target column', location: { file: raw.file ?? 'data', csvColumn: raw.targetName } }],
+    );
+  const index = new Map<string, number>();
+  for (const c of cells) index.set(c, numeric ? classes.indexOf(parseCell(c) as number) : classes.indexOf(c));
+  for (let r = 0; r < text.length; r++) raw.target[r] = raw.dropped[r] ? NaN : index.get(text[r]!)!;
+  raw.classes = classes;
+  delete raw.targetText;
 }
 
 /** A categorical declaration as written in the spec: a column name, or the column with its options. */
 type CategoricalDecl = string | { column: string; unseen?: 'zeros' | 'error'; drop?: 'none' | 'first' };
 
-function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): RawDataset {
+function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, classLabels = false): RawDataset {
   const table = readCsv(resolve(place.baseDir, spec.path), spec.path, place.locate(['data', 'path']), spec.delimiter ? { delimiter: spec.delimiter } : {});
   checkRunSize({ tasks: distinctTasks(table, spec.task), rows: table.records.length, features: spec.features?.length ?? Math.max(0, table.header.length - 2 - (spec.exclude?.length ?? 0)) }, place.locate(['data', 'path']));
   const problems: Problem[] = [];
@@ -172,6 +237,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
     else if (drop) dropped[r] = 1;
   };
   const splitValues: string[] | undefined = splitCol >= 0 ? [] : undefined;
+  const targetText: string[] | undefined = classLabels ? new Array<string>(n) : undefined;
   // tasks, targets
   for (let r = 0; r < n; r++) {
     const rec = table.records[r]!;
@@ -194,6 +260,9 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
       noteMissing(r, spec.target, cell, true);
       target[r] = NaN;
       if (policy !== 'error') dropped[r] = 1;
+    } else if (targetText) {
+      targetText[r] = cell.trim(); // class labels: text or numbers, read once all rows are known
+      target[r] = 0;
     } else {
       const y = parseCell(cell);
       if (typeof y === 'string') cells.add(table.lines[r]!, spec.target, y + '.');
@@ -260,6 +329,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace): 
     files: [{ path: spec.path, bytes: table.bytes.length }],
     file: spec.path,
     targetName: spec.target,
+    ...(targetText ? { targetText } : {}),
   };
 }
 
@@ -272,33 +342,61 @@ function distinctTasks(table: CsvTable, task: string): number {
 /** parseCell's reason for a cell that is text rather than a malformed number. */
 const NOT_A_NUMBER = /" is not a number$/;
 
-function generateSynthetic(spec: SyntheticDataSpec, loss: LossName, rng: Rng): RawDataset {
+/**
+ * Related tasks with known true weights: clusters of tasks share centre weights, each task deviates by `spread`.
+ * Regression: y = w·x + noise; binary: y ~ Bernoulli(σ(w·x)); counts: y ~ Poisson(e^(w·x)) with the weights scaled
+ * by 1/√(d+1) so rates stay moderate; multiclass: K weight vectors per task (Θ row-major d×K, as the linear model
+ * lays it out), y ~ softmax(x·Θ).
+ */
+function generateSynthetic(spec: SyntheticDataSpec, kind: TargetKind, rng: Rng): RawDataset {
   const { tasks: T, clusters: K, features: d, rows: n } = spec;
+  const outputs = kind === 'multiclass' ? spec.classes : 1;
+  const p = (d + 1) * outputs;
   const centers: number[][] = [];
-  for (let k = 0; k < K; k++) centers.push(Array.from({ length: d + 1 }, () => spec.scale * rng.normal()));
+  for (let k = 0; k < K; k++) centers.push(Array.from({ length: p }, () => spec.scale * rng.normal()));
   const weights: number[][] = [];
   const clusters: number[] = [];
+  const shrink = kind === 'count' ? 1 / Math.sqrt(d + 1) : 1;
   for (let t = 0; t < T; t++) {
     const k = t % K;
     clusters.push(k);
-    weights.push(centers[k]!.map((c) => c + spec.spread * rng.normal()));
+    weights.push(centers[k]!.map((c) => (c + spec.spread * rng.normal()) * shrink));
   }
   const N = T * n;
   const features = Array.from({ length: d }, () => new Float64Array(N));
   const target = new Float64Array(N);
   const rowTask = new Int32Array(N);
+  const z = new Float64Array(outputs);
   for (let t = 0; t < T; t++) {
     const w = weights[t]!;
     for (let i = 0; i < n; i++) {
       const r = t * n + i;
       rowTask[r] = t;
+      if (kind === 'multiclass') {
+        for (let c = 0; c < outputs; c++) z[c] = w[d * outputs + c]!; // bias row last
+        for (let j = 0; j < d; j++) {
+          const x = rng.normal();
+          features[j]![r] = x;
+          for (let c = 0; c < outputs; c++) z[c]! += x * w[j * outputs + c]!;
+        }
+        let max = -Infinity;
+        for (let c = 0; c < outputs; c++) max = Math.max(max, z[c]!);
+        let sum = 0;
+        for (let c = 0; c < outputs; c++) sum += (z[c] = Math.exp(z[c]! - max));
+        let u = rng.next() * sum;
+        let c = 0;
+        while (c < outputs - 1 && u >= z[c]!) u -= z[c++]!;
+        target[r] = c;
+        continue;
+      }
       let s = w[d]!; // bias last
       for (let j = 0; j < d; j++) {
         const x = rng.normal();
         features[j]![r] = x;
         s += x * w[j]!;
       }
-      target[r] = loss === 'logistic' ? (rng.next() < 1 / (1 + Math.exp(-s)) ? 1 : 0) : s + spec.noise * rng.normal();
+      target[r] =
+        kind === 'binary' ? (rng.next() < 1 / (1 + Math.exp(-s)) ? 1 : 0) : kind === 'count' ? rng.poisson(Math.exp(s)) : s + spec.noise * rng.normal();
     }
   }
   return {
@@ -311,10 +409,11 @@ function generateSynthetic(spec: SyntheticDataSpec, loss: LossName, rng: Rng): R
     truth: { weights, clusters },
     files: [],
     targetName: 'y',
+    ...(kind === 'multiclass' ? { classes: Array.from({ length: outputs }, (_, c) => c) } : {}),
   };
 }
 
-function normalizeLabels(raw: RawDataset): void {
+function normalizeLabels(raw: RawDataset, name: string): void {
   const bad = new CellProblems(raw.file ?? 'synthetic data');
   const values = new Set<number>();
   for (let r = 0; r < raw.target.length; r++) if (!raw.dropped[r]) values.add(raw.target[r]!);
@@ -326,9 +425,9 @@ function normalizeLabels(raw: RawDataset): void {
     if (v === 1) continue;
     if (v === 0 && !minusOne) continue;
     if (v === -1) raw.target[r] = 0;
-    else bad.add(raw.lines?.[r] ?? r + 2, raw.targetName, `logistic loss needs labels 0/1 or −1/+1, found ${v}.`);
+    else bad.add(raw.lines?.[r] ?? r + 2, raw.targetName, `${name} loss needs labels 0/1 or −1/+1, found ${v}.`);
   }
-  bad.throwIfAny(`Use labels 0/1 (or −1/+1) in column ${raw.targetName}, or set loss: squared for a numeric target.`);
+  bad.throwIfAny(`Use labels 0/1 (or −1/+1) in column ${raw.targetName}, set loss: softmax for more than two classes, or loss: squared for a numeric target.`);
 }
 
 /**
@@ -621,6 +720,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     rowIndex,
     truth: raw.truth,
     ...(raw.labels ? { labels: raw.labels } : {}),
+    ...(raw.classes ? { classes: raw.classes } : {}),
     files: raw.files,
   };
 }
@@ -643,7 +743,7 @@ const rawMemo = new Map<string, RawDataset>();
 const PREPARED_MEMO_SIZE = 4;
 
 /** {@link loadDataset} + {@link splitRows} (+ {@link holdOutValidation}) + {@link prepareData}, memoized. */
-export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
+export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossChoice, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
   const files: Record<string, string> = {};
   for (const p of [data.source === 'csv' ? data.path : undefined, split.method === 'file' ? split.path : undefined]) {
     if (p === undefined) continue;
@@ -653,7 +753,8 @@ export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossName, r
       return prepareUncached(data, split, loss, rng, place, validation); // the loader reports the problem
     }
   }
-  const key = JSON.stringify({ data, split, loss, seed: rng.seed, validation: validation ?? null, baseDir: place.baseDir, files });
+  const lossKey = { name: loss.name, options: loss.options };
+  const key = JSON.stringify({ data, split, loss: lossKey, seed: rng.seed, validation: validation ?? null, baseDir: place.baseDir, files });
   const hit = preparedMemo.get(key);
   if (hit) {
     preparedMemo.delete(key); // most recently used last
@@ -662,7 +763,7 @@ export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossName, r
   }
   // the rows as loaded do not depend on the split unless it is a column of the data file: one parse for all the
   // published splits of a dataset
-  const rawKey = JSON.stringify({ data, splitColumn: split.method === 'column' ? split.column : null, loss, seed: rng.seed, baseDir: place.baseDir, files: data.source === 'csv' ? files[data.path] : null });
+  const rawKey = JSON.stringify({ data, splitColumn: split.method === 'column' ? split.column : null, loss: lossKey, seed: rng.seed, baseDir: place.baseDir, files: data.source === 'csv' ? files[data.path] : null });
   let raw = rawMemo.get(rawKey);
   if (!raw) {
     raw = loadDataset(data, split, loss, rng, place);
@@ -681,7 +782,7 @@ export function clearPreparedData(): void {
   rawMemo.clear();
 }
 
-function prepareUncached(data: DataSpec, split: SplitSpec, loss: LossName, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
+function prepareUncached(data: DataSpec, split: SplitSpec, loss: LossChoice, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
   return prepareFrom(loadDataset(data, split, loss, rng, place), data, split, rng, place, validation);
 }
 

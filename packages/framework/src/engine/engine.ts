@@ -10,9 +10,11 @@ import { asWeightshareError, dataInvalid, excerpt, pluginError, relationInvalid,
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation, relationSummary, TASK_ORDER } from '../data/relation.js';
 import { readMatrixFile } from '../data/csv.js';
-import { evaluate, predictAll, taskLoss, taskLossItem, type Evaluation } from '../eval/metrics.js';
+import { evaluate, outputsAll, predictAll, type Evaluated, type Evaluation } from '../eval/metrics.js';
+import { dataLoss, dataLossItem, lossOf, modelOf, refOf } from '../components/index.js';
+import { parameterNames } from '../model/parameters.js';
 import { allFinite, type DenseMatrix, zeros } from '../math/dense.js';
-import type { OptimizeInput, OptimizeOutput, Plugin, StageContext, StageName, TaskData, TaskExecutor } from '../plugin/types.js';
+import type { LossInfo, ModelInfo, OptimizeInput, OptimizeOutput, Plugin, StageContext, StageName, TaskData, TaskExecutor } from '../plugin/types.js';
 import type { RunOutcome, RunResults } from '../results.js';
 import { planObjective } from './objective.js';
 import { runRounds } from './rounds.js';
@@ -31,8 +33,8 @@ import { PluginRegistry, type RegisteredMethod } from './registry.js';
 import { stageToken, TOKENS } from './tokens.js';
 
 /** The worker-thread entry of the per-task loss: the compiled module only (worker threads cannot import TypeScript). */
-const LOSS_MODULE = new URL('../eval/metrics.js', import.meta.url);
-const LOSS_ENTRY = existsSync(fileURLToPath(LOSS_MODULE)) ? { module: LOSS_MODULE.href, export: 'taskLossItem' } : undefined;
+const LOSS_MODULE = new URL('../components/index.js', import.meta.url);
+const LOSS_ENTRY = existsSync(fileURLToPath(LOSS_MODULE)) ? { module: LOSS_MODULE.href, export: 'dataLossItem' } : undefined;
 
 /** Options of one run. */
 export interface RunOptions {
@@ -117,8 +119,10 @@ export class Engine {
   private step = 0;
   private readonly steps: number;
   private readonly sources: Record<string, StageSource> = {};
-  /** Tasks T and weight columns d of the run's data, once loaded: the shapes stored stages must have. */
+  /** Tasks T and parameter columns p of the run, once the data is loaded: the shapes stored stages must have. */
   private size: { T: number; d: number } | undefined;
+  /** The run's loss and model, once the data is loaded (the classes come from the data). */
+  private components: Evaluated & { loss: LossInfo; model: ModelInfo } = undefined as never;
 
   constructor(
     private readonly loaded: LoadedSpec,
@@ -155,16 +159,23 @@ export class Engine {
     }
 
     this.phase('loading data');
-    const data: PreparedData = this.given ?? loadPrepared(spec.data, spec.split, spec.loss, this.rng, this.place, this.validation?.fraction);
+    const lossSpec = lossOf(this.registry, spec.loss);
+    const data: PreparedData = this.given ?? loadPrepared(spec.data, spec.split, lossSpec, this.rng, this.place, this.validation?.fraction);
     const T = data.taskIds.length;
-    const d = data.featureNames.length;
     if (T < 2) throw dataInvalid(`the data has ${T} task; multi-task learning needs at least two. Check data.task names the right column.`);
+    const loss = lossOf(this.registry, spec.loss, data.classes ?? data.labels);
+    if (loss.component.target === 'multiclass' && !data.classes)
+      throw dataInvalid(`the ${loss.name} loss needs class labels, but the prepared data has none (give data that was loaded with a multi-class loss).`);
+    const model = modelOf(this.registry, spec.model, loss, data.featureNames.length, data.biasColumn);
+    this.components = { loss, model };
+    const d = model.layout.size;
     const sizes = data.train.map((t) => t.y.length);
     this.size = { T, d };
 
     const optOptions = this.options('optimize');
     const lambda = Number(optOptions.lambda ?? 0);
     const ridge = Number(optOptions.ridge ?? 0);
+    const lambdas = new Float64Array(d).fill(lambda);
     // the data's fingerprint keys the stored stages; without a store it is not needed (hashing 1.6 GB takes seconds)
     let dataHashValue: string | undefined;
     const dataHash = (): string => (dataHashValue ??= hashData(data));
@@ -192,6 +203,9 @@ export class Engine {
         sizes,
         lambda,
         ridge,
+        loss,
+        model,
+        lambdas,
         objective: plan,
         stage: (id, key, compute) => this.stage(id, key, compute),
         stored: (id, key) => this.stored(id, key),
@@ -200,8 +214,8 @@ export class Engine {
         expectShape: (M, rows, cols, m, round, what) => this.expectShape(M, rows, cols, m, round, what),
         about: (m, stage) => about(m, this.options(stage)),
         hashes: { A: hashA, data: dataHash, matrix: matrixHash },
-        taskLosses: async (W) => (await this.taskLosses(W, data.train)) ?? data.train.map((t) => taskLoss(t, W.data.subarray(t.index * d, t.index * d + d), spec.loss)),
-        test: (W) => this.checkedMetrics(evaluate(W, data.test, spec.loss), W, data, 'shared model').overall,
+        taskLosses: async (W) => (await this.taskLosses(W, data.train)) ?? data.train.map((t) => dataLoss(t, W.data.subarray(t.index * d, t.index * d + d), loss, model)),
+        test: (W) => this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model').overall,
         phase: (label) => this.phase(label),
       },
       W0,
@@ -216,13 +230,13 @@ export class Engine {
           { context: { round: rec.round } },
         );
 
-    const shared = this.checkedMetrics(evaluate(W, data.test, spec.loss), W, data, 'shared model');
+    const shared = this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model');
     let independent: Evaluation | undefined;
     let pooled: Evaluation | undefined;
     if (spec.evaluate.baselines) {
       this.phase('baselines');
       const baseOpts = { ...optOptions, lambda: 0, ridge: spec.evaluate.baselineRidge };
-      const baseKey = (): Record<string, unknown> => ({ id: 'baselines', seed: spec.seed, ...about(methods.optimize, baseOpts), dataHash: dataHash(), loss: spec.loss });
+      const baseKey = (): Record<string, unknown> => ({ id: 'baselines', seed: spec.seed, ...about(methods.optimize, baseOpts), dataHash: dataHash(), loss: spec.loss, model: spec.model });
       const base = await this.stage('baselines', baseKey, async () => ({
         matrices: {
           independent: await this.fitAlone(methods.optimize, data.train, baseOpts, 'baseline'),
@@ -230,15 +244,24 @@ export class Engine {
         },
         json: {},
       }));
-      independent = this.checkedMetrics(evaluate(base.matrices.independent!, data.test, spec.loss), base.matrices.independent!, data, 'independent baseline');
-      pooled = this.checkedMetrics(evaluate(base.matrices.pooled!, data.test, spec.loss, true), base.matrices.pooled!, data, 'pooled baseline', true);
+      independent = this.checkedMetrics(evaluate(base.matrices.independent!, data.test, this.components), base.matrices.independent!, data, 'independent baseline');
+      pooled = this.checkedMetrics(evaluate(base.matrices.pooled!, data.test, this.components, true), base.matrices.pooled!, data, 'pooled baseline', true);
     }
 
     const pre = data.preprocessing;
     const results: RunResults = {
       name: spec.name,
       seed: spec.seed,
-      loss: spec.loss,
+      loss: spec.loss.method,
+      ...(Object.keys(loss.options).length ? { lossOptions: loss.options } : {}),
+      model: {
+        name: model.name,
+        ...(Object.keys(model.options).length ? { options: model.options } : {}),
+        outputs: model.layout.outputs,
+        parameters: model.layout.size,
+        blocks: model.layout.blocks.map((b) => ({ name: b.name, offset: b.offset, size: b.size, shape: [...b.shape] })),
+      },
+      ...(data.classes ? { classes: data.classes } : {}),
       stages: Object.fromEntries(
         STAGE_NAMES.map((s) => [s, { method: methods[s].method, backend: methods[s].backend, plugin: methods[s].plugin.meta.name, pluginVersion: methods[s].plugin.meta.version }]),
       ) as RunResults['stages'],
@@ -312,7 +335,8 @@ export class Engine {
   ): Promise<DenseMatrix> {
     const spec = this.spec;
     const T = data.taskIds.length;
-    const d = data.featureNames.length;
+    const d = this.components.model.layout.size;
+    const names = parameterNames(this.components.model, data.featureNames, data.classes);
     this.phase('initial weights');
     const init = spec.init;
     const initOptions = { ...optOptions, lambda: 0, ridge: init.method === 'independent' ? init.ridge : 0 };
@@ -322,6 +346,7 @@ export class Engine {
       dataHash: dataHash(),
       seed: spec.seed,
       loss: spec.loss,
+      model: spec.model,
       file: init.method === 'file' ? fileHash(resolvePath(this.place.baseDir, init.path)) : null,
       optimize: init.method === 'independent' ? about(methods.optimize, initOptions) : null,
     });
@@ -332,7 +357,7 @@ export class Engine {
         const { data: values } = readMatrixFile(
           resolvePath(this.place.baseDir, init.path),
           init.path,
-          { rowIds: data.taskIds, colIds: data.featureNames, rowsAre: 'tasks', colsAre: 'features', order: `${TASK_ORDER}, and columns in the order of the features (${data.featureNames.slice(0, 6).join(', ')}${d > 6 ? ', …' : ''})` },
+          { rowIds: data.taskIds, colIds: names, rowsAre: 'tasks', colsAre: 'features', order: `${TASK_ORDER}, and columns in the order of the model's parameters (${names.slice(0, 6).join(', ')}${d > 6 ? ', …' : ''})` },
           this.place.locate(['init', 'path']),
         );
         B = { rows: T, cols: d, data: values };
@@ -355,7 +380,10 @@ export class Engine {
       file: spec.relation.method === 'csv' ? fileHash(resolvePath(this.place.baseDir, spec.relation.path)) : null,
     });
     const stage = await this.stage('relation', relationKey, async () => {
-      const R = buildRelation(spec.relation, data.taskIds, B, data.biasColumn, this.place);
+      const { layout } = this.components.model;
+      // a similarity of the task parameters leaves out the bias (of a one-output linear model; else what is not ridge-penalized)
+      const Bs = layout.linear && layout.outputs === 1 ? B : dropColumns(B, layout.penalized);
+      const R = buildRelation(spec.relation, data.taskIds, Bs, layout.linear && layout.outputs === 1 ? data.biasColumn : -1, this.place);
       if (!allFinite(R.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
       return { matrices: { A: R }, json: {} };
     });
@@ -371,6 +399,15 @@ export class Engine {
     const bad = Object.entries(m.overall).filter(([k, v]) => !Number.isFinite(v as number) && !m.undefined?.[k]);
     const badTask = m.perTask.find((t) => Object.entries(t.metrics).some(([k, v]) => !Number.isFinite(v as number) && !t.undefined?.[k]));
     if (!bad.length && !badTask) return m;
+    const { layout } = this.components.model;
+    if (!(layout.linear && layout.outputs === 1)) {
+      const outs = outputsAll(W, data.test, this.components, shared);
+      const t = outs.findIndex((z) => z.some((v) => !Number.isFinite(v)));
+      const task = data.test[Math.max(0, t)]!;
+      throw dataInvalid(
+        `the ${model}'s test ${bad.length ? bad.map(([k]) => k).join(', ') : 'metrics of task ' + excerpt(badTask!.id)} would be infinite or NaN${t >= 0 ? `: its outputs for test rows of task "${excerpt(task.id)}" overflow` : ''}. A test value far outside the training range overflows; check the data or rescale the columns.`,
+      );
+    }
     const preds = predictAll(W, data.test, shared);
     let worst = { task: -1, row: -1, value: 0 };
     preds.forEach((p, t) => p.forEach((v, i) => {
@@ -442,17 +479,24 @@ export class Engine {
   private async taskLosses(W: DenseMatrix, tasks: readonly TaskData[]): Promise<number[] | undefined> {
     if (!LOSS_ENTRY || tasks.some((t) => !(t.X.data.buffer instanceof SharedArrayBuffer) || !(t.y.buffer instanceof SharedArrayBuffer))) return undefined;
     const d = W.cols;
-    const items = tasks.map((t) => ({ task: t, w: W.data.slice(t.index * d, t.index * d + d), loss: this.spec.loss }));
-    return this.executor.map(items, { name: 'evaluate/objective', run: taskLossItem, entry: LOSS_ENTRY });
+    const ref = refOf(this.components.loss, this.components.model);
+    if (!ref) return undefined;
+    const items = tasks.map((t) => ({ task: t, w: W.data.slice(t.index * d, t.index * d + d), ref }));
+    return this.executor.map(items, { name: 'evaluate/objective', run: dataLossItem, entry: LOSS_ENTRY });
   }
 
   /** Fits every task on its own (λ = 0) with the optimize method: initial weights and the baselines. */
   private async fitAlone(m: RegisteredMethod, tasks: readonly TaskData[], options: Record<string, unknown>, purpose: 'init' | 'baseline'): Promise<DenseMatrix> {
     const T = tasks.length;
-    const d = tasks[0]!.X.cols;
+    const { loss, model } = this.components;
+    const d = model.layout.size;
+    // every task starts from the model's one seeded initialization (zeros for linear models)
+    const theta0 = model.component.init(model.layout, this.rng.fork('model/init'), model.options);
+    const start = zeros(T, d);
+    for (let t = 0; t < T; t++) start.data.set(theta0, t * d);
     const out = (await this.invoke(
       m,
-      { tasks, loss: this.spec.loss, targets: zeros(T, d), penaltyWeights: new Float64Array(T), start: zeros(T, d) } satisfies OptimizeInput,
+      { tasks, loss, model, targets: zeros(T, d), penaltyWeights: new Float64Array(T), lambdas: new Float64Array(d), start } satisfies OptimizeInput,
       options,
       0,
       purpose,
@@ -475,7 +519,7 @@ export class Engine {
     };
     const context: ErrorContext = { plugin: m.plugin.meta.name, pluginVersion: m.plugin.meta.version, backend: m.backend, stage: m.stage, method: m.method, round };
     try {
-      return await m.impl.run(input, options, ctx);
+      return await m.impl.run(m.stage === 'optimize' && m.plugin.meta.apiVersion < 2 ? v1Input(input as OptimizeInput) : input, options, ctx);
     } catch (thrown) {
       let e = thrown;
       if (e instanceof TaskFailure) {
@@ -508,6 +552,24 @@ export class Engine {
         { context: { stage: m.stage, method: m.method, round } },
       );
   }
+}
+
+/**
+ * What a plugin API version 1 optimize method gets: `loss` as its name, no model (validation let such a method run
+ * only a one-output linear model with the squared or logistic loss).
+ */
+function v1Input(input: OptimizeInput): unknown {
+  const { model: _m, lambdas: _l, ...rest } = input;
+  return { ...rest, loss: input.loss.name };
+}
+
+/** The columns of M where keep[j] is 1. */
+function dropColumns(M: DenseMatrix, keep: Uint8Array): DenseMatrix {
+  const cols: number[] = [];
+  keep.forEach((k, j) => k && cols.push(j));
+  const out = zeros(M.rows, cols.length);
+  for (let i = 0; i < M.rows; i++) cols.forEach((j, c) => (out.data[i * cols.length + c] = M.data[i * M.cols + j]!));
+  return out;
 }
 
 /** All tasks' rows as one task (the pooled baseline). */

@@ -136,12 +136,12 @@ export function exactPenalty(form: PenaltyForm, W: DenseMatrix, A: DenseMatrix, 
   return s;
 }
 
-/** The ridge term ρ Σ_t ‖P w_t‖² (P zeroing the bias). */
-export function ridgeTerm(W: DenseMatrix, tasks: readonly TaskData[], ridge: number): number {
+/** The ridge term ρ Σ_t Σ_j m_j θ_tj² (m the model's ridge mask, 0 for biases; without one, every column but the bias). */
+export function ridgeTerm(W: DenseMatrix, tasks: readonly TaskData[], ridge: number, penalized?: Uint8Array): number {
   const p = W.cols;
   let s = 0;
   for (const t of tasks)
-    for (let j = 0; j < p; j++) if (j !== t.biasColumn) s += W.data[t.index * p + j]! ** 2;
+    for (let j = 0; j < p; j++) if (penalized ? penalized[j] : j !== t.biasColumn) s += W.data[t.index * p + j]! ** 2;
   return ridge * s;
 }
 

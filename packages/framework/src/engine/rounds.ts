@@ -16,7 +16,7 @@
  * replaying every round, and continues exactly as the uninterrupted run did.
  */
 import { type DenseMatrix, frobenius } from '../math/dense.js';
-import type { FuseInput, FuseOutput, OptimizeInput, OptimizeOutput, PropagateInput, PropagateOutput, StageName, TaskData } from '../plugin/types.js';
+import type { FuseInput, FuseOutput, LossInfo, ModelInfo, OptimizeInput, OptimizeOutput, PropagateInput, PropagateOutput, StageName, TaskData } from '../plugin/types.js';
 import type { Convergence, ObjectiveValue, RoundRecord } from '../results.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import type { RegisteredMethod } from './registry.js';
@@ -36,6 +36,11 @@ export interface RoundContext {
   sizes: number[];
   lambda: number;
   ridge: number;
+  /** The run's loss and model (the optimize stage's input). */
+  loss: LossInfo;
+  model: ModelInfo;
+  /** λ per parameter (length p). */
+  lambdas: Float64Array;
   objective: ObjectivePlan;
   /** A checkpointed stage (see Engine.stage). */
   stage(id: string, keyParts: () => Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage>;
@@ -119,7 +124,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     const losses = await ctx.taskLosses(W);
     let loss = 0;
     for (let k = 0; k < tasks.length; k++) loss += losses[k]!;
-    const rid = ctx.ridge ? ridgeTerm(W, tasks, ctx.ridge) : 0;
+    const rid = ctx.ridge ? ridgeTerm(W, tasks, ctx.ridge, ctx.model.layout.penalized) : 0;
     let penalty: number;
     if (plan.kind === 'exact') penalty = exactPenalty(plan.form!, W, A, atW?.E, atW?.c);
     else penalty = exactPenalty('targets', W, A, used.E, used.c);
@@ -150,6 +155,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     B: ctx.hashes.matrix(B),
     data: ctx.hashes.data(),
     loss: spec.loss,
+    model: spec.model,
     rounds: R,
     everyRound,
     sizes,
@@ -212,12 +218,13 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
         ...ctx.about(methods.optimize, 'optimize'),
         dataHash: ctx.hashes.data(),
         loss: spec.loss,
+        model: spec.model,
         E: ctx.hashes.matrix(own.E),
         c: ctx.hashes.matrix({ rows: 1, cols: T, data: own.c }),
         W: ctx.hashes.matrix(x),
       }),
       async () => {
-        const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: spec.loss, targets: own.E, penaltyWeights: own.c, start: x }, r);
+        const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: ctx.loss, model: ctx.model, targets: own.E, penaltyWeights: own.c, lambdas: ctx.lambdas, start: x }, r);
         ctx.expectShape(out.weights, T, p, methods.optimize, r, 'weights');
         return {
           matrices: { W: out.weights },

@@ -13,6 +13,8 @@
  * of it, a probability, for logistic loss).
  */
 import type { DenseMatrix } from '../math/dense.js';
+import { BUILTIN_LOSSES } from '../components/losses.js';
+import type { TargetKind } from '../plugin/types.js';
 import type { Preprocessing } from '../data/preprocess.js';
 import type { RunOutcome } from '../results.js';
 import { encodeNpy } from '../store/npy.js';
@@ -31,12 +33,21 @@ export interface ModelDescription {
   /** The run: its name, the SHA-256 of its resolved spec, its seed. */
   run: { name: string; specSha256: string; seed: number };
   /** The loss; `labels` are the two target values a logistic model predicts between (0/1 or −1/+1). */
-  loss: { name: 'squared' } | { name: 'logistic'; labels: [number, number] };
+  loss: {
+    name: string;
+    options?: Record<string, unknown>;
+    /** What the target holds (absent in format-1 files written before: squared is regression, logistic binary). */
+    target?: TargetKind;
+    /** Binary losses: the two target values predicted between (0/1 or −1/+1). */
+    labels?: [number, number];
+    /** Multi-class losses: the classes, in the order of the outputs. */
+    classes?: (string | number)[];
+  };
   /**
    * The model family: `linear`, one output, p = features.length parameters per task; `blocks` is the layout of θ
    * (a bias block is never ridge-penalized).
    */
-  model: { name: 'linear'; outputs: 1; parameters: number; blocks: { name: string; start: number; size: number; bias?: true }[] };
+  model: { name: string; options?: Record<string, unknown>; outputs: number; parameters: number; blocks: { name: string; start: number; size: number; shape?: number[]; bias?: true }[] };
   /** The data file's task and target columns. */
   columns: { task: string; target: string };
   /** Task ids; row t of parameters.npy and targets.npy belongs to tasks[t]. */
@@ -75,20 +86,24 @@ function unseenParameters(targets: DenseMatrix, trainRows: readonly number[]): n
  * Each task's linear model in the original units of the encoded input columns: coefficient θ_k / scale_k per feature
  * (0 for a column dropped as constant), intercept θ_bias − Σ_k θ_k center_k / scale_k.
  */
-export function originalWeightsCsv(W: DenseMatrix, tasks: readonly string[], pre: Preprocessing, taskColumn: string): string {
+export function originalWeightsCsv(W: DenseMatrix, tasks: readonly string[], pre: Preprocessing, taskColumn: string, outputs = 1, classes?: readonly (string | number)[]): string {
   const encodedNames = pre.encoded.map((e) => e.name);
   const cell = (v: number): string => (Object.is(v, -0) ? '0' : String(v));
-  const lines = [[taskColumn, ...encodedNames, 'intercept'].map(csvField).join(',')];
+  const k = outputs;
+  const lines = [[taskColumn, ...(k > 1 ? ['class'] : []), ...encodedNames, 'intercept'].map(csvField).join(',')];
   const p = W.cols;
   for (let t = 0; t < W.rows; t++) {
     const theta = W.data.subarray(t * p, (t + 1) * p);
-    const coef = new Array<number>(encodedNames.length).fill(0);
-    let intercept = pre.bias ? theta[p - 1]! : 0;
-    pre.features.forEach((f, k) => {
-      coef[f.encoded] = theta[k]! / f.scale;
-      intercept -= (theta[k]! * f.center) / f.scale;
-    });
-    lines.push([csvField(tasks[t]!), ...coef.map(cell), cell(intercept)].join(','));
+    // Θ is (inputs × k) row-major: output c of input j at θ[j·k + c]
+    for (let c = 0; c < k; c++) {
+      const coef = new Array<number>(encodedNames.length).fill(0);
+      let intercept = pre.bias ? theta[(p / k - 1) * k + c]! : 0;
+      pre.features.forEach((f, j) => {
+        coef[f.encoded] = theta[j * k + c]! / f.scale;
+        intercept -= (theta[j * k + c]! * f.center) / f.scale;
+      });
+      lines.push([csvField(tasks[t]!), ...(k > 1 ? [csvField(String(classes?.[c] ?? c))] : []), ...coef.map(cell), cell(intercept)].join(','));
+    }
   }
   return lines.join('\n') + '\n';
 }
@@ -96,7 +111,7 @@ export function originalWeightsCsv(W: DenseMatrix, tasks: readonly string[], pre
 const csvField = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 /** The files of model/ for a completed run (paths relative to the run folder), model.json last. */
-export function modelFiles(outcome: RunOutcome, meta: { frameworkVersion: string; specSha256: string; relationSha256: string; logisticLabels?: [number, number] }): [string, string | Buffer][] {
+export function modelFiles(outcome: RunOutcome, meta: { frameworkVersion: string; specSha256: string; relationSha256: string; logisticLabels?: [number, number]; lossTarget?: TargetKind }): [string, string | Buffer][] {
   const { data, weights, targets, spec, results } = outcome;
   const pre = data.preprocessing;
   if (!pre) return [];
@@ -105,19 +120,33 @@ export function modelFiles(outcome: RunOutcome, meta: { frameworkVersion: string
   const files: [string, string | Buffer][] = [
     ['model/parameters.npy', encodeNpy(weights)],
     ['model/targets.npy', encodeNpy(targets)],
-    ['model/weights-original.csv', originalWeightsCsv(weights, data.taskIds, pre, taskColumn)],
   ];
+  if (!results.model || results.model.name === 'linear')
+    files.push(['model/weights-original.csv', originalWeightsCsv(weights, data.taskIds, pre, taskColumn, results.model?.outputs ?? 1, results.classes)]);
   const p = weights.cols;
-  const blocks: ModelDescription['model']['blocks'] = [{ name: 'weights', start: 0, size: pre.bias ? p - 1 : p }];
-  if (pre.bias) blocks.push({ name: 'bias', start: p - 1, size: 1, bias: true });
+  const m = results.model ?? { name: 'linear', outputs: 1, parameters: p, blocks: [] };
+  const k = m.outputs;
+  const linear = m.name === 'linear';
+  // a linear model's θ is Θ (inputs × outputs) row-major, the bias input last: its last k entries are the bias row
+  const blocks: ModelDescription['model']['blocks'] = linear
+    ? [{ name: 'weights', start: 0, size: pre.bias ? p - k : p, shape: [pre.bias ? p / k - 1 : p / k, k] }]
+    : m.blocks.map((b) => ({ name: b.name, start: b.offset, size: b.size, shape: b.shape }));
+  if (linear && pre.bias) blocks.push({ name: 'bias', start: p - k, size: k, shape: [1, k], bias: true });
+  const lossTarget = BUILTIN_LOSSES[results.loss]?.target ?? meta.lossTarget;
   const description: ModelDescription = {
     format: MODEL_FORMAT,
     kind: 'weightshare-model',
     framework: { name: '@weightshare/framework', version: meta.frameworkVersion },
     plugins: results.plugins.map((q) => ({ name: q.name, version: q.version, backend: q.backend })),
     run: { name: spec.name, specSha256: meta.specSha256, seed: spec.seed },
-    loss: spec.loss === 'logistic' ? { name: 'logistic', labels: meta.logisticLabels ?? [0, 1] } : { name: 'squared' },
-    model: { name: 'linear', outputs: 1, parameters: p, blocks },
+    loss: {
+      name: results.loss,
+      ...(results.lossOptions ? { options: results.lossOptions } : {}),
+      ...(lossTarget ? { target: lossTarget } : {}),
+      ...(lossTarget === 'binary' ? { labels: meta.logisticLabels ?? [0, 1] } : {}),
+      ...(results.classes ? { classes: results.classes } : {}),
+    },
+    model: { name: m.name, ...(m.options ? { options: m.options } : {}), outputs: k, parameters: p, blocks },
     columns: { task: taskColumn, target: targetColumn },
     tasks: [...data.taskIds],
     features: [...data.featureNames],

@@ -14,7 +14,10 @@ import { ErrorCode, invalidArgument, runCorrupt, WeightshareError, type Problem 
 import type { DenseMatrix } from '../math/dense.js';
 import { detectDelimiter, parseCell } from '../data/csv.js';
 import { standardizeValue, indicatorCategories, type InputColumn } from '../data/preprocess.js';
-import { scorePredictions, type Metrics } from '../eval/metrics.js';
+import { scoreOutputs, type Metrics } from '../eval/metrics.js';
+import { BUILTIN_LOSSES } from '../components/losses.js';
+import { BUILTIN_MODELS } from '../components/models.js';
+import type { LossComponent, ModelComponent, ModelLayout, TargetKind } from '../plugin/types.js';
 import { decodeNpy } from '../store/npy.js';
 import { readVerified } from '../store/verify.js';
 import { MODEL_FORMAT, type ModelDescription } from './artifact.js';
@@ -30,11 +33,19 @@ export interface PredictInput {
 
 /** Predictions, one entry per input row. */
 export interface Predictions {
-  /** Regression: the prediction in the target's units. Logistic: the linear score (log-odds). */
+  /**
+   * The model's raw outputs, k per row (row-major): for the squared and Huber losses the prediction in the target's
+   * units; logistic the log-odds; Poisson the log of the mean; softmax the K class scores.
+   */
   output: Float64Array;
-  /** Logistic loss: the probability of the second label, and the predicted label. */
+  /** Regression and count losses: the prediction on the target's scale (the inverse link of the output). */
+  prediction?: Float64Array;
+  /** Binary losses: the probability of the second label, and the predicted label. */
   probability?: Float64Array;
+  /** Binary: the predicted label value; multi-class: the index of the predicted class in `classes`. */
   label?: Float64Array;
+  /** Multi-class losses: the probability of each class, K per row (row-major, in the order of the model's classes). */
+  probabilities?: Float64Array;
   /** 1 where the row's task was not seen in training and the fused model was used. */
   unseen: Uint8Array;
 }
@@ -108,11 +119,15 @@ export function loadModel(dir: string): Model {
   if (description.kind !== 'weightshare-model' || typeof description.format !== 'number') throw modelInvalid(`${jsonFile} is not a weightshare model description.`);
   if (description.format > MODEL_FORMAT)
     throw modelInvalid(`${jsonFile} has model format ${description.format}, newer than this weightshare reads (${MODEL_FORMAT}). Upgrade weightshare to use this model.`);
-  if (description.model.name !== 'linear') throw modelInvalid(`${jsonFile}: model "${description.model.name}" cannot be applied by this weightshare (it knows: linear).`);
+  if (!BUILTIN_MODELS[description.model.name])
+    throw modelInvalid(`${jsonFile}: model "${description.model.name}" cannot be applied by this weightshare (it knows: ${Object.keys(BUILTIN_MODELS).join(', ')}); a model family from a plugin is applied from a program that loads that plugin (docs/plugins.md).`);
+  if (!BUILTIN_LOSSES[description.loss.name])
+    throw modelInvalid(`${jsonFile}: loss "${description.loss.name}" cannot be applied by this weightshare (it knows: ${Object.keys(BUILTIN_LOSSES).join(', ')}); a loss from a plugin is applied from a program that loads that plugin (docs/plugins.md).`);
   const parameters = decodeNpy(verified(join(modelDir, 'parameters.npy'), description.files['parameters.npy']));
   for (const f of Object.keys(description.files)) if (f !== 'parameters.npy') verified(join(modelDir, f), description.files[f]);
-  if (parameters.rows !== description.tasks.length || parameters.cols !== description.features.length)
-    throw runCorrupt(join(modelDir, 'parameters.npy'), `is ${parameters.rows}×${parameters.cols}, but model.json describes ${description.tasks.length} tasks × ${description.features.length} parameters`);
+  const p = description.model.parameters ?? description.features.length;
+  if (parameters.rows !== description.tasks.length || parameters.cols !== p)
+    throw runCorrupt(join(modelDir, 'parameters.npy'), `is ${parameters.rows}×${parameters.cols}, but model.json describes ${description.tasks.length} tasks × ${p} parameters`);
   return new Model(description, parameters, modelDir);
 }
 
@@ -128,6 +143,17 @@ interface RowPlace {
 /** A trained model: the recorded preprocessing and each task's parameters. */
 export class Model {
   private readonly taskIndex: Map<string, number>;
+  /** The loss and model as the metrics use them. */
+  readonly lossC: { name: string; component: LossComponent; options: Record<string, unknown> };
+  readonly modelC: { component: ModelComponent; layout: ModelLayout; options: Record<string, unknown> };
+  /** What the target holds. */
+  readonly kind: TargetKind;
+  /** Scratch: one row's model inputs, outputs and their inverse link. */
+  private readonly x: Float64Array;
+  private readonly z: Float64Array;
+  private readonly zl: Float64Array;
+  /** Multi-class: class label (as text) → index. */
+  private readonly classIndex: Map<string, number>;
   private readonly missing: Set<string>;
   private readonly indicatorIndex: Map<string, number>[];
   /** Offset of each input's first encoded column. */
@@ -139,6 +165,18 @@ export class Model {
     readonly dir: string,
   ) {
     this.taskIndex = new Map(description.tasks.map((id, t) => [id, t]));
+    const loss = BUILTIN_LOSSES[description.loss.name]!;
+    this.lossC = { name: description.loss.name, component: loss, options: description.loss.options ?? {} };
+    this.kind = description.loss.target ?? loss.target;
+    const k = description.model.outputs ?? 1;
+    const modelC = BUILTIN_MODELS[description.model.name]!;
+    const inputs = description.features.length;
+    const layout = modelC.layout({ features: inputs, outputs: k, biasColumn: description.preprocessing.bias ? inputs - 1 : -1 }, description.model.options ?? {});
+    this.modelC = { component: modelC, layout, options: description.model.options ?? {} };
+    this.x = new Float64Array(inputs);
+    this.z = new Float64Array(k);
+    this.zl = new Float64Array(k);
+    this.classIndex = new Map((description.loss.classes ?? []).map((c, i) => [String(c), i]));
     this.missing = new Set(description.preprocessing.missing.tokens);
     const pre = description.preprocessing;
     this.encoded = new Float64Array(pre.encoded.length);
@@ -206,8 +244,8 @@ export class Model {
     const used = new Set([d.columns.task, d.columns.target, ...this.inputColumns]);
     const ignoredColumns = header.filter((h) => !used.has(h));
     const writer = opts.out === undefined ? undefined : toStdout ? new StdoutWriter() : new AtomicWriter(opts.out);
-    const logistic = d.loss.name === 'logistic';
-    writer?.write([d.columns.task, 'row', ...(logistic ? ['probability', 'label'] : ['prediction']), 'unseen'].join(',') + '\n');
+    const k = this.modelC.layout.outputs;
+    writer?.write([d.columns.task, 'row', ...this.predictionColumns(), 'unseen'].join(',') + '\n');
     const keep = opts.keep !== false;
     const all: Predictions[] = [];
     // targets and predictions grouped by task, in file order: the grouping a run's evaluation uses
@@ -239,21 +277,16 @@ export class Model {
           unseenRows += u;
           let field = quoted.get(task);
           if (field === undefined) quoted.set(task, (field = csvField(task)));
-          text += `${field},${rows + i},${logistic ? `${pred.probability![i]},${pred.label![i]}` : pred.output[i]},${u}\n`;
+          text += `${field},${rows + i},${this.predictionCells(pred, i)},${u}\n`;
           if ((i & 4095) === 4095) {
             writer?.write(text); // small pieces: the text dies young instead of piling up
             text = '';
           }
           if (byTask) {
             const y = this.target(cells.string(targetCol!), lines[i]!, file);
-            if (u) {
-              byTask.uy.push(y);
-              byTask.up.push(pred.output[i]!);
-            } else {
-              const t = this.taskIndex.get(task)!;
-              byTask.y[t]!.push(y);
-              byTask.p[t]!.push(pred.output[i]!);
-            }
+            const to = u ? byTask.up : byTask.p[this.taskIndex.get(task)!]!;
+            (u ? byTask.uy : byTask.y[this.taskIndex.get(task)!]!).push(y);
+            for (let c = 0; c < k; c++) to.push(pred.output[i * k + c]!);
           }
         }
         writer?.write(text);
@@ -268,31 +301,66 @@ export class Model {
     }
     const report: CsvPredictionReport = { file, rows, unseenRows, unseenTasks: [...unseenTasks], ignoredColumns };
     if (byTask) {
-      const loss = logistic ? 'logistic' : 'squared';
+      const loss = { loss: this.lossC, model: this.modelC };
       const metrics: NonNullable<CsvPredictionReport['metrics']> = {};
       const seen = d.tasks.map((id, t) => ({ id, y: Float64Array.from(byTask.y[t]!) }));
-      if (rows > unseenRows) metrics.seen = scorePredictions(seen, byTask.p.map((p) => Float64Array.from(p)), loss).overall;
-      if (unseenRows) metrics.unseen = scorePredictions([{ id: '(unseen)', y: Float64Array.from(byTask.uy) }], [Float64Array.from(byTask.up)], loss).overall;
+      if (rows > unseenRows) metrics.seen = scoreOutputs(seen, byTask.p.map((p) => Float64Array.from(p)), loss).overall;
+      if (unseenRows) metrics.unseen = scoreOutputs([{ id: '(unseen)', y: Float64Array.from(byTask.uy) }], [Float64Array.from(byTask.up)], loss).overall;
       report.metrics = metrics;
     }
     if (opts.out !== undefined && !toStdout) report.out = opts.out;
-    if (keep) report.predictions = concat(all, logistic);
+    if (keep) report.predictions = concat(all, this.emptyPredictions(0));
     return report;
   }
 
   private emptyPredictions(n: number): Predictions {
-    const logistic = this.description.loss.name === 'logistic';
-    return { output: new Float64Array(n), unseen: new Uint8Array(n), ...(logistic ? { probability: new Float64Array(n), label: new Float64Array(n) } : {}) };
+    const k = this.modelC.layout.outputs;
+    const kind = this.kind;
+    return {
+      output: new Float64Array(n * k),
+      unseen: new Uint8Array(n),
+      ...(kind === 'regression' || kind === 'count' ? { prediction: new Float64Array(n) } : {}),
+      ...(kind === 'binary' ? { probability: new Float64Array(n), label: new Float64Array(n) } : {}),
+      ...(kind === 'multiclass' ? { probabilities: new Float64Array(n * k), label: new Float64Array(n) } : {}),
+    };
   }
 
-  /** The target cell of a row, as a run reads it (logistic: −1/+1 stored as 0/1). */
+  /** The prediction columns of a CSV of predictions. */
+  predictionColumns(): string[] {
+    if (this.kind === 'binary') return ['probability', 'label'];
+    if (this.kind === 'multiclass') return [...(this.description.loss.classes ?? []).map((c) => csvField(`p:${c}`)), 'label'];
+    return ['prediction'];
+  }
+
+  /** The prediction cells of row i (joined by commas). */
+  private predictionCells(pred: Predictions, i: number): string {
+    if (this.kind === 'binary') return `${pred.probability![i]},${pred.label![i]}`;
+    if (this.kind === 'multiclass') {
+      const k = this.modelC.layout.outputs;
+      let s = '';
+      for (let c = 0; c < k; c++) s += `${pred.probabilities![i * k + c]},`;
+      return s + csvField(String(this.description.loss.classes![pred.label![i]!]));
+    }
+    return String(pred.prediction![i]);
+  }
+
+  /** The target cell of a row, as a run reads it (binary: −1/+1 stored as 0/1; multi-class: the class index). */
   private target(cell: string, line: number, file: string): number {
+    if (this.kind === 'multiclass') {
+      const numeric = parseCell(cell);
+      const c = this.classIndex.get(typeof numeric === 'number' ? String(numeric) : cell.trim());
+      if (c === undefined)
+        throw new WeightshareError(ErrorCode.CSV_INVALID, `${file}: row ${line}, column "${this.description.columns.target}": class ${JSON.stringify(cell.slice(0, 40))} was not among the training classes (${(this.description.loss.classes ?? []).slice(0, 10).join(', ')}); remove the row, or the target column to predict only.`, {
+          problems: [{ message: 'this cell', location: { file, row: line, csvColumn: this.description.columns.target } }],
+        });
+      return c;
+    }
     const v = parseCell(cell);
     if (typeof v !== 'number')
       throw new WeightshareError(ErrorCode.CSV_INVALID, `${file}: row ${line}, column "${this.description.columns.target}": ${v}; the target column is optional for predictions, but when present every cell must be a number (remove the column to predict only).`, {
         problems: [{ message: 'this cell', location: { file, row: line, csvColumn: this.description.columns.target } }],
       });
-    if (this.description.loss.name === 'logistic') return v === this.description.loss.labels[1] ? 1 : 0;
+    if (this.kind === 'binary') return v === this.description.loss.labels![1] ? 1 : 0;
     return v;
   }
 
@@ -312,6 +380,12 @@ export class Model {
       t = -1;
     } else theta = this.parameters.data.subarray(t * this.parameters.cols, (t + 1) * this.parameters.cols);
     const enc = this.encodeRow(cell, line, place);
+    const { layout } = this.modelC;
+    if (!(layout.linear && layout.outputs === 1)) {
+      this.modelInputs(enc, line, place);
+      this.outputsOf(theta, i, out);
+      return;
+    }
     let s = 0;
     const features = pre.features;
     for (let k = 0; k < features.length; k++) {
@@ -327,11 +401,55 @@ export class Model {
     if (pre.bias) s += 1 * theta[features.length]!;
     out.output[i] = s;
     if (out.probability) {
-      const prob = 1 / (1 + Math.exp(-s));
+      const prob = this.lossC.name === 'logistic' ? 1 / (1 + Math.exp(-s)) : this.link1(s);
       out.probability[i] = prob;
-      const labels = (d.loss as { labels: [number, number] }).labels;
-      out.label![i] = s >= 0 ? labels[1] : labels[0];
+      const labels = d.loss.labels!;
+      out.label![i] = (this.lossC.name === 'logistic' ? s >= 0 : prob >= 0.5) ? labels[1] : labels[0];
     }
+    if (out.prediction) out.prediction[i] = this.lossC.name === 'squared' ? s : this.link1(s);
+  }
+
+  /** The inverse link of one output. */
+  private link1(z: number): number {
+    this.z[0] = z;
+    this.lossC.component.link(this.z, 1, this.zl, this.lossC.options);
+    return this.zl[0]!;
+  }
+
+  /** The standardized model inputs of a row (with the bias) into this.x. */
+  private modelInputs(enc: Float64Array, line: number, place: RowPlace): void {
+    const pre = this.description.preprocessing;
+    const features = pre.features;
+    for (let k = 0; k < features.length; k++) {
+      const f = features[k]!;
+      const v = enc[f.encoded]!;
+      let z = v;
+      if (pre.standardize) {
+        z = (v - f.center) / f.scale;
+        if (!Number.isFinite(z)) standardizeValue(v, f, () => ({ message: 'this value', location: { file: place.file, row: line, csvColumn: pre.inputs[pre.encoded[f.encoded]!.input]!.column } }));
+      }
+      this.x[k] = z;
+    }
+    if (pre.bias) this.x[features.length] = 1;
+  }
+
+  /** The model's outputs for this.x and what the loss makes of them, into row i of `out`. */
+  private outputsOf(theta: ArrayLike<number>, i: number, out: Predictions): void {
+    const { component, layout, options } = this.modelC;
+    const k = layout.outputs;
+    const th = theta instanceof Float64Array ? theta : Float64Array.from(theta);
+    component.forward(layout, th, this.x, 1, this.z, options);
+    out.output.set(this.z, i * k);
+    this.lossC.component.link(this.z, k, this.zl, this.lossC.options);
+    if (this.kind === 'multiclass') {
+      out.probabilities!.set(this.zl, i * k);
+      let best = 0;
+      for (let c = 1; c < k; c++) if (this.zl[c]! > this.zl[best]!) best = c;
+      out.label![i] = best;
+    } else if (this.kind === 'binary') {
+      out.probability![i] = this.zl[0]!;
+      out.label![i] = this.zl[0]! >= 0.5 ? this.description.loss.labels![1] : this.description.loss.labels![0];
+    } else out.prediction![i] = this.zl[0]!;
   }
 
   /** The encoded inputs of one row (numbers, imputed values, category indicators), before standardization. */
@@ -521,20 +639,20 @@ const isSpace = (c: number): boolean => c === 32 || c === 9;
 
 const csvField = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
-function concat(parts: Predictions[], logistic: boolean): Predictions {
-  const n = parts.reduce((a, p) => a + p.output.length, 0);
-  const out: Predictions = { output: new Float64Array(n), unseen: new Uint8Array(n), ...(logistic ? { probability: new Float64Array(n), label: new Float64Array(n) } : {}) };
-  let o = 0;
-  for (const p of parts) {
-    out.output.set(p.output, o);
-    out.unseen.set(p.unseen, o);
-    if (logistic) {
-      out.probability!.set(p.probability!, o);
-      out.label!.set(p.label!, o);
+/** The predictions of all chunks, in order (`like`: an empty Predictions with the fields to keep). */
+function concat(parts: Predictions[], like: Predictions): Predictions {
+  const out: Record<string, Float64Array | Uint8Array> = {};
+  for (const key of Object.keys(like) as (keyof Predictions)[]) {
+    const n = parts.reduce((a, p) => a + p[key]!.length, 0);
+    const arr = key === 'unseen' ? new Uint8Array(n) : new Float64Array(n);
+    let o = 0;
+    for (const p of parts) {
+      arr.set(p[key]! as Float64Array & Uint8Array, o);
+      o += p[key]!.length;
     }
-    o += p.output.length;
+    out[key] = arr;
   }
-  return out;
+  return out as unknown as Predictions;
 }
 
 /**

@@ -8,13 +8,16 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadDataset, splitRows, type RawDataset } from '../data/dataset.js';
 import { Rng } from '../random.js';
-import type { ResolvedSpec } from '../spec/types.js';
+import { componentOptions, type ResolvedSpec } from '../spec/types.js';
+import { BUILTIN_LOSSES } from '../components/losses.js';
 
 /** The CSV text of the rows of `which` split of a run (its resolved spec, and the folder its paths resolve against). */
 export function splitRowsCsv(spec: ResolvedSpec, baseDir: string, which: 'train' | 'test'): { text: string; rows: number } {
   const rng = new Rng(spec.seed);
   const place = { baseDir, locate: () => ({}) };
-  const raw = loadDataset(spec.data, spec.split, spec.loss, rng, place);
+  // the loss only decides how labels are read: a plugin's loss (not imported here) reads as the regression losses do
+  const component = BUILTIN_LOSSES[spec.loss.method] ?? BUILTIN_LOSSES.squared!;
+  const raw = loadDataset(spec.data, spec.split, { name: spec.loss.method, options: componentOptions(spec.loss), component }, rng, place);
   const isTrain = splitRows(raw, spec.split, rng.fork('split'), place);
   const want = which === 'train' ? 1 : 0;
   const rows: number[] = [];
@@ -33,7 +36,8 @@ function syntheticCsv(raw: RawDataset, rows: number[], spec: ResolvedSpec): stri
   for (const r of rows) {
     const cells = [raw.taskIds[raw.rowTask[r]!]!];
     for (const c of raw.columns) cells.push(c.kind === 'numeric' ? String(c.numbers[r]) : (c.labels[r] ?? ''));
-    cells.push(String(spec.loss === 'logistic' && raw.labels?.[0] === -1 && raw.target[r] === 0 ? -1 : raw.target[r]));
+    const y = raw.target[r]!;
+    cells.push(String(raw.classes ? raw.classes[y] : raw.labels?.[0] === -1 && y === 0 ? -1 : y));
     out.push(cells.join(','));
   }
   return out.join('\n') + '\n';

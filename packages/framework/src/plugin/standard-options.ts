@@ -70,6 +70,21 @@ export const adamOptions = (defaults: { epochs: number; tol: number }): Record<s
   batchSize: { type: 'integer', minimum: 1, description: 'Rows per mini-batch; default: all rows (full batch).' },
 });
 
+/** optimize lbfgs. */
+export const lbfgsOptions = (defaults: { epochs: number; tol: number }): Record<string, JsonSchema> => ({
+  ...optimizeOptions,
+  epochs: { type: 'integer', minimum: 1, default: defaults.epochs, description: 'Iteration budget per task per round (one line search each).' },
+  tol: { type: 'number', minimum: 0, default: defaults.tol, description: 'Stop a task when ‖∇f(θ)‖ ≤ tol·‖∇f(0)‖, or when the line search can no longer decrease f.' },
+  memory: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Correction pairs (s, y) kept for the inverse-Hessian estimate.' },
+});
+
+/** optimize newton. */
+export const newtonOptions = (defaults: { epochs: number; tol: number }): Record<string, JsonSchema> => ({
+  ...optimizeOptions,
+  epochs: { type: 'integer', minimum: 1, default: defaults.epochs, description: 'Newton iterations per task per round.' },
+  tol: { type: 'number', minimum: 0, default: defaults.tol, description: 'Stop a task when ‖∇f(θ)‖ ≤ tol·‖∇f(0)‖, or when a damped step no longer decreases f.' },
+});
+
 /** propagate solve/inverse: what to do with a singular or badly conditioned A, and the ε of the fallbacks. */
 export const onSingularOptions = (onSingularDescription: string): Record<string, JsonSchema> => ({
   onSingular: { enum: ['error', 'pinv', 'ridge'], default: 'error', description: onSingularDescription },

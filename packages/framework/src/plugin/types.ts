@@ -12,8 +12,11 @@
 import type { DenseMatrix } from '../math/dense.js';
 import type { Rng } from '../random.js';
 
-/** The API version of this contract. */
-export const PLUGIN_API_VERSION = 1;
+/** The API version of this contract. Version 1 plugins (stage methods only, `loss` a name) still load; see docs/plugins.md. */
+export const PLUGIN_API_VERSION = 2;
+
+/** The API versions this framework loads. */
+export const SUPPORTED_PLUGIN_API_VERSIONS: readonly number[] = [1, 2];
 
 /** The three stages of a round, in order. */
 export type StageName = 'propagate' | 'fuse' | 'optimize';
@@ -21,8 +24,123 @@ export type StageName = 'propagate' | 'fuse' | 'optimize';
 /** All stage names, in execution order. */
 export const STAGE_NAMES: readonly StageName[] = ['propagate', 'fuse', 'optimize'];
 
-/** Loss functions the framework understands (metrics, objective, baselines). */
-export type LossName = 'squared' | 'logistic';
+/**
+ * The name of a loss: a built-in one (`squared`, `logistic`, `huber`, `poisson`, `softmax`) or one a plugin provides.
+ * Kept as its own name for readability; any registered loss is valid.
+ */
+export type LossName = string;
+
+/**
+ * What a task's target column holds. Sets how labels are read and checked, which metrics a run reports and how
+ * predictions are written:
+ * - `regression`: any finite number (MSE, RMSE, MAE, R², explained variance);
+ * - `binary`: two labels, 0/1 or −1/+1, stored as 0/1 (accuracy, log-loss, ROC AUC);
+ * - `multiclass`: K classes read from the column (numbers or text; sorted, their order recorded), stored as the class
+ *   index 0..K−1 (accuracy, cross-entropy, macro-F1);
+ * - `count`: numbers ≥ 0 (Poisson deviance, MAE).
+ */
+export type TargetKind = 'regression' | 'binary' | 'multiclass' | 'count';
+
+/**
+ * A loss L(y, z) of one row, z the model's k outputs for that row. Plain functions over typed arrays: they run in
+ * process or (built-in ones) on worker threads, and the framework uses them for the objective, the metrics'
+ * probabilities and the predictions. Sums, never means: the objective is Σ_i L(y_i, z_i).
+ */
+export interface LossComponent {
+  /** One line for `weightshare plugins` and the docs. */
+  readonly description: string;
+  /** JSON Schema `properties` of the loss's options (as for stage methods: validated, defaults filled in). */
+  readonly options: Record<string, JsonSchema>;
+  readonly required?: readonly string[];
+  /** What the target holds (see {@link TargetKind}). */
+  readonly target: TargetKind;
+  /**
+   * Checks one label as the framework stored it (after the kind's own checks); returns why it is not a valid label
+   * for this loss (e.g. `counts must be ≥ 0`), or undefined. The framework names the CSV row and column.
+   */
+  checkLabel?(y: number, options: Record<string, unknown>): string | undefined;
+  /**
+   * Σ_i L(y_i, z_i) over the n = y.length rows, Z row-major n×k. When `grad` is given (length n·k), writes ∂L/∂Z
+   * into it (overwriting). Must not write to `y` or `Z`.
+   */
+  value(y: Float64Array, Z: Float64Array, k: number, grad: Float64Array | null, options: Record<string, unknown>): number;
+  /**
+   * Second derivatives for Newton's method: for k = 1, d²L/dz² of each row into `out` (length n); for k > 1 the k×k
+   * block ∂²L/∂z∂zᵀ of each row (length n·k·k). Absent: the loss is not twice differentiable (no `newton`).
+   */
+  curvature?(y: Float64Array, Z: Float64Array, k: number, out: Float64Array, options: Record<string, unknown>): void;
+  /** sup_z of d²L/dz² (the largest eigenvalue of the block for k > 1), for 1/L step sizes; absent or Infinity when unbounded. */
+  curvatureBound?(options: Record<string, unknown>): number;
+  /**
+   * The inverse link: outputs Z (n×k) to predictions on the target's scale, into `out` (n×k): the mean for
+   * regression and counts, P(y = 1) for binary, class probabilities for multiclass.
+   */
+  link(Z: Float64Array, k: number, out: Float64Array, options: Record<string, unknown>): void;
+}
+
+/** A named block of a model's parameter vector θ (e.g. `weights`, `bias`, `layer1`). */
+export interface ParameterBlock {
+  readonly name: string;
+  /** First entry in θ. */
+  readonly offset: number;
+  /** Number of entries. */
+  readonly size: number;
+  /** Shape of the block, row-major (e.g. [features, outputs]). */
+  readonly shape: readonly number[];
+}
+
+/** How a model's parameters are laid out for one data shape. */
+export interface ModelLayout {
+  /** d: columns of X (including the bias column when there is one). */
+  readonly features: number;
+  /** k: outputs per row. */
+  readonly outputs: number;
+  /** p: length of θ, the columns of every T×p parameter matrix. */
+  readonly size: number;
+  readonly blocks: readonly ParameterBlock[];
+  /** 1 where the ridge penalty ρθ² applies, 0 for biases (never ridge-penalized). Length p. */
+  readonly penalized: Uint8Array;
+  /**
+   * Linear models: Z = X·Θ with Θ the d×k matrix θ row-major (feature j, output c at j·k + c). Optimizers may use
+   * that (sufficient statistics, exact solves, Newton).
+   */
+  readonly linear: boolean;
+}
+
+/** A model family f(X, θ): a task's rows X (n×d) and its parameters θ (length p) to outputs Z (n×k). */
+export interface ModelComponent {
+  readonly description: string;
+  readonly options: Record<string, JsonSchema>;
+  readonly required?: readonly string[];
+  /** The layout for d features (bias column `biasColumn`, or −1) and k outputs (set by the loss). */
+  layout(shape: { features: number; outputs: number; biasColumn: number }, options: Record<string, unknown>): ModelLayout;
+  /**
+   * The starting parameters: one vector for every task, drawn from `rng` (seeded), so that entry j means the same in
+   * every task and averaging parameters across tasks is meaningful.
+   */
+  init(layout: ModelLayout, rng: import('../random.js').Rng, options: Record<string, unknown>): Float64Array;
+  /** Z = f(X, θ) into `Z` (n×k). Returns whatever `backward` needs (activations), or undefined. */
+  forward(layout: ModelLayout, theta: Float64Array, X: Float64Array, n: number, Z: Float64Array, options: Record<string, unknown>): unknown;
+  /** ∂(Σ L)/∂θ into `grad` (overwriting), from dZ = ∂L/∂Z (n×k) and what `forward` returned for the same θ and X. */
+  backward(layout: ModelLayout, theta: Float64Array, X: Float64Array, n: number, tape: unknown, dZ: Float64Array, grad: Float64Array, options: Record<string, unknown>): void;
+}
+
+/** The run's loss as a stage sees it: its name, its options (defaults filled in) and its implementation. */
+export interface LossInfo {
+  readonly name: string;
+  readonly options: Record<string, unknown>;
+  readonly component: LossComponent;
+  /** The class labels, in the order of the outputs (multiclass), or the two file labels (binary). */
+  readonly classes?: readonly (string | number)[];
+}
+
+/** The run's model as a stage sees it. */
+export interface ModelInfo {
+  readonly name: string;
+  readonly options: Record<string, unknown>;
+  readonly component: ModelComponent;
+  readonly layout: ModelLayout;
+}
 
 /** A JSON Schema (draft 2020-12) object. Kept loose on purpose: plugins write plain JSON. */
 export type JsonSchema = { [keyword: string]: unknown };
@@ -35,7 +153,7 @@ export interface TaskData {
   readonly index: number;
   /** Features, n × d, already standardized; includes the bias column when `biasColumn >= 0`. */
   readonly X: DenseMatrix;
-  /** Targets, length n. For logistic loss: 0 or 1. */
+  /** Targets, length n. Binary losses: 0 or 1; multiclass: the class index 0..K−1. */
   readonly y: Float64Array;
   /** Column of X that is the bias (never ridge-penalized), or -1 when there is none. */
   readonly biasColumn: number;
@@ -49,7 +167,7 @@ export interface OptimizeCommonOptions {
   ridge: number;
 }
 
-/** Input of a propagate method: the relation A (T×T) and the stacked task weights B (T×d). */
+/** Input of a propagate method: the relation A (T×T) and the stacked task parameters B (T×p). */
 export interface PropagateInput {
   readonly relation: DenseMatrix;
   readonly weights: DenseMatrix;
@@ -57,7 +175,7 @@ export interface PropagateInput {
 
 /** Output of a propagate method. */
 export interface PropagateOutput {
-  /** C (T×d). */
+  /** C (T×p). */
   readonly propagated: DenseMatrix;
   /** Facts worth recording in the run's output (e.g. a condition estimate, a fallback that was used). */
   readonly diagnostics?: Record<string, unknown>;
@@ -65,7 +183,7 @@ export interface PropagateOutput {
 
 /** Input of a fuse method. */
 export interface FuseInput {
-  /** C (T×d) from propagate. */
+  /** C (T×p) from propagate. */
   readonly propagated: DenseMatrix;
   /** A (T×T): defines each task's neighbours for `per-task` scope and the `degree` weights. */
   readonly relation: DenseMatrix;
@@ -83,15 +201,27 @@ export interface FuseOutput {
   readonly diagnostics?: Record<string, unknown>;
 }
 
-/** Input of an optimize method. */
+/**
+ * Input of an optimize method. Each task t minimizes
+ *   Σ_i L(y_i, f(x_i, θ_t)) + Σ_j λ_j c_t (θ_tj − E_tj)² + ρ Σ_j m_j θ_tj²
+ * with λ_j = `lambdas[j]`, c_t = `penaltyWeights[t]`, ρ = `options.ridge` and m = `model.layout.penalized`.
+ */
 export interface OptimizeInput {
   readonly tasks: readonly TaskData[];
-  readonly loss: LossName;
-  /** E (T×d): each task's target. */
+  /** The loss (version 1 plugins get its name only, and only squared or logistic). */
+  readonly loss: LossInfo;
+  /** The model and its parameter layout (p = model.layout.size). */
+  readonly model: ModelInfo;
+  /** E (T×p): each task's target. */
   readonly targets: DenseMatrix;
   /** c (length T): each task's penalty weight. */
   readonly penaltyWeights: Float64Array;
-  /** The current weights (T×d), the starting point of iterative optimizers. */
+  /**
+   * λ_j (length p): the pull of each parameter towards its target; `options.lambda` everywhere unless the spec gives
+   * λ per parameter block. All zero for the initial fits and the baselines.
+   */
+  readonly lambdas: Float64Array;
+  /** The current parameters (T×p), the starting point of iterative optimizers. */
   readonly start: DenseMatrix;
 }
 
@@ -103,7 +233,7 @@ export interface TaskOptimizeReport {
 
 /** Output of an optimize method. */
 export interface OptimizeOutput {
-  /** W (T×d). */
+  /** W (T×p). */
   readonly weights: DenseMatrix;
   readonly perTask: readonly TaskOptimizeReport[];
   readonly diagnostics?: Record<string, unknown>;
@@ -156,10 +286,18 @@ export interface StageMethod<I, O> {
   /** Option names that must be given. */
   readonly required?: readonly string[];
   /**
-   * Optimize methods only: the losses this method can minimize (default `['squared']`). A spec whose `loss` the
-   * chosen method does not support is rejected before anything runs; the conformance kit tests each listed loss.
+   * Optimize methods only: the losses this method can minimize (default `['squared']`), or `'any'` for every loss
+   * with a gradient (version 2). A spec whose `loss` the chosen method does not support is rejected before anything
+   * runs; the conformance kit tests each listed loss (every built-in one for `'any'`).
    */
-  readonly losses?: readonly LossName[];
+  readonly losses?: readonly LossName[] | 'any';
+  /** Optimize methods only (version 2): the models this method can fit (default `['linear']`), or `'any'`. */
+  readonly models?: readonly string[] | 'any';
+  /**
+   * Optimize methods only (version 2): a further check of the run's loss and model, e.g. Newton's method needing
+   * the loss's curvature. Returns why the method cannot fit them (one sentence, with the fix), or undefined.
+   */
+  supports?(loss: LossInfo, model: ModelInfo): string | undefined;
   /** Computes the stage. Throw {@link WeightshareError} for user-fixable problems; anything else is wrapped. */
   run(input: I, options: Record<string, unknown>, ctx: StageContext): O | Promise<O>;
 }
@@ -181,6 +319,10 @@ export interface PluginCapabilities {
 
 /** A weightshare plugin. */
 export interface Plugin {
+  /** Version 2: losses this plugin adds, by name (the spec's `loss: { method: name, ... }`). */
+  readonly losses?: Record<string, LossComponent>;
+  /** Version 2: model families this plugin adds, by name (the spec's `model: { method: name, ... }`). */
+  readonly models?: Record<string, ModelComponent>;
   readonly meta: {
     /** Package name, e.g. `@weightshare/plugin-cpu`. */
     readonly name: string;

@@ -18,11 +18,11 @@ import {
   type Problem,
   type SourceLocation,
 } from '../errors.js';
-import type { PluginRegistry } from '../engine/registry.js';
+import type { PluginRegistry, RegisteredMethod } from '../engine/registry.js';
 import { NotARegularFile, readRegularFile } from '../io.js';
 import { STAGE_NAMES, type JsonSchema, type StageName } from '../plugin/types.js';
 import { buildSpecSchema } from './schema.js';
-import type { ResolvedSpec } from './types.js';
+import { componentOptions, type ComponentSpec, type ResolvedSpec } from './types.js';
 
 /** Command-line overrides applied on top of the file. */
 export interface SpecOverrides {
@@ -266,8 +266,15 @@ export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backe
   const reserved = objectKeyProblems(candidate, locate);
   const structural = [...reserved, ...(validate(candidate) ? [] : explainErrors(validate.errors ?? [], candidate, locate))];
   problems.push(...structural);
+  // `loss: huber` is `loss: { method: huber }`: the object form gets its options' defaults in phase two
+  for (const key of ['loss', 'model'] as const) {
+    const v = candidate[key];
+    if (v === undefined) candidate[key] = { method: key === 'loss' ? 'squared' : 'linear' };
+    else if (typeof v === 'string') candidate[key] = { method: v };
+  }
   problems.push(...semanticChecks(candidate as unknown as ResolvedSpec, registry, locate, structural.length > 0));
   problems.push(...validateStageOptions(candidate as unknown as ResolvedSpec, registry, locate));
+  problems.push(...validateComponentOptions(candidate as unknown as ResolvedSpec, registry, locate));
   if (problems.length) throw specInvalid(file, sortProblems(dedupe(problems)));
 
   const spec = normalizeSpec(candidate as unknown as ResolvedSpec);
@@ -590,14 +597,74 @@ function semanticChecks(
   }
   const opt = spec.stages.optimize;
   const optBackend = opt.backend ?? spec.backend;
-  const impl = registry.find(optBackend, 'optimize', opt.method)?.impl;
-  const loss = spec.loss ?? 'squared';
-  if (impl && !(impl.losses ?? ['squared']).includes(loss)) {
-    const able = registry.methods('optimize', optBackend).filter((m) => (registry.find(optBackend, 'optimize', m)!.impl.losses ?? ['squared']).includes(loss));
-    out.push({
-      message: `optimize method "${opt.method}" supports ${(impl.losses ?? ['squared']).join(' and ')} loss only, but the spec's loss is ${loss}; on backend "${optBackend}" use one of: ${able.join(', ') || '(none)'}.`,
-      location: locate(['stages', 'optimize', 'method']),
-    });
+  const found = registry.find(optBackend, 'optimize', opt.method);
+  const loss = spec.loss.method;
+  const model = spec.model.method;
+  if (found && registry.loss(loss) && registry.model(model)) {
+    const why = (m: RegisteredMethod): string | undefined => fitProblem(m, spec, registry);
+    const problem = why(found);
+    if (problem) {
+      const able = registry.methods('optimize', optBackend).filter((m) => !why(registry.find(optBackend, 'optimize', m)!));
+      out.push({
+        message: `${problem}; on backend "${optBackend}" use one of: ${able.join(', ') || '(none)'}.`,
+        location: locate(['stages', 'optimize', 'method']),
+      });
+    }
+  }
+  return out;
+}
+
+/** Why an optimize method cannot fit the spec's loss and model (one clause), or undefined. */
+export function fitProblem(m: RegisteredMethod, spec: Pick<ResolvedSpec, 'loss' | 'model'>, registry: PluginRegistry): string | undefined {
+  const loss = spec.loss.method;
+  const model = spec.model.method;
+  const impl = m.impl;
+  const losses = impl.losses ?? ['squared'];
+  const models = impl.models ?? ['linear'];
+  if (losses !== 'any' && !losses.includes(loss)) return `optimize method "${m.method}" supports ${losses.join(' and ')} loss only, but the spec's loss is ${loss}`;
+  if (models !== 'any' && !models.includes(model)) return `optimize method "${m.method}" fits ${models.join(' and ')} models only, but the spec's model is ${model}`;
+  const l = registry.loss(loss)!;
+  if (m.plugin.meta.apiVersion < 2) {
+    if (l.plugin || (loss !== 'squared' && loss !== 'logistic')) return `optimize method "${m.method}" comes from ${m.plugin.meta.name}, a plugin API version 1 plugin, which can fit the squared and logistic losses only (the spec's loss is ${loss})`;
+    if (model !== 'linear') return `optimize method "${m.method}" comes from ${m.plugin.meta.name}, a plugin API version 1 plugin, which can fit linear models only (the spec's model is ${model})`;
+  }
+  if (impl.supports) {
+    const md = registry.model(model)!;
+    const layout = md.impl.layout({ features: 2, outputs: l.impl.target === 'multiclass' ? 3 : 1, biasColumn: 1 }, componentOptions(spec.model));
+    const why = impl.supports(
+      { name: loss, options: componentOptions(spec.loss), component: l.impl },
+      { name: model, options: componentOptions(spec.model), component: md.impl, layout },
+    );
+    if (why) return `optimize method "${m.method}": ${why}`;
+  }
+  return undefined;
+}
+
+const componentValidators = new WeakMap<object, ValidateFunction>();
+
+/** Phase two for `loss` and `model`: their options against the component's schema, defaults filled in. */
+function validateComponentOptions(spec: ResolvedSpec, registry: PluginRegistry, locate: Locate): Problem[] {
+  const out: Problem[] = [];
+  for (const key of ['loss', 'model'] as const) {
+    const entry = spec[key] as unknown;
+    if (!entry || typeof entry !== 'object' || typeof (entry as { method?: unknown }).method !== 'string') continue;
+    const c = key === 'loss' ? registry.loss((entry as ComponentSpec).method) : registry.model((entry as ComponentSpec).method);
+    if (!c) continue; // reported by the schema
+    let v = componentValidators.get(c.impl);
+    if (!v) {
+      const schema: JsonSchema = {
+        type: 'object',
+        properties: { method: {}, ...c.impl.options },
+        ...(c.impl.required?.length ? { required: [...c.impl.required] } : {}),
+        additionalProperties: false,
+      };
+      v = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true }).compile(schema);
+      componentValidators.set(c.impl, v);
+    }
+    if (!v(entry)) {
+      const errors = (v.errors ?? []).map((e) => ({ ...e, instancePath: `/${key}${e.instancePath}` }));
+      for (const p of explainErrors(errors, spec, locate)) out.push({ ...p, message: p.message.replace(/^unknown key (".*?") in (loss|model)\b/, `unknown key $1 in $2 ${c.name}`) });
+    }
   }
   return out;
 }

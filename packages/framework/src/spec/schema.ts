@@ -38,6 +38,7 @@ export const DATA_SOURCES: Record<string, MethodChoice> = {
       noise: num('Standard deviation of the target noise (squared loss).', { minimum: 0, default: 1 }),
       spread: num('Standard deviation of each task\'s weights around its cluster\'s weights.', { minimum: 0, default: 0.2 }),
       scale: num('Standard deviation of the cluster weights.', { minimum: 0, default: 1 }),
+      classes: int('Multi-class losses (softmax): number of classes K; each class has its own true weights.', { minimum: 2, maximum: 1000, default: 3 }),
     },
   },
   csv: {
@@ -196,6 +197,30 @@ export function methodObject(
   };
 }
 
+/**
+ * The schema of `loss` or `model`: a name, or `{ method, ...options }`. For validation only the name is judged here
+ * (its options are validated, with defaults, by the second phase: Ajv fills no defaults under `anyOf`).
+ */
+function componentSchema(
+  components: [string, { description: string; options: Record<string, JsonSchema>; required?: readonly string[] }][],
+  fallback: string,
+  description: string,
+  forValidation: boolean,
+): JsonSchema {
+  const names = components.map(([n]) => n).sort();
+  const choices: Record<string, MethodChoice> = Object.fromEntries(
+    components.map(([n, c]) => [n, { description: c.description, properties: structuredClone(c.options) as Record<string, JsonSchema>, required: c.required }]),
+  );
+  const asObject: JsonSchema = forValidation
+    ? { type: 'object', required: ['method'], properties: { method: { type: 'string', enum: names } } }
+    : methodObject('method', choices, {}, description);
+  return {
+    description,
+    default: fallback,
+    anyOf: [{ type: 'string', enum: names, description: names.map((n) => `${n}: ${choices[n]!.description}`).join('\n') }, asObject],
+  };
+}
+
 /** Stage method choices from the registry: of every backend (options merged), or of one. */
 export function stageChoices(registry: PluginRegistry, stage: StageName, backend?: string): Record<string, MethodChoice> {
   const out: Record<string, MethodChoice> = {};
@@ -278,7 +303,18 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         additionalProperties: false,
         default: {},
       },
-      loss: { enum: ['squared', 'logistic'], default: 'squared', description: 'Loss of every task: squared (regression) or logistic (labels 0/1 or −1/+1).' },
+      loss: componentSchema(
+        registry.losses().map((c) => [c.name, c.impl]),
+        'squared',
+        'Loss of every task: a name (squared, logistic, huber, poisson, softmax, or one a plugin adds), or { method: name, ...options }.',
+        forValidation,
+      ),
+      model: componentSchema(
+        registry.models().map((c) => [c.name, c.impl]),
+        'linear',
+        "Model of every task: linear (default; K outputs for softmax), or one a plugin adds; a name or { method: name, ...options }.",
+        forValidation,
+      ),
       data: methodObject(
         'source',
         DATA_SOURCES,

@@ -1,10 +1,16 @@
 /** The pipeline spec after validation and defaults (what the engine runs and the run records). */
-import type { LossName, StageName } from '../plugin/types.js';
+import type { StageName } from '../plugin/types.js';
 
 /** A stage entry: a method, an optional backend, and the method's options. */
 export interface StageSpec {
   method: string;
   backend?: string;
+  [option: string]: unknown;
+}
+
+/** `loss` or `model` after validation: the component's name and its options, defaults filled in. */
+export interface ComponentSpec {
+  method: string;
   [option: string]: unknown;
 }
 
@@ -17,6 +23,8 @@ export interface SyntheticDataSpec {
   noise: number;
   spread: number;
   scale: number;
+  /** Classes of a multi-class target (softmax). */
+  classes: number;
   standardize: boolean;
   bias: boolean;
 }
@@ -84,7 +92,8 @@ export interface ResolvedSpec {
   plugins?: string[];
   backend: string;
   backendOptions: Record<string, Record<string, unknown>>;
-  loss: LossName;
+  loss: ComponentSpec;
+  model: ComponentSpec;
   data: DataSpec;
   split: SplitSpec;
   relation: RelationSpec;
@@ -94,4 +103,10 @@ export interface ResolvedSpec {
   sweep?: import('../sweep/sweep.js').SweepSpec;
   evaluate: { baselines: boolean; baselineRidge: number; everyRound: boolean };
   output: { dir: string; write: boolean; checkpoints: 'all' | 'last' };
+}
+
+/** The options of a `loss` or `model` entry (everything but `method`). */
+export function componentOptions(c: ComponentSpec): Record<string, unknown> {
+  const { method: _m, ...rest } = c;
+  return rest;
 }

@@ -5,7 +5,9 @@
  */
 import { invalidArgument } from '../errors.js';
 import type { Metrics } from '../eval/metrics.js';
-import type { LossName } from '../plugin/types.js';
+import type { LossName, TargetKind } from '../plugin/types.js';
+import { BUILTIN_LOSSES } from '../components/losses.js';
+import { METRICS_BY_KIND } from '../eval/metrics.js';
 
 /** The `sweep:` section of a spec. */
 export interface SweepSpec {
@@ -61,19 +63,25 @@ export function parseParamFlag(flag: string): [string, unknown[]] {
 
 /** Regression metrics a sweep can select by. */
 export const REGRESSION_METRICS = ['mse', 'rmse', 'mae', 'r2', 'explainedVariance', 'r2TaskWeighted', 'explainedVarianceTaskWeighted'] as const;
-/** Classification metrics a sweep can select by. */
-export const CLASSIFICATION_METRICS = ['accuracy', 'logLoss'] as const;
+/** Classification metrics a sweep can select by (binary, then multi-class, then counts). */
+export const CLASSIFICATION_METRICS = ['accuracy', 'logLoss', 'rocAuc', 'crossEntropy', 'macroF1', 'poissonDeviance'] as const;
 export type SweepMetric = (typeof REGRESSION_METRICS)[number] | (typeof CLASSIFICATION_METRICS)[number];
-const LARGER_IS_BETTER = new Set(['r2', 'explainedVariance', 'r2TaskWeighted', 'explainedVarianceTaskWeighted', 'accuracy']);
 
-/** The default selection metric for a loss, and whether larger is better. */
-export function metricOf(sweep: SweepSpec, loss: LossName): { metric: string; larger: boolean } {
-  const metric = sweep.metric ?? (loss === 'squared' ? 'mse' : 'logLoss');
-  if (loss === 'squared' && !(REGRESSION_METRICS as readonly string[]).includes(metric))
-    throw invalidArgument(`sweep.metric "${metric}" is a classification metric, but the loss is squared; use one of ${REGRESSION_METRICS.join(', ')}.`);
-  if (loss === 'logistic' && !(CLASSIFICATION_METRICS as readonly string[]).includes(metric))
-    throw invalidArgument(`sweep.metric "${metric}" is a regression metric, but the loss is logistic; use accuracy or logLoss.`);
-  return { metric, larger: LARGER_IS_BETTER.has(metric) };
+/** The default selection metric of each target kind: the loss's own measure of fit on held-out rows. */
+const DEFAULT_METRIC: Record<TargetKind, string> = { regression: 'mse', binary: 'logLoss', multiclass: 'crossEntropy', count: 'poissonDeviance' };
+
+/**
+ * The selection metric for a loss (default: MSE, log-loss, cross-entropy or Poisson deviance by the loss's target
+ * kind), and whether larger is better. `target` is the loss's kind (looked up among the built-ins when not given).
+ */
+export function metricOf(sweep: SweepSpec, loss: LossName, target?: TargetKind): { metric: string; larger: boolean } {
+  const kind = target ?? BUILTIN_LOSSES[loss]?.target ?? 'regression';
+  const metric = sweep.metric ?? DEFAULT_METRIC[kind];
+  const allowed = METRICS_BY_KIND[kind];
+  const found = allowed.find((m) => m.name === metric);
+  if (!found)
+    throw invalidArgument(`sweep.metric "${metric}" is not a metric of the ${loss} loss (a ${kind} loss); use one of ${allowed.map((m) => m.name).join(', ')}.`);
+  return { metric, larger: found.larger };
 }
 
 /**

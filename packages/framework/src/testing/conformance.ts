@@ -33,12 +33,14 @@ import {
 } from '../plugin/types.js';
 import { Rng } from '../random.js';
 import { loadSpecText } from '../spec/load.js';
-import { makeFixture, type Fixture } from './fixtures.js';
+import { makeFixture, type Fixture, type FixtureLoss } from './fixtures.js';
+import { BUILTIN_LOSSES } from '../components/losses.js';
+import { lossChecks, modelChecks } from './components-kit.js';
 import { referenceFuse, referenceOptimize, referencePlugin, referencePropagate } from './reference.js';
 
 /** One check of the kit. */
 export interface ConformanceCheck {
-  group: 'contract' | 'shapes' | 'reference' | 'determinism' | 'options' | 'isolation' | 'pipeline' | 'lifecycle';
+  group: 'contract' | 'shapes' | 'reference' | 'determinism' | 'options' | 'isolation' | 'pipeline' | 'lifecycle' | 'components';
   name: string;
   run(): Promise<void>;
 }
@@ -114,9 +116,11 @@ async function runMethod(plugin: Plugin, stage: StageName, m: StageMethod<unknow
     optimize: {
       tasks: fx.tasks,
       loss: fx.loss,
+      model: fx.model,
       targets: fx.weights,
       penaltyWeights: Float64Array.from({ length: fx.T }, (_, t) => 0.5 + t / fx.T),
-      start: { rows: fx.T, cols: fx.d, data: new Float64Array(fx.T * fx.d) },
+      lambdas: new Float64Array(fx.p).fill(Number(options.lambda ?? 0)),
+      start: { rows: fx.T, cols: fx.p, data: new Float64Array(fx.T * fx.p) },
     } satisfies OptimizeInput,
   };
   return m.run(inputs[stage], options, context(seed));
@@ -143,10 +147,18 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
   for (const stage of STAGE_NAMES)
     for (const [name, impl] of Object.entries((plugin.stages?.[stage] ?? {}) as Record<string, StageMethod<unknown, unknown>>))
       methods.push({ stage, name, impl, options: { ...defaults(impl), ...(opts.methodOptions?.[`${stage}/${name}`] ?? {}) } });
-  const losses = (m: StageMethod<unknown, unknown>): readonly LossName[] => m.losses ?? ['squared'];
+  const own = Object.entries(plugin.losses ?? {}).map(([name, component]) => ({ name, component }));
+  const lossByName = new Map<string, FixtureLoss>([...Object.keys(BUILTIN_LOSSES).map((n) => [n, n] as [string, FixtureLoss]), ...own.map((l) => [l.name, l] as [string, FixtureLoss])]);
+  const losses = (m: StageMethod<unknown, unknown>): readonly FixtureLoss[] => {
+    const l = m.losses ?? ['squared'];
+    return l === 'any' ? [...lossByName.values()] : l.map((n) => lossByName.get(n) ?? n);
+  };
+  const lossLabel = (l: FixtureLoss): string => (typeof l === 'string' ? l : l.name);
 
   add('contract', 'the plugin object satisfies the contract', () => validatePlugin(plugin));
-  add('contract', 'provides at least one method', () => check(methods.length > 0, 'the plugin provides no stage methods'));
+  for (const [name, loss] of Object.entries(plugin.losses ?? {})) lossChecks(name, loss, (n, run) => add('components', n, run));
+  for (const [name, model] of Object.entries(plugin.models ?? {})) modelChecks(name, model, (n, run) => add('components', n, run));
+  add('contract', 'provides at least one method or component', () => check(methods.length > 0 || Object.keys({ ...plugin.losses, ...plugin.models }).length > 0, 'the plugin provides no stage methods, losses or models'));
   for (const m of methods) {
     add('contract', `${m.stage}/${m.name}: option schemas compile and their defaults are valid`, () => {
       const ajv = new Ajv2020({ strict: true, allowUnionTypes: true });
@@ -164,11 +176,11 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
 
   for (const m of methods)
     for (const loss of m.stage === 'optimize' ? losses(m.impl) : (['squared'] as const)) {
-      const label = `${m.stage}/${m.name}${m.stage === 'optimize' ? ` (${loss})` : ''}`;
+      const label = `${m.stage}/${m.name}${m.stage === 'optimize' ? ` (${lossLabel(loss)})` : ''}`;
       add('shapes', `${label}: outputs have the right shapes, Float64Array data and finite values`, async () => {
         const fx = makeFixture(11, loss);
         const out = await runMethod(plugin, m.stage, m.impl, m.options, fx);
-        expectShape(mainOutput(m.stage, out), fx.T, fx.d, `${label} output`);
+        expectShape(mainOutput(m.stage, out), fx.T, m.stage === 'optimize' ? fx.p : fx.d, `${label} output`);
         if (m.stage === 'fuse') {
           const c = (out as FuseOutput).penaltyWeights;
           check(c instanceof Float64Array && c.length === fx.T, `${label}: penaltyWeights must be a Float64Array of length T = ${fx.T}`);
@@ -195,7 +207,7 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
     const scopes = m.stage === 'fuse' && 'scope' in m.impl.options ? ['global', 'per-task'] : [undefined];
     for (const loss of m.stage === 'optimize' ? losses(m.impl) : (['squared'] as const))
       for (const scope of scopes) {
-        const label = `${m.stage}/${m.name}${scope ? ` (scope ${scope})` : ''}${m.stage === 'optimize' ? ` (${loss})` : ''}`;
+        const label = `${m.stage}/${m.name}${scope ? ` (scope ${scope})` : ''}${m.stage === 'optimize' ? ` (${lossLabel(loss)})` : ''}`;
         add('reference', `${label} agrees with the float64 reference`, async () => {
           const fx = makeFixture(21, loss);
           let options: Record<string, unknown> = { ...m.options, ...(scope ? { scope } : {}) };
@@ -215,7 +227,8 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
           } else {
             const input = {
               tasks: fx.tasks,
-              loss,
+              loss: fx.loss,
+              model: fx.model,
               targets: fx.weights,
               penaltyWeights: Float64Array.from({ length: fx.T }, (_, t) => 0.5 + t / fx.T),
               start: fx.weights,

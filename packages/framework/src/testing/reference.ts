@@ -5,12 +5,15 @@
  * stage inside a full pipeline whose other stages are these.
  */
 import { relationInvalid } from '../errors.js';
+import { BUILTIN_LOSSES } from '../components/losses.js';
 import type { DenseMatrix } from '../math/dense.js';
 import {
   PLUGIN_API_VERSION,
   type FuseInput,
   type FuseOutput,
+  type LossInfo,
   type LossName,
+  type ModelInfo,
   type OptimizeInput,
   type OptimizeOutput,
   type Plugin,
@@ -136,50 +139,91 @@ export function referenceFuse(method: string, C: Rows, A: Rows, sizes: readonly 
 }
 
 /**
- * The exact minimizer of one task's objective L(w) + λc‖w − e‖² + ρ‖Pw‖²: the normal equations for squared loss,
- * Newton's method (to machine precision) for logistic loss.
+ * The exact minimizer of one task's objective L(y, XΘ) + Σ_j pull_j (θ_j − e_j)² + ρ Σ_j m_j θ_j² for a linear model
+ * with k outputs (θ = Θ row-major d×k), by damped Newton's method on the full (dk)×(dk) Hessian to machine
+ * precision: one step for squared loss. Works from the loss's value, gradient and curvature only, in plain arrays,
+ * independent of any plugin's fast paths. A loss name stands for that built-in loss.
  */
-export function referenceOptimizeTask(task: TaskData, loss: LossName, e: readonly number[], pull: number, ridge: number): number[] {
+export function referenceOptimizeTask(
+  task: TaskData,
+  lossGiven: LossName | Pick<LossInfo, 'component' | 'options'>,
+  e: readonly number[],
+  pull: number | readonly number[],
+  ridge: number,
+  outputs = 1,
+): number[] {
+  const loss = typeof lossGiven === 'string' ? { component: BUILTIN_LOSSES[lossGiven]!, options: {} } : lossGiven;
   const X = toRows(task.X);
-  const y = Array.from(task.y);
+  const n = X.length;
   const d = task.X.cols;
-  const hessian = (weights: number[]): Rows =>
-    Array.from({ length: d }, (_, j) =>
-      Array.from({ length: d }, (_, k) => {
+  const k = outputs;
+  const p = d * k;
+  const pulls = typeof pull === 'number' ? new Array<number>(p).fill(pull) : pull;
+  const penal = (j: number): boolean => Math.floor(j / k) !== task.biasColumn;
+  const outputsOf = (w: number[]): Float64Array => {
+    const Z = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) Z[i * k + c] = X[i]!.reduce((a, x, j) => a + x * w[j * k + c]!, 0);
+    return Z;
+  };
+  const objective = (w: number[]): number => {
+    let f = loss.component.value(task.y, outputsOf(w), k, null, loss.options);
+    for (let j = 0; j < p; j++) f += pulls[j]! * (w[j]! - e[j]!) ** 2 + (penal(j) ? ridge * w[j]! ** 2 : 0);
+    return f;
+  };
+  const gradient = (w: number[]): number[] => {
+    const dZ = new Float64Array(n * k);
+    loss.component.value(task.y, outputsOf(w), k, dZ, loss.options);
+    return Array.from({ length: p }, (_, j) => {
+      const f = Math.floor(j / k);
+      const c = j % k;
+      let s = 0;
+      for (let i = 0; i < n; i++) s += X[i]![f]! * dZ[i * k + c]!;
+      return s + 2 * pulls[j]! * (w[j]! - e[j]!) + (penal(j) ? 2 * ridge * w[j]! : 0);
+    });
+  };
+  const hessian = (w: number[]): Rows => {
+    const H = new Float64Array(n * k * k);
+    loss.component.curvature!(task.y, outputsOf(w), k, H, loss.options);
+    return Array.from({ length: p }, (_, a) =>
+      Array.from({ length: p }, (_, b) => {
+        const fa = Math.floor(a / k), ca = a % k, fb = Math.floor(b / k), cb = b % k;
         let s = 0;
-        for (let i = 0; i < X.length; i++) {
-          const z = X[i]!.reduce((a, x, m) => a + x * weights[m]!, 0);
-          const curv = loss === 'squared' ? 2 : (1 / (1 + Math.exp(-z))) * (1 - 1 / (1 + Math.exp(-z)));
-          s += curv * X[i]![j]! * X[i]![k]!;
-        }
-        return s + (j === k ? 2 * pull + (j === task.biasColumn ? 0 : 2 * ridge) : 0);
+        for (let i = 0; i < n; i++) s += X[i]![fa]! * X[i]![fb]! * H[i * k * k + ca * k + cb]!;
+        // the softmax Hessian is singular along the all-ones direction of the unpenalized bias row: a tiny damping
+        return s + (a === b ? 2 * pulls[a]! + (penal(a) ? 2 * ridge : 0) + (k > 1 ? 1e-12 : 0) : 0);
       }),
     );
-  const gradient = (w: number[]): number[] =>
-    Array.from({ length: d }, (_, j) => {
-      let s = 0;
-      for (let i = 0; i < X.length; i++) {
-        const z = X[i]!.reduce((a, x, m) => a + x * w[m]!, 0);
-        s += (loss === 'squared' ? 2 * (z - y[i]!) : 1 / (1 + Math.exp(-z)) - y[i]!) * X[i]![j]!;
-      }
-      return s + 2 * pull * (w[j]! - e[j]!) + (j === task.biasColumn ? 0 : 2 * ridge * w[j]!);
-    });
-  let w = new Array<number>(d).fill(0);
-  for (let it = 0; it < (loss === 'squared' ? 1 : 100); it++) {
+  };
+  let w = new Array<number>(p).fill(0);
+  let f = objective(w);
+  for (let it = 0; it < 200; it++) {
     const g = gradient(w);
     const step = solveDense(hessian(w), g.map((v) => [v]));
-    w = w.map((v, j) => v - step[j]![0]!);
-    if (Math.max(...step.map((s) => Math.abs(s[0]!))) < 1e-15 * Math.max(1, ...w.map(Math.abs))) break;
+    let t = 1;
+    let next = w.map((v, j) => v - step[j]![0]!);
+    let fn = objective(next);
+    while (!(fn <= f + 1e-12 * Math.abs(f)) && t > 1e-10) {
+      t /= 2;
+      next = w.map((v, j) => v - t * step[j]![0]!);
+      fn = objective(next);
+    }
+    const moved = Math.max(...step.map((s) => Math.abs(t * s[0]!)));
+    w = next;
+    f = fn;
+    if (moved < 1e-15 * Math.max(1, ...w.map(Math.abs))) break;
   }
   return w;
 }
 
 /** Reference optimize on every task. */
-export function referenceOptimize(input: OptimizeInput, lambda: number, ridge: number): Rows {
-  const d = input.targets.cols;
-  return input.tasks.map((t) =>
-    referenceOptimizeTask(t, input.loss, Array.from(input.targets.data.subarray(t.index * d, (t.index + 1) * d)), lambda * input.penaltyWeights[t.index]!, ridge),
-  );
+export function referenceOptimize(input: Omit<OptimizeInput, 'model' | 'lambdas'> & { model?: ModelInfo; lambdas?: Float64Array }, lambda: number, ridge: number): Rows {
+  const p = input.targets.cols;
+  const k = input.model?.layout.outputs ?? 1;
+  return input.tasks.map((t) => {
+    const c = input.penaltyWeights[t.index]!;
+    const pulls = input.lambdas ? Array.from(input.lambdas, (l) => l * c) : lambda * c;
+    return referenceOptimizeTask(t, input.loss, Array.from(input.targets.data.subarray(t.index * p, (t.index + 1) * p)), pulls, ridge, k);
+  });
 }
 
 const propagateMethod = (name: keyof typeof referencePropagate, options: Record<string, JsonSchema> = {}): StageMethod<PropagateInput, PropagateOutput> => ({
@@ -227,8 +271,8 @@ export const referencePlugin: Plugin = {
     },
     optimize: {
       exact: {
-        description: 'reference exact minimizer (normal equations; Newton for logistic)',
-        losses: ['squared', 'logistic'],
+        description: 'reference exact minimizer (normal equations; Newton for the other losses)',
+        losses: ['squared', 'logistic', 'huber', 'poisson', 'softmax'],
         options: { lambda: { type: 'number', minimum: 0, default: 1 }, ridge: { type: 'number', minimum: 0, default: 0 } },
         run(input: OptimizeInput, o: Record<string, unknown>): OptimizeOutput {
           const W = referenceOptimize(input, o.lambda as number, o.ridge as number);

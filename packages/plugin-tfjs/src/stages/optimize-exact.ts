@@ -13,7 +13,7 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   losses: ['squared'],
   options: { ...standardOptions.optimizeOptions, ...solverOptions },
   run(input, options, ctx) {
-    if (input.loss !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
+    if (input.loss.name !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
     const B = batchOf(ctx, input.tasks);
     const ridge = options.ridge as number;
     const { e, pull, w0 } = parameters(input, options);

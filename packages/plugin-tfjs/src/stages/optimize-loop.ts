@@ -58,8 +58,8 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
   const T = B.T;
   let w: tf.Tensor3D = w0;
   const keep: tf.Tensor[] = [e, pull];
-  const stepSize = tf.tidy(() => (o.lr !== undefined ? tf.fill([T, 1, 1], o.lr) : tf.div(1, lipschitz(B, input.loss, pull, o.ridge))));
-  const stop = tf.tidy(() => tf.mul(norms(valueAndGradient(B, input.loss, tf.zerosLike(w0) as tf.Tensor3D, e, pull, o.ridge).g), o.tol));
+  const stepSize = tf.tidy(() => (o.lr !== undefined ? tf.fill([T, 1, 1], o.lr) : tf.div(1, lipschitz(B, input.loss.name, pull, o.ridge))));
+  const stop = tf.tidy(() => tf.mul(norms(valueAndGradient(B, input.loss.name, tf.zerosLike(w0) as tf.Tensor3D, e, pull, o.ridge).g), o.tol));
   keep.push(stepSize, stop);
   let m: tf.Tensor = tf.zerosLike(w);
   let v: tf.Tensor = tf.zerosLike(w);
@@ -73,7 +73,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
   /** Full-batch check: finiteness, and which tasks are done. Returns true when all are. */
   const check = (epoch: number, before: boolean, at?: { f: tf.Tensor; g: tf.Tensor3D }): boolean => {
     const [f, done] = tf.tidy(() => {
-      const { f, g } = at ?? valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge);
+      const { f, g } = at ?? valueAndGradient(B, input.loss.name, w as tf.Tensor3D, e, pull, o.ridge);
       return [at ? f.clone() : f, tf.lessEqual(norms(g), stop)];
     });
     const fv = f!.dataSync() as Float32Array;
@@ -99,7 +99,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
       // full batch: the gradient at w serves both the stopping test and the step (one pass over the rows, not two)
       let full: { f: tf.Tensor; g: tf.Tensor3D } | undefined;
       if (!size) {
-        full = tf.tidy(() => valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge));
+        full = tf.tidy(() => valueAndGradient(B, input.loss.name, w as tf.Tensor3D, e, pull, o.ridge));
         if (check(epoch, true, full)) {
           tf.dispose([full.f, full.g]);
           break;
@@ -112,7 +112,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
         const mb = size ? miniBatch(B, perms!, k, size) : undefined;
         step++;
         const next = tf.tidy(() => {
-          const { g } = full ?? valueAndGradient(B, input.loss, w as tf.Tensor3D, e, pull, o.ridge, mb);
+          const { g } = full ?? valueAndGradient(B, input.loss.name, w as tf.Tensor3D, e, pull, o.ridge, mb);
           const gate = mb ? tf.mul(active, mb.active) : active;
           if (o.kind !== 'adam') return [tf.sub(w, tf.mul(tf.mul(stepSize, lrScale), tf.mul(gate, g))), m.clone(), v.clone()];
           const b1 = o.beta1!;
