@@ -216,11 +216,22 @@ describe('plugin-cpu kernels against plain loops', () => {
   it('the logistic gradient (four rows at a time, one exp per row) equals the direct formula, also for huge |z|', async () => {
     const { valueAndGradient } = await import('../packages/plugin-cpu/src/stages/optimize-common.js');
     // the data part alone: no pull (λ = 0), no ridge, no bias column
-    const valueAndGradientForTest = (X: Float64Array, y: Float64Array, w: Float64Array, n: number, d: number) => {
+    const valueAndGradientForTest = async (X: Float64Array, y: Float64Array, w: Float64Array, n: number, d: number) => {
       const g = new Float64Array(d);
       const task = { id: 't', index: 0, X: { rows: n, cols: d, data: X }, y, biasColumn: -1 };
       const stats = { n, d, G: new Float64Array(0), b: new Float64Array(0), yy: 0, lmax: 0 };
-      return { f: valueAndGradient({ task, loss: 'logistic', stats, e: new Float64Array(d), pull: 0, ridge: 0 }, w, g), g };
+      const { BUILTIN_LOSSES, linearModel, linearLayout } = await import('../packages/framework/src/components/index.js');
+      const problem = {
+        task,
+        loss: { name: 'logistic', options: {}, component: BUILTIN_LOSSES.logistic! },
+        model: { name: 'linear', options: {}, component: linearModel, layout: linearLayout(d, 1, -1) },
+        stats,
+        e: new Float64Array(d),
+        pulls: new Float64Array(d),
+        ridge: 0,
+        fast: 1,
+      };
+      return { f: valueAndGradient(problem, w, g), g };
     };
     const rng = new Rng(12);
     for (const n of [1, 5, 8, 23]) {
@@ -228,7 +239,7 @@ describe('plugin-cpu kernels against plain loops', () => {
       const X = Float64Array.from({ length: n * d }, () => rng.normal() * 30); // |z| up to hundreds: exp overflows naively
       const y = Float64Array.from({ length: n }, () => (rng.next() < 0.5 ? 1 : 0));
       const w = Float64Array.from({ length: d }, () => rng.normal());
-      const { f, g } = valueAndGradientForTest(X, y, w, n, d);
+      const { f, g } = await valueAndGradientForTest(X, y, w, n, d);
       let F = 0;
       const G = new Array<number>(d).fill(0);
       for (let i = 0; i < n; i++) {

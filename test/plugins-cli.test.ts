@@ -80,12 +80,12 @@ describe('plugins named in a spec', () => {
 
   it('a plugin for another API version, or one that cannot be found, is refused with the spec line that names it', () => {
     const dir = scratch();
-    writeFileSync(join(dir, 'shrink.mjs'), pluginFile(2));
+    writeFileSync(join(dir, 'shrink.mjs'), pluginFile(3));
     writeFileSync(join(dir, 'spec.yaml'), spec());
     const bad = cli(['run', 'spec.yaml'], dir);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error PLUGIN_INVALID: plugin "local-shrink" breaks the plugin contract/);
-    expect(bad.stderr).toMatch(/targets plugin API version 2, but this weightshare speaks version 1/);
+    expect(bad.stderr).toMatch(/targets plugin API version 3, but this weightshare speaks versions 1 and 2 \(current: 2\)/);
     expect(bad.stderr).toMatch(/spec\.yaml:3:11, at \/plugins\/0: "\.\/shrink\.mjs" named here/);
     writeFileSync(join(dir, 'spec2.yaml'), spec(undefined, '[weightshare-plugin-nope]'));
     const missing = cli(['run', 'spec2.yaml'], dir);

@@ -132,7 +132,7 @@ stage:
   it('a non-square inline relation, and exact with logistic loss, are caught before running', () => {
     const err = fail(good + 'relation: { method: given, matrix: [[1, 0], [0]] }\nloss: logistic\n');
     expect(err.problems.map((p) => p.location?.path)).toEqual(['/stages/optimize/method', '/relation/matrix/1']);
-    expect(err.problems[0]!.message).toMatch(/optimize method "exact" supports squared loss only, but the spec.s loss is logistic; on backend "cpu" use one of: adam, gd, sgd\./);
+    expect(err.problems[0]!.message).toMatch(/optimize method "exact" supports squared loss only, but the spec.s loss is logistic; on backend "cpu" use one of: adam, gd, lbfgs, newton, sgd\./);
     expect(err.problems[1]!.message).toMatch(/square: row 2 has 1 values but there are 2 rows/);
   });
 

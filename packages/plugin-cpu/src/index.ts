@@ -13,6 +13,8 @@ import { fuseWeightedMean } from './stages/fuse-weighted-mean.js';
 import { optimizeAdam } from './stages/optimize-adam.js';
 import { optimizeExact } from './stages/optimize-exact.js';
 import { optimizeGd } from './stages/optimize-gd.js';
+import { optimizeLbfgs } from './stages/optimize-lbfgs.js';
+import { optimizeNewton } from './stages/optimize-newton.js';
 import { optimizeSgd } from './stages/optimize-sgd.js';
 import { propagateIdentity } from './stages/propagate-identity.js';
 import { propagateInverse } from './stages/propagate-inverse.js';
@@ -48,6 +50,8 @@ export const cpuPlugin: Plugin = {
       gd: optimizeGd,
       sgd: optimizeSgd,
       adam: optimizeAdam,
+      lbfgs: optimizeLbfgs,
+      newton: optimizeNewton,
     },
   },
 };

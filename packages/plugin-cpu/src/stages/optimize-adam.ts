@@ -1,12 +1,12 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, contextOf, gradientScale, norm, perTask, problemOf, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { checkFinite, contextOf, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /** One task of Adam; full-batch unless `batchSize` is set (then shuffled by the task's own stream). Any thread. */
 export function solveAdam(item: TaskItem): TaskResult {
   const p = problemOf(item);
   const ctx = contextOf(item);
   const { epochs, tol, lr, beta1: b1, beta2: b2, epsilon: eps } = item.options as { epochs: number; tol: number; lr: number; beta1: number; beta2: number; epsilon: number };
-  const d = p.stats.d;
+  const d = p.model.layout.size;
   const n = p.stats.n;
   const batch = Math.min((item.options.batchSize as number | undefined) ?? n, n);
   const w = new Float64Array(item.w0);
@@ -14,7 +14,7 @@ export function solveAdam(item: TaskItem): TaskResult {
   const v = new Float64Array(d);
   const g = new Float64Array(d);
   const stop = tol * gradientScale(p);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats ? {} : { stats: p.stats }) });
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
   let step = 0;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = batch < n ? ctx.rng.permutation(n) : undefined;
@@ -47,10 +47,11 @@ export function solveAdam(item: TaskItem): TaskResult {
  */
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling).',
-  losses: ['squared', 'logistic'],
+  losses: 'any',
+  models: 'any',
   options: standardOptions.adamOptions({ epochs: 2000, tol: 1e-9 }),
   run(input, options, ctx) {
-    const needsRows = input.loss !== 'squared' || options.batchSize !== undefined;
+    const needsRows = rowsNeeded(input) || options.batchSize !== undefined;
     return perTask('optimize/adam', input, options, ctx, { module: import.meta.url, export: 'solveAdam' }, solveAdam, needsRows);
   },
 };

@@ -4,7 +4,8 @@ import { computeStats, perTask, type TaskItem, type TaskResult, type TaskStats }
 
 function factor(item: TaskItem, G: Float64Array, d: number): Float64Array {
   const H = new Float64Array(G);
-  for (let j = 0; j < d; j++) H[j * d + j]! += item.pull + (j === item.task.biasColumn ? 0 : item.ridge);
+  const mask = item.ref.model.layout.penalized;
+  for (let j = 0; j < d; j++) H[j * d + j]! += item.pulls[j]! + (mask[j] ? item.ridge : 0);
   const L = cholesky(H, d);
   if (!L)
     throw linearSystemSingular(`the normal equations of task "${item.task.id}" (${item.stats?.n ?? item.task.X.rows} rows, ${d} features)`, Infinity, 1e12, 'Set stages.optimize.ridge > 0 (or λ > 0), or use fewer features.', {
@@ -30,7 +31,7 @@ function solveWith(item: TaskItem, stats: TaskStats, L: Float64Array): TaskResul
   const { d, b } = stats;
   if (scratch.length !== d) scratch = new Float64Array(d);
   const rhs = scratch;
-  for (let j = 0; j < d; j++) rhs[j] = b[j]! + item.pull * item.e[j]!;
+  for (let j = 0; j < d; j++) rhs[j] = b[j]! + item.pulls[j]! * item.e[j]!;
   return { w: choleskySolve(L, d, rhs, 1), report: EXACT };
 }
 
@@ -41,9 +42,11 @@ function solveWith(item: TaskItem, stats: TaskStats, L: Float64Array): TaskResul
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; Cholesky).',
   losses: ['squared'],
+  models: ['linear'],
   options: standardOptions.optimizeOptions,
   run(input, options, ctx) {
-    if (input.loss !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
+    if (input.loss.name !== 'squared' || !input.model.layout.linear || input.model.layout.outputs !== 1)
+      throw new Error('the exact optimizer needs the squared loss and a one-output linear model; use lbfgs, newton, gd, sgd or adam');
     let factors = ctx.cache.get('plugin-cpu/exact-factors') as WeakMap<object, Map<number, Map<number, Float64Array>>> | undefined;
     if (!factors) ctx.cache.set('plugin-cpu/exact-factors', (factors = new WeakMap()));
     const byIndex = new Map(input.tasks.map((t) => [t.index, t]));
@@ -52,10 +55,14 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
       const task = byIndex.get(item.task.index)!;
       let byParams = factors.get(task);
       if (!byParams) factors.set(task, (byParams = new Map()));
-      let byRidge = byParams.get(item.pull);
-      if (!byRidge) byParams.set(item.pull, (byRidge = new Map()));
-      let L = byRidge.get(item.ridge);
-      if (!L) byRidge.set(item.ridge, (L = factor(item, stats.G, stats.d)));
+      // the factor depends on the task, ρ and the pulls: cached by λc when all λ_j agree (else not cached)
+      let byRidge = Number.isNaN(item.pull) ? undefined : byParams.get(item.pull);
+      if (!byRidge && !Number.isNaN(item.pull)) byParams.set(item.pull, (byRidge = new Map()));
+      let L = byRidge?.get(item.ridge);
+      if (!L) {
+        L = factor(item, stats.G, stats.d);
+        byRidge?.set(item.ridge, L);
+      }
       const r = solveWith(item, stats, L);
       return item.stats ? r : { ...r, stats };
     };

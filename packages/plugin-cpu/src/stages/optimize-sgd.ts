@@ -1,5 +1,14 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, contextOf, gradientScale, lipschitz, norm, perTask, problemOf, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { backtrack, checkFinite, contextOf, gradientScale, lipschitz, norm, perTask, problemOf, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+
+/** The first step where 1/L is unknown: a backtracking search on the full batch at the start. */
+function searchedStep(p: ReturnType<typeof problemOf>, w0: Float64Array): number {
+  const P = w0.length;
+  const g = new Float64Array(P);
+  const f = valueAndGradient(p, w0, g);
+  if (!Number.isFinite(f)) return 1e-3;
+  return backtrack(p, w0, g, f, 1, new Float64Array(P), new Float64Array(P)).step || 1e-3;
+}
 
 /** One task of mini-batch SGD, its rows shuffled every epoch by the task's own stream. Runs on any thread. */
 export function solveSgd(item: TaskItem): TaskResult {
@@ -7,11 +16,12 @@ export function solveSgd(item: TaskItem): TaskResult {
   const ctx = contextOf(item);
   const { epochs, tol, batchSize: batch, decay } = item.options as { epochs: number; tol: number; batchSize: number; decay: number };
   const w = new Float64Array(item.w0);
-  const lr0 = (item.options.lr as number | undefined) ?? 1 / lipschitz(p);
-  const g = new Float64Array(p.stats.d);
+  const L = lipschitz(p);
+  const lr0 = (item.options.lr as number | undefined) ?? (Number.isFinite(L) ? 1 / L : searchedStep(p, w));
+  const g = new Float64Array(p.model.layout.size);
   const stop = tol * gradientScale(p);
   const n = p.stats.n;
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats ? {} : { stats: p.stats }) });
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = ctx.rng.permutation(n);
     const lr = lr0 / (1 + decay * (epoch - 1));
@@ -35,7 +45,8 @@ export function solveSgd(item: TaskItem): TaskResult {
  */
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Mini-batch SGD with seeded shuffling and a decaying step.',
-  losses: ['squared', 'logistic'],
+  losses: 'any',
+  models: 'any',
   options: standardOptions.sgdOptions({ epochs: 100, tol: 1e-6 }),
   run(input, options, ctx) {
     return perTask('optimize/sgd', input, options, ctx, { module: import.meta.url, export: 'solveSgd' }, solveSgd, true);
