@@ -1,9 +1,10 @@
 import { PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
 import { fuseGeometricMedian } from './fuse-geometric-median.js';
 import { fuseTrimmedMean } from './fuse-trimmed-mean.js';
+import { tweedieLoss } from './loss-tweedie.js';
 import { optimizeLasso } from './optimize-lasso.js';
 
-/** Robust fusion and sparse optimization for weightshare, on the `cpu` backend (float64). */
+/** Robust fusion, sparse optimization and a Tweedie loss for weightshare, on the `cpu` backend (float64). */
 const plugin: Plugin = {
   meta: { name: 'weightshare-plugin-robust', version: '1.0.0', apiVersion: PLUGIN_API_VERSION },
   backend: 'cpu',
@@ -12,6 +13,7 @@ const plugin: Plugin = {
     fuse: { 'trimmed-mean': fuseTrimmedMean, 'geometric-median': fuseGeometricMedian },
     optimize: { lasso: optimizeLasso },
   },
+  losses: { tweedie: tweedieLoss },
 };
 
 export default plugin;

@@ -27,7 +27,7 @@ export const optimizeLasso: StageMethod<OptimizeInput, OptimizeOutput> = {
         const key = `robust/stats/${task.id}/${task.X.rows}`;
         let stats = ctx.cache.get(key) as Stats | undefined;
         if (!stats) ctx.cache.set(key, (stats = taskStats(task)));
-        return fista(task, input.loss, start, e, pull, ridge, l1, epochs, tol, ctx.round, stats);
+        return fista(task, input.loss.name, start, e, pull, ridge, l1, epochs, tol, ctx.round, stats);
       },
     });
     const W = new Float64Array(input.tasks.length * d);

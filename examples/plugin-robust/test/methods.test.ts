@@ -39,7 +39,7 @@ describe('geometric-median', () => {
 
 describe('lasso', () => {
   const fx = makeFixture(4);
-  const input = { tasks: fx.tasks, loss: 'squared' as const, targets: fx.weights, penaltyWeights: new Float64Array(fx.T).fill(1), start: fx.weights };
+  const input = { tasks: fx.tasks, loss: fx.loss, model: fx.model, targets: fx.weights, penaltyWeights: new Float64Array(fx.T).fill(1), lambdas: new Float64Array(fx.p).fill(0.5), start: fx.weights };
   const run = async (l1: number) =>
     (await plugin.stages.optimize!.lasso!.run(input, { lambda: 0.5, ridge: 0.1, l1, epochs: 200000, tol: 1e-14 }, ctx())) as OptimizeOutput;
 
