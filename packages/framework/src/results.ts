@@ -6,7 +6,7 @@
 import type { PreparedData, MissingReport } from './data/dataset.js';
 import type { Metrics } from './eval/metrics.js';
 import type { DenseMatrix } from './math/dense.js';
-import type { StageName } from './plugin/types.js';
+import type { StageName, TargetKind } from './plugin/types.js';
 import type { ResolvedSpec } from './spec/types.js';
 import type { StageSource } from './store/stage-store.js';
 
@@ -124,6 +124,8 @@ export interface RunOutcome {
   targets: DenseMatrix;
   data: PreparedData;
   spec: ResolvedSpec;
+  /** What the loss's targets are (a plugin's loss included): recorded in the model artifact. */
+  lossTarget?: TargetKind;
   /** Where each stage's outputs came from: computed now, taken from the cache, or from this run's checkpoints. */
   sources: Record<string, StageSource>;
   /** Fingerprint of the prepared data (train and test rows, after split and standardization). */

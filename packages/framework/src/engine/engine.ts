@@ -318,6 +318,7 @@ export class Engine {
       targets: E,
       data,
       spec,
+      lossTarget: loss.component.target,
       sources: this.sources,
       get dataHash() {
         return dataHash();

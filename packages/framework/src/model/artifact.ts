@@ -132,7 +132,7 @@ export function modelFiles(outcome: RunOutcome, meta: { frameworkVersion: string
     ? [{ name: 'weights', start: 0, size: pre.bias ? p - k : p, shape: [pre.bias ? p / k - 1 : p / k, k] }]
     : m.blocks.map((b) => ({ name: b.name, start: b.offset, size: b.size, shape: b.shape }));
   if (linear && pre.bias) blocks.push({ name: 'bias', start: p - k, size: k, shape: [1, k], bias: true });
-  const lossTarget = BUILTIN_LOSSES[results.loss]?.target ?? meta.lossTarget;
+  const lossTarget = outcome.lossTarget ?? BUILTIN_LOSSES[results.loss]?.target ?? meta.lossTarget;
   const description: ModelDescription = {
     format: MODEL_FORMAT,
     kind: 'weightshare-model',

@@ -4,6 +4,7 @@
  * (e.g. that the chosen backend has the chosen method). Every problem found is reported at once, each with its
  * file:line:column (or the flag it came from), JSON path, offending value, what was expected and a suggestion.
  */
+import { isStandIn } from '../plugin/stand-ins.js';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, parseDocument, isAlias, isMap, isSeq, isPair, isScalar, visit, type Document, type Node } from 'yaml';
 import {
@@ -604,9 +605,18 @@ function semanticChecks(
     const why = (m: RegisteredMethod): string | undefined => fitProblem(m, spec, registry);
     const problem = why(found);
     if (problem) {
-      const able = registry.methods('optimize', optBackend).filter((m) => !why(registry.find(optBackend, 'optimize', m)!));
+      const ableOn = (b: string): string[] => registry.methods('optimize', b).filter((m) => !why(registry.find(b, 'optimize', m)!));
+      const able = ableOn(optBackend);
+      const elsewhere = registry
+        .backends()
+        .filter((b) => b !== optBackend)
+        .map((b) => [b, ableOn(b)] as const)
+        .filter(([, ms]) => ms.length)
+        .map(([b, ms]) => `backend "${b}" (${ms.join(', ')})`);
       out.push({
-        message: `${problem}; on backend "${optBackend}" use one of: ${able.join(', ') || '(none)'}.`,
+        message: able.length
+          ? `${problem}; on backend "${optBackend}" use one of: ${able.join(', ')}.`
+          : `${problem}, and no optimize method on backend "${optBackend}" can fit it; ${elsewhere.length ? `use ${elsewhere.join(' or ')}` : 'no backend here can (a plugin may add one)'}.`,
         location: locate(['stages', 'optimize', 'method']),
       });
     }
@@ -628,7 +638,8 @@ export function fitProblem(m: RegisteredMethod, spec: Pick<ResolvedSpec, 'loss' 
     if (l.plugin || (loss !== 'squared' && loss !== 'logistic')) return `optimize method "${m.method}" comes from ${m.plugin.meta.name}, a plugin API version 1 plugin, which can fit the squared and logistic losses only (the spec's loss is ${loss})`;
     if (model !== 'linear') return `optimize method "${m.method}" comes from ${m.plugin.meta.name}, a plugin API version 1 plugin, which can fit linear models only (the spec's model is ${model})`;
   }
-  if (impl.supports) {
+  // a stand-in's curvature, layout and options are known only once its plugin is imported: judged then
+  if (impl.supports && !isStandIn(l.impl) && !isStandIn(registry.model(model)!.impl)) {
     const md = registry.model(model)!;
     const layout = md.impl.layout({ features: 2, outputs: l.impl.target === 'multiclass' ? 3 : 1, biasColumn: 1 }, componentOptions(spec.model));
     const why = impl.supports(
