@@ -3,6 +3,7 @@
  * reporter and every plugin method under its (backend, stage, method) token, then runs
  * data → init → relation → rounds of propagate → fuse → optimize → evaluation and baselines.
  */
+import { stageOutputProblem } from './check-output.js';
 import 'reflect-metadata';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
@@ -519,8 +520,9 @@ export class Engine {
       purpose,
     };
     const context: ErrorContext = { plugin: m.plugin.meta.name, pluginVersion: m.plugin.meta.version, backend: m.backend, stage: m.stage, method: m.method, round };
+    let out: unknown;
     try {
-      return await m.impl.run(m.stage === 'optimize' && m.plugin.meta.apiVersion < 2 ? v1Input(input as OptimizeInput) : input, options, ctx);
+      out = await m.impl.run(m.stage === 'optimize' && m.plugin.meta.apiVersion < 2 ? v1Input(input as OptimizeInput) : input, options, ctx);
     } catch (thrown) {
       let e = thrown;
       if (e instanceof TaskFailure) {
@@ -535,6 +537,10 @@ export class Engine {
       }
       throw pluginError(e, context);
     }
+    // the contract before anything uses the output: a wrong type or length is the plugin's fault, said so by name
+    const problem = stageOutputProblem(m.stage, input, out);
+    if (problem) throw pluginError(new Error(`${problem}. The plugin breaks the plugin contract (docs/plugins.md); report it to its authors.`), context);
+    return out;
   }
 
   private expectShape(M: DenseMatrix, rows: number, cols: number, m: RegisteredMethod, round: number, what: string): void {
@@ -549,7 +555,7 @@ export class Engine {
     if (!allFinite(M.data))
       throw new WeightshareError(
         ErrorCode.NON_FINITE_LOSS,
-        `${m.stage} (${m.method}) produced NaN or infinite ${what} in round ${round}. Lower the learning rate or λ, add ridge, or check the data for extreme values.`,
+        `${m.stage} (${m.method}, from ${m.plugin.meta.name}@${m.plugin.meta.version}) produced NaN or infinite ${what} in round ${round}. Lower the learning rate or λ, add ridge, or check the data for extreme values.`,
         { context: { stage: m.stage, method: m.method, round } },
       );
   }

@@ -6,7 +6,8 @@
  *   conformance({ plugin: myPlugin, describe, it });
  *
  * Groups: `contract` (the plugin object and its option schemas), `shapes` (every method's outputs have the right
- * shape, type and finiteness), `reference` (methods with a standard name agree with the framework's float64
+ * shape, type and finiteness), `mutation` (no method writes to its inputs: relation, weights, task rows and targets
+ * are compared byte for byte before and after the call), `reference` (methods with a standard name agree with the framework's float64
  * reference on fixed problems, within a tolerance set by the declared precision), `determinism` (same input and
  * seed ⇒ same bytes), `options` (misspelt or mistyped options are SPEC_INVALID with their path), `isolation` (no
  * state leaks between calls or between runs), `pipeline` (each method runs inside a full pipeline). Optional
@@ -14,6 +15,7 @@
  * `losses`; `setup`/`dispose` only when present.
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { stageOutputProblem } from '../engine/check-output.js';
 import { InProcessExecutor } from '../engine/executor.js';
 import { PluginRegistry, validatePlugin } from '../engine/registry.js';
 import { runPipeline } from '../engine/engine.js';
@@ -40,7 +42,7 @@ import { referenceFuse, referenceOptimize, referencePlugin, referencePropagate }
 
 /** One check of the kit. */
 export interface ConformanceCheck {
-  group: 'contract' | 'shapes' | 'reference' | 'determinism' | 'options' | 'isolation' | 'pipeline' | 'lifecycle' | 'components';
+  group: 'contract' | 'shapes' | 'mutation' | 'reference' | 'determinism' | 'options' | 'isolation' | 'pipeline' | 'lifecycle' | 'components';
   name: string;
   run(): Promise<void>;
 }
@@ -107,9 +109,8 @@ function expectShape(M: DenseMatrix | undefined, rows: number, cols: number, wha
   for (let i = 0; i < M.data.length; i++) check(Number.isFinite(M.data[i]), `${what} has a non-finite value at index ${i}`);
 }
 
-/** Runs one method on a fixture (after the plugin's setup, which must be idempotent) and returns its output. */
-async function runMethod(plugin: Plugin, stage: StageName, m: StageMethod<unknown, unknown>, options: Record<string, unknown>, fx: Fixture, seed = 1): Promise<unknown> {
-  await plugin.setup?.(defaultsOf(plugin.settings));
+/** The input a method gets on a fixture. */
+function inputFor(stage: StageName, options: Record<string, unknown>, fx: Fixture): unknown {
   const inputs: Record<StageName, unknown> = {
     propagate: { relation: fx.relation, weights: fx.weights },
     fuse: { propagated: fx.weights, relation: fx.relation, taskSizes: fx.sizes },
@@ -123,8 +124,27 @@ async function runMethod(plugin: Plugin, stage: StageName, m: StageMethod<unknow
       start: { rows: fx.T, cols: fx.p, data: new Float64Array(fx.T * fx.p) },
     } satisfies OptimizeInput,
   };
-  return m.run(inputs[stage], options, context(seed));
+  return inputs[stage];
 }
+
+/** Runs one method on a fixture (after the plugin's setup, which must be idempotent) and returns its output. */
+async function runMethod(plugin: Plugin, stage: StageName, m: StageMethod<unknown, unknown>, options: Record<string, unknown>, fx: Fixture, seed = 1, input?: unknown): Promise<unknown> {
+  await plugin.setup?.(defaultsOf(plugin.settings));
+  return m.run(input ?? inputFor(stage, options, fx), options, context(seed));
+}
+
+/** Every typed array reachable from a stage input, with its path (e.g. `tasks[2].y`, `weights.data`). */
+function typedArrays(value: unknown, path = 'input', out: [string, ArrayBufferView][] = [], seen = new Set<unknown>()): [string, ArrayBufferView][] {
+  if (ArrayBuffer.isView(value)) out.push([path, value]);
+  else if (value && typeof value === 'object' && !seen.has(value)) {
+    seen.add(value);
+    if (Array.isArray(value)) value.forEach((v, i) => typedArrays(v, `${path}[${i}]`, out, seen));
+    else for (const [k, v] of Object.entries(value)) if (k !== 'component') typedArrays(v, path === 'input' ? k : `${path}.${k}`, out, seen);
+  }
+  return out;
+}
+
+const bytesOf = (v: ArrayBufferView): Buffer => Buffer.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 
 function mainOutput(stage: StageName, out: unknown): DenseMatrix {
   return stage === 'propagate' ? (out as PropagateOutput).propagated : stage === 'fuse' ? (out as FuseOutput).targets : (out as OptimizeOutput).weights;
@@ -179,7 +199,11 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
       const label = `${m.stage}/${m.name}${m.stage === 'optimize' ? ` (${lossLabel(loss)})` : ''}`;
       add('shapes', `${label}: outputs have the right shapes, Float64Array data and finite values`, async () => {
         const fx = makeFixture(11, loss);
-        const out = await runMethod(plugin, m.stage, m.impl, m.options, fx);
+        const input = inputFor(m.stage, m.options, fx);
+        const out = await runMethod(plugin, m.stage, m.impl, m.options, fx, 1, input);
+        // what the engine checks of every output (type, shape, perTask), then what the kit adds (finiteness, sign)
+        const problem = stageOutputProblem(m.stage, input, out);
+        check(!problem, `${label}: ${problem}`);
         expectShape(mainOutput(m.stage, out), fx.T, m.stage === 'optimize' ? fx.p : fx.d, `${label} output`);
         if (m.stage === 'fuse') {
           const c = (out as FuseOutput).penaltyWeights;
@@ -188,6 +212,19 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
         }
         if (m.stage === 'optimize') check((out as OptimizeOutput).perTask?.length === fx.T, `${label}: perTask must have one report per task`);
         check(!Object.is(mainOutput(m.stage, out).data, fx.weights.data), `${label}: returned its input array instead of a new one`);
+      });
+      add('mutation', `${label}: leaves every input array as it was`, async () => {
+        const fx = makeFixture(15, loss);
+        const input = inputFor(m.stage, m.options, fx);
+        const before = typedArrays(input).map(([path, v]) => [path, v, Buffer.from(bytesOf(v))] as const);
+        const out = await runMethod(plugin, m.stage, m.impl, m.options, fx, 1, input);
+        for (const [path, v, copy] of before)
+          check(
+            bytesOf(v).equals(copy),
+            `${label}: wrote to its input ${path} (inputs are read-only: the engine hands the same arrays to later stages, rounds and runs — copy before changing)`,
+          );
+        // an output that is an input array would be changed by whoever changes the output next
+        for (const [path, v] of before) check(mainOutput(m.stage, out)?.data !== v, `${label}: returned its input ${path} as its output`);
       });
       add('determinism', `${label}: same input and seed give the same bytes`, async () => {
         const a = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(12, loss), 5));
