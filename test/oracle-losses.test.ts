@@ -90,7 +90,7 @@ function relError(out: RunOutcome, ref: number[][], c: Case): number {
 }
 
 describe.skipIf(!python)('mean-regularized MTL with each loss reaches scipy\'s joint minimizer', () => {
-  it.each(cases.map((c) => [c.loss, c] as const))('%s: lbfgs and newton within 1e-6, adam within 1e-4', async (_name, c) => {
+  it.each(cases.map((c) => [c.loss, c] as const))('%s: lbfgs and newton within 1e-6, adam and gd within 1e-4', async (_name, c) => {
     const lbfgs = await runText(spec(c, 'method: lbfgs, epochs: 2000, tol: 1e-13', 150));
     const ref = reference(lbfgs, c);
     expect(lbfgs.weights.cols).toBe(4 * c.outputs);
@@ -101,6 +101,9 @@ describe.skipIf(!python)('mean-regularized MTL with each loss reaches scipy\'s j
 
     const adam = await runText(spec(c, 'method: adam, epochs: 20000, tol: 1e-10, lr: 0.01', 60));
     expect(relError(adam, ref, c)).toBeLessThan(1e-4);
+
+    const gd = await runText(spec(c, 'method: gd, epochs: 20000, tol: 1e-10', 60));
+    expect(relError(gd, ref, c)).toBeLessThan(1e-4);
 
     // the recorded objective never increases over the rounds (block coordinate descent on a convex objective)
     const objs = newton.results.rounds.map((r) => r.objective!.total);
