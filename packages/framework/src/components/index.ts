@@ -11,6 +11,7 @@ import { BUILTIN_MODELS } from './models.js';
 
 export * from './losses.js';
 export * from './models.js';
+export { mlpModel, mlpLayout, type Activation } from './mlp.js';
 
 /** The loss a spec names, with its options. */
 export function lossOf(registry: PluginRegistry, loss: ComponentSpec, classes?: readonly (string | number)[]): LossInfo {

@@ -6,6 +6,7 @@
  * entries of the bias feature) is never ridge-penalized.
  */
 import type { ModelComponent, ModelLayout } from '../plugin/types.js';
+import { mlpModel } from './mlp.js';
 
 /** The layout of a linear model with d features and k outputs. */
 export function linearLayout(features: number, outputs: number, biasColumn: number): ModelLayout {
@@ -69,4 +70,4 @@ export const linearModel: ModelComponent = {
 };
 
 /** The built-in models by name. */
-export const BUILTIN_MODELS: Readonly<Record<string, ModelComponent>> = Object.freeze({ linear: linearModel });
+export const BUILTIN_MODELS: Readonly<Record<string, ModelComponent>> = Object.freeze({ linear: linearModel, mlp: mlpModel });
