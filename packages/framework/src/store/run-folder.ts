@@ -11,6 +11,8 @@
  * Every file is written atomically. results.json and the weight files hold no clock readings: the same spec, seed and
  * backend give the same bytes; times live in manifest.json only.
  */
+import { parameterNames } from '../model/parameters.js';
+import type { ModelLayout } from '../plugin/types.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -254,10 +256,16 @@ export class RunFolder {
    */
   complete(outcome: RunOutcome, store: FolderStore): void {
     const { data } = outcome;
+    // one column per parameter: the features for one-output linear models, `feature:class` for K outputs, and
+    // `block[i]` for other models (their layout is in model/model.json)
+    const m = outcome.results.model;
+    const columns = m
+      ? parameterNames({ layout: { linear: m.name === 'linear', outputs: m.outputs, blocks: m.blocks } as unknown as ModelLayout }, data.featureNames, data.classes)
+      : data.featureNames;
     const outputs: [string, string | Buffer][] = [
-      ['weights.csv', matrixCsv(outcome.weights, data.taskIds, data.featureNames)],
+      ['weights.csv', matrixCsv(outcome.weights, data.taskIds, columns)],
       ['weights.npy', encodeNpy(outcome.weights)],
-      ['targets.csv', matrixCsv(outcome.targets, data.taskIds, data.featureNames)],
+      ['targets.csv', matrixCsv(outcome.targets, data.taskIds, columns)],
       ['targets.npy', encodeNpy(outcome.targets)],
       ['relation.npy', encodeNpy(outcome.relation)],
       ['results.json', JSON.stringify(outcome.results, null, 2) + '\n'],

@@ -1,0 +1,139 @@
+/**
+ * The `mlp` model (plugin API v2 on a nonlinear model): its gradient against central finite differences for every
+ * activation and loss, a linear network reaching the linear model's least-squares fit, one seeded initialization
+ * shared by all tasks, predictions of a saved MLP run reproducing its test metrics bit for bit, and the optimizers
+ * that cannot fit it refusing with the ones that can.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_LOSSES, loadSpecText, mlpLayout, mlpModel, Rng, WeightshareError } from '@weightshare/framework';
+import { cli } from './helpers/cli.js';
+import { registry, runText, scratch, syntheticSpec } from './helpers/run.js';
+
+/** f(θ) = Σ L(y, mlp(X, θ)) and its gradient by the backward pass. */
+function lossAndGrad(loss: string, lo: Record<string, unknown>, o: Record<string, unknown>, layout: ReturnType<typeof mlpLayout>, X: Float64Array, y: Float64Array, n: number, theta: Float64Array, grad?: Float64Array): number {
+  const k = layout.outputs;
+  const Z = new Float64Array(n * k);
+  const dZ = new Float64Array(n * k);
+  const tape = mlpModel.forward(layout, theta, X, n, Z, o);
+  const f = BUILTIN_LOSSES[loss]!.value(y, Z, k, grad ? dZ : null, lo);
+  if (grad) mlpModel.backward(layout, theta, X, n, tape, dZ, grad, o);
+  return f;
+}
+
+describe('mlp gradients against central finite differences (float64)', () => {
+  const n = 7;
+  const d = 4; // three features and the bias column (last)
+  const cases: [string, string, number, Record<string, unknown>][] = [];
+  for (const activation of ['relu', 'tanh', 'gelu', 'identity'])
+    for (const [loss, k, lo] of [['squared', 1, {}], ['logistic', 1, {}], ['huber', 1, { delta: 0.7 }], ['poisson', 1, {}], ['softmax', 3, {}]] as const)
+      cases.push([activation, loss, k, lo]);
+
+  it.each(cases)('%s with %s loss: every parameter within 1e-7 relative', (activation, loss, k, lo) => {
+    const rng = new Rng(99);
+    const o = { hidden: [5, 3], activation };
+    const layout = mlpLayout(d, k, d - 1, [5, 3]);
+    expect(layout.blocks.map((b) => `${b.name}:${b.shape.join('x')}`)).toEqual(['layer1:4x5', 'layer2:6x3', `output:4x${k}`]);
+    const X = new Float64Array(n * d);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < d - 1; j++) X[i * d + j] = rng.normal();
+      X[i * d + d - 1] = 1;
+    }
+    const y = Float64Array.from({ length: n }, () => (loss === 'logistic' ? rng.int(2) : loss === 'softmax' ? rng.int(3) : loss === 'poisson' ? rng.poisson(2) : 2 * rng.normal()));
+    const theta = mlpModel.init(layout, rng, o);
+    for (let j = 0; j < theta.length; j++) if (!layout.penalized[j]) theta[j] = 0.3 * rng.normal(); // nonzero biases too
+    const g = new Float64Array(layout.size);
+    lossAndGrad(loss, lo, o, layout, X, y, n, theta, g);
+    let worst = 0;
+    let scale = 0;
+    for (let j = 0; j < theta.length; j++) {
+      const h = 1e-6 * Math.max(1, Math.abs(theta[j]!));
+      const plus = Float64Array.from(theta);
+      const minus = Float64Array.from(theta);
+      plus[j]! += h;
+      minus[j]! -= h;
+      const fd = (lossAndGrad(loss, lo, o, layout, X, y, n, plus) - lossAndGrad(loss, lo, o, layout, X, y, n, minus)) / (2 * h);
+      worst = Math.max(worst, Math.abs(fd - g[j]!));
+      scale = Math.max(scale, Math.abs(g[j]!));
+    }
+    expect(worst / scale).toBeLessThan(1e-7);
+  });
+
+  it('the layout marks exactly the bias rows as unpenalized, and init is seeded (Glorot for tanh, He for relu)', () => {
+    const layout = mlpLayout(4, 2, 3, [6]);
+    // layer1 4×6 (row 3 is the bias column of X), output 7×2 (row 6 is its bias)
+    const unpenalized = [...layout.penalized].flatMap((m, j) => (m ? [] : [j]));
+    expect(unpenalized).toEqual([18, 19, 20, 21, 22, 23, 24 + 12, 24 + 13]);
+    const a = mlpModel.init(layout, new Rng(5), { hidden: [6], activation: 'relu' });
+    const b = mlpModel.init(layout, new Rng(5), { hidden: [6], activation: 'relu' });
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+    for (const j of unpenalized) expect(a[j]).toBe(0);
+    const big = mlpLayout(201, 1, 200, [400]);
+    const he = mlpModel.init(big, new Rng(6), { hidden: [400], activation: 'relu' });
+    const glorot = mlpModel.init(big, new Rng(6), { hidden: [400], activation: 'tanh' });
+    const sd = (v: Float64Array, from: number, to: number) => Math.sqrt(v.subarray(from, to).reduce((s, x) => s + x * x, 0) / (to - from));
+    expect(sd(he, 0, 200 * 400) / Math.sqrt(2 / 201)).toBeCloseTo(1, 1);
+    expect(sd(glorot, 0, 200 * 400) / Math.sqrt(2 / 601)).toBeCloseTo(1, 1); // uniform(±√(6/(in+out))) has sd √(2/(in+out))
+  });
+});
+
+const spec = (model: string, optimize: string, rounds = 1, extra = ''): string =>
+  syntheticSpec(`model: ${model}
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { ${optimize} }
+rounds: ${rounds}
+${extra}`);
+
+describe('mlp runs', () => {
+  it('a one-hidden-layer linear network (identity activation) reaches the least-squares fit of the linear model', async () => {
+    const linear = await runText(spec('linear', 'method: exact, lambda: 0, ridge: 0'));
+    const net = await runText(spec('{ method: mlp, hidden: [2], activation: identity }', 'method: lbfgs, lambda: 0, ridge: 0, epochs: 5000, tol: 1e-12'));
+    const a = linear.results.rounds.at(-1)!.objective!.loss;
+    const b = net.results.rounds.at(-1)!.objective!.loss;
+    expect(Math.abs(b - a) / a).toBeLessThan(1e-8);
+    expect(net.weights.cols).toBe(5 * 2 + 3 * 1);
+  });
+
+  it('every task starts from one initialization, so a huge λ pulls all tasks to one network (averaging is meaningful)', async () => {
+    const out = await runText(spec('{ method: mlp, hidden: [4], activation: tanh }', 'method: adam, lambda: 1e6, ridge: 0.1, epochs: 300', 10));
+    const W = out.weights;
+    let spread = 0;
+    for (let t = 1; t < W.rows; t++) for (let j = 0; j < W.cols; j++) spread = Math.max(spread, Math.abs(W.data[t * W.cols + j]! - W.data[j]!));
+    expect(spread).toBeLessThan(1e-3);
+  });
+
+  it('exact and newton refuse an mlp and name the methods that fit it', () => {
+    const reg = registry();
+    for (const method of ['exact', 'newton']) {
+      let e: unknown;
+      try {
+        loadSpecText(spec('{ method: mlp, hidden: [4] }', `method: ${method}`), join(scratch(), 's.yaml'), reg);
+      } catch (x) {
+        e = x;
+      }
+      expect(e).toBeInstanceOf(WeightshareError);
+      expect((e as WeightshareError).problems[0]!.message).toMatch(new RegExp(`optimize method "${method}" fits linear models only, but the spec's model is mlp; on backend "cpu" use one of: adam, gd, lbfgs, sgd`));
+    }
+  });
+
+  it('a saved mlp run predicts its own test rows bit for bit, and model.json documents its layout', () => {
+    const dir = scratch('ws-mlp-');
+    writeFileSync(
+      join(dir, 'm.yaml'),
+      spec('{ method: mlp, hidden: [6, 3], activation: gelu }', 'method: adam, lambda: 2, ridge: 0.1, epochs: 200', 3).replace('output:\n  write: false\n', ''),
+    );
+    expect(cli(['run', 'm.yaml', '--out', 'runs'], { cwd: dir }).code).toBe(0);
+    const model = JSON.parse(readFileSync(join(dir, 'runs/test-1/model/model.json'), 'utf8'));
+    expect(model.model).toMatchObject({ name: 'mlp', options: { hidden: [6, 3], activation: 'gelu' }, outputs: 1, parameters: 5 * 6 + 7 * 3 + 4 });
+    expect(model.model.blocks.map((b: { name: string }) => b.name)).toEqual(['layer1', 'layer2', 'output']);
+    expect(cli(['runs', 'export', 'runs/test-1', '--rows', 'test', '--out', 'test.csv'], { cwd: dir }).code).toBe(0);
+    const p = cli(['predict', 'runs/test-1', '--data', 'test.csv', '--out', 'p.csv', '--json'], { cwd: dir });
+    expect(p.code, p.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(join(dir, 'runs/test-1/results.json'), 'utf8'));
+    expect(JSON.parse(p.stdout).metrics.seen).toEqual(results.models.shared);
+    expect(readFileSync(join(dir, 'runs/test-1/weights.csv'), 'utf8').split('\n')[0]).toMatch(/^task_id,layer1\[0\],layer1\[1\],/);
+  });
+});
