@@ -119,6 +119,8 @@ export function loadDataset(spec: DataSpec, split: SplitSpec, loss: LossChoice, 
   // sizes are checked before anything of that size is allocated: the generator's from the spec, a file's once parsed
   if (spec.source === 'synthetic') checkRunSize({ tasks: spec.tasks, rows: spec.tasks * spec.rows, features: spec.features }, place.locate(['data']));
   const kind = loss.component.target;
+  if (spec.source === 'synthetic' && spec.teacher === 'mlp' && kind !== 'regression')
+    throw dataInvalid(`data.teacher: mlp generates a numeric target, but the ${loss.name} loss needs a ${kind} target; use a regression loss (squared or huber), or teacher: linear.`, [{ message: 'set here', location: place.locate(['data', 'teacher']) }]);
   const raw = spec.source === 'synthetic' ? generateSynthetic(spec, kind, rng.fork('data/synthetic')) : loadCsvDataset(spec, split, place, kind === 'multiclass');
   if (kind === 'binary') normalizeLabels(raw, loss.name);
   if (kind === 'multiclass' && raw.targetText) readClasses(raw, loss.name);
@@ -339,6 +341,59 @@ function distinctTasks(table: CsvTable, task: string): number {
   return i < 0 ? 0 : new Set(table.records.map((r) => r[i])).size;
 }
 
+/**
+ * Related tasks with a nonlinear truth: each cluster has a one-hidden-layer tanh network (h units; input weights
+ * N(0, 1.5²/d) so that the units work in their nonlinear range, output weights N(0, 3²/h)), each task perturbs every
+ * weight by `spread`·N(0, 1) scaled like it, and y = v·tanh(Wᵀx + b) + c + noise. Regression targets only. The true
+ * parameters are recorded (flattened: W row-major d×h, b, v, c) for tests.
+ */
+function generateTeacher(spec: SyntheticDataSpec, rng: Rng): RawDataset {
+  const { tasks: T, clusters: K, features: d, rows: n, teacherHidden: h } = spec;
+  const sdIn = (spec.scale * 1.5) / Math.sqrt(d);
+  const sdOut = (spec.scale * 3) / Math.sqrt(h);
+  const p = d * h + h + h + 1;
+  const sdOf = (j: number): number => (j < d * h + h ? sdIn : sdOut);
+  const centers: number[][] = [];
+  for (let k = 0; k < K; k++) centers.push(Array.from({ length: p }, (_, j) => sdOf(j) * rng.normal()));
+  const weights: number[][] = [];
+  const clusters: number[] = [];
+  for (let t = 0; t < T; t++) {
+    clusters.push(t % K);
+    weights.push(centers[t % K]!.map((c, j) => c + spec.spread * sdOf(j) * rng.normal()));
+  }
+  const N = T * n;
+  const features = Array.from({ length: d }, () => new Float64Array(N));
+  const target = new Float64Array(N);
+  const rowTask = new Int32Array(N);
+  const x = new Float64Array(d);
+  for (let t = 0; t < T; t++) {
+    const w = weights[t]!;
+    for (let i = 0; i < n; i++) {
+      const r = t * n + i;
+      rowTask[r] = t;
+      for (let j = 0; j < d; j++) features[j]![r] = x[j] = rng.normal();
+      let y = w[p - 1]!;
+      for (let u = 0; u < h; u++) {
+        let z = w[d * h + u]!;
+        for (let j = 0; j < d; j++) z += x[j]! * w[j * h + u]!;
+        y += w[d * h + h + u]! * Math.tanh(z);
+      }
+      target[r] = y + spec.noise * rng.normal();
+    }
+  }
+  return {
+    columns: features.map((numbers, j) => ({ name: `x${j + 1}`, kind: 'numeric', numbers })),
+    taskIds: Array.from({ length: T }, (_, t) => `task-${t + 1}`),
+    rowTask,
+    target,
+    dropped: new Uint8Array(N),
+    missing: { policy: 'error', tokens: [], droppedRows: 0, cells: {} },
+    truth: { weights, clusters },
+    files: [],
+    targetName: 'y',
+  };
+}
+
 /** parseCell's reason for a cell that is text rather than a malformed number. */
 const NOT_A_NUMBER = /" is not a number$/;
 
@@ -349,6 +404,7 @@ const NOT_A_NUMBER = /" is not a number$/;
  * lays it out), y ~ softmax(x·Θ).
  */
 function generateSynthetic(spec: SyntheticDataSpec, kind: TargetKind, rng: Rng): RawDataset {
+  if (spec.teacher === 'mlp') return generateTeacher(spec, rng);
   const { tasks: T, clusters: K, features: d, rows: n } = spec;
   const outputs = kind === 'multiclass' ? spec.classes : 1;
   const p = (d + 1) * outputs;

@@ -39,6 +39,8 @@ export const DATA_SOURCES: Record<string, MethodChoice> = {
       spread: num('Standard deviation of each task\'s weights around its cluster\'s weights.', { minimum: 0, default: 0.2 }),
       scale: num('Standard deviation of the cluster weights.', { minimum: 0, default: 1 }),
       classes: int('Multi-class losses (softmax): number of classes K; each class has its own true weights.', { minimum: 2, maximum: 1000, default: 3 }),
+      teacher: { enum: ['linear', 'mlp'], default: 'linear', description: 'The true model of each task: linear weights, or (regression losses) a one-hidden-layer tanh network whose weights are shared by a cluster and perturbed per task by spread (a nonlinear problem for model: mlp).' },
+      teacherHidden: int('teacher: mlp: hidden units of the true network.', { minimum: 1, maximum: 1000, default: 8 }),
     },
   },
   csv: {

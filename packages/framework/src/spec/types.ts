@@ -25,6 +25,9 @@ export interface SyntheticDataSpec {
   scale: number;
   /** Classes of a multi-class target (softmax). */
   classes: number;
+  /** The true model: `linear` weights, or a one-hidden-layer tanh network (`mlp`) of `teacherHidden` units. */
+  teacher: 'linear' | 'mlp';
+  teacherHidden: number;
   standardize: boolean;
   bias: boolean;
 }
