@@ -4,6 +4,7 @@
  * shared by all tasks, predictions of a saved MLP run reproducing its test metrics bit for bit, and the optimizers
  * that cannot fit it refusing with the ones that can.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -135,6 +136,17 @@ describe('mlp runs', () => {
     const results = JSON.parse(readFileSync(join(dir, 'runs/test-1/results.json'), 'utf8'));
     expect(JSON.parse(p.stdout).metrics.seen).toEqual(results.models.shared);
     expect(readFileSync(join(dir, 'runs/test-1/weights.csv'), 'utf8').split('\n')[0]).toMatch(/^task_id,layer1\[0\],layer1\[1\],/);
+    // docs/runs.md's NumPy recipe with its mlp forward pass reproduces the predictions to 1e-12
+    const doc = readFileSync(join(root, 'docs/runs.md'), 'utf8');
+    const recipe = /### From Python \(NumPy\)\n\n```python\n([\s\S]*?)```/.exec(doc)![1]!;
+    const forward = /For an `mlp`[\s\S]*?```python\n([\s\S]*?)```/.exec(doc)![1]!;
+    writeFileSync(join(dir, 'predict.py'), recipe.slice(0, recipe.indexOf('pred = np.einsum')) + forward);
+    const out = execFileSync('python3', [join(dir, 'predict.py'), join(dir, 'runs/test-1/model'), join(dir, 'test.csv')], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    const ours = readFileSync(join(dir, 'p.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[2]));
+    expect(out).toHaveLength(ours.length);
+    let worst = 0;
+    ours.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - out[i]!) / Math.max(1, Math.abs(v)))));
+    expect(worst).toBeLessThan(1e-12);
   });
 });
 
