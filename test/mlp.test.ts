@@ -162,3 +162,19 @@ describe('pipelines/quickstart-mlp.yaml: a nonlinear truth', () => {
     expect(shared).toBeLessThan(0.9 * mse(linear, 'shared'));
   }, 60_000);
 });
+
+describe('training curves', () => {
+  it('an mlp round records the summed objective per epoch (gd: never rising); linear runs record none', async () => {
+    const out = await runText(spec('{ method: mlp, hidden: [4], activation: tanh }', 'method: gd, lambda: 1, ridge: 0.1, epochs: 40, tol: 0', 2));
+    for (const r of out.results.rounds) {
+      const c = (r.diagnostics!.optimize as { curve: number[] }).curve;
+      expect(c).toHaveLength(40);
+      for (let i = 1; i < c.length; i++) expect(c[i]!).toBeLessThanOrEqual(c[i - 1]! * (1 + 1e-12));
+    }
+    const adam = await runText(spec('{ method: mlp, hidden: [4] }', 'method: adam, lambda: 1, epochs: 2500, tol: 0', 1));
+    const c = (adam.results.rounds[0]!.diagnostics!.optimize as { curve: number[]; curveEvery: number });
+    expect([c.curve.length, c.curveEvery]).toEqual([834, 3]); // at most 1000 points: every 3rd of 2500 epochs
+    const linear = await runText(spec('linear', 'method: gd, lambda: 1, epochs: 40', 2));
+    expect(linear.results.rounds[0]!.diagnostics!.optimize).not.toHaveProperty('curve');
+  });
+});

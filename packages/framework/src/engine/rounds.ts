@@ -16,7 +16,7 @@
  * replaying every round, and continues exactly as the uninterrupted run did.
  */
 import { type DenseMatrix, frobenius } from '../math/dense.js';
-import type { FuseInput, FuseOutput, LossInfo, ModelInfo, OptimizeInput, OptimizeOutput, PropagateInput, PropagateOutput, StageName, TaskData } from '../plugin/types.js';
+import type { FuseInput, FuseOutput, LossInfo, ModelInfo, OptimizeInput, OptimizeOutput, PropagateInput, PropagateOutput, StageName, TaskData, TaskOptimizeReport } from '../plugin/types.js';
 import type { Convergence, ObjectiveValue, RoundRecord } from '../results.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import type { RegisteredMethod } from './registry.js';
@@ -233,6 +233,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
               ...(out.diagnostics ?? {}),
               maxEpochs: Math.max(0, ...out.perTask.map((q) => q.epochs)),
               notConverged: out.perTask.filter((q) => !q.converged).length,
+              ...trainingCurve(out.perTask),
             },
           },
         };
@@ -297,4 +298,25 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     rounds: records,
     convergence: { converged, round: convergedAt, tol: R.tol, rounds: r, max: R.max, stopEarly: R.stopEarly, acceleration: R.acceleration, lastChange },
   };
+}
+
+/** The most points of a round's training curve kept in results.json (longer curves keep every k-th epoch). */
+const CURVE_POINTS = 1000;
+
+/**
+ * The round's training curve: the sum over tasks of each task's objective per epoch (a task that stopped early
+ * counts with its last value), as `curve` with `curveEvery` k when only every k-th epoch is kept.
+ */
+function trainingCurve(perTask: readonly TaskOptimizeReport[]): { curve?: number[]; curveEvery?: number } {
+  const curves = perTask.map((q) => q.curve).filter((c): c is readonly number[] => Array.isArray(c) && c.length > 0);
+  if (!curves.length) return {};
+  const epochs = Math.max(...curves.map((c) => c.length));
+  const every = Math.ceil(epochs / CURVE_POINTS);
+  const curve: number[] = [];
+  for (let e = 0; e < epochs; e += every) {
+    let s = 0;
+    for (const c of curves) s += c[Math.min(e, c.length - 1)]!;
+    curve.push(s);
+  }
+  return every > 1 ? { curve, curveEvery: every } : { curve };
 }

@@ -229,6 +229,11 @@ export interface OptimizeInput {
 export interface TaskOptimizeReport {
   readonly epochs: number;
   readonly converged: boolean;
+  /**
+   * Optional training curve: the task's objective f(θ) (data loss, pull and ridge) per epoch. The engine sums the
+   * tasks' curves into the round's `diagnostics.optimize.curve` (plugin-cpu records them for non-linear models).
+   */
+  readonly curve?: readonly number[];
 }
 
 /** Output of an optimize method. */

@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, contextOf, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /** One task of Adam; full-batch unless `batchSize` is set (then shuffled by the task's own stream). Any thread. */
 export function solveAdam(item: TaskItem): TaskResult {
@@ -14,13 +14,15 @@ export function solveAdam(item: TaskItem): TaskResult {
   const v = new Float64Array(d);
   const g = new Float64Array(d);
   const stop = tol * gradientScale(p);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const curve = curveFor(p);
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
   let step = 0;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = batch < n ? ctx.rng.permutation(n) : undefined;
     for (let start = 0; start < n; start += batch) {
       const f = valueAndGradient(p, w, g, order?.subarray(start, Math.min(n, start + batch)));
       checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
+      if (!order) curve?.push(f); // full batch: f at the start of the epoch, which the step needs anyway
       if (!order && norm(g) <= stop) return done(epoch - 1, true);
       step++;
       const c1 = 1 - b1 ** step;
@@ -34,6 +36,7 @@ export function solveAdam(item: TaskItem): TaskResult {
     if (order) {
       const f = valueAndGradient(p, w, g);
       checkFinite(f, p, ctx, epoch, 'Lower stages.optimize.lr.');
+      curve?.push(f);
       if (norm(g) <= stop) return done(epoch, true);
     }
   }

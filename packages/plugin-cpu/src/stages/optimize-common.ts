@@ -360,6 +360,14 @@ export function gradientScale(p: TaskProblem): number {
   return norm(g) || 1;
 }
 
+/**
+ * The training curve of a task, for models that are not linear: f(θ) after each epoch (the data loss plus the pull
+ * and the ridge, on all rows); undefined for linear models, whose convex fits need no curve.
+ */
+export function curveFor(p: TaskProblem): number[] | undefined {
+  return p.model.layout.linear ? undefined : [];
+}
+
 /** Throws NON_FINITE_LOSS naming the task, round and epoch. */
 export function checkFinite(f: number, p: TaskProblem, ctx: Pick<StageContext, 'round' | 'purpose'>, epoch: number, fix: string): void {
   if (!Number.isFinite(f)) throw nonFiniteLoss(p.task.id, ctx.round, epoch, fix, ctx.purpose);

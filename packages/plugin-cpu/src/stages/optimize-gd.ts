@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { backtrack, checkFinite, contextOf, gradientScale, lipschitz, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { backtrack, checkFinite, contextOf, curveFor, gradientScale, lipschitz, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /**
  * One task of full-batch gradient descent. Runs on any thread. Step 1/L where the loss's curvature is bounded and
@@ -17,7 +17,8 @@ export function solveGd(item: TaskItem): TaskResult {
   let next = new Float64Array(P);
   let gNext = new Float64Array(P);
   const stop = (item.options.tol as number) * gradientScale(p);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const curve = curveFor(p);
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
   let f = valueAndGradient(p, w, g);
   let step = 1;
   for (let epoch = 1; epoch <= epochs; epoch++) {
@@ -26,12 +27,14 @@ export function solveGd(item: TaskItem): TaskResult {
     if (fixed !== undefined) {
       for (let j = 0; j < P; j++) w[j]! -= fixed * g[j]!;
       f = valueAndGradient(p, w, g);
+      curve?.push(f);
       continue;
     }
     const r = backtrack(p, w, g, f, 2 * step, next, gNext);
     if (r.step === 0) return done(epoch, true);
     step = r.step;
     f = r.f;
+    curve?.push(f);
     [w, next] = [next, w];
     [g, gNext] = [gNext, g];
   }

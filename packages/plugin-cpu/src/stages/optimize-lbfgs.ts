@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, contextOf, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /**
  * One task of L-BFGS (Nocedal & Wright 2006, algorithm 7.4/7.5): the two-loop recursion over the last `memory`
@@ -26,7 +26,8 @@ export function solveLbfgs(item: TaskItem): TaskResult {
   const Y: Float64Array[] = [];
   const rho: number[] = [];
   const alpha = new Float64Array(m);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const curve = curveFor(p);
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
   let f = valueAndGradient(p, w, g);
   checkFinite(f, p, ctx, 0, 'Check the data for extreme values, or start from smaller weights (init: zeros).');
   for (let it = 1; it <= epochs; it++) {
@@ -105,6 +106,7 @@ export function solveLbfgs(item: TaskItem): TaskResult {
     [w, wn] = [wn, w];
     [g, gn] = [gn, g];
     f = fn;
+    curve?.push(f);
   }
   return done(epochs, norm(g) <= stop);
 }
