@@ -27,6 +27,7 @@ let dir: string;
 let run: string;
 let sweep: string;
 let school: string;
+let mlp: string;
 
 beforeAll(() => {
   dir = scratch('ws-report-');
@@ -39,6 +40,9 @@ beforeAll(() => {
   const sc = cli(['run', 'pipelines/school-mean-regularized.yaml', '--out', join(dir, 'school'), '--report']);
   expect(sc.code, sc.stderr).toBe(0);
   school = only(join(dir, 'school'), 'school-mean-regularized-');
+  const m = cli(['run', 'pipelines/quickstart-mlp.yaml', '--out', join(dir, 'mlp'), '--report']);
+  expect(m.code, m.stderr).toBe(0);
+  mlp = only(join(dir, 'mlp'), 'quickstart-mlp-');
 }, 180_000);
 
 describe('weightshare report (files)', () => {
@@ -175,6 +179,19 @@ describe.skipIf(!hasChromium)('weightshare report in Chromium (file://, network 
     expect(await numbersMatch(page, results)).toBeGreaterThan(30);
     // the resolved spec is shown as text
     expect(await page.locator('pre.spec').textContent()).toContain('"quickstart"');
+    await page.close();
+  });
+
+  it('an mlp run report: the training curves, one line per round, and the numbers equal results.json', async () => {
+    const results = json(join(mlp, 'results.json'));
+    const { page, requests, errors } = await open(join(mlp, 'report.html'), 'report-mlp.png');
+    expect(requests).toEqual([]);
+    expect(errors).toEqual([]);
+    const rounds = results.rounds.filter((r: any) => r.diagnostics?.optimize?.curve?.length).length;
+    expect(rounds).toBe(results.rounds.length);
+    expect(await marks(page, 'training-curves', 'line')).toBe(rounds);
+    expect(await marks(page, 'scatter-independent', 'symbol')).toBe(results.perTask.length);
+    expect(await numbersMatch(page, results)).toBeGreaterThan(30);
     await page.close();
   });
 

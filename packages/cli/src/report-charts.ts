@@ -54,6 +54,24 @@ export async function lineChart(id: string, title: string, values: { round: numb
   return { id, title, svg, marks: series.length };
 }
 
+/** Training curves: the summed objective per epoch, one line per round (`curves` sampled to at most 12 rounds). */
+export async function curveChart(id: string, title: string, curves: { round: number; every: number; values: readonly number[] }[]): Promise<Chart> {
+  const values = curves.flatMap((c) => c.values.map((v, i) => ({ epoch: i * c.every + 1, series: `round ${c.round}`, value: v })));
+  const series = curves.map((c) => `round ${c.round}`);
+  const svg = await renderSvg({
+    width: 520,
+    height: 220,
+    data: { values },
+    mark: { type: 'line' },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch within the round' },
+      y: { field: 'value', type: 'quantitative', title: 'objective (sum over tasks)', scale: { zero: false } },
+      color: { field: 'series', type: 'nominal', title: null, scale: { scheme: 'viridis' }, sort: series },
+    },
+  });
+  return { id, title, svg, marks: series.length };
+}
+
 /**
  * Per-task error of the shared model (y) against another model (x), one point per task, the diagonal y = x drawn;
  * tasks above the diagonal lost from sharing (drawn as crosses, in the light end of the scale).

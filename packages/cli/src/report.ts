@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeNpy, invalidArgument, RunFolder, runFolderDamaged, runNotFound, writeFileAtomic, type Manifest, type RunResults } from '@weightshare/framework';
-import { errorScatter, heatmap, histogram, lineChart, MAX_MARKS, sweepChart, type Chart } from './report-charts.js';
+import { curveChart, errorScatter, heatmap, histogram, lineChart, MAX_MARKS, sweepChart, type Chart } from './report-charts.js';
 import { spectralOrder } from './report-order.js';
 import { isSweepDir, type SweepPlan, type SweepSummary } from './sweep.js';
 
@@ -136,6 +136,15 @@ export async function runReport(dir: string): Promise<{ html: string; charts: Ch
   const tested = r.rounds.filter((x) => x.test && typeof (x.test as unknown as MetricsRecord)[metric] === 'number');
   if (tested.length)
     charts.push(await lineChart('test-per-round', `Test ${metric} of the shared model per round`, tested.map((x) => ({ round: x.round, series: `shared ${metric}`, value: (x.test as unknown as MetricsRecord)[metric] as number })), `test ${metric}`));
+  // training curves of non-linear models (plugin-cpu records them): one line per round, at most 12 rounds drawn
+  const curved = r.rounds.flatMap((x) => {
+    const o = x.diagnostics?.optimize as { curve?: number[]; curveEvery?: number } | undefined;
+    return Array.isArray(o?.curve) && o.curve.length ? [{ round: x.round, every: o.curveEvery ?? 1, values: o.curve }] : [];
+  });
+  if (curved.length) {
+    const pick = curved.length <= 12 ? curved : Array.from({ length: 12 }, (_, i) => curved[Math.round((i * (curved.length - 1)) / 11)]!);
+    charts.push(await curveChart('training-curves', `Training curves: objective per epoch in each round${pick.length < curved.length ? ` (${pick.length} of ${curved.length} rounds drawn, evenly spaced)` : ''}`, pick));
+  }
   parts.push(charts.map(figure).join(''));
   const last = r.rounds[r.rounds.length - 1];
   if (last?.objective)
