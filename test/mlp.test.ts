@@ -178,3 +178,37 @@ describe('training curves', () => {
     expect(linear.results.rounds[0]!.diagnostics!.optimize).not.toHaveProperty('curve');
   });
 });
+
+describe('lambda per parameter block', () => {
+  const mlp = '{ method: mlp, hidden: [4], activation: tanh }';
+  const spreadOf = (W: { rows: number; cols: number; data: Float64Array }, from: number, to: number) => {
+    let s = 0;
+    for (let t = 1; t < W.rows; t++) for (let j = from; j < to; j++) s = Math.max(s, Math.abs(W.data[t * W.cols + j]! - W.data[j]!));
+    return s;
+  };
+
+  it('the same λ for every block is the scalar λ, to the byte', async () => {
+    const a = await runText(spec(mlp, 'method: adam, lambda: 2, ridge: 0.1, epochs: 100', 3));
+    const b = await runText(spec(mlp, 'method: adam, lambda: { layer1: 2, output: 2 }, ridge: 0.1, epochs: 100', 3));
+    expect(Buffer.from(b.weights.data.buffer).equals(Buffer.from(a.weights.data.buffer))).toBe(true);
+    expect(b.results.rounds.map((r) => r.objective)).toEqual(a.results.rounds.map((r) => r.objective));
+  });
+
+  it('a huge λ on layer1 ties the hidden layer across tasks while the output layers stay apart; the objective weighs each block by its λ', async () => {
+    const out = await runText(spec(mlp, 'method: lbfgs, lambda: { layer1: 1e5, output: 0.01 }, ridge: 0.1, epochs: 500', 20));
+    const [l1, o] = out.results.model!.blocks;
+    expect(spreadOf(out.weights, l1!.offset, l1!.offset + l1!.size)).toBeLessThan(1e-3);
+    expect(spreadOf(out.weights, o!.offset, o!.offset + o!.size)).toBeGreaterThan(0.05);
+    // the recorded penalty, recomputed from W: Σ_j λ_j Σ_t (θ_tj − mean_t θ_tj)² (mean fusion with equal task sizes)
+    const W = out.weights;
+    let pen = 0;
+    for (let j = 0; j < W.cols; j++) {
+      const lam = j < l1!.offset + l1!.size ? 1e5 : 0.01;
+      let mean = 0;
+      for (let t = 0; t < W.rows; t++) mean += W.data[t * W.cols + j]! / W.rows;
+      for (let t = 0; t < W.rows; t++) pen += lam * (W.data[t * W.cols + j]! - mean) ** 2;
+    }
+    const recorded = out.results.rounds.at(-1)!.objective!.penalty;
+    expect(Math.abs(recorded - pen) / pen).toBeLessThan(1e-9);
+  });
+});

@@ -15,7 +15,7 @@ import { evaluate, outputsAll, predictAll, type Evaluated, type Evaluation } fro
 import { dataLoss, dataLossItem, lossOf, modelOf, refOf } from '../components/index.js';
 import { parameterNames } from '../model/parameters.js';
 import { allFinite, type DenseMatrix, zeros } from '../math/dense.js';
-import type { LossInfo, ModelInfo, OptimizeInput, OptimizeOutput, Plugin, StageContext, StageName, TaskData, TaskExecutor } from '../plugin/types.js';
+import type { LossInfo, ModelInfo, ModelLayout, OptimizeInput, OptimizeOutput, Plugin, StageContext, StageName, TaskData, TaskExecutor } from '../plugin/types.js';
 import type { RunOutcome, RunResults } from '../results.js';
 import { planObjective } from './objective.js';
 import { runRounds } from './rounds.js';
@@ -174,9 +174,10 @@ export class Engine {
     this.size = { T, d };
 
     const optOptions = this.options('optimize');
-    const lambda = Number(optOptions.lambda ?? 0);
+    const lambdas = lambdasOf(optOptions.lambda, model.layout);
+    // the objective's λ: the one λ, or 1 with the blocks' λ inside the penalty (see exactPenalty)
+    const lambda = typeof optOptions.lambda === 'number' ? optOptions.lambda : 1;
     const ridge = Number(optOptions.ridge ?? 0);
-    const lambdas = new Float64Array(d).fill(lambda);
     // the data's fingerprint keys the stored stages; without a store it is not needed (hashing 1.6 GB takes seconds)
     let dataHashValue: string | undefined;
     const dataHash = (): string => (dataHashValue ??= hashData(data));
@@ -207,6 +208,7 @@ export class Engine {
         loss,
         model,
         lambdas,
+        blockLambdas: typeof optOptions.lambda === 'object' && optOptions.lambda !== null,
         objective: plan,
         stage: (id, key, compute) => this.stage(id, key, compute),
         stored: (id, key) => this.stored(id, key),
@@ -611,3 +613,15 @@ function fileHash(path: string): string | null {
   }
 }
 
+
+/**
+ * λ_j of every parameter: the spec's one λ, or the λ of each parameter's block when `lambda` is a map from block
+ * names (validation checked that it names every block of the layout and nothing else).
+ */
+export function lambdasOf(lambda: unknown, layout: ModelLayout): Float64Array {
+  const out = new Float64Array(layout.size);
+  if (typeof lambda === 'number' || lambda === undefined) return out.fill(Number(lambda ?? 0));
+  const byBlock = lambda as Record<string, number>;
+  for (const b of layout.blocks) out.fill(byBlock[b.name] ?? 0, b.offset, b.offset + b.size);
+  return out;
+}

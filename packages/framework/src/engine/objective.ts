@@ -107,9 +107,10 @@ export function planObjective(propagate: { method: string }, fuse: { method: str
 
 /**
  * The sharing penalty Σ (without λ) of an exact objective at W. `E`, `c`: fuse(propagate(W)) at this very W (not
- * needed for the `pairs` form).
+ * needed for the `pairs` form). `weights`: λ_j per parameter when the spec gives λ per block (each parameter's
+ * term is weighted by its own λ; the forms stay exact, since every one of them is a sum over parameters).
  */
-export function exactPenalty(form: PenaltyForm, W: DenseMatrix, A: DenseMatrix, E?: DenseMatrix, c?: ArrayLike<number>): number {
+export function exactPenalty(form: PenaltyForm, W: DenseMatrix, A: DenseMatrix, E?: DenseMatrix, c?: ArrayLike<number>, weights?: Float64Array): number {
   const T = W.rows;
   const p = W.cols;
   let s = 0;
@@ -119,7 +120,7 @@ export function exactPenalty(form: PenaltyForm, W: DenseMatrix, A: DenseMatrix, 
         const w = A.data[a * T + b]!;
         if (w === 0) continue;
         let q = 0;
-        for (let j = 0; j < p; j++) q += (W.data[a * p + j]! - W.data[b * p + j]!) ** 2;
+        for (let j = 0; j < p; j++) q += (weights ? weights[j]! : 1) * (W.data[a * p + j]! - W.data[b * p + j]!) ** 2;
         s += w * q;
       }
     return s;
@@ -129,7 +130,7 @@ export function exactPenalty(form: PenaltyForm, W: DenseMatrix, A: DenseMatrix, 
     for (let j = 0; j < p; j++) {
       const w = W.data[t * p + j]!;
       const e = E!.data[t * p + j]!;
-      q += form === 'targets' ? (w - e) ** 2 : w * (w - e);
+      q += (weights ? weights[j]! : 1) * (form === 'targets' ? (w - e) ** 2 : w * (w - e));
     }
     s += c![t]! * q;
   }

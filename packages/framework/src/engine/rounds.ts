@@ -41,6 +41,8 @@ export interface RoundContext {
   model: ModelInfo;
   /** λ per parameter (length p). */
   lambdas: Float64Array;
+  /** Whether λ was given per parameter block (then `lambda` is 1 and `lambdas` weigh the penalty). */
+  blockLambdas: boolean;
   objective: ObjectivePlan;
   /** A checkpointed stage (see Engine.stage). */
   stage(id: string, keyParts: () => Record<string, unknown>, compute: () => Promise<StoredStage>): Promise<StoredStage>;
@@ -126,8 +128,9 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     for (let k = 0; k < tasks.length; k++) loss += losses[k]!;
     const rid = ctx.ridge ? ridgeTerm(W, tasks, ctx.ridge, ctx.model.layout.penalized) : 0;
     let penalty: number;
-    if (plan.kind === 'exact') penalty = exactPenalty(plan.form!, W, A, atW?.E, atW?.c);
-    else penalty = exactPenalty('targets', W, A, used.E, used.c);
+    const weights = ctx.blockLambdas ? ctx.lambdas : undefined;
+    if (plan.kind === 'exact') penalty = exactPenalty(plan.form!, W, A, atW?.E, atW?.c, weights);
+    else penalty = exactPenalty('targets', W, A, used.E, used.c, weights);
     return objectiveValue(loss, penalty, rid, ctx.lambda);
   };
 

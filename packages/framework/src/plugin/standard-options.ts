@@ -33,7 +33,14 @@ export const pprOptions: Record<string, JsonSchema> = {
 
 /** Every optimize method. */
 export const optimizeOptions: Record<string, JsonSchema> = {
-  lambda: { type: 'number', minimum: 0, default: 1, description: 'λ: strength of the pull λ·c_t‖w_t − E_t‖² towards the fused target.' },
+  lambda: {
+    anyOf: [
+      { type: 'number', minimum: 0 },
+      { type: 'object', minProperties: 1, additionalProperties: { type: 'number', minimum: 0 } },
+    ],
+    default: 1,
+    description: 'λ: strength of the pull λ·c_t‖w_t − E_t‖² towards the fused target; or one λ per parameter block of the model, e.g. { layer1: 100, output: 1 } (methods that read input.lambdas).',
+  },
   ridge: { type: 'number', minimum: 0, default: 1, description: 'ρ: ridge penalty ρ‖w‖² on every weight but the bias (also the default of init.ridge and evaluate.baselineRidge).' },
 };
 

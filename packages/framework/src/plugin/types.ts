@@ -303,6 +303,11 @@ export interface StageMethod<I, O> {
    * the loss's curvature. Returns why the method cannot fit them (one sentence, with the fix), or undefined.
    */
   supports?(loss: LossInfo, model: ModelInfo): string | undefined;
+  /**
+   * Optimize methods only (version 2): the method reads each parameter's pull from `input.lambdas` (never a single
+   * `options.lambda`), so a spec may give `lambda` per parameter block. Without it such specs are refused.
+   */
+  readonly blockLambdas?: boolean;
   /** Computes the stage. Throw {@link WeightshareError} for user-fixable problems; anything else is wrapped. */
   run(input: I, options: Record<string, unknown>, ctx: StageContext): O | Promise<O>;
 }

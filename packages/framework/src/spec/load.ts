@@ -621,6 +621,30 @@ function semanticChecks(
       });
     }
   }
+  const lam = (opt as { lambda?: unknown }).lambda;
+  if (found && lam !== null && typeof lam === 'object' && !Array.isArray(lam) && registry.model(model) && registry.loss(loss)) {
+    const blockable = registry.methods('optimize', optBackend).filter((m) => registry.find(optBackend, 'optimize', m)!.impl.blockLambdas);
+    if (!found.impl.blockLambdas)
+      out.push({
+        message: `optimize method "${opt.method}" on backend "${optBackend}" takes one λ for all parameters, but lambda gives one per block; give lambda a number, or use ${blockable.length ? `one of: ${blockable.join(', ')}` : 'another backend'}.`,
+        location: locate(['stages', 'optimize', 'lambda']),
+      });
+    const md = registry.model(model)!;
+    if (!isStandIn(md.impl)) {
+      const l = registry.loss(loss)!;
+      const layout = md.impl.layout({ features: 2, outputs: l.impl.target === 'multiclass' ? 3 : 1, biasColumn: 1 }, componentOptions(spec.model));
+      const names = layout.blocks.map((b) => b.name);
+      for (const key of Object.keys(lam))
+        if (!names.includes(key))
+          out.push({ message: `lambda names block "${key}", which the ${model} model does not have; its blocks are ${names.join(', ')}.`, location: locate(['stages', 'optimize', 'lambda', key]) });
+      const missing = names.filter((n) => !(n in lam));
+      if (missing.length)
+        out.push({
+          message: `lambda per block must give every block of the ${model} model its λ; missing ${missing.join(', ')} (its blocks are ${names.join(', ')}).`,
+          location: locate(['stages', 'optimize', 'lambda']),
+        });
+    }
+  }
   return out;
 }
 

@@ -50,6 +50,7 @@ export function solveAdam(item: TaskItem): TaskResult {
  */
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling).',
+  blockLambdas: true,
   losses: 'any',
   models: 'any',
   options: standardOptions.adamOptions({ epochs: 2000, tol: 1e-9 }),

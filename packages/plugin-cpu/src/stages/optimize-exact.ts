@@ -41,6 +41,7 @@ function solveWith(item: TaskItem, stats: TaskStats, L: Float64Array): TaskResul
  */
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; Cholesky).',
+  blockLambdas: true,
   losses: ['squared'],
   models: ['linear'],
   options: standardOptions.optimizeOptions,

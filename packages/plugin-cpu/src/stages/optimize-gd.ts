@@ -47,6 +47,7 @@ export function solveGd(item: TaskItem): TaskResult {
  */
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Full-batch gradient descent (step 1/L by default, or a backtracking search when L is unbounded).',
+  blockLambdas: true,
   losses: 'any',
   models: 'any',
   options: standardOptions.gdOptions({ epochs: 1000, tol: 1e-9 }),

@@ -105,6 +105,7 @@ export function solveNewton(item: TaskItem): TaskResult {
 /** Newton's method for linear models with a twice-differentiable loss and few parameters. */
 export const optimizeNewton: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: `Damped Newton's method (Cholesky of the p×p Hessian, p ≤ ${NEWTON_MAX_PARAMETERS}); linear models, losses with a curvature.`,
+  blockLambdas: true,
   losses: 'any',
   models: ['linear'],
   options: standardOptions.newtonOptions({ epochs: 100, tol: 1e-12 }),

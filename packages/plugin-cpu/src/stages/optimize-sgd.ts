@@ -47,6 +47,7 @@ export function solveSgd(item: TaskItem): TaskResult {
  */
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Mini-batch SGD with seeded shuffling and a decaying step.',
+  blockLambdas: true,
   losses: 'any',
   models: 'any',
   options: standardOptions.sgdOptions({ epochs: 100, tol: 1e-6 }),
