@@ -27,9 +27,11 @@ const ILL_CONDITIONED: Record<string, string> = {
   'parkinsons-motor.yaml': 'λ = 10, ridge 0.1 on 16 correlated voice measures, converged rounds',
   'parkinsons-total.yaml': 'the same data and model as parkinsons-motor',
 };
-/** Pipelines whose methods come from a third-party plugin that only provides the cpu backend. */
+/** Pipelines that only run on cpu: methods from a third-party plugin that provides cpu only, or a model tfjs cannot fit yet. */
 const CPU_ONLY: Record<string, string> = {
   'school-robust-lasso.yaml': 'uses trimmed-mean and lasso from examples/plugin-robust, which provides backend cpu only',
+  // validation refuses these on tfjs with the reason (test/mlp.test.ts); the tfjs mlp is still to be written
+  'quickstart-mlp.yaml': 'model mlp: plugin-tfjs fits linear models only so far',
 };
 
 async function run(file: string, backend: string, set: string[] = []): Promise<RunOutcome> {
@@ -66,7 +68,7 @@ describe('every pipeline under --backend cpu and --backend tfjs', () => {
     for (const f of Object.keys(CPU_ONLY)) {
       const err = await loadPipeline(`pipelines/${f}`, builtins, { backend: 'tfjs' }).catch((e: Error) => e);
       expect((err as Error).message).toMatch(/not a valid pipeline spec/);
-      expect(JSON.stringify((err as { problems: unknown }).problems)).toMatch(/is not available on backend \\"tfjs\\"/);
+      expect(JSON.stringify((err as { problems: unknown }).problems)).toMatch(/is not available on backend \\"tfjs\\"|no optimize method on backend \\"tfjs\\" can fit it/);
     }
     expect(Object.keys(CPU_ONLY).every((f) => pipelines.includes(f))).toBe(true);
   });
