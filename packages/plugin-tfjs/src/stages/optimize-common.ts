@@ -1,11 +1,37 @@
 /**
- * The optimize problem of every task, f_t(w) = L(y_t, X_t w) + ρ‖Pw‖² + λc_t‖w − e_t‖², solved for all tasks at
+ * The optimize problem of every task, f_t(W) = L(y_t, X_t W) + ρ‖PW‖² + λc_t‖W − E_t‖², solved for all tasks at
  * once with batched tensors: tasks are padded to the largest row count (a mask zeroes the padding), so one batched
- * matMul serves every task. Squared loss uses the batched sufficient statistics XᵀX and Xᵀy (O(d²) per step).
+ * matMul serves every task. W is d×K per task (K = 1 but for softmax; Θ row-major, so T×d×K is the T×p matrix).
+ * Squared loss uses the batched sufficient statistics XᵀX and Xᵀy (O(d²) per step). The built-in losses are tensor
+ * versions of the framework's reference formulas, chosen by name (a plugin's loss has no tensor form here).
  * The batch of a task set is built once per run and released by the plugin's dispose().
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
+import { BUILTIN_LOSSES, nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
+
+/** The losses with tensor formulas here: the built-in ones plugin-tfjs's gd, sgd and adam declare. */
+export const TENSOR_LOSSES: readonly LossName[] = ['squared', 'logistic', 'huber', 'poisson', 'softmax'];
+
+/** The run's loss as the tensor formulas need it. */
+export interface TensorLoss {
+  name: LossName;
+  /** Huber's δ. */
+  delta: number;
+  /** Outputs per row: K for softmax, else 1. */
+  outputs: number;
+  /** Bound on the loss's second derivative (Infinity for Poisson: then 1/L is unknown and steps are searched). */
+  curvature: number;
+}
+
+/** The loss of an optimize call. */
+export function lossOf(input: OptimizeInput): TensorLoss {
+  const { name, options } = input.loss;
+  const bound = BUILTIN_LOSSES[name]?.curvatureBound?.(options) ?? Infinity;
+  return { name, delta: (options?.delta as number | undefined) ?? 1, outputs: input.model.layout.outputs, curvature: bound };
+}
+
+/** Σ over each task's parameters (axes 1 and 2 of T×d×K), T×1×1; one axis when K = 1, as always before K. */
+const total = (x: tf.Tensor): tf.Tensor => tf.sum(x, x.shape[2] === 1 ? 1 : [1, 2], true);
 
 
 /** Tensors of a set of tasks, padded to nmax rows. */
@@ -148,10 +174,11 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
   return batch;
 }
 
-/** The per-run parameters of an optimize call as tensors: targets e (T×d×1), pull λc_t (T×1×1), start w (T×d×1). */
+/** The per-run parameters of an optimize call as tensors: targets e (T×d×K), pull λc_t (T×1×1), start w (T×d×K). */
 export function parameters(input: OptimizeInput, options: Record<string, unknown>): { e: tf.Tensor3D; pull: tf.Tensor3D; w0: tf.Tensor3D } {
   const T = input.tasks.length;
   const d = input.targets.cols;
+  const K = input.model.layout.outputs;
   const rows = (m: Float64Array): Float32Array => {
     const out = new Float32Array(T * d);
     input.tasks.forEach((t, k) => out.set(Float32Array.from(m.subarray(t.index * d, t.index * d + d)), k * d));
@@ -159,19 +186,21 @@ export function parameters(input: OptimizeInput, options: Record<string, unknown
   };
   const lambda = options.lambda as number;
   return {
-    e: tf.tensor3d(rows(input.targets.data), [T, d, 1]),
+    e: tf.tensor3d(rows(input.targets.data), [T, d / K, K]),
     pull: tf.tensor3d(Float32Array.from(input.tasks, (t) => lambda * input.penaltyWeights[t.index]!), [T, 1, 1]),
-    w0: tf.tensor3d(rows(input.start.data), [T, d, 1]),
+    w0: tf.tensor3d(rows(input.start.data), [T, d / K, K]),
   };
 }
 
 /**
- * f and ∇f of every task at w (T×d×1). With `rows` (a T×b index tensor into each task's rows) and `rowMask`, the data
- * part is estimated from that mini-batch, scaled by n_t / |batch_t|.
+ * f and ∇f of every task at w (T×d×K). With `rows` (a T×b index tensor into each task's rows) and `rowMask`, the data
+ * part is estimated from that mini-batch, scaled by n_t / |batch_t|. Row losses as in the framework's reference
+ * components, written to stay finite wherever the math is (softplus; log Σ e^z shifted by the row's largest z);
+ * Poisson's e^z can overflow, and the non-finite f that follows is for the caller's {@link checkFinite}.
  */
 export function valueAndGradient(
   B: Batch,
-  loss: LossName,
+  loss: TensorLoss,
   w: tf.Tensor3D,
   e: tf.Tensor3D,
   pull: tf.Tensor3D,
@@ -180,7 +209,7 @@ export function valueAndGradient(
 ): { f: tf.Tensor3D; g: tf.Tensor3D } {
   let f: tf.Tensor;
   let g: tf.Tensor;
-  if (loss === 'squared' && !rows) {
+  if (loss.name === 'squared' && !rows) {
     const Gw = tf.matMul(B.G, w);
     f = tf.add(tf.sub(tf.sum(tf.mul(w, Gw), 1, true), tf.mul(2, tf.sum(tf.mul(B.b, w), 1, true))), B.yy);
     g = tf.mul(2, tf.sub(Gw, B.b));
@@ -190,15 +219,37 @@ export function valueAndGradient(
     const mask = rows?.mask ?? B.mask;
     const z = tf.matMul(X, w);
     let coef: tf.Tensor;
-    if (loss === 'squared') {
+    if (loss.name === 'squared') {
       const res = tf.sub(z, y);
       f = tf.sum(tf.mul(tf.square(res), mask), 1, true);
       coef = tf.mul(tf.mul(2, res), mask);
-    } else {
+    } else if (loss.name === 'logistic') {
       // log(1 + exp(−s z)), s = 2y − 1, as softplus: stable for large margins
       const m = tf.mul(tf.sub(1, tf.mul(2, y)), z);
       f = tf.sum(tf.mul(tf.softplus(m), mask), 1, true);
       coef = tf.mul(tf.sub(tf.sigmoid(z), y), mask);
+    } else if (loss.name === 'huber') {
+      // r² within δ, δ(2|r| − δ) beyond; the derivative 2r clipped to ±2δ is both branches at once
+      const res = tf.sub(z, y);
+      const a = tf.abs(res);
+      const row = tf.where(tf.lessEqual(a, loss.delta), tf.square(res), tf.mul(loss.delta, tf.sub(tf.mul(2, a), loss.delta)));
+      f = tf.sum(tf.mul(row, mask), 1, true);
+      coef = tf.mul(tf.clipByValue(tf.mul(2, res), -2 * loss.delta, 2 * loss.delta), mask);
+    } else if (loss.name === 'poisson') {
+      const mu = tf.exp(z);
+      f = tf.sum(tf.mul(tf.sub(mu, tf.mul(y, z)), mask), 1, true);
+      coef = tf.mul(tf.sub(mu, y), mask);
+    } else {
+      // softmax over the K outputs of each row: log Σ_c e^(z_c) − z_y, with e^(z − max z) so nothing overflows
+      const K = loss.outputs;
+      const [T, n] = z.shape;
+      const Y = tf.cast(tf.reshape(tf.oneHot(tf.cast(tf.reshape(y, [T, n]), 'int32'), K), [T, n, K]), 'float32');
+      const top = tf.max(z, 2, true);
+      const ez = tf.exp(tf.sub(z, top));
+      const sum = tf.sum(ez, 2, true);
+      const row = tf.sub(tf.add(top, tf.log(sum)), tf.sum(tf.mul(Y, z), 2, true));
+      f = tf.sum(tf.mul(row, mask), 1, true);
+      coef = tf.mul(tf.sub(tf.div(ez, sum), Y), mask);
     }
     g = tf.matMul(X, coef, true, false);
     if (rows) {
@@ -208,17 +259,73 @@ export function valueAndGradient(
   }
   const diff = tf.sub(w, e);
   const Pw = tf.mul(B.P, w);
-  f = tf.add(f, tf.add(tf.mul(pull, tf.sum(tf.square(diff), 1, true)), tf.mul(ridge, tf.sum(tf.square(Pw), 1, true))));
+  f = tf.add(f, tf.add(tf.mul(pull, total(tf.square(diff))), tf.mul(ridge, total(tf.square(Pw)))));
   g = tf.add(g, tf.add(tf.mul(tf.mul(2, pull), diff), tf.mul(2 * ridge, Pw)));
   return { f: f as tf.Tensor3D, g: g as tf.Tensor3D };
 }
 
 /** ‖g_t‖ of every task as a T×1×1 tensor. */
-export const norms = (g: tf.Tensor3D): tf.Tensor3D => tf.sqrt(tf.sum(tf.square(g), 1, true)) as tf.Tensor3D;
+export const norms = (g: tf.Tensor3D): tf.Tensor3D => tf.sqrt(total(tf.square(g))) as tf.Tensor3D;
 
-/** Lipschitz constant of ∇f_t per task (T×1×1) for the automatic step 1/L. */
-export function lipschitz(B: Batch, loss: LossName, pull: tf.Tensor3D, ridge: number): tf.Tensor3D {
-  return tf.add(tf.add(tf.mul(B.lmax, loss === 'squared' ? 2 : 0.25), tf.mul(2, pull)), 2 * ridge) as tf.Tensor3D;
+/**
+ * Lipschitz constant of ∇f_t per task (T×1×1) for the automatic step 1/L: the loss's curvature bound times the
+ * largest eigenvalue of XᵀX (the bound holds for softmax's K×K Hessian blocks too). Only for a finite bound.
+ */
+export function lipschitz(B: Batch, loss: TensorLoss, pull: tf.Tensor3D, ridge: number): tf.Tensor3D {
+  return tf.add(tf.add(tf.mul(B.lmax, loss.curvature), tf.mul(2, pull)), 2 * ridge) as tf.Tensor3D;
+}
+
+/** Relative change of a float32 objective below which {@link armijoSteps} trusts the slope, not the values. */
+export const RESOLUTION = 1e-5;
+
+/**
+ * Backtracking (Armijo) steps along −g for every task, as plugin-cpu's `backtrack`: per task the largest of s, s/2, …
+ * (80 tries) with f(w − s·g) ≤ f − s/2·‖g‖², a non-finite trial value counting as too far (robust to an overflowing
+ * loss); 0 where none is accepted (w is optimal to the precision) and for the tasks in `skip`. `f` and `g` are at w.
+ *
+ * Near the minimum a float32 f cannot resolve the decrease (its rounding, ~1e-7·|f|, exceeds s/2·‖g‖²) long before
+ * the float64 search would stop, so a trial within {@link RESOLUTION}·|f| of f is judged by the slope instead: accepted
+ * when g(w − s·g)·g ≥ 0 (the step has not passed the line's minimum; f then decreased, the losses being convex).
+ * On a quadratic that is the same step as Armijo's with c = 1/2; gradients keep their relative accuracy in float32.
+ */
+export function armijoSteps(
+  B: Batch,
+  loss: TensorLoss,
+  w: tf.Tensor3D,
+  at: { f: tf.Tensor; g: tf.Tensor3D },
+  e: tf.Tensor3D,
+  pull: tf.Tensor3D,
+  ridge: number,
+  start: Float32Array,
+  skip?: Uint8Array,
+): Float32Array {
+  const T = start.length;
+  const [fT, ggT] = tf.tidy(() => [at.f.clone(), total(tf.square(at.g))]);
+  const f0 = fT!.dataSync() as Float32Array;
+  const gg = ggT!.dataSync() as Float32Array;
+  tf.dispose([fT!, ggT!]);
+  const step = Float32Array.from(start);
+  const open = Uint8Array.from(step, (_, t) => (skip?.[t] ? 0 : 1));
+  for (let t = 0; t < T; t++) if (!open[t]) step[t] = 0;
+  for (let tries = 0; tries < 80 && open.some((o) => o); tries++) {
+    const [fT, slopeT] = tf.tidy(() => {
+      const trial = valueAndGradient(B, loss, tf.sub(w, tf.mul(tf.tensor3d(step, [T, 1, 1]), at.g)) as tf.Tensor3D, e, pull, ridge);
+      return [trial.f, total(tf.mul(trial.g, at.g))];
+    });
+    const fn = fT!.dataSync() as Float32Array;
+    const slope = slopeT!.dataSync() as Float32Array;
+    tf.dispose([fT!, slopeT!]);
+    for (let t = 0; t < T; t++) {
+      if (!open[t]) continue;
+      const f = fn[t]!;
+      const armijo = f <= f0[t]! - 0.5 * step[t]! * gg[t]!;
+      const unresolved = Math.abs(f - f0[t]!) <= RESOLUTION * Math.abs(f0[t]!) && Number.isFinite(slope[t]!) && slope[t]! >= 0;
+      if (Number.isFinite(f) && (armijo || unresolved)) open[t] = 0;
+      else step[t] = step[t]! / 2;
+    }
+  }
+  for (let t = 0; t < T; t++) if (open[t]) step[t] = 0;
+  return step;
 }
 
 /** Throws NON_FINITE_LOSS naming the first task whose objective is not finite. */

@@ -1,10 +1,14 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { TENSOR_LOSSES } from './optimize-common.js';
 import { optimizeLoop } from './optimize-loop.js';
 
-/** Full-batch gradient descent for all tasks at once, step 1/L per task unless `lr` is given. */
+/**
+ * Full-batch gradient descent for all tasks at once, step 1/L per task unless `lr` is given; a backtracking search
+ * where L is unbounded (Poisson).
+ */
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
-  description: 'Full-batch gradient descent (step 1/L by default), all tasks batched.',
-  losses: ['squared', 'logistic'],
+  description: 'Full-batch gradient descent (step 1/L by default, or a backtracking search when L is unbounded), all tasks batched.',
+  losses: TENSOR_LOSSES,
   options: standardOptions.gdOptions({ epochs: 1000, tol: 1e-6 }),
   run(input, options, ctx) {
     return optimizeLoop(input, options, ctx, {
