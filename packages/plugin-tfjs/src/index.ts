@@ -17,6 +17,7 @@ import { optimizeAdam } from './stages/optimize-adam.js';
 import { disposeBatches } from './stages/optimize-common.js';
 import { optimizeExact } from './stages/optimize-exact.js';
 import { optimizeGd } from './stages/optimize-gd.js';
+import { optimizeLbfgs } from './stages/optimize-lbfgs.js';
 import { optimizeSgd } from './stages/optimize-sgd.js';
 import { propagateIdentity } from './stages/propagate-identity.js';
 import { propagateInverse } from './stages/propagate-inverse.js';
@@ -52,7 +53,7 @@ export const tfjsPlugin: Plugin = {
   stages: {
     propagate: { identity: propagateIdentity, inverse: propagateInverse, solve: propagateSolve, laplacian: propagateLaplacian, ppr: propagatePpr },
     fuse: { identity: fuseIdentity, mean: fuseMean, 'weighted-mean': fuseWeightedMean, median: fuseMedian, max: fuseMax, min: fuseMin },
-    optimize: { exact: optimizeExact, gd: optimizeGd, sgd: optimizeSgd, adam: optimizeAdam },
+    optimize: { exact: optimizeExact, gd: optimizeGd, sgd: optimizeSgd, adam: optimizeAdam, lbfgs: optimizeLbfgs },
   },
 };
 

@@ -70,7 +70,7 @@ function check(cond: unknown, message: string): asserts cond {
 const STANDARD: Record<StageName, readonly string[]> = {
   propagate: ['identity', 'solve', 'inverse', 'laplacian', 'ppr'],
   fuse: ['identity', 'mean', 'median', 'max', 'min', 'weighted-mean'],
-  optimize: ['exact', 'gd', 'adam'],
+  optimize: ['exact', 'gd', 'adam', 'lbfgs', 'newton'],
 };
 
 function defaults(m: StageMethod<unknown, unknown>): Record<string, unknown> {
