@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadPipeline, runPipeline, type RegressionMetrics, type RunOutcome } from '@weightshare/framework';
+import { loadPipeline, runPipeline, type RunOutcome } from '@weightshare/framework';
 import { nativeAvailable } from '@weightshare/plugin-tfjs';
 import { cli } from './helpers/cli.js';
 import { builtins } from './helpers/run.js';
@@ -59,9 +59,10 @@ describe('every pipeline under --backend cpu and --backend tfjs', () => {
     const weightTolerance = f in ILL_CONDITIONED ? 2e-3 : TOLERANCE;
     expect(relativeError(cpu.weights.data, wasm.weights.data)).toBeLessThan(weightTolerance);
     expect(relativeError(cpu.targets.data, wasm.targets.data)).toBeLessThan(weightTolerance);
-    const [m, n] = [cpu.results.models.shared, wasm.results.models.shared] as RegressionMetrics[];
-    expect(Math.abs(m!.mse - n!.mse) / m!.mse).toBeLessThan(TOLERANCE);
-    expect(Math.abs(m!.explainedVariance - n!.explainedVariance)).toBeLessThan(TOLERANCE);
+    // every metric of the loss (regression: MSE relative, R²/explained variance absolute; binary: accuracy, log-loss, AUC)
+    const [m, n] = [cpu.results.models.shared, wasm.results.models.shared] as unknown as Record<string, number>[];
+    expect(Object.keys(n!)).toEqual(Object.keys(m!));
+    for (const k of Object.keys(m!)) expect(Math.abs(m![k]! - n![k]!) / Math.max(1, Math.abs(m![k]!)), k).toBeLessThan(TOLERANCE);
   });
 
   it('the cpu-only exceptions fail on tfjs with a clear error, and are the only ones', async () => {

@@ -1,7 +1,7 @@
 """Independent reference for mean-regularized multi-task learning with any built-in loss (scipy, float64).
 
 Reads a JSON problem on stdin: {"loss": name, "delta": δ (huber), "lambda": λ, "ridge": ρ, "outputs": k,
-"tasks": [{"X": n×d rows, "y": n labels, "bias": column or -1}]} and prints the joint minimizer as JSON rows (one
+"tasks": [{"X": n×d rows, "y": n labels, "bias": column, or -1 to ridge-penalize the bias too}]} and prints the joint minimizer as JSON rows (one
 per task, θ row-major d×k):
 
     min_Θ  Σ_t L(y_t, X_t Θ_t) + ρ Σ_t ‖P Θ_t‖² + λ Σ_t ‖Θ_t − Θ̄‖²,   Θ̄ = mean_t Θ_t, P zeroing the bias row.
@@ -54,10 +54,13 @@ def main():
     tasks = [(np.array(t["X"], float), np.array(t["y"], float), t["bias"]) for t in prob["tasks"]]
     T = len(tasks)
     d = tasks[0][0].shape[1]
-    P = np.ones((d, k))
-    for _, _, b in tasks[:1]:
+    # the ridge mask of each task: its bias row is free, unless the task gives bias -1 (every entry penalized)
+    Ps = []
+    for _, _, b in tasks:
+        P = np.ones((d, k))
         if b >= 0:
             P[b, :] = 0
+        Ps.append(P)
 
     def f(flat):
         th = flat.reshape(T, d, k)
@@ -67,8 +70,8 @@ def main():
         for t, (X, y, _) in enumerate(tasks):
             v, dZ = loss_and_grad(prob["loss"], prob.get("delta", 1.0), y, X @ th[t])
             dev = th[t] - mean
-            total += v + rho * np.sum((P * th[t]) ** 2) + lam * np.sum(dev * dev)
-            grad[t] = X.T @ dZ + 2 * rho * P * th[t] + 2 * lam * dev
+            total += v + rho * np.sum((Ps[t] * th[t]) ** 2) + lam * np.sum(dev * dev)
+            grad[t] = X.T @ dZ + 2 * rho * Ps[t] * th[t] + 2 * lam * dev
         return total, grad.ravel()
 
     res = minimize(f, np.zeros(T * d * k), jac=True, method="L-BFGS-B",

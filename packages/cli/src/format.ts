@@ -31,6 +31,14 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
     const cells = Object.values(missing.cells).reduce((a, b) => a + b, 0);
     out.push(`  missing   ${cells} missing cell${cells === 1 ? '' : 's'} (${missing.policy}): ${missing.droppedRows} row${missing.droppedRows === 1 ? '' : 's'} left out${missing.policy === 'impute-mean' ? ', the rest imputed with training means' : ''}`);
   }
+  const bp = results.biasPenalized;
+  if (bp)
+    for (const [fit, list] of Object.entries(bp) as [string, { task: string; reason: string }[]][]) {
+      const what = fit === 'init' ? 'initial fits' : `${fit} baseline`;
+      out.push(
+        `  note      ${what}: ${list.length} task${list.length === 1 ? ' has' : 's have'} no finite fit alone with a free bias, so every parameter was ridge-penalized (e.g. task ${list[0]!.task}: ${list[0]!.reason}); results.json biasPenalized lists them`,
+      );
+    }
   out.push('');
   const models: [string, Metrics | undefined][] = [
     ['shared', results.models.shared],

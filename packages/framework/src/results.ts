@@ -98,6 +98,11 @@ export interface RunResults {
   objective: ObjectiveInfo;
   convergence: Convergence;
   rounds: RoundRecord[];
+  /**
+   * Tasks whose fit alone (initial fits, independent or pooled baseline) had no finite minimizer with a free bias
+   * (e.g. logistic labels all of one class) and so had every parameter ridge-penalized, with the reason.
+   */
+  biasPenalized?: { init?: BiasPenalized[]; independent?: BiasPenalized[]; pooled?: BiasPenalized[] };
   /** Test metrics of the shared model and of the baselines. */
   models: { shared: Metrics; independent?: Metrics; pooled?: Metrics };
   /** Metrics of a model that are undefined (null in `models`), with the reason, e.g. when no task's test target varies. */
@@ -130,4 +135,10 @@ export interface RunOutcome {
   sources: Record<string, StageSource>;
   /** Fingerprint of the prepared data (train and test rows, after split and standardization). */
   dataHash: string;
+}
+
+/** A task fitted alone with its bias ridge-penalized too, and why (the loss's `unboundedBias`). */
+export interface BiasPenalized {
+  task: string;
+  reason: string;
 }

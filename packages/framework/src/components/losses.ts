@@ -49,6 +49,10 @@ export const logisticLossComponent: LossComponent = {
   description: 'Logistic loss log(1 + e^(−s·z)), binary labels 0/1 or −1/+1; predicts P(y = 1) = σ(z).',
   options: none,
   target: 'binary',
+  unboundedBias(y) {
+    for (let i = 1; i < y.length; i++) if (y[i] !== y[0]) return undefined;
+    return `all ${y.length} of its labels are ${y[0] === 1 ? 1 : 0}`;
+  },
   value(y, Z, _k, grad) {
     let s = 0;
     for (let i = 0; i < y.length; i++) {
@@ -110,6 +114,7 @@ export const poissonLoss: LossComponent = {
   options: none,
   target: 'count',
   checkLabel: (y) => (y >= 0 ? undefined : `Poisson loss needs counts ≥ 0, found ${y}`),
+  unboundedBias: (y) => (y.every((v) => v === 0) ? `all ${y.length} of its counts are 0` : undefined),
   value(y, Z, _k, grad) {
     let s = 0;
     for (let i = 0; i < y.length; i++) {
@@ -147,6 +152,12 @@ export const softmaxLoss: LossComponent = {
   description: 'Multi-class cross-entropy log Σ_c e^(z_c) − z_y; K outputs per row, classes read from the target column.',
   options: none,
   target: 'multiclass',
+  unboundedBias(y, k) {
+    const seen = new Uint8Array(k);
+    for (const c of y) seen[c] = 1;
+    const missing = [...seen.keys()].filter((c) => !seen[c]);
+    return missing.length ? `class${missing.length > 1 ? 'es' : ''} ${missing.map((c) => `#${c + 1}`).join(', ')} of ${k} never occur${missing.length > 1 ? '' : 's'} in its rows` : undefined;
+  },
   value(y, Z, k, grad) {
     const n = y.length;
     const p = grad ?? new Float64Array(k * 2);

@@ -16,7 +16,7 @@ import { dataLoss, dataLossItem, lossOf, modelOf, refOf } from '../components/in
 import { parameterNames } from '../model/parameters.js';
 import { allFinite, type DenseMatrix, zeros } from '../math/dense.js';
 import type { LossInfo, ModelInfo, ModelLayout, OptimizeInput, OptimizeOutput, Plugin, StageContext, StageName, TaskData, TaskExecutor } from '../plugin/types.js';
-import type { RunOutcome, RunResults } from '../results.js';
+import type { BiasPenalized, RunOutcome, RunResults } from '../results.js';
 import { planObjective } from './objective.js';
 import { runRounds } from './rounds.js';
 import { STAGE_NAMES } from '../plugin/types.js';
@@ -120,6 +120,8 @@ export class Engine {
   private step = 0;
   private readonly steps: number;
   private readonly sources: Record<string, StageSource> = {};
+  /** Tasks whose fits alone had every parameter ridge-penalized (no finite minimizer with a free bias), by fit. */
+  private readonly biasPenalized: { init?: BiasPenalized[]; independent?: BiasPenalized[]; pooled?: BiasPenalized[] } = {};
   /** Tasks T and parameter columns p of the run, once the data is loaded: the shapes stored stages must have. */
   private size: { T: number; d: number } | undefined;
   /** The run's loss and model, once the data is loaded (the classes come from the data). */
@@ -178,6 +180,8 @@ export class Engine {
     // the objective's λ: the one λ, or 1 with the blocks' λ inside the penalty (see exactPenalty)
     const lambda = typeof optOptions.lambda === 'number' ? optOptions.lambda : 1;
     const ridge = Number(optOptions.ridge ?? 0);
+    const tied = tiedOf(optOptions.lambda, model.layout);
+    this.checkBounded(data.train, lambdas, tied);
     // the data's fingerprint keys the stored stages; without a store it is not needed (hashing 1.6 GB takes seconds)
     let dataHashValue: string | undefined;
     const dataHash = (): string => (dataHashValue ??= hashData(data));
@@ -190,7 +194,17 @@ export class Engine {
       options,
     });
 
-    const W0 = await this.initialWeights(methods, data, optOptions, dataHash, about);
+    let W0 = await this.initialWeights(methods, data, optOptions, dataHash, about);
+    // a tied block starts from one value for all tasks: the tasks' mean (the same as each with one initialization)
+    if (tied) {
+      W0 = { rows: W0.rows, cols: W0.cols, data: Float64Array.from(W0.data) };
+      for (let j = 0; j < d; j++) {
+        if (!tied[j]) continue;
+        let s = 0;
+        for (let t = 0; t < T; t++) s += W0.data[t * d + j]!;
+        for (let t = 0; t < T; t++) W0.data[t * d + j] = s / T;
+      }
+    }
     const A = await this.relation(data, W0);
     let hashAValue: string | undefined;
     const hashA = (): string => (hashAValue ??= matrixHash(A));
@@ -208,6 +222,7 @@ export class Engine {
         loss,
         model,
         lambdas,
+        ...(tied ? { tied } : {}),
         blockLambdas: typeof optOptions.lambda === 'object' && optOptions.lambda !== null,
         objective: plan,
         stage: (id, key, compute) => this.stage(id, key, compute),
@@ -240,13 +255,15 @@ export class Engine {
       this.phase('baselines');
       const baseOpts = { ...optOptions, lambda: 0, ridge: spec.evaluate.baselineRidge };
       const baseKey = (): Record<string, unknown> => ({ id: 'baselines', seed: spec.seed, ...about(methods.optimize, baseOpts), dataHash: dataHash(), loss: spec.loss, model: spec.model });
-      const base = await this.stage('baselines', baseKey, async () => ({
-        matrices: {
-          independent: await this.fitAlone(methods.optimize, data.train, baseOpts, 'baseline'),
-          pooled: await this.fitAlone(methods.optimize, [poolTasks(data.train)], baseOpts, 'baseline'),
-        },
-        json: {},
-      }));
+      const base = await this.stage('baselines', baseKey, async () => {
+        const alone = await this.fitAlone(methods.optimize, data.train, baseOpts, 'baseline', 'evaluate.baselineRidge');
+        const pool = await this.fitAlone(methods.optimize, [poolTasks(data.train)], baseOpts, 'baseline', 'evaluate.baselineRidge');
+        const json = alone.biasPenalized.length || pool.biasPenalized.length ? { biasPenalized: { independent: alone.biasPenalized, pooled: pool.biasPenalized } } : {};
+        return { matrices: { independent: alone.W, pooled: pool.W }, json };
+      });
+      const bp = base.json.biasPenalized as { independent: BiasPenalized[]; pooled: BiasPenalized[] } | undefined;
+      this.biasPenalized.independent = bp?.independent ?? [];
+      this.biasPenalized.pooled = bp?.pooled ?? [];
       independent = this.checkedMetrics(evaluate(base.matrices.independent!, data.test, this.components), base.matrices.independent!, data, 'independent baseline');
       pooled = this.checkedMetrics(evaluate(base.matrices.pooled!, data.test, this.components, true), base.matrices.pooled!, data, 'pooled baseline', true);
     }
@@ -291,6 +308,9 @@ export class Engine {
       objective: { kind: plan.kind, formula: plan.formula, reason: plan.reason },
       convergence: rounds.convergence,
       rounds: rounds.rounds,
+      ...(Object.values(this.biasPenalized).some((l) => l.length)
+        ? { biasPenalized: Object.fromEntries(Object.entries(this.biasPenalized).filter(([, l]) => l.length)) as RunResults['biasPenalized'] }
+        : {}),
       models: { shared: shared.overall, ...(independent ? { independent: independent.overall } : {}), ...(pooled ? { pooled: pooled.overall } : {}) },
       ...(shared.undefined || independent?.undefined || pooled?.undefined
         ? {
@@ -357,6 +377,12 @@ export class Engine {
     const stage = await this.stage('init', initKey, async () => {
       let B: DenseMatrix;
       if (init.method === 'zeros') B = zeros(T, d);
+      else if (init.method === 'model') {
+        const { model } = this.components;
+        const theta0 = model.component.init(model.layout, this.rng.fork('model/init'), model.options);
+        B = zeros(T, d);
+        for (let t = 0; t < T; t++) B.data.set(theta0, t * d);
+      }
       else if (init.method === 'file') {
         const { data: values } = readMatrixFile(
           resolvePath(this.place.baseDir, init.path),
@@ -365,9 +391,14 @@ export class Engine {
           this.place.locate(['init', 'path']),
         );
         B = { rows: T, cols: d, data: values };
-      } else B = await this.fitAlone(methods.optimize, data.train, initOptions, 'init');
+      } else {
+        const fit = await this.fitAlone(methods.optimize, data.train, initOptions, 'init', 'init.ridge');
+        B = fit.W;
+        if (fit.biasPenalized.length) return { matrices: { B }, json: { biasPenalized: fit.biasPenalized } };
+      }
       return { matrices: { B }, json: {} };
     });
+    this.biasPenalized.init = (stage.json.biasPenalized as BiasPenalized[] | undefined) ?? [];
     return stage.matrices.B!;
   }
 
@@ -490,23 +521,87 @@ export class Engine {
   }
 
   /** Fits every task on its own (λ = 0) with the optimize method: initial weights and the baselines. */
-  private async fitAlone(m: RegisteredMethod, tasks: readonly TaskData[], options: Record<string, unknown>, purpose: 'init' | 'baseline'): Promise<DenseMatrix> {
+  /**
+   * λ = 0 on the entries that the ridge leaves free (the biases) gives a task whose labels leave them unbounded
+   * (the loss's `unboundedBias`) no finite optimum in the rounds: refused before any work, naming the task.
+   */
+  private checkBounded(tasks: readonly TaskData[], lambdas: Float64Array, tied: Uint8Array | undefined): void {
+    const { loss, model } = this.components;
+    const probe = loss.component.unboundedBias;
+    // a tied entry is fitted to all tasks' rows at once, not to one task's
+    if (!probe || !model.layout.penalized.some((v, j) => !v && !(lambdas[j]! > 0) && !tied?.[j])) return;
+    for (const t of tasks) {
+      const why = probe.call(loss.component, t.y, model.layout.outputs, loss.options);
+      if (why)
+        throw new WeightshareError(
+          ErrorCode.SPEC_INVALID,
+          `task "${t.id}" has no finite ${loss.name} fit with λ = 0: ${why}, so its bias (never ridge-penalized) grows without bound and its weights would depend only on when the optimizer stops. Set stages.optimize.lambda > 0 to pull it towards the shared target, or leave the task out of the data.`,
+          { context: { task: t.id }, problems: [{ message: 'λ is set here', location: this.loaded.locate(['stages', 'optimize', 'lambda']) }] },
+        );
+    }
+  }
+
+  /**
+   * Each task fitted alone (λ = 0: the baselines and the initial fits). A task whose labels leave the model's
+   * unpenalized entries without a finite minimizer (the loss's `unboundedBias`: logistic labels all one class,
+   * Poisson counts all 0, a softmax class absent) is fitted in a call of its own with every entry ridge-penalized, so
+   * that its fit has a minimum; those tasks are returned with the reason (results.json lists them).
+   */
+  private async fitAlone(
+    m: RegisteredMethod,
+    tasks: readonly TaskData[],
+    options: Record<string, unknown>,
+    purpose: 'init' | 'baseline',
+    where: string,
+  ): Promise<{ W: DenseMatrix; biasPenalized: BiasPenalized[] }> {
     const T = tasks.length;
     const { loss, model } = this.components;
     const d = model.layout.size;
     // every task starts from the model's one seeded initialization (zeros for linear models)
     const theta0 = model.component.init(model.layout, this.rng.fork('model/init'), model.options);
-    const start = zeros(T, d);
-    for (let t = 0; t < T; t++) start.data.set(theta0, t * d);
-    const out = (await this.invoke(
-      m,
-      { tasks, loss, model, targets: zeros(T, d), penaltyWeights: new Float64Array(T), lambdas: new Float64Array(d), start } satisfies OptimizeInput,
-      options,
-      0,
-      purpose,
-    )) as OptimizeOutput;
-    this.expectShape(out.weights, T, d, m, 0, 'weights');
-    return out.weights;
+    const probe = loss.component.unboundedBias;
+    const free = model.layout.penalized.some((v) => !v);
+    const reasons = tasks.map((t) => (probe && free ? probe.call(loss.component, t.y, model.layout.outputs, loss.options) : undefined));
+    const bounded = tasks.filter((_, k) => !reasons[k]);
+    const unbounded = tasks.filter((_, k) => reasons[k]);
+    const biasPenalized = unbounded.map((t) => ({ task: t.id, reason: reasons[tasks.indexOf(t)]! }));
+    if (unbounded.length && !((options.ridge as number) > 0)) {
+      const list = biasPenalized.slice(0, 5).map((b) => `task "${b.task}" (${b.reason})`).join('; ');
+      throw new WeightshareError(
+        ErrorCode.SPEC_INVALID,
+        `${purpose === 'init' ? 'the initial fits' : 'the baselines'} fit each task alone, and ${unbounded.length === 1 ? 'one task has' : `${unbounded.length} tasks have`} no finite ${loss.name} fit of ${unbounded.length === 1 ? 'its' : 'their'} own with an unpenalized bias: ${list}${unbounded.length > 5 ? `; and ${unbounded.length - 5} more` : ''}. Set ${where} > 0 (such tasks then have every parameter ridge-penalized), or leave these tasks out of the data.`,
+        { context: { task: unbounded[0]!.id }, problems: [{ message: 'the ridge is set here', location: this.loaded.locate(where.split('.')) }] },
+      );
+    }
+    const fit = async (subset: readonly TaskData[], layout: ModelLayout): Promise<DenseMatrix> => {
+      const n = subset.length;
+      const start = zeros(n, d);
+      for (let t = 0; t < n; t++) start.data.set(theta0, t * d);
+      const out = (await this.invoke(
+        m,
+        { tasks: subset, loss, model: layout === model.layout ? model : { ...model, layout }, targets: zeros(n, d), penaltyWeights: new Float64Array(n), lambdas: new Float64Array(d), start } satisfies OptimizeInput,
+        options,
+        0,
+        purpose,
+      )) as OptimizeOutput;
+      this.expectShape(out.weights, n, d, m, 0, 'weights');
+      return out.weights;
+    };
+    if (!unbounded.length) return { W: await fit(tasks, model.layout), biasPenalized };
+    // each group is a task set of its own, numbered from 0 (a method's matrices have one row per task it is given)
+    const W = zeros(T, d);
+    for (const [group, layout] of [
+      [bounded, model.layout],
+      [unbounded, { ...model.layout, penalized: new Uint8Array(d).fill(1) }],
+    ] as const) {
+      if (!group.length) continue;
+      const Wg = await fit(
+        group.map((t, k) => ({ ...t, index: k })),
+        layout,
+      );
+      group.forEach((t, k) => W.data.set(Wg.data.subarray(k * d, k * d + d), t.index * d));
+    }
+    return { W, biasPenalized };
   }
 
   private async call<I, O>(m: RegisteredMethod, input: I, round: number): Promise<O> {
@@ -621,7 +716,24 @@ function fileHash(path: string): string | null {
 export function lambdasOf(lambda: unknown, layout: ModelLayout): Float64Array {
   const out = new Float64Array(layout.size);
   if (typeof lambda === 'number' || lambda === undefined) return out.fill(Number(lambda ?? 0));
-  const byBlock = lambda as Record<string, number>;
-  for (const b of layout.blocks) out.fill(byBlock[b.name] ?? 0, b.offset, b.offset + b.size);
+  const byBlock = lambda as Record<string, unknown>;
+  // a tied block ({ shared: true }) has no pull: it is one parameter for all tasks
+  for (const b of layout.blocks) out.fill(typeof byBlock[b.name] === 'number' ? (byBlock[b.name] as number) : 0, b.offset, b.offset + b.size);
   return out;
+}
+
+/** The entries of the blocks that `lambda` marks `{ shared: true }` (1 = one copy for all tasks), or undefined. */
+export function tiedOf(lambda: unknown, layout: ModelLayout): Uint8Array | undefined {
+  if (lambda === null || typeof lambda !== 'object') return undefined;
+  const byBlock = lambda as Record<string, unknown>;
+  const tied = new Uint8Array(layout.size);
+  let any = false;
+  for (const b of layout.blocks) {
+    const v = byBlock[b.name];
+    if (v !== null && typeof v === 'object' && (v as { shared?: unknown }).shared === true) {
+      tied.fill(1, b.offset, b.offset + b.size);
+      any = true;
+    }
+  }
+  return any ? tied : undefined;
 }

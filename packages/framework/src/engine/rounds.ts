@@ -41,6 +41,8 @@ export interface RoundContext {
   model: ModelInfo;
   /** λ per parameter (length p). */
   lambdas: Float64Array;
+  /** Entries of hard-shared blocks (one copy for all tasks), if any. */
+  tied?: Uint8Array;
   /** Whether λ was given per parameter block (then `lambda` is 1 and `lambdas` weigh the penalty). */
   blockLambdas: boolean;
   objective: ObjectivePlan;
@@ -126,7 +128,14 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     const losses = await ctx.taskLosses(W);
     let loss = 0;
     for (let k = 0; k < tasks.length; k++) loss += losses[k]!;
-    const rid = ctx.ridge ? ridgeTerm(W, tasks, ctx.ridge, ctx.model.layout.penalized) : 0;
+    let rid = ctx.ridge ? ridgeTerm(W, tasks, ctx.ridge, ctx.model.layout.penalized) : 0;
+    // a tied block is one parameter vector: its ridge counts once, not once per task
+    if (ctx.ridge && ctx.tied) {
+      const mask = ctx.model.layout.penalized;
+      let s = 0;
+      for (let j = 0; j < W.cols; j++) if (ctx.tied[j] && mask[j]) s += W.data[j]! * W.data[j]!;
+      rid -= (tasks.length - 1) * ctx.ridge * s;
+    }
     let penalty: number;
     const weights = ctx.blockLambdas ? ctx.lambdas : undefined;
     if (plan.kind === 'exact') penalty = exactPenalty(plan.form!, W, A, atW?.E, atW?.c, weights);
@@ -227,7 +236,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
         W: ctx.hashes.matrix(x),
       }),
       async () => {
-        const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: ctx.loss, model: ctx.model, targets: own.E, penaltyWeights: own.c, lambdas: ctx.lambdas, start: x }, r);
+        const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: ctx.loss, model: ctx.model, targets: own.E, penaltyWeights: own.c, lambdas: ctx.lambdas, start: x, ...(ctx.tied ? { tied: ctx.tied } : {}) }, r);
         ctx.expectShape(out.weights, T, p, methods.optimize, r, 'weights');
         return {
           matrices: { W: out.weights },

@@ -36,10 +36,20 @@ export const optimizeOptions: Record<string, JsonSchema> = {
   lambda: {
     anyOf: [
       { type: 'number', minimum: 0 },
-      { type: 'object', minProperties: 1, additionalProperties: { type: 'number', minimum: 0 } },
+      {
+        type: 'object',
+        minProperties: 1,
+        additionalProperties: {
+          anyOf: [
+            { type: 'number', minimum: 0 },
+            { type: 'object', properties: { shared: { const: true } }, required: ['shared'], additionalProperties: false },
+          ],
+        },
+      },
     ],
     default: 1,
-    description: 'λ: strength of the pull λ·c_t‖w_t − E_t‖² towards the fused target; or one λ per parameter block of the model, e.g. { layer1: 100, output: 1 } (methods that read input.lambdas).',
+    description:
+      'λ: strength of the pull λ·c_t‖w_t − E_t‖² towards the fused target; or one λ per parameter block of the model, e.g. { layer1: 100, output: 1 } (methods that read input.lambdas), where { shared: true } ties a block: one copy for all tasks (hard sharing).',
   },
   ridge: { type: 'number', minimum: 0, default: 1, description: 'ρ: ridge penalty ρ‖w‖² on every weight but the bias (also the default of init.ridge and evaluate.baselineRidge).' },
 };

@@ -76,6 +76,13 @@ export interface LossComponent {
    * regression and counts, P(y = 1) for binary, class probabilities for multiclass.
    */
   link(Z: Float64Array, k: number, out: Float64Array, options: Record<string, unknown>): void;
+  /**
+   * Why a fit to these labels alone has no finite minimizer when the model's unpenalized entries (its biases) are
+   * free — e.g. logistic labels that are all 1 drive the bias to +∞ — or undefined when it has one. The engine asks
+   * it for fits with no pull towards shared targets (λ = 0: the independent and pooled baselines, the initial fits)
+   * and ridge-penalizes every entry of such a task's fit, saying so in results.json. Absent: always bounded.
+   */
+  unboundedBias?(y: Float64Array, k: number, options: Record<string, unknown>): string | undefined;
 }
 
 /** A named block of a model's parameter vector θ (e.g. `weights`, `bias`, `layer1`). */
@@ -223,6 +230,12 @@ export interface OptimizeInput {
   readonly lambdas: Float64Array;
   /** The current parameters (T×p), the starting point of iterative optimizers. */
   readonly start: DenseMatrix;
+  /**
+   * Hard sharing (length p, version 2, only for methods with `tiedBlocks`): 1 where the entry is **one** parameter
+   * for all tasks (a block the spec marks `{ shared: true }`), trained on the sum of the tasks' objectives with its
+   * ridge counted once; `start` has the same value there in every row, and so must the returned weights. Absent: none.
+   */
+  readonly tied?: Uint8Array;
 }
 
 /** How one task's optimization ended. */
@@ -308,6 +321,11 @@ export interface StageMethod<I, O> {
    * `options.lambda`), so a spec may give `lambda` per parameter block. Without it such specs are refused.
    */
   readonly blockLambdas?: boolean;
+  /**
+   * Optimize methods only (version 2): the method honours `input.tied` (hard-shared blocks: one copy for all tasks,
+   * trained on the pooled gradient). Without it, specs with a `{ shared: true }` block are refused.
+   */
+  readonly tiedBlocks?: boolean;
   /** Computes the stage. Throw {@link WeightshareError} for user-fixable problems; anything else is wrapped. */
   run(input: I, options: Record<string, unknown>, ctx: StageContext): O | Promise<O>;
 }

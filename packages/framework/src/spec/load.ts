@@ -629,6 +629,20 @@ function semanticChecks(
         message: `optimize method "${opt.method}" on backend "${optBackend}" takes one λ for all parameters, but lambda gives one per block; give lambda a number, or use ${blockable.length ? `one of: ${blockable.join(', ')}` : 'another backend'}.`,
         location: locate(['stages', 'optimize', 'lambda']),
       });
+    const sharedBlocks = Object.entries(lam).filter(([, v]) => v !== null && typeof v === 'object').map(([k]) => k);
+    if (sharedBlocks.length) {
+      const tying = registry.methods('optimize', optBackend).filter((m) => registry.find(optBackend, 'optimize', m)!.impl.tiedBlocks);
+      if (!found.impl.tiedBlocks)
+        out.push({
+          message: `lambda ties block${sharedBlocks.length > 1 ? 's' : ''} ${sharedBlocks.join(', ')} ({ shared: true }: one copy for all tasks), which optimize method "${opt.method}" on backend "${optBackend}" cannot train; use ${tying.length ? `one of: ${tying.join(', ')}` : 'another backend'}, or give ${sharedBlocks.length > 1 ? 'them' : 'it'} a λ.`,
+          location: locate(['stages', 'optimize', 'lambda', sharedBlocks[0]!]),
+        });
+      else if ((opt as { batchSize?: unknown }).batchSize !== undefined)
+        out.push({
+          message: `a tied block ({ shared: true }) is trained on the full-batch gradient of all tasks together; remove batchSize.`,
+          location: locate(['stages', 'optimize', 'batchSize']),
+        });
+    }
     const md = registry.model(model)!;
     if (!isStandIn(md.impl)) {
       const l = registry.loss(loss)!;

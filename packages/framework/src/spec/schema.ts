@@ -162,6 +162,10 @@ export const INIT_METHODS: Record<string, MethodChoice> = {
     properties: { ridge: num("Ridge ρ for the independent fits; default: the optimize stage's ridge.", { minimum: 0 }) },
   },
   zeros: { description: 'B = 0.', properties: {} },
+  model: {
+    description: "Every task starts from the model's one seeded initialization (zeros for a linear model; for an mlp the Glorot/He draw that all tasks share).",
+    properties: {},
+  },
   file: {
     description: 'B read from a CSV file of T rows and d numeric columns (bias last when the data has one).',
     properties: { path: str('CSV file, relative to the spec\'s folder.') },

@@ -73,7 +73,7 @@ export type RelationSpec =
   | ({ method: 'csv'; path: string } & Sparsify)
   | ({ method: 'estimate'; similarity: 'cosine' | 'correlation' | 'rbf'; gamma?: number; negative: 'clip' | 'keep' } & Sparsify);
 
-export type InitSpec = { method: 'independent'; ridge: number } | { method: 'zeros' } | { method: 'file'; path: string };
+export type InitSpec = { method: 'independent'; ridge: number } | { method: 'zeros' } | { method: 'model' } | { method: 'file'; path: string };
 
 /**
  * How many rounds run. `rounds: N` in a spec means { max: N, stopEarly: false } (always N rounds; convergence is

@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { jointSolve, checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /** One task of Adam; full-batch unless `batchSize` is set (then shuffled by the task's own stream). Any thread. */
 export function solveAdam(item: TaskItem): TaskResult {
@@ -51,10 +51,12 @@ export function solveAdam(item: TaskItem): TaskResult {
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling).',
   blockLambdas: true,
+  tiedBlocks: true,
   losses: 'any',
   models: 'any',
   options: standardOptions.adamOptions({ epochs: 2000, tol: 1e-9 }),
   run(input, options, ctx) {
+    if (input.tied) return jointSolve(input, options, ctx, solveAdam);
     const needsRows = rowsNeeded(input) || options.batchSize !== undefined;
     return perTask('optimize/adam', input, options, ctx, { module: import.meta.url, export: 'solveAdam' }, solveAdam, needsRows);
   },

@@ -98,6 +98,8 @@ export interface TaskProblem {
   /** Scratch of the generic path: outputs Z and ∂L/∂Z (n×k). */
   Z?: Float64Array;
   dZ?: Float64Array;
+  /** The joint objective of tasks with tied blocks (see {@link jointSolve}): replaces the per-task formula. */
+  joint?: (w: Float64Array, g: Float64Array) => number;
 }
 
 /**
@@ -123,6 +125,8 @@ export interface TaskItem {
   rngSeed: number;
   /** λ·c_t when every λ_j is the same (the common case), for the solvers' factor caches. */
   pull: number;
+  /** A ready problem (in process only): the joint problem of tied blocks. */
+  problem?: TaskProblem;
 }
 
 /** What a task's solver returns. */
@@ -138,6 +142,7 @@ const FAST: Record<string, number> = { squared: 0, logistic: 1, huber: 2, poisso
 
 /** The problem of an item (computing the statistics if they did not come with it). */
 export function problemOf(item: TaskItem): TaskProblem {
+  if (item.problem) return item.problem;
   const c = item.components ?? fromRef(item.ref);
   const loss: SolverLoss = { name: item.ref.loss.name, options: item.ref.loss.options, component: c.loss };
   const model: SolverModel = { name: item.ref.model.name, options: item.ref.model.options, component: c.model, layout: item.ref.model.layout };
@@ -216,6 +221,7 @@ function rowCoef(kind: number, z: number, yi: number, delta: number): number {
  * `g` and returns f (the data part estimated when `rows` is given).
  */
 export function valueAndGradient(p: TaskProblem, w: Float64Array, g: Float64Array, rows?: Int32Array | number[]): number {
+  if (p.joint) return p.joint(w, g);
   const P = p.model.layout.size;
   let f = 0;
   if (p.fast === 0 && !rows) {
@@ -390,6 +396,25 @@ export async function perTask(
   const P = input.targets.cols;
   const T = input.targets.rows;
   const cache = statsCache;
+  // a plugin's loss or model cannot be looked up on a worker thread (no ref): such runs solve in process
+  const ref = refOf(input.loss, input.model);
+  const items = taskItems(input, options, ctx, needsRows);
+  const results = await ctx.executor.map(items, { name, run: solve, ...(ref ? { entry } : {}) });
+  const W = new Float64Array(T * P);
+  const reports: TaskOptimizeReport[] = new Array(T);
+  results.forEach((r, k) => {
+    const task = input.tasks[k]!;
+    W.set(r.w, task.index * P);
+    reports[task.index] = r.report;
+    if (r.stats && r.stats.G.length && !cache.has(task)) cache.set(task, r.stats);
+  });
+  return { weights: { rows: T, cols: P, data: W }, perTask: reports };
+}
+
+/** The work item of every task of an optimize call. */
+function taskItems(input: OptimizeInput, options: Record<string, unknown>, ctx: StageContext, needsRows: boolean): TaskItem[] {
+  const P = input.targets.cols;
+  const cache = statsCache;
   const ref = refOf(input.loss, input.model);
   // a plugin's loss or model cannot be looked up on a worker thread: such runs solve in process
   const components = ref ? undefined : { loss: input.loss.component, model: input.model.component };
@@ -397,7 +422,7 @@ export async function perTask(
   const lambdas = input.lambdas;
   let uniform = true;
   for (let j = 1; j < P && uniform; j++) if (lambdas[j] !== lambdas[0]) uniform = false;
-  const items: TaskItem[] = input.tasks.map((task) => {
+  return input.tasks.map((task) => {
     const stats = cache.get(task);
     const c = input.penaltyWeights[task.index]!;
     const pulls = new Float64Array(P);
@@ -418,16 +443,76 @@ export async function perTask(
       rngSeed: ctx.rng.forkSeed(`task/${task.id}`),
     };
   });
-  const results = await ctx.executor.map(items, { name, run: solve, ...(ref ? { entry } : {}) });
-  const W = new Float64Array(T * P);
-  const reports: TaskOptimizeReport[] = new Array(T);
-  results.forEach((r, k) => {
-    const task = input.tasks[k]!;
-    W.set(r.w, task.index * P);
-    reports[task.index] = r.report;
-    if (r.stats && r.stats.G.length && !cache.has(task)) cache.set(task, r.stats);
+}
+
+/**
+ * Tasks with tied blocks (`input.tied`: one copy of those entries for all tasks, i.e. hard sharing) are one problem:
+ * θ = (each task's free entries, then the tied entries once), f(θ) = Σ_t f_t(θ_t) with the tied entries' ridge
+ * counted once, so the tied entries move on the sum of the tasks' gradients (the pooled gradient). `solve` — gd,
+ * adam or lbfgs, full batch — runs on it in process as on one task; each task's report is the joint one.
+ */
+export function jointSolve(input: OptimizeInput, options: Record<string, unknown>, ctx: StageContext, solve: (item: TaskItem) => TaskResult): OptimizeOutput {
+  const tied = input.tied!;
+  const T = input.tasks.length;
+  const P = input.targets.cols;
+  const free: number[] = [];
+  const shared: number[] = [];
+  for (let j = 0; j < P; j++) (tied[j] ? shared : free).push(j);
+  const u = free.length;
+  const J = T * u + shared.length;
+  const items = taskItems(input, options, ctx, true);
+  const problems = items.map(problemOf);
+  const mask = input.model.layout.penalized;
+  const ridge = options.ridge as number;
+  const w0 = new Float64Array(J);
+  items.forEach((it, t) => free.forEach((j, i) => (w0[t * u + i] = it.w0[j]!)));
+  shared.forEach((j, i) => {
+    let s = 0;
+    for (const it of items) s += it.w0[j]!;
+    w0[T * u + i] = s / T;
   });
-  return { weights: { rows: T, cols: P, data: W }, perTask: reports };
+  const theta = new Float64Array(P);
+  const gt = new Float64Array(P);
+  const joint = (w: Float64Array, g: Float64Array): number => {
+    g.fill(0);
+    let f = 0;
+    shared.forEach((j, i) => (theta[j] = w[T * u + i]!));
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < u; i++) theta[free[i]!] = w[t * u + i]!;
+      f += valueAndGradient(problems[t]!, theta, gt);
+      for (let i = 0; i < u; i++) g[t * u + i] = gt[free[i]!]!;
+      for (let i = 0; i < shared.length; i++) g[T * u + i]! += gt[shared[i]!]!;
+    }
+    // each task's f_t counted the tied entries' ridge; they are one vector, penalized once
+    for (let i = 0; i < shared.length; i++) {
+      const j = shared[i]!;
+      if (!mask[j]) continue;
+      const v = w[T * u + i]!;
+      f -= (T - 1) * ridge * v * v;
+      g[T * u + i]! -= 2 * (T - 1) * ridge * v;
+    }
+    return f;
+  };
+  const first = problems[0]!;
+  const layout: ModelLayout = { features: 0, outputs: 1, size: J, blocks: [], penalized: new Uint8Array(J), linear: false };
+  const problem: TaskProblem = {
+    ...first,
+    task: { ...first.task, id: `${T} tasks sharing blocks` },
+    model: { ...first.model, layout },
+    stats: { n: 1, d: 0, G: new Float64Array(0), b: new Float64Array(0), yy: 0, lmax: NaN },
+    fast: -1,
+    joint,
+  };
+  const r = solve({ ...items[0]!, stats: undefined, w0, problem, rngSeed: ctx.rng.forkSeed('joint') });
+  const W = new Float64Array(T * P);
+  input.tasks.forEach((task, t) => {
+    const row = W.subarray(task.index * P, task.index * P + P);
+    for (let i = 0; i < u; i++) row[free[i]!] = r.w[t * u + i]!;
+    for (let i = 0; i < shared.length; i++) row[shared[i]!] = r.w[T * u + i]!;
+  });
+  const reports: TaskOptimizeReport[] = new Array(T);
+  input.tasks.forEach((task) => (reports[task.index] = r.report));
+  return { weights: { rows: T, cols: P, data: W }, perTask: reports, diagnostics: { joint: { parameters: J, shared: shared.length } } };
 }
 
 /** Whether a solver needs the task's rows: all but the squared loss of a one-output linear model. */

@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { backtrack, checkFinite, contextOf, curveFor, gradientScale, lipschitz, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { jointSolve, backtrack, checkFinite, contextOf, curveFor, gradientScale, lipschitz, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /**
  * One task of full-batch gradient descent. Runs on any thread. Step 1/L where the loss's curvature is bounded and
@@ -48,10 +48,12 @@ export function solveGd(item: TaskItem): TaskResult {
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Full-batch gradient descent (step 1/L by default, or a backtracking search when L is unbounded).',
   blockLambdas: true,
+  tiedBlocks: true,
   losses: 'any',
   models: 'any',
   options: standardOptions.gdOptions({ epochs: 1000, tol: 1e-9 }),
   run(input, options, ctx) {
+    if (input.tied) return jointSolve(input, options, ctx, solveGd);
     return perTask('optimize/gd', input, options, ctx, { module: import.meta.url, export: 'solveGd' }, solveGd, rowsNeeded(input));
   },
 };

@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { jointSolve, checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /**
  * One task of L-BFGS (Nocedal & Wright 2006, algorithm 7.4/7.5): the two-loop recursion over the last `memory`
@@ -115,10 +115,12 @@ export function solveLbfgs(item: TaskItem): TaskResult {
 export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'L-BFGS with a backtracking Armijo line search (robust to an overflowing loss); any loss and model.',
   blockLambdas: true,
+  tiedBlocks: true,
   losses: 'any',
   models: 'any',
   options: standardOptions.lbfgsOptions({ epochs: 1000, tol: 1e-10 }),
   run(input, options, ctx) {
+    if (input.tied) return jointSolve(input, options, ctx, solveLbfgs);
     return perTask('optimize/lbfgs', input, options, ctx, { module: import.meta.url, export: 'solveLbfgs' }, solveLbfgs, rowsNeeded(input));
   },
 };

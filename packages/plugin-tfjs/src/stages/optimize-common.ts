@@ -51,8 +51,6 @@ export interface Batch {
   yy: tf.Tensor3D; // T × 1 × 1
   /** Largest eigenvalue of each XᵀX (power iteration), T × 1 × 1. */
   lmax: tf.Tensor3D;
-  /** 1 except at the bias column, 1 × d × 1. */
-  P: tf.Tensor3D;
   /** Every tensor built so far. */
   tensors(): tf.Tensor[];
 }
@@ -116,8 +114,6 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
   const d = tasks[0]!.X.cols;
   const n = Int32Array.from(tasks, (t) => t.y.length);
   const nmax = Math.max(...n);
-  const Pv = new Float32Array(d).fill(1);
-  if (tasks[0]!.biasColumn >= 0) Pv[tasks[0]!.biasColumn] = 0;
   const stats = tasks.map(taskStats);
   const { G, b, lmax } = tf.tidy(() => {
     const G = tf.tensor3d(concat(stats.map((s) => s.G)), [T, d, d]);
@@ -146,7 +142,6 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
     rows = { X: tf.keep(tf.tensor3d(Xp, [T, nmax, d])), y: tf.keep(tf.tensor3d(yp, [T, nmax, 1])), mask: tf.keep(tf.tensor3d(mp, [T, nmax, 1])) };
     return rows;
   };
-  const P = tf.tensor3d(Pv, [1, d, 1]);
   const yy = tf.tensor3d(Float32Array.from(stats, (s) => s.yy), [T, 1, 1]);
   const batch: Batch = {
     T,
@@ -166,8 +161,7 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
     b,
     yy,
     lmax,
-    P,
-    tensors: () => [G, b, yy, lmax, P, ...(rows ? [rows.X, rows.y, rows.mask] : [])],
+    tensors: () => [G, b, yy, lmax, ...(rows ? [rows.X, rows.y, rows.mask] : [])],
   };
   live.add(batch);
   cache.set(tasks, batch);
@@ -175,7 +169,7 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
 }
 
 /** The per-run parameters of an optimize call as tensors: targets e (T×d×K), pull λc_t (T×1×1), start w (T×d×K). */
-export function parameters(input: OptimizeInput, options: Record<string, unknown>): { e: tf.Tensor3D; pull: tf.Tensor3D; w0: tf.Tensor3D } {
+export function parameters(input: OptimizeInput, options: Record<string, unknown>): { e: tf.Tensor3D; pull: tf.Tensor3D; w0: tf.Tensor3D; P: tf.Tensor3D } {
   const T = input.tasks.length;
   const d = input.targets.cols;
   const K = input.model.layout.outputs;
@@ -189,6 +183,8 @@ export function parameters(input: OptimizeInput, options: Record<string, unknown
     e: tf.tensor3d(rows(input.targets.data), [T, d / K, K]),
     pull: tf.tensor3d(Float32Array.from(input.tasks, (t) => lambda * input.penaltyWeights[t.index]!), [T, 1, 1]),
     w0: tf.tensor3d(rows(input.start.data), [T, d / K, K]),
+    // the model layout's ridge mask (1 × d/K × K): 0 at the bias row, unless this fit penalizes every entry
+    P: tf.tensor3d(Float32Array.from(input.model.layout.penalized), [1, d / K, K]),
   };
 }
 
@@ -204,6 +200,7 @@ export function valueAndGradient(
   w: tf.Tensor3D,
   e: tf.Tensor3D,
   pull: tf.Tensor3D,
+  P: tf.Tensor3D,
   ridge: number,
   rows?: { X: tf.Tensor3D; y: tf.Tensor3D; mask: tf.Tensor3D; scale: tf.Tensor3D },
 ): { f: tf.Tensor3D; g: tf.Tensor3D } {
@@ -258,7 +255,7 @@ export function valueAndGradient(
     }
   }
   const diff = tf.sub(w, e);
-  const Pw = tf.mul(B.P, w);
+  const Pw = tf.mul(P, w);
   f = tf.add(f, tf.add(tf.mul(pull, total(tf.square(diff))), tf.mul(ridge, total(tf.square(Pw)))));
   g = tf.add(g, tf.add(tf.mul(tf.mul(2, pull), diff), tf.mul(2 * ridge, Pw)));
   return { f: f as tf.Tensor3D, g: g as tf.Tensor3D };
@@ -295,6 +292,7 @@ export function armijoSteps(
   at: { f: tf.Tensor; g: tf.Tensor3D },
   e: tf.Tensor3D,
   pull: tf.Tensor3D,
+  P: tf.Tensor3D,
   ridge: number,
   start: Float32Array,
   skip?: Uint8Array,
@@ -309,7 +307,7 @@ export function armijoSteps(
   for (let t = 0; t < T; t++) if (!open[t]) step[t] = 0;
   for (let tries = 0; tries < 80 && open.some((o) => o); tries++) {
     const [fT, slopeT] = tf.tidy(() => {
-      const trial = valueAndGradient(B, loss, tf.sub(w, tf.mul(tf.tensor3d(step, [T, 1, 1]), at.g)) as tf.Tensor3D, e, pull, ridge);
+      const trial = valueAndGradient(B, loss, tf.sub(w, tf.mul(tf.tensor3d(step, [T, 1, 1]), at.g)) as tf.Tensor3D, e, pull, P, ridge);
       return [trial.f, total(tf.mul(trial.g, at.g))];
     });
     const fn = fT!.dataSync() as Float32Array;

@@ -16,12 +16,12 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
     if (input.loss.name !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
     const B = batchOf(ctx, input.tasks);
     const ridge = options.ridge as number;
-    const { e, pull, w0 } = parameters(input, options);
-    const diag = tf.tidy(() => tf.add(tf.mul(B.P, ridge), pull)); // ρP + λc, T×d×1
+    const { e, pull, w0, P } = parameters(input, options);
+    const diag = tf.tidy(() => tf.add(tf.mul(P, ridge), pull)); // ρP + λc, T×d×1
     const rhs = tf.tidy(() => tf.add(B.b, tf.mul(pull, e)));
     const tol = options.tol as number;
     const res = cg((x) => tf.add(tf.matMul(B.G, x as tf.Tensor3D), tf.mul(diag, x)), rhs, tol, options.maxIterations as number, w0);
-    tf.dispose([diag, rhs, e, pull, w0]);
+    tf.dispose([diag, rhs, e, pull, w0, P]);
     if (!res.converged) {
       res.x.dispose();
       const worst = res.residuals.indexOf(Math.max(...res.residuals));

@@ -29,7 +29,7 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
   run(input, options, ctx) {
     const B = batchOf(ctx, input.tasks);
     const loss = lossOf(input);
-    const { e, pull, w0 } = parameters(input, options);
+    const { e, pull, w0, P: mask } = parameters(input, options);
     const ridge = options.ridge as number;
     const epochs = options.epochs as number;
     const memory = options.memory as number;
@@ -41,7 +41,7 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
     /** f (T) and ∇f (T×P) of every task at the host parameters w. */
     const evaluate = (w: Float32Array): { f: Float32Array; g: Float32Array } => {
       const [fT, gT] = tf.tidy(() => {
-        const r = valueAndGradient(B, loss, tf.tensor3d(w, shape), e, pull, ridge);
+        const r = valueAndGradient(B, loss, tf.tensor3d(w, shape), e, pull, mask, ridge);
         return [r.f, r.g];
       });
       const f = fT!.dataSync() as Float32Array;
@@ -50,7 +50,7 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
       return { f, g };
     };
     try {
-      const stop = tf.tidy(() => tf.mul(norms(valueAndGradient(B, loss, tf.zerosLike(w0) as tf.Tensor3D, e, pull, ridge).g), options.tol as number));
+      const stop = tf.tidy(() => tf.mul(norms(valueAndGradient(B, loss, tf.zerosLike(w0) as tf.Tensor3D, e, pull, mask, ridge).g), options.tol as number));
       const stopAt = Float32Array.from(stop.dataSync());
       stop.dispose();
       const w = Float32Array.from(w0.dataSync());
@@ -222,7 +222,7 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
         perTask: input.tasks.map((_, k) => ({ epochs: iterations[k]!, converged: Boolean(converged[k]) })),
       };
     } finally {
-      tf.dispose([e, pull, w0]);
+      tf.dispose([e, pull, w0, mask]);
     }
   },
 };

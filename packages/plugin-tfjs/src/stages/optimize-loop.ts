@@ -57,22 +57,22 @@ function miniBatch(B: Batch, perms: Int32Array[], k: number, size: number): { X:
 export function optimizeLoop(input: OptimizeInput, options: Record<string, unknown>, ctx: StageContext, o: LoopOptions): OptimizeOutput {
   const B = batchOf(ctx, input.tasks);
   const loss = lossOf(input);
-  const { e, pull, w0 } = parameters(input, options);
+  const { e, pull, w0, P } = parameters(input, options);
   const T = B.T;
   let w: tf.Tensor3D = w0;
-  const keep: tf.Tensor[] = [e, pull];
+  const keep: tf.Tensor[] = [e, pull, P];
   // no lr and no 1/L: gd searches every epoch, sgd once at w0 (as plugin-cpu's searchedStep, 1e-3 where that fails)
   const search = o.lr === undefined && !Number.isFinite(loss.curvature);
   let stepSize: tf.Tensor3D;
   if (!search) stepSize = tf.tidy(() => (o.lr !== undefined ? tf.fill([T, 1, 1], o.lr) : tf.div(1, lipschitz(B, loss, pull, o.ridge)))) as tf.Tensor3D;
   else if (o.kind === 'gd') stepSize = tf.zeros([T, 1, 1]) as tf.Tensor3D;
   else {
-    const at = tf.tidy(() => valueAndGradient(B, loss, w0, e, pull, o.ridge));
-    const s = armijoSteps(B, loss, w0, at, e, pull, o.ridge, new Float32Array(T).fill(1));
+    const at = tf.tidy(() => valueAndGradient(B, loss, w0, e, pull, P, o.ridge));
+    const s = armijoSteps(B, loss, w0, at, e, pull, P, o.ridge, new Float32Array(T).fill(1));
     tf.dispose([at.f, at.g]);
     stepSize = tf.tensor3d(s.map((v) => v || 1e-3), [T, 1, 1]);
   }
-  const stop = tf.tidy(() => tf.mul(norms(valueAndGradient(B, loss, tf.zerosLike(w0) as tf.Tensor3D, e, pull, o.ridge).g), o.tol));
+  const stop = tf.tidy(() => tf.mul(norms(valueAndGradient(B, loss, tf.zerosLike(w0) as tf.Tensor3D, e, pull, P, o.ridge).g), o.tol));
   keep.push(stop);
   const lastStep = new Float32Array(T).fill(1);
   let m: tf.Tensor = tf.zerosLike(w);
@@ -87,7 +87,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
   /** Full-batch check: finiteness, and which tasks are done. Returns true when all are. */
   const check = (epoch: number, before: boolean, at?: { f: tf.Tensor; g: tf.Tensor3D }): boolean => {
     const [f, done] = tf.tidy(() => {
-      const { f, g } = at ?? valueAndGradient(B, loss, w as tf.Tensor3D, e, pull, o.ridge);
+      const { f, g } = at ?? valueAndGradient(B, loss, w as tf.Tensor3D, e, pull, P, o.ridge);
       return [at ? f.clone() : f, tf.lessEqual(norms(g), stop)];
     });
     const fv = f!.dataSync() as Float32Array;
@@ -113,14 +113,14 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
       // full batch: the gradient at w serves both the stopping test and the step (one pass over the rows, not two)
       let full: { f: tf.Tensor; g: tf.Tensor3D } | undefined;
       if (!size) {
-        full = tf.tidy(() => valueAndGradient(B, loss, w as tf.Tensor3D, e, pull, o.ridge));
+        full = tf.tidy(() => valueAndGradient(B, loss, w as tf.Tensor3D, e, pull, P, o.ridge));
         if (check(epoch, true, full)) {
           tf.dispose([full.f, full.g]);
           break;
         }
         if (search && o.kind === 'gd') {
           // a task whose search finds no decrease is optimal to the precision: it stops here (plugin-cpu's step 0)
-          const s = armijoSteps(B, loss, w, full, e, pull, o.ridge, lastStep.map((v) => 2 * v), converged);
+          const s = armijoSteps(B, loss, w, full, e, pull, P, o.ridge, lastStep.map((v) => 2 * v), converged);
           for (let t = 0; t < T; t++) {
             if (converged[t]) continue;
             if (s[t] === 0) {
@@ -139,7 +139,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
         const mb = size ? miniBatch(B, perms!, k, size) : undefined;
         step++;
         const next = tf.tidy(() => {
-          const { g } = full ?? valueAndGradient(B, loss, w as tf.Tensor3D, e, pull, o.ridge, mb);
+          const { g } = full ?? valueAndGradient(B, loss, w as tf.Tensor3D, e, pull, P, o.ridge, mb);
           const gate = mb ? tf.mul(active, mb.active) : active;
           if (o.kind !== 'adam') return [tf.sub(w, tf.mul(tf.mul(stepSize, lrScale), tf.mul(gate, g))), m.clone(), v.clone()];
           const b1 = o.beta1!;
