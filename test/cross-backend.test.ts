@@ -30,8 +30,13 @@ const ILL_CONDITIONED: Record<string, string> = {
 /** Pipelines that only run on cpu: methods from a third-party plugin that provides cpu only, or a model tfjs cannot fit yet. */
 const CPU_ONLY: Record<string, string> = {
   'school-robust-lasso.yaml': 'uses trimmed-mean and lasso from examples/plugin-robust, which provides backend cpu only',
-  // validation refuses these on tfjs with the reason (test/mlp.test.ts); the tfjs mlp is still to be written
-  'quickstart-mlp.yaml': 'model mlp: plugin-tfjs fits linear models only so far',
+};
+/**
+ * Non-convex fits: 3,000 Adam steps on an mlp amplify float32 rounding along the path, so weights are held to 5e-3
+ * (measured 9.8e-4 on quickstart-mlp); the fit they reach predicts the same (metrics still to 1e-4; measured 2.2e-5).
+ */
+const NONCONVEX: Record<string, string> = {
+  'quickstart-mlp.yaml': 'an mlp (tanh, 16 units) by Adam, 10 rounds of 300 epochs',
 };
 
 async function run(file: string, backend: string, set: string[] = []): Promise<RunOutcome> {
@@ -56,7 +61,7 @@ describe('every pipeline under --backend cpu and --backend tfjs', () => {
     const cpu = await run(`pipelines/${f}`, 'cpu');
     const wasm = await run(`pipelines/${f}`, 'tfjs', ['backendOptions.tfjs.device=wasm']);
     expect(wasm.results.plugins.find((p) => p.backend === 'tfjs')!.runtime).toMatchObject({ device: 'wasm' });
-    const weightTolerance = f in ILL_CONDITIONED ? 2e-3 : TOLERANCE;
+    const weightTolerance = f in NONCONVEX ? 5e-3 : f in ILL_CONDITIONED ? 2e-3 : TOLERANCE;
     expect(relativeError(cpu.weights.data, wasm.weights.data)).toBeLessThan(weightTolerance);
     expect(relativeError(cpu.targets.data, wasm.targets.data)).toBeLessThan(weightTolerance);
     // every metric of the loss (regression: MSE relative, R²/explained variance absolute; binary: accuracy, log-loss, AUC)

@@ -302,3 +302,62 @@ describe('hard sharing: a block with { shared: true } is one copy for all tasks'
     expect(problem('method: adam, lambda: { layer1: { shared: true }, output: 1 }')).toBe('accepted');
   });
 });
+
+describe('the mlp on plugin-tfjs (float32)', () => {
+  const cases: [string, string][] = [];
+  for (const activation of ['relu', 'tanh', 'gelu', 'identity'])
+    for (const loss of ['squared', 'logistic', '{ method: huber, delta: 0.7 }', 'poisson', 'softmax']) cases.push([activation, loss]);
+
+  // one gd step of a fixed size from the model's one initialization: W1 = θ0 − lr·∇f(θ0), so W1 − θ0 is the gradient
+  it.each(cases)('%s with %s loss: the gradient at the same parameters agrees with plugin-cpu within 1e-4', async (activation, loss) => {
+    const text = syntheticSpec(
+      `model: { method: mlp, hidden: [5, 3], activation: ${activation} }
+loss: ${loss}
+init: { method: model }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: gd, lambda: 1.5, ridge: 0.2, epochs: 1, lr: 1.0e-2 }
+rounds: 1
+`,
+      `tasks: 4\n  clusters: 2\n  features: 3\n  rows: 25${loss === 'softmax' ? '\n  classes: 3' : ''}`,
+    );
+    const cpu = await runText(text);
+    const tfjs = await runText(text, { backend: 'tfjs' });
+    const k = cpu.results.model!.outputs;
+    const layout = mlpLayout(cpu.data.train[0]!.X.cols, k, cpu.data.train[0]!.biasColumn, [5, 3]);
+    const theta0 = mlpModel.init(layout, new Rng(7).fork('model/init'), { hidden: [5, 3], activation });
+    let num = 0;
+    let den = 0;
+    const P = layout.size;
+    for (let t = 0; t < cpu.weights.rows; t++)
+      for (let j = 0; j < P; j++) {
+        const a = cpu.weights.data[t * P + j]! - theta0[j]!;
+        const b = tfjs.weights.data[t * P + j]! - theta0[j]!;
+        num = Math.max(num, Math.abs(a - b));
+        den = Math.max(den, Math.abs(a));
+      }
+    expect(den).toBeGreaterThan(0); // the step moved, and θ0 is the engine's initialization
+    expect(num / den).toBeLessThan(1e-4);
+  });
+
+  it('lbfgs on tfjs fits an mlp to the test MSE of the cpu fit within 1e-3, with the same parameter layout', async () => {
+    const text = (rounds: number) =>
+      syntheticSpec(
+        `model: { method: mlp, hidden: [6], activation: tanh }
+init: { method: model }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: lbfgs, lambda: 2, ridge: 0.1, epochs: 200 }
+rounds: ${rounds}
+`,
+        'tasks: 5\n  clusters: 1\n  features: 3\n  rows: 30',
+      );
+    const cpu = await runText(text(4));
+    const tfjs = await runText(text(4), { backend: 'tfjs' });
+    expect(tfjs.weights.cols).toBe(cpu.weights.cols);
+    const m = [cpu, tfjs].map((o) => (o.results.models.shared as unknown as { mse: number }).mse);
+    expect(Math.abs(m[0]! - m[1]!) / m[0]!).toBeLessThan(1e-3);
+  });
+});

@@ -1,11 +1,12 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { TENSOR_LOSSES } from './optimize-common.js';
+import { TENSOR_LOSSES, TENSOR_MODELS } from './optimize-common.js';
 import { optimizeLoop } from './optimize-loop.js';
 
 /** Adam with bias correction for all tasks at once; full-batch unless `batchSize` is set. */
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling), all tasks batched.',
   losses: TENSOR_LOSSES,
+  models: TENSOR_MODELS,
   options: standardOptions.adamOptions({ epochs: 2000, tol: 1e-6 }),
   run(input, options, ctx) {
     return optimizeLoop(input, options, ctx, {

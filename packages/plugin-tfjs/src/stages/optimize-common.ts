@@ -7,6 +7,7 @@
  * The batch of a task set is built once per run and released by the plugin's dispose().
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { mlpBackward, mlpForward } from './mlp.js';
 import { BUILTIN_LOSSES, nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
 
 /** The losses with tensor formulas here: the built-in ones plugin-tfjs's gd, sgd and adam declare. */
@@ -19,15 +20,42 @@ export interface TensorLoss {
   delta: number;
   /** Outputs per row: K for softmax, else 1. */
   outputs: number;
-  /** Bound on the loss's second derivative (Infinity for Poisson: then 1/L is unknown and steps are searched). */
+  /** Bound on the loss's second derivative (Infinity for Poisson, or any loss of an mlp: steps are then searched). */
   curvature: number;
+  /** Z = f(X, θ) of a model that is not linear (the mlp); undefined: Z = X·Θ. */
+  forward?: (X: tf.Tensor3D, theta: tf.Tensor3D) => tf.Tensor3D;
+  /** Its gradient Σ dZ ⊙ ∂Z/∂θ (T×p×1). */
+  backward?: (X: tf.Tensor3D, theta: tf.Tensor3D, dZ: tf.Tensor3D) => tf.Tensor3D;
+}
+
+/** The models whose tensor forward pass is here, for the optimizers' `models`. */
+export const TENSOR_MODELS: readonly string[] = ['linear', 'mlp'];
+
+/** θ of every task as a tensor shape: T × d × K for a linear model (Θ row-major), T × p × 1 otherwise. */
+export function thetaShape(input: OptimizeInput): [number, number, number] {
+  const { layout } = input.model;
+  const T = input.tasks.length;
+  return layout.linear ? [T, layout.size / layout.outputs, layout.outputs] : [T, layout.size, 1];
 }
 
 /** The loss of an optimize call. */
 export function lossOf(input: OptimizeInput): TensorLoss {
   const { name, options } = input.loss;
-  const bound = BUILTIN_LOSSES[name]?.curvatureBound?.(options) ?? Infinity;
-  return { name, delta: (options?.delta as number | undefined) ?? 1, outputs: input.model.layout.outputs, curvature: bound };
+  const { layout } = input.model;
+  const bound = layout.linear ? (BUILTIN_LOSSES[name]?.curvatureBound?.(options) ?? Infinity) : Infinity;
+  const activation = (input.model.options.activation as string | undefined) ?? 'relu';
+  return {
+    name,
+    delta: (options?.delta as number | undefined) ?? 1,
+    outputs: layout.outputs,
+    curvature: bound,
+    ...(layout.linear
+      ? {}
+      : {
+          forward: (X: tf.Tensor3D, theta: tf.Tensor3D) => mlpForward(layout, activation, X, theta),
+          backward: (X: tf.Tensor3D, theta: tf.Tensor3D, dZ: tf.Tensor3D) => mlpBackward(layout, activation, X, theta, dZ),
+        }),
+  };
 }
 
 /** Σ over each task's parameters (axes 1 and 2 of T×d×K), T×1×1; one axis when K = 1, as always before K. */
@@ -172,7 +200,7 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
 export function parameters(input: OptimizeInput, options: Record<string, unknown>): { e: tf.Tensor3D; pull: tf.Tensor3D; w0: tf.Tensor3D; P: tf.Tensor3D } {
   const T = input.tasks.length;
   const d = input.targets.cols;
-  const K = input.model.layout.outputs;
+  const shape = thetaShape(input);
   const rows = (m: Float64Array): Float32Array => {
     const out = new Float32Array(T * d);
     input.tasks.forEach((t, k) => out.set(Float32Array.from(m.subarray(t.index * d, t.index * d + d)), k * d));
@@ -180,11 +208,11 @@ export function parameters(input: OptimizeInput, options: Record<string, unknown
   };
   const lambda = options.lambda as number;
   return {
-    e: tf.tensor3d(rows(input.targets.data), [T, d / K, K]),
+    e: tf.tensor3d(rows(input.targets.data), shape),
     pull: tf.tensor3d(Float32Array.from(input.tasks, (t) => lambda * input.penaltyWeights[t.index]!), [T, 1, 1]),
-    w0: tf.tensor3d(rows(input.start.data), [T, d / K, K]),
+    w0: tf.tensor3d(rows(input.start.data), shape),
     // the model layout's ridge mask (1 × d/K × K): 0 at the bias row, unless this fit penalizes every entry
-    P: tf.tensor3d(Float32Array.from(input.model.layout.penalized), [1, d / K, K]),
+    P: tf.tensor3d(Float32Array.from(input.model.layout.penalized), [1, shape[1], shape[2]]),
   };
 }
 
@@ -206,7 +234,7 @@ export function valueAndGradient(
 ): { f: tf.Tensor3D; g: tf.Tensor3D } {
   let f: tf.Tensor;
   let g: tf.Tensor;
-  if (loss.name === 'squared' && !rows) {
+  if (loss.name === 'squared' && !rows && !loss.forward) {
     const Gw = tf.matMul(B.G, w);
     f = tf.add(tf.sub(tf.sum(tf.mul(w, Gw), 1, true), tf.mul(2, tf.sum(tf.mul(B.b, w), 1, true))), B.yy);
     g = tf.mul(2, tf.sub(Gw, B.b));
@@ -214,7 +242,7 @@ export function valueAndGradient(
     const X = rows?.X ?? B.X;
     const y = rows?.y ?? B.y;
     const mask = rows?.mask ?? B.mask;
-    const z = tf.matMul(X, w);
+    const z = loss.forward ? loss.forward(X, w) : tf.matMul(X, w);
     let coef: tf.Tensor;
     if (loss.name === 'squared') {
       const res = tf.sub(z, y);
@@ -248,7 +276,8 @@ export function valueAndGradient(
       f = tf.sum(tf.mul(row, mask), 1, true);
       coef = tf.mul(tf.sub(tf.div(ez, sum), Y), mask);
     }
-    g = tf.matMul(X, coef, true, false);
+    // ∂f/∂θ = Xᵀ·∂L/∂Z for a linear model; the network's backward pass otherwise
+    g = loss.backward ? loss.backward(X, w, coef as tf.Tensor3D) : tf.matMul(X, coef, true, false);
     if (rows) {
       f = tf.mul(f, rows.scale);
       g = tf.mul(g, rows.scale);

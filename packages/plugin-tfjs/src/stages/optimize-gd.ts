@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { TENSOR_LOSSES } from './optimize-common.js';
+import { TENSOR_LOSSES, TENSOR_MODELS } from './optimize-common.js';
 import { optimizeLoop } from './optimize-loop.js';
 
 /**
@@ -9,6 +9,7 @@ import { optimizeLoop } from './optimize-loop.js';
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Full-batch gradient descent (step 1/L by default, or a backtracking search when L is unbounded), all tasks batched.',
   losses: TENSOR_LOSSES,
+  models: TENSOR_MODELS,
   options: standardOptions.gdOptions({ epochs: 1000, tol: 1e-6 }),
   run(input, options, ctx) {
     return optimizeLoop(input, options, ctx, {

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { batchOf, checkFinite, lossOf, norms, parameters, RESOLUTION, TENSOR_LOSSES, valueAndGradient, weightsOf } from './optimize-common.js';
+import { batchOf, checkFinite, lossOf, norms, parameters, RESOLUTION, TENSOR_LOSSES, TENSOR_MODELS, thetaShape, valueAndGradient, weightsOf } from './optimize-common.js';
 
 /** Iterations without progress in f or ‖∇f‖ after which a task is optimal to float32 precision. */
 export const STALLS = 5;
@@ -25,6 +25,7 @@ const FIX = 'Check the data for extreme values, or start from smaller weights (i
 export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'L-BFGS with a backtracking Armijo line search (robust to an overflowing loss), all tasks batched.',
   losses: TENSOR_LOSSES,
+  models: TENSOR_MODELS,
   options: standardOptions.lbfgsOptions({ epochs: 1000, tol: 1e-7 }),
   run(input, options, ctx) {
     const B = batchOf(ctx, input.tasks);
@@ -35,8 +36,7 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
     const memory = options.memory as number;
     const T = B.T;
     const P = input.targets.cols;
-    const K = input.model.layout.outputs;
-    const shape: [number, number, number] = [T, P / K, K];
+    const shape = thetaShape(input);
 
     /** f (T) and ∇f (T×P) of every task at the host parameters w. */
     const evaluate = (w: Float32Array): { f: Float32Array; g: Float32Array } => {

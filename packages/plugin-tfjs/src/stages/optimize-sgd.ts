@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { TENSOR_LOSSES } from './optimize-common.js';
+import { TENSOR_LOSSES, TENSOR_MODELS } from './optimize-common.js';
 import { optimizeLoop } from './optimize-loop.js';
 
 /**
@@ -9,6 +9,7 @@ import { optimizeLoop } from './optimize-loop.js';
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Mini-batch SGD with seeded shuffling and a decaying step, all tasks batched.',
   losses: TENSOR_LOSSES,
+  models: TENSOR_MODELS,
   options: standardOptions.sgdOptions({ epochs: 100, tol: 1e-6 }),
   run(input, options, ctx) {
     return optimizeLoop(input, options, ctx, {
