@@ -113,6 +113,10 @@ describe('plugin-tfjs runtime', () => {
     await run('pipelines/quickstart.yaml', 'tfjs', ['stages.optimize.method=adam', 'stages.propagate.method=laplacian', 'relation.knn=3']);
     await run('pipelines/quickstart.yaml', 'tfjs', ['stages.propagate.method=ppr', 'stages.fuse={method: median, scope: per-task}', 'stages.optimize.method=sgd', 'rounds=2']);
     await run('pipelines/quickstart.yaml', 'tfjs', ['stages.propagate.method=inverse', 'stages.fuse={method: identity}', 'rounds=2']);
+    // the mlp's forward and backward passes, with every optimizer that fits it, and a softmax head
+    for (const method of ['gd', 'sgd, batchSize: 8, lr: 0.001', 'adam', 'lbfgs'])
+      await run('pipelines/quickstart-mlp.yaml', 'tfjs', [`stages.optimize={method: ${method}, lambda: 1, epochs: 5}`, 'rounds=2', 'evaluate.baselines=false']);
+    await run('pipelines/quickstart.yaml', 'tfjs', ['model={method: mlp, hidden: [3, 2], activation: gelu}', 'loss=logistic', 'stages.optimize={method: lbfgs, epochs: 5}', 'rounds=2']);
     expect(tf.memory().numTensors).toBe(before);
   });
 
