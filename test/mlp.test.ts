@@ -341,6 +341,18 @@ rounds: 1
     expect(num / den).toBeLessThan(1e-4);
   });
 
+  it('tfjs records the same training curves as cpu (adam: f at the start of each epoch; lbfgs: after each step)', async () => {
+    for (const optimize of ['method: adam, lambda: 1, ridge: 0.1, epochs: 60, lr: 0.01', 'method: lbfgs, lambda: 1, ridge: 0.1, epochs: 30']) {
+      const text = spec('{ method: mlp, hidden: [4], activation: tanh }', optimize, 2, 'init: { method: model }');
+      const [cpu, tfjs] = [await runText(text), await runText(text, { backend: 'tfjs' })];
+      const curve = (o: typeof cpu, r: number) => (o.results.rounds[r]!.diagnostics!.optimize as { curve: number[] }).curve;
+      for (const r of [0, 1]) {
+        expect(curve(tfjs, r).length, optimize).toBe(curve(cpu, r).length);
+        curve(cpu, r).forEach((v, i) => expect(Math.abs(curve(tfjs, r)[i]! - v) / v, `${optimize} round ${r + 1} epoch ${i + 1}`).toBeLessThan(1e-3));
+      }
+    }
+  });
+
   it('lbfgs on tfjs fits an mlp to the test MSE of the cpu fit within 1e-3, with the same parameter layout', async () => {
     const text = (rounds: number) =>
       syntheticSpec(

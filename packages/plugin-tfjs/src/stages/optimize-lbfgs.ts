@@ -68,6 +68,8 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
       const iterations = new Int32Array(T).fill(epochs);
       const stalls = new Int32Array(T);
       const bestNorm = new Float64Array(T).fill(Infinity);
+      // training curves of a model that is not linear, as plugin-cpu records them: f after each accepted step
+      const curves = loss.forward ? input.tasks.map((): number[] => []) : undefined;
       const gnorm = (t: number): number => {
         let s = 0;
         for (let j = 0; j < P; j++) s += g[t * P + j]! ** 2;
@@ -207,6 +209,7 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
           bestNorm[t] = Math.min(bestNorm[t]!, nn);
           stalls[t] = progress ? 0 : stalls[t]! + 1;
           w.set(wn.subarray(t * P, (t + 1) * P), t * P);
+          curves?.[t]!.push(fn[t]!);
           if (stalls[t]! >= STALLS) finish(t, it, true);
         }
         f = fn;
@@ -219,7 +222,7 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
       wt.dispose();
       return {
         weights: { rows: input.targets.rows, cols: input.targets.cols, data: W },
-        perTask: input.tasks.map((_, k) => ({ epochs: iterations[k]!, converged: Boolean(converged[k]) })),
+        perTask: input.tasks.map((_, k) => ({ epochs: iterations[k]!, converged: Boolean(converged[k]), ...(curves ? { curve: curves[k]! } : {}) })),
       };
     } finally {
       tf.dispose([e, pull, w0, mask]);

@@ -80,12 +80,14 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
   let active = tf.ones([T, 1, 1]) as tf.Tensor3D;
   const epochs = new Int32Array(T).fill(o.epochs);
   const converged = new Uint8Array(T);
+  // training curves of a model that is not linear, as plugin-cpu records them: each task's f per epoch
+  const curves = loss.forward ? input.tasks.map((): number[] => []) : undefined;
   const size = o.batchSize ? Math.min(o.batchSize, B.nmax) : 0;
   const rngs: Rng[] | undefined = size ? input.tasks.map((t) => ctx.rng.fork(`task/${t.id}`)) : undefined;
   let step = 0;
 
   /** Full-batch check: finiteness, and which tasks are done. Returns true when all are. */
-  const check = (epoch: number, before: boolean, at?: { f: tf.Tensor; g: tf.Tensor3D }): boolean => {
+  const check = (epoch: number, before: boolean, at?: { f: tf.Tensor; g: tf.Tensor3D }, record = true): boolean => {
     const [f, done] = tf.tidy(() => {
       const { f, g } = at ?? valueAndGradient(B, loss, w as tf.Tensor3D, e, pull, P, o.ridge);
       return [at ? f.clone() : f, tf.lessEqual(norms(g), stop)];
@@ -94,6 +96,7 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
     const dv = done!.dataSync();
     tf.dispose([f!, done!]);
     checkFinite(fv, input.tasks, ctx, Math.max(1, epoch), o.fix);
+    if (curves && record) for (let t = 0; t < T; t++) if (!converged[t]) curves[t]!.push(fv[t]!);
     let all = true;
     for (let t = 0; t < T; t++) {
       if (dv[t] && !converged[t]) {
@@ -156,12 +159,12 @@ export function optimizeLoop(input: OptimizeInput, options: Record<string, unkno
         [w, m, v] = next as [tf.Tensor3D, tf.Tensor, tf.Tensor];
       }
       if (size && check(epoch, false)) break;
-      if (!size && epoch === o.epochs) check(epoch, false);
+      if (!size && epoch === o.epochs) check(epoch, false, undefined, false);
     }
     const W = weightsOf(input, w as tf.Tensor3D);
     return {
       weights: { rows: input.targets.rows, cols: input.targets.cols, data: W },
-      perTask: input.tasks.map((_, k) => ({ epochs: epochs[k]!, converged: Boolean(converged[k]) })),
+      perTask: input.tasks.map((_, k) => ({ epochs: epochs[k]!, converged: Boolean(converged[k]), ...(curves ? { curve: curves[k]! } : {}) })),
     };
   } finally {
     tf.dispose([w, m, v, active, w0, stepSize, ...keep]);
