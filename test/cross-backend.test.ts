@@ -37,6 +37,18 @@ const CPU_ONLY: Record<string, string> = {
  */
 const NONCONVEX: Record<string, string> = {
   'quickstart-mlp.yaml': 'an mlp (tanh, 16 units) by Adam, 10 rounds of 300 epochs',
+  'school-mlp.yaml': 'an mlp per school (shortened below)',
+  'parkinsons-mlp.yaml': 'an mlp per patient (shortened below)',
+};
+/**
+ * Pipelines whose full runs take minutes (their sweeps are in docs/results.md), compared on their first L-BFGS steps:
+ * float32 line searches accept slightly different steps than float64 ones, and on a non-convex objective the paths
+ * then part (measured on parkinsons-mlp: weights 1.8e-6 apart after 5 steps, 2.6e-5 after 10, 11% after a second
+ * round of 10) — while the gradients at the same parameters agree to 1e-4 (test/mlp.test.ts).
+ */
+const SHORTENED: Record<string, string[]> = {
+  'school-mlp.yaml': ['rounds=1', 'stages.optimize.epochs=5'],
+  'parkinsons-mlp.yaml': ['rounds=1', 'stages.optimize.epochs=5'],
 };
 
 async function run(file: string, backend: string, set: string[] = []): Promise<RunOutcome> {
@@ -58,8 +70,8 @@ const pipelines = readdirSync('pipelines').filter((f) => f.endsWith('.yaml'));
 
 describe('every pipeline under --backend cpu and --backend tfjs', () => {
   it.each(pipelines.filter((f) => !(f in CPU_ONLY)))('%s: weights, targets and metrics agree', async (f) => {
-    const cpu = await run(`pipelines/${f}`, 'cpu');
-    const wasm = await run(`pipelines/${f}`, 'tfjs', ['backendOptions.tfjs.device=wasm']);
+    const cpu = await run(`pipelines/${f}`, 'cpu', SHORTENED[f]);
+    const wasm = await run(`pipelines/${f}`, 'tfjs', ['backendOptions.tfjs.device=wasm', ...(SHORTENED[f] ?? [])]);
     expect(wasm.results.plugins.find((p) => p.backend === 'tfjs')!.runtime).toMatchObject({ device: 'wasm' });
     const weightTolerance = f in NONCONVEX ? 5e-3 : f in ILL_CONDITIONED ? 2e-3 : TOLERANCE;
     expect(relativeError(cpu.weights.data, wasm.weights.data)).toBeLessThan(weightTolerance);
