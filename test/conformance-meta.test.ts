@@ -4,7 +4,7 @@
  * gradient. And the engine must blame such a plugin by name in a real run, never report INTERNAL.
  */
 import { describe, expect, it } from 'vitest';
-import { loadSpecText, PluginRegistry, PLUGIN_API_VERSION, runPipeline, BUILTIN_LOSSES, type LossComponent, type OptimizeInput, type Plugin, type StageMethod } from '@weightshare/framework';
+import { loadSpecText, PluginRegistry, PLUGIN_API_VERSION, runPipeline, standardOptions, BUILTIN_LOSSES, type LossComponent, type OptimizeInput, type Plugin, type StageMethod } from '@weightshare/framework';
 import { conformanceChecks, referencePlugin } from '@weightshare/framework/testing';
 import { fail } from './helpers/run.js';
 
@@ -13,7 +13,7 @@ const ref = referencePlugin.stages as Record<'propagate' | 'fuse' | 'optimize', 
 
 /** A plugin on backend `broken` with one method: `method` wrapped by `wrap`. */
 function broken(stage: 'propagate' | 'fuse' | 'optimize', name: string, run: Method['run'], extra: Partial<Plugin> = {}): Plugin {
-  const base = ref[stage][name === 'sorted-mean' ? 'mean' : name === 'centred' || name === 'scaled' || name === 'listy' || name === 'short' ? 'exact' : name === 'overwrite' ? 'identity' : name]!;
+  const base = ref[stage][name === 'sorted-mean' ? 'mean' : name === 'centred' || name === 'scaled' || name === 'listy' || name === 'short' || name === 'untied' ? 'exact' : name === 'overwrite' ? 'identity' : name]!;
   return {
     meta: { name: `broken-${name}`, version: '0.0.1', apiVersion: PLUGIN_API_VERSION },
     backend: 'broken',
@@ -148,5 +148,16 @@ rounds: 2
     expect(e.code).toBe('PLUGIN_ERROR');
     expect(e.message).toMatch(message);
     expect(e.message).toMatch(/breaks the plugin contract/);
+  });
+
+  it('a method that claims tied blocks but fits each task apart', async () => {
+    const plugin = broken('optimize', 'untied', ref.optimize.exact!.run);
+    const m = (plugin.stages.optimize as Record<string, Method>).untied!;
+    (plugin.stages.optimize as Record<string, Method>).untied = { ...m, options: { ...m.options, lambda: standardOptions.optimizeOptions.lambda! }, blockLambdas: true, tiedBlocks: true };
+    const registry = new PluginRegistry([referencePlugin, plugin]);
+    const text = spec('untied', 'optimize').replace("optimize: { method: untied, backend: broken }", "optimize: { method: untied, backend: broken, lambda: { weights: { shared: true } } }");
+    const e = await fail(runPipeline(loadSpecText(text, 'broken.yaml', registry), registry));
+    expect(e.code).toBe('PLUGIN_ERROR');
+    expect(e.message).toMatch(/method untied, round 1 failed: returned weights whose tied entry 0 differs between tasks .* a block marked \{ shared: true \} is one value for all tasks/);
   });
 });

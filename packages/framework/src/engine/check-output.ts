@@ -48,9 +48,18 @@ export function stageOutputProblem(stage: StageName, input: unknown, out: unknow
     const C = (input as FuseInput).propagated;
     return matrixProblem(out.targets, C.rows, C.cols, 'targets') ?? vectorProblem(out.penaltyWeights, C.rows, 'penaltyWeights');
   }
-  const { start } = input as OptimizeInput;
+  const { start, tied } = input as OptimizeInput;
   const problem = matrixProblem(out.weights, start.rows, start.cols, 'weights');
   if (problem) return problem;
+  if (tied) {
+    // a tied entry is one parameter: every task's row must hold the same value there
+    const W = (out.weights as DenseMatrix).data;
+    for (let j = 0; j < start.cols; j++) {
+      if (!tied[j]) continue;
+      for (let t = 1; t < start.rows; t++)
+        if (W[t * start.cols + j] !== W[j]) return `returned weights whose tied entry ${j} differs between tasks (${W[j]} for the first, ${W[t * start.cols + j]} for task row ${t}); a block marked { shared: true } is one value for all tasks`;
+    }
+  }
   const perTask = out.perTask;
   if (!Array.isArray(perTask)) return `returned perTask as ${kindOf(perTask)}, expected an array with one { epochs, converged } per task`;
   if (perTask.length !== start.rows) return `returned perTask with ${perTask.length} entries for ${start.rows} tasks, expected one per task`;
