@@ -346,14 +346,19 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     });
 
   specOptions(program.command('validate').description('check a spec without running it').argument('<spec>', 'pipeline spec (YAML)'))
-    .option('--json', 'print the resolved spec (defaults filled in) as JSON')
+    .option('--json', 'print the resolved spec (defaults filled in, extends: composed) as JSON')
+    .option('--explain', 'print, for each key written, the file and line (or the flag) that set it; keys not listed have their defaults')
     .option('--no-plugins', 'import none of the spec\'s plugins: check everything else, and say what could not be checked')
-    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; plugins: boolean }) => {
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; explain?: boolean; plugins: boolean }) => {
       const pipeline = await loadPipeline(file, builtinPlugins, { set: opts.set, backend: opts.backend }, {}, { allow: allowedFolders(opts.allowPluginPath), import: opts.plugins });
       const { loaded } = pipeline;
       if (!opts.plugins) io.stderr.write(notImported(pipeline));
       if (opts.json) io.stdout.write(JSON.stringify(loaded.spec, null, 2) + '\n');
-      else {
+      else if (opts.explain) {
+        const rows = (loaded.explain?.() ?? []).map(({ path, location: l }) => [path, l.line !== undefined ? `${l.file}:${l.line}:${l.column}` : l.file] as const);
+        const width = Math.max(...rows.map(([p]) => p.length), 4);
+        io.stdout.write(rows.map(([p, at]) => `${p.padEnd(width)}  ${at}`).join('\n') + '\n');
+      } else {
         const s = loaded.spec;
         io.stdout.write(
           `${file}: valid${pipeline.unchecked.length ? ' as far as it can be checked without its plugins' : ''}. ${s.name}: ${STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds.stopEarly ? `up to ${s.rounds.max} rounds (tol ${s.rounds.tol})` : `${s.rounds.max} round${s.rounds.max === 1 ? '' : 's'}`}, seed ${s.seed}.\n`,

@@ -4,6 +4,7 @@
  * (e.g. that the chosen backend has the chosen method). Every problem found is reported at once, each with its
  * file:line:column (or the flag it came from), JSON path, offending value, what was expected and a suggestion.
  */
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isStandIn } from '../plugin/stand-ins.js';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, parseDocument, isAlias, isMap, isSeq, isPair, isScalar, visit, type Document, type Node } from 'yaml';
@@ -53,6 +54,10 @@ export interface LoadedSpec {
   baseDir?: string;
   /** Locates a JSON path in the file (or in the flag that set it). */
   locate(path: readonly (string | number)[]): SourceLocation;
+  /** The files the spec extends (`extends:`, transitively), absolute, in the order they were merged. */
+  bases?: string[];
+  /** For each key written in the spec, its bases or a flag: where it was set (`validate --explain`). */
+  explain?: () => { path: string; location: SourceLocation }[];
 }
 
 /** Finds the place of a JSON path: in the file, or the flag that set it. */
@@ -87,19 +92,27 @@ export interface ParsedSpec {
   locate(path: readonly (string | number)[], wantKey?: boolean): SourceLocation;
   /** Records that a flag set `path` (errors there are reported against the flag). */
   noteOverride(path: (string | number)[], flag: string): void;
+  /** The files the spec extends (`extends:`, transitively), absolute, in the order they were merged. */
+  bases: string[];
+  /** For each key set anywhere in the composed spec, the file (or flag) and line that set it (`validate --explain`). */
+  explain(): { path: string; location: SourceLocation }[];
 }
+
+/** Deepest chain of `extends:` files (a longer one is almost surely a mistake, and keeps recursion bounded). */
+const MAX_EXTENDS_DEPTH = 16;
 
 /**
  * Parses YAML text (keeping source positions) and applies `--set` overrides.
  * @throws WeightshareError SPEC_YAML, SPEC_EMPTY, SPEC_INVALID (top level not a mapping), INVALID_ARGUMENT
  */
-export function parseSpecText(text: string, file: string, set: readonly SetOverride[] = []): ParsedSpec {
+export function parseSpecText(text: string, file: string, set: readonly SetOverride[] = [], chain: readonly string[] = []): ParsedSpec {
   const lineCounter = new LineCounter();
   const pos = (offset: number): SourceLocation => {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, column: col };
   };
-  const doc = guardYaml(file, pos(0), () => parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true }));
+  // merge keys (<<: *base) are YAML 1.1's way to share a mapping within a file; aliases stay bounded (yamlData)
+  const doc = guardYaml(file, pos(0), () => parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true }));
   if (doc.errors.length) {
     throw specYaml(
       file,
@@ -117,23 +130,106 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
       },
     ]);
   }
-  const obj = data as Record<string, unknown>;
+  const own = data as Record<string, unknown>;
+  // top-level keys x-… hold YAML anchors to reuse (<<: *name, *name) and are not part of the spec
+  for (const k of Object.keys(own)) if (k.startsWith('x-')) delete own[k];
+  const ownLocate: Locate = (path, wantKey = false) => ({ ...locateInDoc(doc, path, wantKey, pos), path: toPointer(path) });
+  // extends: the spec is the deep merge of its bases (in order) and its own keys
+  const sources: { data: Record<string, unknown>; locate: Locate; explain: () => { path: string; location: SourceLocation }[] }[] = [];
+  const bases: string[] = [];
+  let obj = own;
+  if ('extends' in own) {
+    const ext = own.extends;
+    delete own.extends;
+    const list = typeof ext === 'string' ? [ext] : Array.isArray(ext) && ext.length && ext.every((e) => typeof e === 'string' && e !== '') ? (ext as string[]) : undefined;
+    if (!list || list.some((e) => e === ''))
+      throw specInvalid(file, [{ message: `extends must name a spec file to build on, or a list of them (relative to this spec's folder), got ${describe(ext)}.`, location: ownLocate(['extends']) }]);
+    const self = resolve(file);
+    if (chain.length >= MAX_EXTENDS_DEPTH)
+      throw specInvalid(file, [{ message: `extends goes ${chain.length + 1} files deep (${[...chain, self].join(' → ')}); at most ${MAX_EXTENDS_DEPTH} are followed. Flatten the chain.`, location: ownLocate(['extends']) }]);
+    let merged: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    list.forEach((rel, i) => {
+      const at = ownLocate(typeof ext === 'string' ? ['extends'] : ['extends', i]);
+      const shown = isAbsolute(rel) ? rel : join(dirname(file), rel);
+      const abs = resolve(dirname(self), rel);
+      if (abs === self || chain.includes(abs))
+        throw specInvalid(file, [{ message: `extends ${rel} makes a cycle (${[...chain, self, abs].join(' → ')}): a spec cannot build on itself. Remove one of the extends.`, location: at }]);
+      let baseText: string;
+      try {
+        baseText = readRegularFile(abs).toString('utf8');
+      } catch (e) {
+        throw specInvalid(file, [{ message: `extends ${rel}: ${e instanceof NotARegularFile ? `${shown} is ${e.kind}, not a spec file` : `there is no file ${shown}`}. Paths are relative to this spec's folder.`, location: at }]);
+      }
+      const base = parseSpecText(baseText, shown, [], [...chain, self]);
+      bases.push(...base.bases, abs);
+      sources.push({ data: base.data, locate: base.locate, explain: base.explain });
+      merged = mergeSpec(merged, base.data);
+    });
+    obj = mergeSpec(merged, own);
+  }
+  sources.push({ data: own, locate: ownLocate, explain: () => leafPaths(own).map((p) => ({ path: toPointer(p), location: ownLocate(p) })) });
+  /** Where the value at `path` was written: the last source that sets it (or, for a key none sets, its nearest parent). */
+  const composedLocate: Locate = (path, wantKey = false) => {
+    if (sources.length === 1) return ownLocate(path, wantKey);
+    for (let k = path.length; k >= 0; k--)
+      for (let s = sources.length - 1; s >= 0; s--) if (hasPath(sources[s]!.data, path.slice(0, k))) return { ...sources[s]!.locate(path, wantKey), path: toPointer(path) };
+    return ownLocate(path, wantKey);
+  };
   const applied: Override[] = [];
   for (const assignment of set) applied.push(applySet(obj, assignment));
   return {
     file,
     text,
     data: obj,
+    bases,
     locate(path, wantKey = false) {
       const pointer = toPointer(path);
       for (const o of [...applied].reverse())
         if (isPrefix(o.path, path) || isPrefix(path, o.path)) return { file: o.flag, path: pointer };
-      return { ...locateInDoc(doc, path, wantKey, pos), path: pointer };
+      return composedLocate(path, wantKey);
     },
     noteOverride(path, flag) {
       applied.push({ path, flag });
     },
+    explain() {
+      const out = new Map<string, SourceLocation>();
+      for (const p of leafPaths(obj)) out.set(toPointer(p), this.locate(p));
+      return [...out].map(([path, location]) => ({ path, location }));
+    },
   };
+}
+
+/**
+ * The deep merge of a base spec and the keys written over it: mappings merge key by key, anything else (lists
+ * included) is replaced, and `null` deletes the key. Prototype-free objects throughout.
+ */
+function mergeSpec(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(base)) out[k] = v;
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    if (v === null) delete out[k];
+    else if (isMapping(v) && isMapping(b)) out[k] = mergeSpec(b, v);
+    else out[k] = v;
+  }
+  return out;
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function hasPath(data: unknown, path: readonly (string | number)[]): boolean {
+  let cur = data;
+  for (const p of path) {
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, p)) return false;
+    cur = (cur as Record<string | number, unknown>)[p];
+  }
+  return true;
+}
+
+/** The paths of every scalar and list in `data` (lists as a whole: they are replaced, not merged). */
+function leafPaths(data: unknown, path: (string | number)[] = []): (string | number)[][] {
+  if (!isMapping(data)) return [path];
+  return Object.entries(data).flatMap(([k, v]) => leafPaths(v, [...path, k]));
 }
 
 /** Most nodes the aliases of a spec may expand to (a "billion laughs" document expands to billions). */
@@ -280,7 +376,7 @@ export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backe
 
   const spec = normalizeSpec(candidate as unknown as ResolvedSpec);
   for (const s of STAGE_NAMES) spec.stages[s].backend ??= spec.backend;
-  return { spec, file, text, locate: (p) => locate(p) };
+  return { spec, file, text, locate: (p) => locate(p), explain: () => parsed.explain(), ...(parsed.bases.length ? { bases: parsed.bases } : {}) };
 }
 
 /** Default tolerance of the rounds (also what `rounds: N` reports convergence against). */

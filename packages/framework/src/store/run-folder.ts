@@ -113,7 +113,8 @@ export class RunFolder {
       platform: `${platform()}-${arch()}`,
       startedAt: new Date().toISOString(),
       resumedAt: [],
-      inputs: specInputs(spec, baseDir).map(fileRecord),
+      // the files the spec extends are inputs too: resume names a base that changed since, as it names a data file
+      inputs: [...(loaded.bases ?? []), ...specInputs(spec, baseDir)].map(fileRecord),
     };
     const used = new Set<string>();
     for (const s of STAGE_NAMES) {

@@ -1,0 +1,143 @@
+/**
+ * Composed specs: `extends:` (deep merge of base files, lists replaced, null deleting a key), YAML anchors and merge
+ * keys within a file, errors located in the file that wrote the value, `validate --explain`, and resume refusing a
+ * base that changed since the run started.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadSpecFile, type WeightshareError } from '@weightshare/framework';
+import { cli } from './helpers/cli.js';
+import { registry, scratch } from './helpers/run.js';
+
+const BASE = `apiVersion: weightshare/v1
+name: base
+seed: 3
+data: { source: synthetic, tasks: 5, features: 3, rows: 20 }
+relation: { method: estimate, similarity: cosine, knn: 2 }
+stages:
+  propagate: { method: laplacian, alpha: 0.5 }
+  fuse: { method: mean }
+  optimize: { method: exact, lambda: 10, ridge: 1 }
+rounds: 4
+sweep:
+  parameters:
+    stages.optimize.lambda: [1, 10, 100]
+`;
+
+function project(files: Record<string, string>): string {
+  const dir = scratch();
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+const load = (dir: string, file = 'exp.yaml') => loadSpecFile(join(dir, file), registry());
+function problems(dir: string, file = 'exp.yaml'): string[] {
+  try {
+    load(dir, file);
+  } catch (e) {
+    return (e as WeightshareError).problems.map((p) => `${p.location?.file?.split('/').pop()}:${p.location?.line}: ${p.message}`);
+  }
+  return [];
+}
+
+describe('extends', () => {
+  it('is the deep merge of the bases and the spec: mappings merge, lists are replaced, null deletes a key', () => {
+    const dir = project({
+      'base.yaml': BASE,
+      'optim.yaml': 'stages:\n  optimize: { method: gd, epochs: 50 }\n',
+      'exp.yaml': `extends: [base.yaml, optim.yaml]
+name: exp
+stages:
+  propagate: { alpha: 0.25 }
+  optimize: { lambda: 3 }
+relation: { knn: null }
+sweep:
+  parameters:
+    stages.optimize.lambda: [0.5]
+`,
+    });
+    const { spec, bases } = load(dir);
+    expect(spec.name).toBe('exp');
+    expect(spec.seed).toBe(3);
+    expect(spec.stages.propagate).toMatchObject({ method: 'laplacian', alpha: 0.25 });
+    expect(spec.stages.optimize).toMatchObject({ method: 'gd', epochs: 50, lambda: 3, ridge: 1 });
+    expect(spec.relation).not.toHaveProperty('knn');
+    expect(spec.sweep!.parameters).toEqual({ 'stages.optimize.lambda': [0.5] });
+    expect(bases).toEqual([join(dir, 'base.yaml'), join(dir, 'optim.yaml')]);
+  });
+
+  it('a mistake is reported in the file and line that wrote it: a base, the spec, or the flag', () => {
+    const dir = project({ 'base.yaml': BASE.replace('rounds: 4', 'rounds: -4'), 'exp.yaml': 'extends: base.yaml\nname: exp\nstages:\n  optimize: { lambda: -1 }\n' });
+    const found = problems(dir);
+    expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^base\.yaml:10: /), expect.stringMatching(/^exp\.yaml:4: .*lambda/)]));
+    // a flag's mistake is the flag's
+    const r = cli(['validate', 'exp.yaml', '--set', 'seed=-2'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--set seed=-2/);
+  });
+
+  it('validate --explain names the file, line and column (or flag) of every key', () => {
+    const dir = project({ 'base.yaml': BASE, 'exp.yaml': 'extends: base.yaml\nname: exp\nstages:\n  optimize: { lambda: 3 }\n' });
+    const r = cli(['validate', 'exp.yaml', '--explain', '--set', 'rounds=2'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const rows = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/) as [string, string]));
+    expect(rows['/name']).toBe('exp.yaml:2:7');
+    expect(rows['/stages/optimize/lambda']).toBe('exp.yaml:4:23');
+    expect(rows['/stages/optimize/ridge']).toBe('base.yaml:9:49');
+    expect(rows['/seed']).toBe('base.yaml:3:7');
+    expect(rows['/rounds']).toBe('--set rounds=2');
+    // validate --json prints the composed spec
+    const json = JSON.parse(cli(['validate', 'exp.yaml', '--json'], { cwd: dir }).stdout);
+    expect(json.stages.optimize).toMatchObject({ method: 'exact', lambda: 3, ridge: 1 });
+    expect(json).not.toHaveProperty('extends');
+  });
+
+  it('cycles, missing files and a wrong type are one-paragraph errors at the extends line', () => {
+    const cyc = project({ 'a.yaml': 'extends: b.yaml\nname: a\n', 'b.yaml': 'extends: a.yaml\nname: b\n' });
+    expect(problems(cyc, 'a.yaml')).toEqual([expect.stringMatching(/^b\.yaml:1: extends a\.yaml makes a cycle \(.*a\.yaml → .*b\.yaml → .*a\.yaml\): a spec cannot build on itself/)]);
+    const self = project({ 'exp.yaml': 'extends: exp.yaml\nname: a\n' });
+    expect(problems(self)[0]).toMatch(/^exp\.yaml:1: extends exp\.yaml makes a cycle/);
+    const missing = project({ 'exp.yaml': 'name: a\nextends: [nothere.yaml]\n' });
+    expect(problems(missing)).toEqual([expect.stringMatching(/^exp\.yaml:2: extends nothere\.yaml: there is no file .*nothere\.yaml\. Paths are relative to this spec's folder\./)]);
+    const wrong = project({ 'exp.yaml': 'name: a\nextends: 3\n' });
+    expect(problems(wrong)).toEqual([expect.stringMatching(/^exp\.yaml:2: extends must name a spec file to build on, or a list of them/)]);
+    const r = cli(['validate', 'a.yaml'], { cwd: cyc });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error SPEC_INVALID: b\.yaml is not a valid pipeline spec/);
+  });
+});
+
+describe('YAML anchors and merge keys within a file', () => {
+  it('<<: *name merges an anchored mapping; top-level x-… keys hold anchors and are not spec keys', () => {
+    const dir = project({
+      'exp.yaml': `x-optimizer: &opt { method: gd, epochs: 40, ridge: 0.5 }
+apiVersion: weightshare/v1
+name: anchors
+data: { source: synthetic, tasks: 4, features: 2, rows: 10 }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { <<: *opt, lambda: 2 }
+`,
+    });
+    expect(load(dir).spec.stages.optimize).toMatchObject({ method: 'gd', epochs: 40, ridge: 0.5, lambda: 2 });
+  });
+});
+
+describe('a run of a composed spec', () => {
+  it('stores the composed spec, and resume names a base that changed since (unless --force)', () => {
+    const dir = project({ 'base.yaml': BASE.replace('rounds: 4', 'rounds: 3\noutput: { checkpoints: all }'), 'exp.yaml': 'extends: base.yaml\nname: exp\n' });
+    const r = cli(['run', 'exp.yaml', '--out', 'runs'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '20' } });
+    expect(r.code).not.toBe(0);
+    writeFileSync(join(dir, 'base.yaml'), BASE.replace('seed: 3', 'seed: 4'));
+    const refused = cli(['resume', 'runs/exp-1'], { cwd: dir });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/error RESUME_REFUSED: .*the input file .*base\.yaml changed/s);
+    const forced = cli(['resume', 'runs/exp-1', '--force'], { cwd: dir });
+    expect(forced.code, forced.stderr).toBe(0);
+  });
+});
