@@ -95,6 +95,12 @@ stages:
   for (const [key, body] of Object.entries(runs)) {
     const out = await runPipeline(loadSpecText(spec(body), 'bench.yaml', registry), registry, { data, ...(executor ? { executor } : {}) });
     outputs[key] = out.weights;
+    if (workload === 'mlp') {
+      // rounds: N runs exactly N rounds; the objective (framework, float64) after the last one
+      const rounds = out.results.rounds;
+      if (rounds.length !== p.rounds) throw new Error(`ran ${rounds.length} rounds, expected ${p.rounds}`);
+      outputs.objective = { rows: 1, cols: 1, data: Float64Array.of(rounds.at(-1).objective.total) };
+    }
   }
   seconds = (performance.now() - t0) / 1000;
 } else if (workload === 'propagate') {

@@ -89,6 +89,11 @@ const WORKLOADS = {
     smoke: { T: 6, d: 5, n: 40, hidden: [8], epochs: 20, rounds: 2, lambda: 1, ridge: 0, lr: 0.01 },
     units: (p) => [p.T * p.n * p.epochs * (p.rounds + 1), 'row-epochs'],
     skip: {},
+    // float64 on both sides, but 800 Adam steps of a non-convex fit amplify rounding (the products sum in another
+    // order): at full size the median weight agrees to ~2e-10 but the worst to 4e-4 relative and the objective to
+    // 4.5e-6, while one ulp more on θ0 moves NumPy's own answer by 6e-4 and 4.0e-6; at smoke size (20 epochs) both
+    // agree to ~1e-15, which is what shows the algorithm is the same (bench/RESULTS.md)
+    tol: { W: 2e-3, objective: 1e-5 },
     // at every size: plugin-tfjs's optimize methods fit linear models only (validation refuses model: mlp)
     unsupported: {
       'tfjs-wasm': 'plugin-tfjs optimizes linear models only (model: mlp is refused)',
@@ -329,7 +334,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
     }
     const refName = ['numpy', 'cpu', ...Object.keys(results)].find((k) => results[k] && !results[k].error);
     const reference = results[refName];
-    const keys = name === 'logistic-many' || name === 'mlp' ? ['W'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : name === 'predict' ? ['pred'] : ['mse'];
+    const keys = name === 'logistic-many' ? ['W'] : name === 'mlp' ? ['W', 'objective'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : name === 'predict' ? ['pred'] : ['mse'];
     for (const [impl, r] of Object.entries(results)) {
       const row = { name, impl, rawBytes, units: w.units(p) };
       if (r.error) {
@@ -338,10 +343,15 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
         continue;
       }
       const errors = keys.map((k) => compare(decodeNpy(readFileSync(join(r.out, `${k}.npy`))), decodeNpy(readFileSync(join(reference.out, `${k}.npy`)))));
-      const err = Math.max(...errors);
-      const tol = impl.startsWith('tfjs') ? (name === 'logistic-many' ? 2e-2 : 1e-3) : 1e-6;
-      if (!(err <= tol)) failed = true;
-      rows.push({ ...row, seconds: r.seconds, peak: r.peakRssBytes, err, tol, agree: err <= tol, ratio: results.numpy ? r.seconds / results.numpy.seconds : undefined, refName });
+      // a workload's own tolerances (per output) are given with their reason in WORKLOADS; the column shows the
+      // error and tolerance of the output closest to its tolerance
+      const tols = keys.map((k) => w.tol?.[k] ?? (impl.startsWith('tfjs') ? (name === 'logistic-many' ? 2e-2 : 1e-3) : 1e-6));
+      const worst = errors.reduce((b, e, i) => (!(e / tols[i] <= errors[b] / tols[b]) ? i : b), 0);
+      const err = errors[worst];
+      const tol = tols[worst];
+      if (!errors.every((e, i) => e <= tols[i])) failed = true;
+      if (keys.length > 1) console.error(`${name} ${impl}: rel. err ${keys.map((k, i) => `${k} ${errors[i].toExponential(1)} (≤ ${tols[i].toExponential(0)})`).join(', ')}`);
+      rows.push({ ...row, seconds: r.seconds, peak: r.peakRssBytes, err, tol, agree: errors.every((e, i) => e <= tols[i]), ratio: results.numpy ? r.seconds / results.numpy.seconds : undefined, refName });
     }
   } finally {
     if (!process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true }); else console.error(`kept ${dir}`);
