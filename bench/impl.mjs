@@ -54,13 +54,23 @@ ${body}`;
 
 const outputs = {};
 let seconds;
-if (workload === 'logistic-many' || workload === 'squared-big') {
+if (workload === 'logistic-many' || workload === 'squared-big' || workload === 'mlp') {
   const X = npy('X');
   const y = npy('y');
   const tasks = tasksOf(X, y, p.T, p.n);
   const data = { featureNames: Array.from({ length: p.d }, (_, j) => `x${j}`), biasColumn: p.d - 1, taskIds: tasks.map((t) => t.id), train: tasks, test: tasks.map((t) => ({ ...t, X: { ...t.X, rows: 1, data: t.X.data.subarray(0, p.d) }, y: t.y.subarray(0, 1) })), standardization: null, files: [] };
   const runs =
-    workload === 'logistic-many'
+    workload === 'mlp'
+      ? // every task starts from the model's one seeded θ0 (what the reference reads from theta0.npy), fits alone
+        // (λ = 0, the same Adam), then exactly `rounds` rounds pulled towards the mean
+        { W: `model: { method: mlp, hidden: [${p.hidden.join(', ')}], activation: tanh }
+init: { method: independent }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: adam, lambda: ${p.lambda}, ridge: ${p.ridge}, lr: ${p.lr}, epochs: ${p.epochs}, tol: 0 }
+rounds: ${p.rounds}` }
+      : workload === 'logistic-many'
       ? { W: `loss: logistic
 init: { method: independent, ridge: ${p.initRidge} }
 relation: { method: estimate, similarity: cosine, knn: ${p.knn} }
@@ -85,6 +95,12 @@ stages:
   for (const [key, body] of Object.entries(runs)) {
     const out = await runPipeline(loadSpecText(spec(body), 'bench.yaml', registry), registry, { data, ...(executor ? { executor } : {}) });
     outputs[key] = out.weights;
+    if (workload === 'mlp') {
+      // rounds: N runs exactly N rounds; the objective (framework, float64) after the last one
+      const rounds = out.results.rounds;
+      if (rounds.length !== p.rounds) throw new Error(`ran ${rounds.length} rounds, expected ${p.rounds}`);
+      outputs.objective = { rows: 1, cols: 1, data: Float64Array.of(rounds.at(-1).objective.total) };
+    }
   }
   seconds = (performance.now() - t0) / 1000;
 } else if (workload === 'propagate') {

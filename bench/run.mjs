@@ -11,7 +11,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeNpy, encodeNpy, Rng, sha256 } from '@weightshare/framework';
+import { decodeNpy, encodeNpy, mlpLayout, mlpModel, Rng, sha256 } from '@weightshare/framework';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -82,6 +82,24 @@ const WORKLOADS = {
     // plugin-cpu picks sparse CG for this graph (solver: auto); cpu-direct forces its dense factorizations
     extraImpls: ['cpu-direct'],
   },
+  mlp: {
+    title: 'MLP, squared loss: mean-regularized soft sharing, Adam',
+    // d: 30 features and the bias column; hidden: [64] tanh, so θ is layer1 [31, 64] then output [65, 1]
+    full: { T: 200, d: 31, n: 500, hidden: [64], epochs: 200, rounds: 3, lambda: 1, ridge: 0, lr: 0.01 },
+    smoke: { T: 6, d: 5, n: 40, hidden: [8], epochs: 20, rounds: 2, lambda: 1, ridge: 0, lr: 0.01 },
+    units: (p) => [p.T * p.n * p.epochs * (p.rounds + 1), 'row-epochs'],
+    skip: {},
+    // float64 on both sides, but 800 Adam steps of a non-convex fit amplify rounding (the products sum in another
+    // order): at full size the median weight agrees to ~2e-10 but the worst to 4e-4 relative and the objective to
+    // 4.5e-6, while one ulp more on θ0 moves NumPy's own answer by 6e-4 and 4.0e-6; at smoke size (20 epochs) both
+    // agree to ~1e-15, which is what shows the algorithm is the same (bench/RESULTS.md)
+    tol: { W: 2e-3, objective: 1e-5 },
+    // at every size: plugin-tfjs's optimize methods fit linear models only (validation refuses model: mlp)
+    unsupported: {
+      'tfjs-wasm': 'plugin-tfjs optimizes linear models only (model: mlp is refused)',
+      'tfjs-cpu': 'plugin-tfjs optimizes linear models only (model: mlp is refused)',
+    },
+  },
 };
 
 /** Writes the workload's data and params to `dir` (seeded: every implementation reads the same bytes). */
@@ -115,6 +133,8 @@ function generate(name, p, dir) {
     write('A', T, T, A);
     write('B', T, d, B);
     rawBytes = (T * T + T * d) * 8;
+  } else if (name === 'mlp') {
+    rawBytes = writeMlpData(p, dir, rng);
   } else {
     const { T, d, n } = p;
     const X = new Float64Array(T * n * d);
@@ -138,6 +158,45 @@ function generate(name, p, dir) {
   }
   writeFileSync(join(dir, 'params.json'), JSON.stringify(p));
   return rawBytes;
+}
+
+/**
+ * The mlp workload's inputs: X (T·n rows, d − 1 standard normal features and the bias column) and y from a
+ * one-hidden-layer tanh teacher (8 units) shared by all tasks and perturbed per task, plus noise; and θ0, the one
+ * initialization every task starts from, drawn by the framework's own mlp component from the stream the engine uses
+ * (the run's seed 0, forked 'model/init'), so the NumPy reference starts from the same θ0. Returns the bytes of the
+ * raw float64 data plus the parameters (T × θ).
+ */
+function writeMlpData(p, dir, rng) {
+  const { T, d, n, hidden } = p;
+  const H = 8;
+  const X = new Float64Array(T * n * d);
+  const y = new Float64Array(T * n);
+  const V0 = Array.from({ length: d * H }, () => rng.normal());
+  const a0 = Array.from({ length: H }, () => rng.normal());
+  for (let t = 0; t < T; t++) {
+    const V = V0.map((v) => v + 0.3 * rng.normal());
+    const a = a0.map((v) => v + 0.3 * rng.normal());
+    for (let i = 0; i < n; i++) {
+      const o = (t * n + i) * d;
+      for (let j = 0; j < d; j++) X[o + j] = j === d - 1 ? 1 : rng.normal();
+      let z = 0;
+      for (let k = 0; k < H; k++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += X[o + j] * V[j * H + k];
+        z += a[k] * Math.tanh(s / Math.sqrt(d));
+      }
+      y[t * n + i] = z + 0.3 * rng.normal();
+    }
+  }
+  const options = { hidden, activation: 'tanh' };
+  const layout = mlpLayout(d, 1, d - 1, hidden);
+  const theta0 = mlpModel.init(layout, new Rng(0).fork('model/init'), options);
+  const write = (file, rows, cols, data) => writeFileSync(join(dir, `${file}.npy`), encodeNpy({ rows, cols, data }));
+  write('X', T * n, d, X);
+  write('y', T * n, 1, y);
+  write('theta0', 1, theta0.length, theta0);
+  return (X.length + y.length + T * theta0.length) * 8;
 }
 
 /**
@@ -256,8 +315,8 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
         console.error(`${name}: numpy skipped (python3 with numpy is not installed)`);
         continue;
       }
-      if (!smoke && w.skip[impl]) {
-        rows.push({ name, impl, skipped: w.skip[impl] });
+      if (w.unsupported?.[impl] || (!smoke && w.skip[impl])) {
+        rows.push({ name, impl, skipped: w.unsupported?.[impl] ?? w.skip[impl] });
         continue;
       }
       const out = join(dir, `out-${impl}`);
@@ -275,7 +334,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
     }
     const refName = ['numpy', 'cpu', ...Object.keys(results)].find((k) => results[k] && !results[k].error);
     const reference = results[refName];
-    const keys = name === 'logistic-many' ? ['W'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : name === 'predict' ? ['pred'] : ['mse'];
+    const keys = name === 'logistic-many' ? ['W'] : name === 'mlp' ? ['W', 'objective'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : name === 'predict' ? ['pred'] : ['mse'];
     for (const [impl, r] of Object.entries(results)) {
       const row = { name, impl, rawBytes, units: w.units(p) };
       if (r.error) {
@@ -284,10 +343,15 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
         continue;
       }
       const errors = keys.map((k) => compare(decodeNpy(readFileSync(join(r.out, `${k}.npy`))), decodeNpy(readFileSync(join(reference.out, `${k}.npy`)))));
-      const err = Math.max(...errors);
-      const tol = impl.startsWith('tfjs') ? (name === 'logistic-many' ? 2e-2 : 1e-3) : 1e-6;
-      if (!(err <= tol)) failed = true;
-      rows.push({ ...row, seconds: r.seconds, peak: r.peakRssBytes, err, tol, agree: err <= tol, ratio: results.numpy ? r.seconds / results.numpy.seconds : undefined, refName });
+      // a workload's own tolerances (per output) are given with their reason in WORKLOADS; the column shows the
+      // error and tolerance of the output closest to its tolerance
+      const tols = keys.map((k) => w.tol?.[k] ?? (impl.startsWith('tfjs') ? (name === 'logistic-many' ? 2e-2 : 1e-3) : 1e-6));
+      const worst = errors.reduce((b, e, i) => (!(e / tols[i] <= errors[b] / tols[b]) ? i : b), 0);
+      const err = errors[worst];
+      const tol = tols[worst];
+      if (!errors.every((e, i) => e <= tols[i])) failed = true;
+      if (keys.length > 1) console.error(`${name} ${impl}: rel. err ${keys.map((k, i) => `${k} ${errors[i].toExponential(1)} (≤ ${tols[i].toExponential(0)})`).join(', ')}`);
+      rows.push({ ...row, seconds: r.seconds, peak: r.peakRssBytes, err, tol, agree: errors.every((e, i) => e <= tols[i]), ratio: results.numpy ? r.seconds / results.numpy.seconds : undefined, refName });
     }
   } finally {
     if (!process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true }); else console.error(`kept ${dir}`);

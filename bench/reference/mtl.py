@@ -174,6 +174,58 @@ def workload_predict(d, p):
     return {"pred": pred[None, :]}
 
 
+def mlp_adam(X, Y, E, pull, ridge, P, W0, h, epochs, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Full-batch Adam on every task at once for a one-hidden-layer tanh network, squared loss summed over rows.
+    X: (T, n, d) with the bias column, Y: (T, n), E/W0: (T, p) with p = d*h + h + 1 (layer1 [d, h] row-major, its
+    bias the row of X's bias column; output [h + 1, 1], its last row the bias), pull: (T,), P: ridge mask (p,)."""
+    T, n, d = X.shape
+    dh = d * h
+    XT = X.transpose(0, 2, 1)
+    W = W0.copy()
+    m = np.zeros_like(W)
+    v = np.zeros_like(W)
+    G = np.empty_like(W)
+    for t in range(1, epochs + 1):
+        W1 = W[:, :dh].reshape(T, d, h)
+        wo = W[:, dh:dh + h]
+        A = np.tanh(X @ W1)  # (T, n, h)
+        Z = (A @ wo[..., None])[..., 0] + W[:, dh + h:]  # (T, n)
+        R = 2 * (Z - Y)  # dL/dZ of the summed squared error
+        G[:, dh:dh + h] = (A.transpose(0, 2, 1) @ R[..., None])[..., 0]
+        G[:, dh + h] = R.sum(1)
+        D = R[..., None] * wo[:, None, :]
+        D *= 1 - A * A
+        G[:, :dh] = (XT @ D).reshape(T, dh)
+        G += 2 * pull[:, None] * (W - E) + 2 * ridge * P * W
+        m = b1 * m + (1 - b1) * G
+        v = b2 * v + (1 - b2) * G * G
+        W -= lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return W
+
+
+def workload_mlp(d, p):
+    """Mean-regularized soft sharing of an MLP: every task starts from the one initialization theta0 (drawn by the
+    framework's mlp component), fits alone (lambda = 0), then `rounds` rounds of E = mean of the tasks' parameters and
+    `epochs` Adam steps on sum (y - f(x))^2 + lambda ||theta - E||^2 from the current parameters."""
+    T, n, dim, h = p["T"], p["n"], p["d"], p["hidden"][0]
+    X = load(d, "X").reshape(T, n, dim)
+    Y = load(d, "y").reshape(T, n)
+    theta0 = load(d, "theta0")[0]
+    P = np.ones(theta0.size)
+    P[(dim - 1) * h:dim * h] = 0  # layer 1's bias row (X's bias column)
+    P[-1] = 0  # the output bias
+    W = np.tile(theta0, (T, 1))
+    zeros = np.zeros_like(W)
+    W = mlp_adam(X, Y, zeros, np.zeros(T), p["ridge"], P, W, h, p["epochs"], p["lr"])
+    for _ in range(p["rounds"]):
+        E = np.broadcast_to(W.mean(0), W.shape)
+        W = mlp_adam(X, Y, E, np.full(T, p["lambda"]), p["ridge"], P, W, h, p["epochs"], p["lr"])
+    # the objective the rounds minimize, at the final parameters
+    Z = (np.tanh(X @ W[:, :dim * h].reshape(T, dim, h)) @ W[:, dim * h:dim * h + h, None])[..., 0] + W[:, -1:]
+    objective = ((Y - Z) ** 2).sum() + p["lambda"] * ((W - W.mean(0)) ** 2).sum() + p["ridge"] * (P * W * W).sum()
+    return {"W": W, "objective": np.array([[objective]])}
+
+
 def save(out_dir, name, arr):
     arr = np.atleast_2d(np.asarray(arr, dtype=np.float64))
     np.save(f"{out_dir}/{name}.npy", arr)
@@ -187,7 +239,7 @@ if __name__ == "__main__":
     for f in glob.glob(f"{data_dir}/*.npy"):
         ARRAYS[os.path.basename(f)[:-4]] = np.load(f)
     t0 = time.perf_counter()
-    result = {"logistic-many": workload_logistic, "squared-big": workload_squared, "propagate": workload_propagate, "school-sweep": workload_school, "predict": workload_predict}[workload](data_dir, params)
+    result = {"logistic-many": workload_logistic, "squared-big": workload_squared, "propagate": workload_propagate, "school-sweep": workload_school, "predict": workload_predict, "mlp": workload_mlp}[workload](data_dir, params)
     seconds = time.perf_counter() - t0
     for k, v in result.items():
         save(out_dir, k, v)
