@@ -111,6 +111,48 @@ sweep:
   });
 });
 
+describe('config groups: uses and --use', () => {
+  const files = {
+    'base.yaml': BASE,
+    'conf/optimize/adam.yaml': 'stages:\n  optimize: { method: adam, epochs: 100, lr: 0.05 }\n',
+    'conf/optimize/exact.yaml': 'stages:\n  optimize: { method: exact }\n',
+    // merged into the base's relation, so the estimate's options are deleted (null) along with the switch of method
+    'conf/relation/none.yaml': 'relation: { method: identity, similarity: null, knn: null }\nstages:\n  propagate: { method: identity, alpha: null }\n',
+    'exp.yaml': 'extends: base.yaml\nuses: { optimize: exact }\nname: exp\n',
+  };
+
+  it('merge conf/<group>/<choice>.yaml after the bases and before the spec; --use replaces or adds a choice', () => {
+    const dir = project(files);
+    expect(load(dir).spec.stages.optimize).toMatchObject({ method: 'exact', lambda: 10, ridge: 1 });
+    const r = cli(['validate', 'exp.yaml', '--json', '--use', 'optimize=adam', '--use', 'relation=none'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const spec = JSON.parse(r.stdout);
+    expect(spec.stages.optimize).toMatchObject({ method: 'adam', epochs: 100, lr: 0.05, lambda: 10 });
+    expect(spec.stages.propagate.method).toBe('identity');
+    expect(spec).not.toHaveProperty('uses');
+    const explain = cli(['validate', 'exp.yaml', '--explain', '--use', 'optimize=adam'], { cwd: dir }).stdout;
+    expect(explain).toMatch(/\/stages\/optimize\/lr +conf\/optimize\/adam\.yaml:2:46/);
+  });
+
+  it('an unknown group or choice lists what there is, with did-you-mean, at the spec line or the flag', () => {
+    const dir = project(files);
+    const flag = cli(['validate', 'exp.yaml', '--use', 'optimize=adamm'], { cwd: dir });
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/--use optimize=adamm, at \/uses\/optimize: config group "optimize" has no choice "adamm"; its choices are: adam, exact\. Did you mean "adam"\?/);
+    writeFileSync(join(dir, 'typo.yaml'), 'extends: base.yaml\nname: t\nuses: { optimise: adam }\n');
+    expect(problems(dir, 'typo.yaml')).toEqual([expect.stringMatching(/^typo\.yaml:3: uses names the config group "optimise", but there is no folder .*conf\/optimise; the groups are: optimize, relation\. Did you mean "optimize"\?/)]);
+    expect(cli(['validate', 'exp.yaml', '--use', 'optimize'], { cwd: dir }).stderr).toMatch(/^error INVALID_ARGUMENT: --use optimize: expected group=choice/);
+  });
+
+  it('a sweep over choices: --param uses.optimize=adam,exact, each candidate validated and composed', () => {
+    const dir = project(files);
+    const r = cli(['sweep', 'exp.yaml', '--param', 'uses.optimize=adam,exact', '--out', 'runs', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.splits[0].candidates.map((c: { params: Record<string, unknown> }) => c.params['uses.optimize'])).toEqual(['adam', 'exact']);
+  });
+});
+
 describe('YAML anchors and merge keys within a file', () => {
   it('<<: *name merges an anchored mapping; top-level x-… keys hold anchors and are not spec keys', () => {
     const dir = project({

@@ -98,6 +98,11 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       writeErr: (s) => io.stderr.write(s),
       outputError: (s, write) => write(`${s.trimEnd()}\nRun "weightshare --help" for usage.\n`),
     });
+  // --use choices travel with the --set assignments (run folders, sweep jobs), first, as the spec's uses would
+  program.hook('preAction', (_, action) => {
+    const o = action.opts() as { use?: string[]; set?: string[] };
+    if (o.use?.length) action.setOptionValue('set', [...o.use, ...(o.set ?? [])]);
+  });
 
   const allowOption = (cmd: Command): Command =>
     cmd.addOption(new Option('--allow-plugin-path <dir>', 'also load plugin files from this folder (repeatable; by default only from the spec\'s folder tree and installed packages)').default([]).argParser(collect));
@@ -110,10 +115,17 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     return cores;
   };
 
+  /** `group=choice` of a --use flag, checked. */
+  const useChoice = (v: string): string => {
+    if (!/^[^=.\s]+=[^=\s]+$/.test(v)) throw invalidArgument(`--use ${v}: expected group=choice, e.g. --use optimize=adam for conf/optimize/adam.yaml next to the spec.`);
+    return v;
+  };
   const specOptions = (cmd: Command): Command =>
     allowOption(cmd)
       .addOption(new Option('--backend <name>', 'run every stage on this backend (overrides the spec)'))
-      .addOption(new Option('--set <path=value>', 'override a spec value, e.g. --set stages.optimize.lambda=0.5 (repeatable)').default([]).argParser(collect));
+      .addOption(new Option('--set <path=value>', 'override a spec value, e.g. --set stages.optimize.lambda=0.5 (repeatable)').default([]).argParser(collect))
+      // --use group=choice is the assignment uses.group=choice, applied before the spec is composed
+      .addOption(new Option('--use <group=choice>', "choose conf/<group>/<choice>.yaml (next to the spec) for a config group, overriding the spec's uses (repeatable)").default([]).argParser((v: string, prev: string[]) => collect(`uses.${useChoice(v)}`, prev)));
 
   specOptions(program.command('run').description('run a pipeline spec into a new run folder').argument('<spec>', 'pipeline spec (YAML)'))
     .option('--json', 'print the results as JSON on stdout instead of the summary')

@@ -4,6 +4,7 @@
  * (e.g. that the chosen backend has the chosen method). Every problem found is reported at once, each with its
  * file:line:column (or the flag it came from), JSON path, offending value, what was expected and a suggestion.
  */
+import { readdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isStandIn } from '../plugin/stand-ins.js';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -134,10 +135,21 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
   // top-level keys x-… hold YAML anchors to reuse (<<: *name, *name) and are not part of the spec
   for (const k of Object.keys(own)) if (k.startsWith('x-')) delete own[k];
   const ownLocate: Locate = (path, wantKey = false) => ({ ...locateInDoc(doc, path, wantKey, pos), path: toPointer(path) });
+  // choices of config groups given as flags (--use group=choice is --set uses.group=choice) apply before composing
+  const applied: Override[] = [];
+  const isUse = (o: SetOverride): boolean => /^uses(\.|=)/.test(assignmentOf(o));
+  // (a plain `uses.group=choice` assignment is what --use group=choice passes: errors name --use)
+  for (const o of set.filter(isUse)) applied.push(applySet(own, typeof o === 'string' && o.startsWith('uses.') ? { assignment: o, flag: `--use ${o.slice(5)}` } : o));
+  const flagOf = (path: readonly (string | number)[]): string | undefined => [...applied].reverse().find((o) => isPrefix(o.path, path))?.flag;
+  const placeOf = (path: (string | number)[]): SourceLocation => {
+    const flag = flagOf(path);
+    return flag ? { file: flag, path: toPointer(path) } : ownLocate(path);
+  };
   // extends: the spec is the deep merge of its bases (in order) and its own keys
   const sources: { data: Record<string, unknown>; locate: Locate; explain: () => { path: string; location: SourceLocation }[] }[] = [];
   const bases: string[] = [];
   let obj = own;
+  let composed: Record<string, unknown> | undefined;
   if ('extends' in own) {
     const ext = own.extends;
     delete own.extends;
@@ -165,8 +177,47 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
       sources.push({ data: base.data, locate: base.locate, explain: base.explain });
       merged = mergeSpec(merged, base.data);
     });
-    obj = mergeSpec(merged, own);
+    composed = merged;
   }
+  // uses: { group: choice } merges conf/<group>/<choice>.yaml (next to the spec) after the bases, before own keys
+  if ('uses' in own) {
+    const uses = own.uses;
+    delete own.uses;
+    if (!isMapping(uses) || Object.values(uses).some((v) => typeof v !== 'string'))
+      throw specInvalid(file, [{ message: `uses must map config groups to the choice of each, e.g. uses: { optimize: adam } for conf/optimize/adam.yaml next to the spec; got ${describe(uses)}.`, location: placeOf(['uses']) }]);
+    const root = join(dirname(resolve(file)), 'conf');
+    const listing = (dir: string, files: boolean): string[] => {
+      try {
+        return readdirSync(dir, { withFileTypes: true })
+          .filter((e) => (files ? e.isFile() && e.name.endsWith('.yaml') : e.isDirectory()))
+          .map((e) => (files ? e.name.slice(0, -5) : e.name))
+          .sort();
+      } catch {
+        return [];
+      }
+    };
+    for (const [group, choice] of Object.entries(uses) as [string, string][]) {
+      const at = placeOf(['uses', group]);
+      const safe = (s: string): boolean => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(s) && !s.includes('..');
+      const groups = listing(root, false);
+      if (!safe(group) || !groups.includes(group)) {
+        const hint = didYouMean(group, groups);
+        throw specInvalid(file, [{ message: `uses names the config group "${group}", but there is no folder ${join(dirname(file), 'conf', group)}; ${groups.length ? `the groups are: ${groups.join(', ')}` : 'there are no config groups next to this spec (folders conf/<group>/ holding <choice>.yaml files)'}.${hint ? ` Did you mean "${hint}"?` : ''}`, location: at }]);
+      }
+      const choices = listing(join(root, group), true);
+      if (!safe(choice) || !choices.includes(choice)) {
+        const hint = didYouMean(choice, choices);
+        throw specInvalid(file, [{ message: `config group "${group}" has no choice "${choice}"; its choices are: ${choices.join(', ') || '(none: the folder holds no .yaml files)'}.${hint ? ` Did you mean "${hint}"?` : ''}`, location: at }]);
+      }
+      const shown = join(dirname(file), 'conf', group, `${choice}.yaml`);
+      const abs = join(root, group, `${choice}.yaml`);
+      const part = parseSpecText(readRegularFile(abs).toString('utf8'), shown, [], [...chain, resolve(file)]);
+      bases.push(...part.bases, abs);
+      sources.push({ data: part.data, locate: part.locate, explain: part.explain });
+      composed = mergeSpec(composed ?? (Object.create(null) as Record<string, unknown>), part.data);
+    }
+  }
+  if (composed) obj = mergeSpec(composed, own);
   sources.push({ data: own, locate: ownLocate, explain: () => leafPaths(own).map((p) => ({ path: toPointer(p), location: ownLocate(p) })) });
   /** Where the value at `path` was written: the last source that sets it (or, for a key none sets, its nearest parent). */
   const composedLocate: Locate = (path, wantKey = false) => {
@@ -175,8 +226,7 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
       for (let s = sources.length - 1; s >= 0; s--) if (hasPath(sources[s]!.data, path.slice(0, k))) return { ...sources[s]!.locate(path, wantKey), path: toPointer(path) };
     return ownLocate(path, wantKey);
   };
-  const applied: Override[] = [];
-  for (const assignment of set) applied.push(applySet(obj, assignment));
+  for (const assignment of set.filter((o) => !isUse(o))) applied.push(applySet(obj, assignment));
   return {
     file,
     text,

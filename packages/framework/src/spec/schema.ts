@@ -288,6 +288,15 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
     required: ['apiVersion', 'name', 'data', 'stages'],
     properties: {
       apiVersion: { const: SPEC_API_VERSION, description: 'Spec format version.' },
+      extends: {
+        anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 }],
+        description: 'Spec file(s) this one builds on, relative to its folder: their deep merge (in order), then uses:, then this file (lists replaced, null deletes a key).',
+      },
+      uses: {
+        type: 'object',
+        additionalProperties: { type: 'string', minLength: 1 },
+        description: 'Config groups: { group: choice } merges conf/<group>/<choice>.yaml (next to the spec) after extends:, before this file; --use group=choice overrides.',
+      },
       name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 100, description: 'Run name (letters, digits, . _ -); names the output folder.' },
       description: { type: 'string', description: 'Free text.' },
       seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of the run\'s one PRNG (xoshiro128**).' },
@@ -423,6 +432,8 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
       },
     },
     ...(perBackend.length ? { allOf: perBackend } : {}),
+    // top-level x-… keys hold YAML anchors (removed before validation; allowed here for editors)
+    patternProperties: { '^x-': {} },
     additionalProperties: false,
   };
 }
