@@ -144,12 +144,15 @@ describe('config groups: uses and --use', () => {
     expect(cli(['validate', 'exp.yaml', '--use', 'optimize'], { cwd: dir }).stderr).toMatch(/^error INVALID_ARGUMENT: --use optimize: expected group=choice/);
   });
 
-  it('a sweep over choices: --param uses.optimize=adam,exact, each candidate validated and composed', () => {
+  it('a sweep over choices: --param uses.optimize=adam,exact (or optimize=adam,exact), each candidate validated and composed', () => {
     const dir = project(files);
     const r = cli(['sweep', 'exp.yaml', '--param', 'uses.optimize=adam,exact', '--out', 'runs', '--json'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.splits[0].candidates.map((c: { params: Record<string, unknown> }) => c.params['uses.optimize'])).toEqual(['adam', 'exact']);
+    // a config group's own name is the same parameter
+    const short = JSON.parse(cli(['sweep', 'exp.yaml', '--param', 'optimize=adam,exact', '--out', 'runs', '--json'], { cwd: dir }).stdout);
+    expect(short.splits[0].candidates.map((c: { validation: number }) => c.validation)).toEqual(s.splits[0].candidates.map((c: { validation: number }) => c.validation));
   });
 });
 
@@ -181,5 +184,55 @@ describe('a run of a composed spec', () => {
     expect(refused.stderr).toMatch(/error RESUME_REFUSED: .*the input file .*base\.yaml changed/s);
     const forced = cli(['resume', 'runs/exp-1', '--force'], { cwd: dir });
     expect(forced.code, forced.stderr).toBe(0);
+  });
+});
+
+describe('random search', () => {
+  it('draws each parameter from its range or list with the seed: logUniform in log space, int inclusive', async () => {
+    const { sampleCandidates, Rng } = await import('@weightshare/framework');
+    const params = { a: { logUniform: [1e-3, 1e3] as [number, number] }, b: { int: [2, 4] as [number, number] }, c: ['x', 'y'], d: { uniform: [-1, 1] as [number, number] } };
+    const draw = (seed: number) => sampleCandidates(params, 400, new Rng(seed).fork('sweep/random'));
+    const c = draw(1);
+    expect(draw(1)).toEqual(c);
+    expect(draw(2)).not.toEqual(c);
+    const logs = c.map((x) => Math.log10(x.params.a as number));
+    expect(Math.min(...logs)).toBeGreaterThanOrEqual(-3);
+    expect(Math.max(...logs)).toBeLessThanOrEqual(3);
+    // uniform in log10 on [−3, 3]: mean 0 (sd of the mean of 400 draws: 1.73/20 ≈ 0.09), a sixth of the draws per decade
+    expect(Math.abs(logs.reduce((s, v) => s + v, 0) / logs.length)).toBeLessThan(0.3);
+    for (let dec = -3; dec < 3; dec++) expect(logs.filter((v) => v >= dec && v < dec + 1).length).toBeGreaterThan(40);
+    expect(new Set(c.map((x) => x.params.b))).toEqual(new Set([2, 3, 4]));
+    expect(new Set(c.map((x) => x.params.c))).toEqual(new Set(['x', 'y']));
+    expect(c.every((x) => Math.abs(x.params.d as number) <= 1)).toBe(true);
+    expect(c[0]!.set[0]).toBe(`a=${JSON.stringify(c[0]!.params.a)}`);
+  });
+
+  it('a sweep with search: random scores its samples and picks the best; ranges without it, or without samples, are refused at their line', () => {
+    const dir = project({
+      'base.yaml': BASE,
+      'conf/optimize/exact.yaml': 'stages:\n  optimize: { method: exact }\n',
+      'conf/optimize/gd.yaml': 'stages:\n  optimize: { method: gd, epochs: 50 }\n',
+      'rs.yaml': `extends: base.yaml
+name: rs
+sweep:
+  search: random
+  samples: 5
+  parameters:
+    stages.optimize.lambda: { logUniform: [0.1, 1000] }
+    uses.optimize: [exact, gd]
+`,
+    });
+    const r = cli(['sweep', 'rs.yaml', '--out', 'runs', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    const cands = s.splits[0].candidates as { params: Record<string, number | string>; validation: number }[];
+    expect(cands).toHaveLength(5);
+    for (const c of cands) expect(c.params['stages.optimize.lambda']).toBeGreaterThanOrEqual(0.1);
+    const best = Math.min(...cands.map((c) => c.validation));
+    expect(cands[s.splits[0].chosen].validation).toBe(best);
+    writeFileSync(join(dir, 'grid.yaml'), 'extends: rs.yaml\nname: g\nsweep: { search: grid }\n');
+    expect(cli(['sweep', 'grid.yaml'], { cwd: dir }).stderr).toMatch(/rs\.yaml:7:\d+, at \/sweep\/parameters\/stages\.optimize\.lambda: sweep parameter "stages\.optimize\.lambda" gives a range, which only a random search draws from/);
+    writeFileSync(join(dir, 'nosamples.yaml'), 'extends: rs.yaml\nname: n\nsweep: { samples: null }\n');
+    expect(cli(['sweep', 'nosamples.yaml'], { cwd: dir }).stderr).toMatch(/sweep\.search: random draws sweep\.samples candidates; give samples/);
   });
 });

@@ -12,6 +12,10 @@ import {
   acquireLock,
   createRunDir,
   expandCandidates,
+  sampleCandidates,
+  rangeProblem,
+  specInvalid,
+  Rng,
   loadPipeline,
   metricOf,
   resumeRefused,
@@ -87,7 +91,13 @@ export async function planSweep(
   const sweep: SweepSpec = {
     validationFraction: spec.sweep?.validationFraction ?? 0.25,
     ...(spec.sweep ?? {}),
-    parameters: opts.params.length ? Object.fromEntries(opts.params) : (spec.sweep?.parameters ?? {}),
+    // a parameter named like a config group (a folder conf/<name> next to the spec) sweeps over its choices
+    parameters: Object.fromEntries(
+      Object.entries(opts.params.length ? Object.fromEntries(opts.params) : (spec.sweep?.parameters ?? {})).map(([k, v]) => [
+        !k.includes('.') && !(k in spec) && existsSync(join(resolve(file, '..'), 'conf', k)) ? `uses.${k}` : k,
+        v,
+      ]),
+    ),
     ...(opts.splits ? { splits: opts.splits } : {}),
   };
   if (!Object.keys(sweep.parameters).length)
@@ -95,7 +105,20 @@ export async function planSweep(
   if (sweep.splits && spec.split.method === 'random')
     throw new WeightshareError(ErrorCode.INVALID_ARGUMENT, 'sweep.splits lists outer splits by the value of split.column, but this spec splits at random; use split.method column or file.');
   const { metric, larger } = metricOf(sweep, spec.loss.method, registry.loss(spec.loss.method)?.impl.target);
-  const candidates = expandCandidates(sweep.parameters);
+  // a range or a random search: checked against the spec's lines before anything runs
+  const where = (path: (string | number)[]) => (opts.params.length ? { file: '--param' } : loaded.locate(path));
+  const bad = Object.entries(sweep.parameters).flatMap(([k, v]) => {
+    const why = rangeProblem(v);
+    return why ? [{ message: `sweep parameter "${k}": ${why}.`, location: where(['sweep', 'parameters', k]) }] : [];
+  });
+  if (sweep.search === 'random' && sweep.samples === undefined) bad.push({ message: 'sweep.search: random draws sweep.samples candidates; give samples (e.g. samples: 20).', location: where(['sweep', 'search']) });
+  if (sweep.search !== 'random') {
+    const ranges = Object.entries(sweep.parameters).filter(([, v]) => !Array.isArray(v));
+    for (const [k] of ranges)
+      bad.push({ message: `sweep parameter "${k}" gives a range, which only a random search draws from; set sweep.search: random with sweep.samples, or give a list of values.`, location: where(['sweep', 'parameters', k]) });
+  }
+  if (bad.length) throw specInvalid(file, bad);
+  const candidates = sweep.search === 'random' ? sampleCandidates(sweep.parameters, sweep.samples!, new Rng(spec.seed).fork('sweep/random')) : expandCandidates(sweep.parameters);
   const splits = sweep.splits ?? [null];
   // every split name and every candidate must be valid before anything runs
   if (sweep.splits) checkSplitNames(spec, loaded.baseDir ?? resolve(file, '..'), sweep.splits, Boolean(opts.splits));

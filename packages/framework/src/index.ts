@@ -46,7 +46,7 @@ export { RunFolder, listRuns, scanRuns, specInputs, MANIFEST_FORMAT, type Manife
 export { acquireLock, processAlive } from './store/lock.js';
 export { pruneCache, removeDeadTemps, type PruneReport } from './store/cache.js';
 export { verifyRunFiles, readVerified, type FileCheck } from './store/verify.js';
-export { expandCandidates, parseParamFlag, metricOf, selectBest, meanStd, summarize, REGRESSION_METRICS, CLASSIFICATION_METRICS, type SweepSpec, type SweepMetric, type Candidate } from './sweep/sweep.js';
+export { expandCandidates, sampleCandidates, rangeProblem, type ParameterValues, parseParamFlag, metricOf, selectBest, meanStd, summarize, REGRESSION_METRICS, CLASSIFICATION_METRICS, type SweepSpec, type SweepMetric, type Candidate } from './sweep/sweep.js';
 export { loadModel, Model, fastDecimal, type PredictInput, type Predictions, type CsvPredictionReport, type UnseenTaskPolicy } from './model/predict.js';
 export { MODEL_FORMAT, modelFiles, originalWeightsCsv, type ModelDescription } from './model/artifact.js';
 export { FRAMEWORK_VERSION } from './version.js';

@@ -380,10 +380,13 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
         properties: {
           parameters: {
             type: 'object',
-            description: 'Spec paths (as for --set) and the values to try; the candidates are their cartesian product.',
-            additionalProperties: { type: 'array', minItems: 1 },
+            description:
+              'Spec paths (as for --set) and the values to try: a list (grid: the candidates are the cartesian product; random: choices), or for search: random a range { uniform: [lo, hi] }, { logUniform: [lo, hi] } or { int: [lo, hi] }.',
+            additionalProperties: { anyOf: [{ type: 'array', minItems: 1 }, ...['uniform', 'logUniform', 'int'].map((r) => ({ type: 'object', required: [r], additionalProperties: false, properties: { [r]: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 } } }))] },
             minProperties: 1,
           },
+          search: { enum: ['grid', 'random'], default: 'grid', description: 'grid: every combination of the lists; random: sweep.samples candidates drawn with the spec\'s seed.' },
+          samples: { type: 'integer', minimum: 1, maximum: 100000, description: 'Candidates a random search draws (required for search: random).' },
           metric: {
             enum: [...REGRESSION_METRICS, ...CLASSIFICATION_METRICS],
             description: 'Validation metric to select by; default mse (squared loss) or logLoss (logistic).',

@@ -4,6 +4,7 @@
  * summarized as mean ± standard deviation over the splits.
  */
 import { invalidArgument } from '../errors.js';
+import type { Rng } from '../random.js';
 import type { Metrics } from '../eval/metrics.js';
 import type { LossName, TargetKind } from '../plugin/types.js';
 import { BUILTIN_LOSSES } from '../components/losses.js';
@@ -11,8 +12,15 @@ import { METRICS_BY_KIND } from '../eval/metrics.js';
 
 /** The `sweep:` section of a spec. */
 export interface SweepSpec {
-  /** Spec paths (as for --set) and the values to try; candidates are their cartesian product. */
-  parameters: Record<string, unknown[]>;
+  /**
+   * Spec paths (as for --set) and the values to try: a list (a grid's values, or a random search's choices), or for
+   * a random search a range `{ uniform: [lo, hi] }`, `{ logUniform: [lo, hi] }` or `{ int: [lo, hi] }` (inclusive).
+   */
+  parameters: Record<string, ParameterValues>;
+  /** grid (default): the cartesian product of the lists; random: `samples` candidates drawn with the spec's seed. */
+  search?: 'grid' | 'random';
+  /** How many candidates a random search draws. */
+  samples?: number;
   /** Validation metric to select by. */
   metric?: SweepMetric;
   /** Which model's validation score selects: the shared model (default) or a baseline. */
@@ -31,13 +39,48 @@ export interface Candidate {
   set: string[];
 }
 
+/** The values of a swept parameter: a list, or a range to draw from (random search). */
+export type ParameterValues = unknown[] | { uniform: [number, number] } | { logUniform: [number, number] } | { int: [number, number] };
+
+/** Why a range is not one (lo < hi, and lo > 0 for a log-uniform one, integers for int), or undefined. */
+export function rangeProblem(v: ParameterValues): string | undefined {
+  if (Array.isArray(v)) return undefined;
+  const [kind, [lo, hi]] = Object.entries(v)[0] as [string, [number, number]];
+  if (kind === 'int') return Number.isInteger(lo) && Number.isInteger(hi) && lo <= hi ? undefined : `int: [${lo}, ${hi}] needs two integers, the first at most the second`;
+  if (!(lo < hi)) return `${kind}: [${lo}, ${hi}] needs the first bound below the second`;
+  if (kind === 'logUniform' && !(lo > 0)) return `logUniform: [${lo}, ${hi}] needs bounds above 0 (it draws the logarithm uniformly)`;
+  return undefined;
+}
+
+/**
+ * A random search: `samples` candidates, each parameter drawn independently — a list's entries with equal
+ * probability, a range uniformly (logUniform: its logarithm uniformly; int: each integer equally) — from `rng`.
+ */
+export function sampleCandidates(parameters: Record<string, ParameterValues>, samples: number, rng: Rng): Candidate[] {
+  const keys = Object.keys(parameters);
+  const out: Candidate[] = [];
+  for (let id = 0; id < samples; id++) {
+    const params: Record<string, unknown> = {};
+    for (const k of keys) {
+      const v = parameters[k]!;
+      if (Array.isArray(v)) params[k] = v[rng.int(v.length)];
+      else if ('uniform' in v) params[k] = v.uniform[0] + (v.uniform[1] - v.uniform[0]) * rng.next();
+      else if ('logUniform' in v) params[k] = Math.exp(Math.log(v.logUniform[0]) + (Math.log(v.logUniform[1]) - Math.log(v.logUniform[0])) * rng.next());
+      else params[k] = v.int[0] + rng.int(v.int[1] - v.int[0] + 1);
+    }
+    out.push({ id, params, set: keys.map((k) => `${k}=${JSON.stringify(params[k])}`) });
+  }
+  return out;
+}
+
 /** The cartesian product of the parameter values, first parameter slowest. */
-export function expandCandidates(parameters: Record<string, unknown[]>): Candidate[] {
+export function expandCandidates(parameters: Record<string, ParameterValues>): Candidate[] {
   const keys = Object.keys(parameters);
   let combos: Record<string, unknown>[] = [{}];
   for (const k of keys) {
     const values = parameters[k]!;
-    if (!Array.isArray(values) || values.length === 0) throw invalidArgument(`sweep parameter "${k}" needs a non-empty list of values.`);
+    if (!Array.isArray(values)) throw invalidArgument(`sweep parameter "${k}" gives a range, which only a random search draws from; set sweep.search: random (with sweep.samples), or give a list of values.`);
+    if (values.length === 0) throw invalidArgument(`sweep parameter "${k}" needs a non-empty list of values.`);
     combos = combos.flatMap((c) => values.map((v) => ({ ...c, [k]: v })));
   }
   return combos.map((params, id) => ({ id, params, set: keys.map((k) => `${k}=${JSON.stringify(params[k])}`) }));
