@@ -3,7 +3,7 @@
  * keys within a file, errors located in the file that wrote the value, `validate --explain`, and resume refusing a
  * base that changed since the run started.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSpecFile, type WeightshareError } from '@weightshare/framework';
@@ -236,3 +236,54 @@ sweep:
     expect(cli(['sweep', 'nosamples.yaml'], { cwd: dir }).stderr).toMatch(/sweep\.search: random draws sweep\.samples candidates; give samples/);
   });
 });
+
+describe('successive halving', () => {
+  const HV = `extends: base.yaml
+name: hv
+stages:
+  propagate: { method: identity, alpha: null }
+  optimize: { method: gd, epochs: 5 }
+rounds: 3
+relation: { method: identity, similarity: null, knn: null }
+sweep:
+  search: halving
+  budget: { path: stages.optimize.epochs, min: 2, max: 32 }
+  parameters:
+    stages.optimize.lambda: [0.1, 1, 10, 100, 1000]
+    stages.optimize.lr: [0.001, 0.01]
+`;
+
+  it('gives the best half of each rung twice the budget, chooses among the last rung, refits at the full budget; serial = parallel', () => {
+    const dir = project({ 'base.yaml': BASE, 'hv.yaml': HV });
+    const serial = cli(['sweep', 'hv.yaml', '--out', 'a', '--json', '--jobs', '1'], { cwd: dir });
+    expect(serial.code, serial.stderr).toBe(0);
+    const s = JSON.parse(serial.stdout);
+    const sp = s.splits[0];
+    expect(sp.rungs.map((r: { budget: number }) => r.budget)).toEqual([2, 4, 8, 16, 32]);
+    const sizes = sp.rungs.map((r: { scores: object }) => Object.keys(r.scores).length);
+    expect(sizes).toEqual([10, 5, 3, 2, 1]);
+    for (let r = 1; r < sp.rungs.length; r++) {
+      const prev = Object.entries(sp.rungs[r - 1].scores as Record<string, number>).sort((a, b) => a[1] - b[1]);
+      expect(Object.keys(sp.rungs[r].scores).sort()).toEqual(prev.slice(0, sizes[r]).map(([id]) => id).sort());
+    }
+    expect(String(sp.chosen)).toBe(Object.keys(sp.rungs.at(-1).scores)[0]);
+    const refit = JSON.parse(readFileSync(join(dir, 'a', listSweepDir(join(dir, 'a')), sp.run, 'spec.resolved.json'), 'utf8'));
+    expect(refit.stages.optimize.epochs).toBe(32);
+    const parallel = JSON.parse(cli(['sweep', 'hv.yaml', '--out', 'b', '--json', '--jobs', '2'], { cwd: dir }).stdout);
+    expect(parallel.splits[0].rungs).toEqual(sp.rungs);
+    expect(parallel.splits[0].test).toEqual(sp.test);
+    expect(readFileSync(join(dir, 'a', listSweepDir(join(dir, 'a')), 'summary.md'), 'utf8')).toMatch(/successive halving: 10 candidates at budget 2, 5 candidates at budget 4, 3 candidates at budget 8, 2 candidates at budget 16, 1 candidate at budget 32; 21 fits in all\./);
+  }, 120_000);
+
+  it('without a budget, or with a budget but another search, is refused at its line', () => {
+    const dir = project({ 'base.yaml': BASE, 'hv.yaml': HV.replace('  budget: { path: stages.optimize.epochs, min: 2, max: 32 }\n', '') });
+    expect(cli(['sweep', 'hv.yaml'], { cwd: dir }).stderr).toMatch(/hv\.yaml:9:\d+, at \/sweep\/search: sweep\.search: halving gives each rung a budget; add sweep\.budget/);
+    writeFileSync(join(dir, 'g.yaml'), HV.replace('search: halving', 'search: grid'));
+    expect(cli(['sweep', 'g.yaml'], { cwd: dir }).stderr).toMatch(/sweep\.budget is for search: halving/);
+  });
+});
+
+/** The one sweep folder under `root`. */
+function listSweepDir(root: string): string {
+  return readdirSync(root).find((n) => n.includes('-sweep-'))!;
+}

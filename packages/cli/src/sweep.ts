@@ -51,6 +51,8 @@ export interface SweepPlan {
   larger: boolean;
   splits: (string | null)[];
   candidates: Candidate[];
+  /** Successive halving: the budget of each rung, smallest first (absent for grid and random searches). */
+  rungs?: number[];
   inputs: { path: string; sha256: string | null }[];
   cache: boolean;
   startedAt: string;
@@ -63,8 +65,10 @@ export interface SweepSummary {
   model: string;
   splits: {
     split: string | null;
-    candidates: { id: number; params: Record<string, unknown>; validation: number | null; error?: string }[];
+    candidates: { id: number; params: Record<string, unknown>; validation: number | null; error?: string; rung?: number }[];
     chosen: number;
+    /** Successive halving: each rung's budget and the validation score of every candidate that ran in it. */
+    rungs?: { budget: number; scores: Record<number, number | null> }[];
     test: Record<string, Metrics>;
     /** The chosen candidate's refit, a run folder (with model/) inside the sweep folder. */
     run?: string;
@@ -112,13 +116,23 @@ export async function planSweep(
     return why ? [{ message: `sweep parameter "${k}": ${why}.`, location: where(['sweep', 'parameters', k]) }] : [];
   });
   if (sweep.search === 'random' && sweep.samples === undefined) bad.push({ message: 'sweep.search: random draws sweep.samples candidates; give samples (e.g. samples: 20).', location: where(['sweep', 'search']) });
-  if (sweep.search !== 'random') {
+  if (sweep.search !== 'random' && !(sweep.search === 'halving' && sweep.samples !== undefined)) {
     const ranges = Object.entries(sweep.parameters).filter(([, v]) => !Array.isArray(v));
     for (const [k] of ranges)
       bad.push({ message: `sweep parameter "${k}" gives a range, which only a random search draws from; set sweep.search: random with sweep.samples, or give a list of values.`, location: where(['sweep', 'parameters', k]) });
   }
+  let rungs: number[] | undefined;
+  if (sweep.search === 'halving') {
+    const b = sweep.budget;
+    if (!b) bad.push({ message: 'sweep.search: halving gives each rung a budget; add sweep.budget: { path: rounds.max, min: 4, max: 64 } (the spec path, first and last value).', location: where(['sweep', 'search']) });
+    else if (b.min > b.max) bad.push({ message: `sweep.budget: min ${b.min} is above max ${b.max}.`, location: where(['sweep', 'budget']) });
+    else {
+      rungs = [b.min];
+      while (rungs.at(-1)! < b.max) rungs.push(Math.min(rungs.at(-1)! * (b.eta ?? 2), b.max));
+    }
+  } else if (sweep.budget) bad.push({ message: 'sweep.budget is for search: halving; remove it, or set search: halving.', location: where(['sweep', 'budget']) });
   if (bad.length) throw specInvalid(file, bad);
-  const candidates = sweep.search === 'random' ? sampleCandidates(sweep.parameters, sweep.samples!, new Rng(spec.seed).fork('sweep/random')) : expandCandidates(sweep.parameters);
+  const candidates = sweep.search === 'random' || (sweep.search === 'halving' && sweep.samples !== undefined) ? sampleCandidates(sweep.parameters, sweep.samples!, new Rng(spec.seed).fork('sweep/random')) : expandCandidates(sweep.parameters);
   const splits = sweep.splits ?? [null];
   // every split name and every candidate must be valid before anything runs
   if (sweep.splits) checkSplitNames(spec, loaded.baseDir ?? resolve(file, '..'), sweep.splits, Boolean(opts.splits));
@@ -132,9 +146,10 @@ export async function planSweep(
         flag: fromFlags.has(path) ? `--param ${path}=${fromFlags.get(path)!.map((v) => String(v)).join(',')} (value ${value})` : `${file}: sweep.parameters["${path}"] (value ${value}, candidate ${k})`,
       };
     });
+  const budgetSet: SetOverride[] = rungs ? [{ assignment: `${sweep.budget!.path}=${rungs[0]}`, flag: `${file}: sweep.budget (path ${sweep.budget!.path}, first rung ${rungs[0]})` }] : [];
   for (const s of splits)
     for (const [k, c] of candidates.entries())
-      await loadPipeline(file, builtinPlugins, { set: [...set, ...label(c, k), ...(s ? [{ assignment: `split.column=${s}`, flag: `sweep split ${s}` }] : [])], backend: opts.backend }, {}, opts.plugins);
+      await loadPipeline(file, builtinPlugins, { set: [...set, ...label(c, k), ...budgetSet, ...(s ? [{ assignment: `split.column=${s}`, flag: `sweep split ${s}` }] : [])], backend: opts.backend }, {}, opts.plugins);
   const dir = createRunDir(spec.output.dir, `${spec.name}-sweep`);
   const baseDir = loaded.baseDir ?? resolve(file, '..');
   const plan: SweepPlan = {
@@ -150,6 +165,7 @@ export async function planSweep(
     larger,
     splits,
     candidates,
+    ...(rungs ? { rungs } : {}),
     inputs: specInputs(spec, baseDir).map((p) => ({ path: p, sha256: fileSha(p) })),
     cache: opts.cache,
     startedAt: new Date().toISOString(),
@@ -218,25 +234,14 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
       plugins,
     });
     const label = (s: string | null): string => s ?? 'split';
-    const validation: SweepJob[] = plan.splits.flatMap((s) =>
-      plan.candidates.map((c) => ({
-        key: `${label(s)}-c${c.id}`,
-        ...base(s, [...c.set, `evaluate.baselines=${(plan.sweep.model ?? 'shared') !== 'shared'}`]),
-        validation: plan.sweep.validationFraction,
-      })),
-    );
+    const baselines = `evaluate.baselines=${(plan.sweep.model ?? 'shared') !== 'shared'}`;
+    const jobOf = (s: string | null, c: Candidate, rung?: number): SweepJob => ({
+      key: rung === undefined ? `${label(s)}-c${c.id}` : `${label(s)}-r${rung}-c${c.id}`,
+      ...base(s, [...c.set, ...(rung === undefined ? [] : [`${plan.sweep.budget!.path}=${plan.rungs![rung]}`]), baselines]),
+      validation: plan.sweep.validationFraction,
+    });
     const done = (key: string): JobResult | undefined => (existsSync(jobFile(dir, key)) ? (JSON.parse(readFileSync(jobFile(dir, key), 'utf8')) as JobResult) : undefined);
     const record = (r: JobResult): void => writeFileAtomic(jobFile(dir, r.key), JSON.stringify(r, null, 1) + '\n');
-
-    // every (split, candidate) job plus one refit per split; those already done (a resumed sweep) count as done
-    const total = validation.length + plan.splits.length;
-    let finished = validation.filter((j) => done(j.key)).length + plan.splits.filter((s) => done(`${label(s)}-refit`)).length;
-    const tick = (key: string): void => progress?.(++finished, total, key);
-    await runPool(validation.filter((j) => !done(j.key)), jobs, (r) => {
-      record(r);
-      tick(r.key);
-      log(`  ${r.key}: ${r.ok ? `${plan.metric} ${score(r, plan.metric, plan.sweep.model).toPrecision(6)}` : `failed (${r.error.code})`}`);
-    });
     // a candidate whose run failed, or whose score is not a finite number, is failed and never chosen
     const failure = (r: JobResult): string | undefined => {
       if (!r.ok) return `${r.error.code}: ${r.error.message}`;
@@ -245,8 +250,44 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
       const why = r.undefinedMetrics?.[plan.sweep.model ?? 'shared']?.[plan.metric];
       return `its validation ${plan.metric} is ${why ? `undefined: ${why}` : 'not a finite number'}`;
     };
-    const chosen = plan.splits.map((s) => {
-      const results = plan.candidates.map((c) => done(`${label(s)}-c${c.id}`)!);
+    const scoreOf = (r: JobResult): number => (failure(r) === undefined ? score(r, plan.metric, plan.sweep.model) : NaN);
+    const rungCount = plan.rungs?.length ?? 0;
+    // grid and random: one job per (split, candidate); halving: the candidates of each rung, known once the rung before is done
+    let total = (rungCount ? plan.candidates.length : plan.splits.length * plan.candidates.length) + plan.splits.length;
+    let finished = 0;
+    const tick = (key: string): void => progress?.(++finished, total, key);
+    const run = async (jobsToRun: SweepJob[]): Promise<void> => {
+      finished += jobsToRun.filter((j) => done(j.key)).length;
+      await runPool(jobsToRun.filter((j) => !done(j.key)), jobs, (r) => {
+        record(r);
+        tick(r.key);
+        log(`  ${r.key}: ${r.ok ? `${plan.metric} ${score(r, plan.metric, plan.sweep.model).toPrecision(6)}` : `failed (${r.error.code})`}`);
+      });
+    };
+    /** Per split: the job key that scores each candidate (its last rung), and each rung's scores. */
+    const lastKey = plan.splits.map(() => new Map<number, string>());
+    const rungScores: { budget: number; scores: Record<number, number | null> }[][] = plan.splits.map(() => []);
+    if (!rungCount) {
+      await run(plan.splits.flatMap((s) => plan.candidates.map((c) => jobOf(s, c))));
+      plan.splits.forEach((s, i) => plan.candidates.forEach((c) => lastKey[i]!.set(c.id, `${label(s)}-c${c.id}`)));
+    } else {
+      const eta = plan.sweep.budget!.eta ?? 2;
+      let alive = plan.splits.map(() => [...plan.candidates]);
+      for (let r = 0; r < rungCount; r++) {
+        await run(plan.splits.flatMap((s, i) => alive[i]!.map((c) => jobOf(s, c, r))));
+        alive = plan.splits.map((s, i) => {
+          const scored = alive[i]!.map((c) => ({ c, v: scoreOf(done(`${label(s)}-r${r}-c${c.id}`)!) }));
+          for (const { c } of scored) lastKey[i]!.set(c.id, `${label(s)}-r${r}-c${c.id}`);
+          rungScores[i]!.push({ budget: plan.rungs![r]!, scores: Object.fromEntries(scored.map(({ c, v }) => [c.id, Number.isFinite(v) ? v : null])) });
+          // the best 1/eta go on (at least one); a failed candidate never does
+          const ok = scored.filter(({ v }) => Number.isFinite(v)).sort((a, b) => (plan.larger ? b.v - a.v : a.v - b.v) || a.c.id - b.c.id);
+          return r === rungCount - 1 ? ok.map(({ c }) => c) : ok.slice(0, Math.max(1, Math.ceil(ok.length / eta))).map(({ c }) => c);
+        });
+        if (r < rungCount - 1) total = finished + alive.reduce((n, a) => n + a.length, 0) + plan.splits.length;
+      }
+    }
+    const chosen = plan.splits.map((s, i) => {
+      const results = plan.candidates.map((c) => done(lastKey[i]!.get(c.id)!)!);
       const reasons = results.map(failure);
       if (reasons.every((x) => x !== undefined))
         throw new WeightshareError(
@@ -254,10 +295,13 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
           `every candidate of ${label(s)} failed, so none can be chosen. Fix the cause below, or change the grid.`,
           { problems: reasons.map((why, k) => ({ message: `candidate ${plan.candidates[k]!.id} (${plan.candidates[k]!.set.join(', ')}): ${why}` })).slice(0, 20) },
         );
-      const scores = results.map((r, k) => (reasons[k] === undefined ? score(r, plan.metric, plan.sweep.model) : NaN));
+      // halving: only the candidates of the last rung compete (the others were scored with less budget)
+      const last = rungCount ? new Set(Object.keys(rungScores[i]!.at(-1)!.scores).map(Number)) : undefined;
+      const scores = results.map((r, k) => (reasons[k] === undefined && (!last || last.has(plan.candidates[k]!.id)) ? score(r, plan.metric, plan.sweep.model) : NaN));
       return selectBest(scores, plan.larger);
     });
-    const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, plan.candidates[chosen[i]!]!.set), runOut: join(resolve(dir), 'refits', label(s)) }));
+    const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, [...plan.candidates[chosen[i]!]!.set, ...(rungCount ? [`${plan.sweep.budget!.path}=${plan.rungs!.at(-1)}`] : [])]), runOut: join(resolve(dir), 'refits', label(s)) }));
+    finished += refits.filter((j) => done(j.key)).length;
     await runPool(refits.filter((j) => !done(j.key)), jobs, (r) => {
       record(r);
       tick(r.key);
@@ -269,11 +313,14 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
       return {
         split: s,
         candidates: plan.candidates.map((c) => {
-          const r = done(`${label(s)}-c${c.id}`)!;
+          const key = lastKey[i]!.get(c.id)!;
+          const r = done(key)!;
           const why = failure(r);
-          return { id: c.id, params: c.params, validation: why === undefined ? score(r, plan.metric, plan.sweep.model) : null, ...(why === undefined ? {} : { error: why }) };
+          const rung = rungCount ? Number(/-r(\d+)-c/.exec(key)![1]) : undefined;
+          return { id: c.id, params: c.params, validation: why === undefined ? score(r, plan.metric, plan.sweep.model) : null, ...(why === undefined ? {} : { error: why }), ...(rung === undefined ? {} : { rung }) };
         }),
         chosen: chosen[i]!,
+        ...(rungCount ? { rungs: rungScores[i]! } : {}),
         test: refit.models,
         ...(refit.runDir ? { run: relative(resolve(dir), refit.runDir) } : {}),
       };
@@ -345,8 +392,10 @@ export function formatSweep(s: SweepSummary): string {
   for (const sp of s.splits) {
     const keys = Object.keys(sp.candidates[0]!.params);
     out.push('', `## ${sp.split ?? 'split'}`, '', `| candidate | ${keys.join(' | ')} | validation ${s.metric} | |`, `|---|${keys.map(() => '---|').join('')}---|---|`);
+    const rungNote = (c: SweepSummary['splits'][number]['candidates'][number]): string => (sp.rungs && c.rung !== undefined ? ` (budget ${sp.rungs[c.rung]!.budget})` : '');
     for (const c of sp.candidates)
-      out.push(`| ${c.id} | ${keys.map((k) => JSON.stringify(c.params[k])).join(' | ')} | ${c.validation === null ? `failed: ${c.error}` : c.validation.toPrecision(6)} | ${c.id === sp.chosen ? 'chosen' : ''} |`);
+      out.push(`| ${c.id} | ${keys.map((k) => JSON.stringify(c.params[k])).join(' | ')} | ${c.validation === null ? `failed: ${c.error}` : c.validation.toPrecision(6)}${rungNote(c)} | ${c.id === sp.chosen ? 'chosen' : ''} |`);
+    if (sp.rungs) out.push('', `successive halving: ${sp.rungs.map((r) => `${Object.keys(r.scores).length} candidate${Object.keys(r.scores).length === 1 ? '' : 's'} at budget ${r.budget}`).join(', ')}; ${sp.rungs.reduce((n, r) => n + Object.keys(r.scores).length, 0)} fits in all.`);
     out.push('', `test (${s.model}): ${metrics.map((k) => `${k} ${((sp.test[s.model] as unknown as Record<string, number>)[k] ?? NaN).toFixed(4)}`).join(', ')}`);
   }
   return out.join('\n') + '\n';

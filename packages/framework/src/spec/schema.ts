@@ -385,7 +385,23 @@ export function buildSpecSchema(registry: PluginRegistry, forValidation = false)
             additionalProperties: { anyOf: [{ type: 'array', minItems: 1 }, ...['uniform', 'logUniform', 'int'].map((r) => ({ type: 'object', required: [r], additionalProperties: false, properties: { [r]: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 } } }))] },
             minProperties: 1,
           },
-          search: { enum: ['grid', 'random'], default: 'grid', description: 'grid: every combination of the lists; random: sweep.samples candidates drawn with the spec\'s seed.' },
+          search: {
+            enum: ['grid', 'random', 'halving'],
+            default: 'grid',
+            description: "grid: every combination of the lists; random: sweep.samples candidates drawn with the spec's seed; halving: successive halving of the candidates over sweep.budget.",
+          },
+          budget: {
+            type: 'object',
+            required: ['path', 'min', 'max'],
+            additionalProperties: false,
+            description: 'Successive halving: the spec path that is the budget (rounds.max, stages.optimize.epochs, …), its first and last value, and the factor eta between rungs.',
+            properties: {
+              path: { type: 'string', minLength: 1, description: 'Spec path (as for --set) of the budget, e.g. rounds.max.' },
+              min: { type: 'integer', minimum: 1, description: 'Budget of the first rung.' },
+              max: { type: 'integer', minimum: 1, description: 'Budget of the last rung, and of the chosen candidate\'s refit.' },
+              eta: { type: 'integer', minimum: 2, default: 2, description: 'Each rung multiplies the budget by eta and keeps the best 1/eta of the candidates.' },
+            },
+          },
           samples: { type: 'integer', minimum: 1, maximum: 100000, description: 'Candidates a random search draws (required for search: random).' },
           metric: {
             enum: [...REGRESSION_METRICS, ...CLASSIFICATION_METRICS],

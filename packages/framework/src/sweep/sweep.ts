@@ -17,8 +17,17 @@ export interface SweepSpec {
    * a random search a range `{ uniform: [lo, hi] }`, `{ logUniform: [lo, hi] }` or `{ int: [lo, hi] }` (inclusive).
    */
   parameters: Record<string, ParameterValues>;
-  /** grid (default): the cartesian product of the lists; random: `samples` candidates drawn with the spec's seed. */
-  search?: 'grid' | 'random';
+  /**
+   * grid (default): the cartesian product of the lists; random: `samples` candidates drawn with the spec's seed;
+   * halving: successive halving of the grid's candidates (or, with `samples`, of random ones) over `budget`.
+   */
+  search?: 'grid' | 'random' | 'halving';
+  /**
+   * Successive halving: the spec path that is the budget (e.g. `rounds.max` or `stages.optimize.epochs`), its
+   * smallest and largest value, and the factor `eta` between rungs (default 2): rung r gives min·etaʳ (the last
+   * rung max) to the best 1/etaʳ of the candidates.
+   */
+  budget?: { path: string; min: number; max: number; eta?: number };
   /** How many candidates a random search draws. */
   samples?: number;
   /** Validation metric to select by. */
