@@ -166,7 +166,8 @@ export async function planSweep(
     splits,
     candidates,
     ...(rungs ? { rungs } : {}),
-    inputs: specInputs(spec, baseDir).map((p) => ({ path: p, sha256: fileSha(p) })),
+    // the files the spec extends count as inputs: resuming after one changed is refused (unless --force)
+    inputs: [...(loaded.bases ?? []), ...specInputs(spec, baseDir)].map((p) => ({ path: p, sha256: fileSha(p) })),
     cache: opts.cache,
     startedAt: new Date().toISOString(),
   };
