@@ -179,13 +179,15 @@ describe('training curves', () => {
   });
 });
 
+const mlp = '{ method: mlp, hidden: [4], activation: tanh }';
+/** The largest difference between any task's entries from..to and the first task's. */
+const spreadOf = (W: { rows: number; cols: number; data: Float64Array }, from: number, to: number): number => {
+  let s = 0;
+  for (let t = 1; t < W.rows; t++) for (let j = from; j < to; j++) s = Math.max(s, Math.abs(W.data[t * W.cols + j]! - W.data[j]!));
+  return s;
+};
+
 describe('lambda per parameter block', () => {
-  const mlp = '{ method: mlp, hidden: [4], activation: tanh }';
-  const spreadOf = (W: { rows: number; cols: number; data: Float64Array }, from: number, to: number) => {
-    let s = 0;
-    for (let t = 1; t < W.rows; t++) for (let j = from; j < to; j++) s = Math.max(s, Math.abs(W.data[t * W.cols + j]! - W.data[j]!));
-    return s;
-  };
 
   it('the same λ for every block is the scalar λ, to the byte', async () => {
     const a = await runText(spec(mlp, 'method: adam, lambda: 2, ridge: 0.1, epochs: 100', 3));
@@ -214,12 +216,6 @@ describe('lambda per parameter block', () => {
 });
 
 describe('hard sharing: a block with { shared: true } is one copy for all tasks', () => {
-  const mlp = '{ method: mlp, hidden: [4], activation: tanh }';
-  const spreadOf = (W: { rows: number; cols: number; data: Float64Array }, from: number, to: number) => {
-    let s = 0;
-    for (let t = 1; t < W.rows; t++) for (let j = from; j < to; j++) s = Math.max(s, Math.abs(W.data[t * W.cols + j]! - W.data[j]!));
-    return s;
-  };
 
   it('every block shared is one pooled network: the same fit as the pooled baseline, on test too', async () => {
     for (const method of ['lbfgs', 'gd', 'adam']) {

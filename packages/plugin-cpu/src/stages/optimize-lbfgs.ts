@@ -1,4 +1,4 @@
-import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { lbfgsDirection, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { jointSolve, checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /**
@@ -32,36 +32,8 @@ export function solveLbfgs(item: TaskItem): TaskResult {
   checkFinite(f, p, ctx, 0, 'Check the data for extreme values, or start from smaller weights (init: zeros).');
   for (let it = 1; it <= epochs; it++) {
     if (norm(g) <= stop) return done(it - 1, true);
-    // two-loop recursion: dir = −H·g
-    for (let j = 0; j < P; j++) dir[j] = -g[j]!;
-    for (let k = S.length - 1; k >= 0; k--) {
-      let a = 0;
-      for (let j = 0; j < P; j++) a += S[k]![j]! * dir[j]!;
-      a *= rho[k]!;
-      alpha[k] = a;
-      for (let j = 0; j < P; j++) dir[j]! -= a * Y[k]![j]!;
-    }
-    if (S.length) {
-      const last = S.length - 1;
-      let sy = 0;
-      let yy = 0;
-      for (let j = 0; j < P; j++) {
-        sy += S[last]![j]! * Y[last]![j]!;
-        yy += Y[last]![j]! * Y[last]![j]!;
-      }
-      const gamma = sy / yy;
-      for (let j = 0; j < P; j++) dir[j]! *= gamma;
-    } else {
-      // first step: a unit-length move along −g (the scale of θ is unknown yet)
-      const gnorm = norm(g);
-      for (let j = 0; j < P; j++) dir[j]! /= Math.max(gnorm, 1);
-    }
-    for (let k = 0; k < S.length; k++) {
-      let b = 0;
-      for (let j = 0; j < P; j++) b += Y[k]![j]! * dir[j]!;
-      b *= rho[k]!;
-      for (let j = 0; j < P; j++) dir[j]! += (alpha[k]! - b) * S[k]![j]!;
-    }
+    // two-loop recursion: dir = −H·g (a unit-length move along −g while there are no pairs)
+    lbfgsDirection(g, S, Y, rho, alpha, dir);
     let slope = 0;
     for (let j = 0; j < P; j++) slope += g[j]! * dir[j]!;
     if (!(slope < 0)) {

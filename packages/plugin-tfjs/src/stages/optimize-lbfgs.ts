@@ -14,7 +14,7 @@
  * float32 precision); or after `epochs` iterations.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import { lbfgsDirection, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { batchOf, checkFinite, lossOf, norms, parameters, RESOLUTION, TENSOR_LOSSES, TENSOR_MODELS, thetaShape, valueAndGradient, weightsOf } from './optimize-common.js';
 
 /** Iterations without progress in f or ‖∇f‖ after which a task is optimal to float32 precision. */
@@ -91,33 +91,10 @@ export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
             continue;
           }
           const d = dir.subarray(t * P, (t + 1) * P);
-          for (let j = 0; j < P; j++) d[j] = -g[t * P + j]!;
           const s = S[t]!;
           const y = Y[t]!;
           const r = rho[t]!;
-          for (let k = s.length - 1; k >= 0; k--) {
-            let a = 0;
-            for (let j = 0; j < P; j++) a += s[k]![j]! * d[j]!;
-            a *= r[k]!;
-            alpha[k] = a;
-            for (let j = 0; j < P; j++) d[j]! -= a * y[k]![j]!;
-          }
-          if (s.length) {
-            const last = s.length - 1;
-            let sy = 0;
-            let yy = 0;
-            for (let j = 0; j < P; j++) {
-              sy += s[last]![j]! * y[last]![j]!;
-              yy += y[last]![j]! * y[last]![j]!;
-            }
-            for (let j = 0; j < P; j++) d[j]! *= sy / yy;
-          } else for (let j = 0; j < P; j++) d[j]! /= Math.max(n, 1);
-          for (let k = 0; k < s.length; k++) {
-            let b = 0;
-            for (let j = 0; j < P; j++) b += y[k]![j]! * d[j]!;
-            b *= r[k]!;
-            for (let j = 0; j < P; j++) d[j]! += (alpha[k]! - b) * s[k]![j]!;
-          }
+          lbfgsDirection(g.subarray(t * P, (t + 1) * P), s, y, r, alpha, d);
           let sl = 0;
           for (let j = 0; j < P; j++) sl += g[t * P + j]! * d[j]!;
           if (!(sl < 0)) {
