@@ -3,7 +3,7 @@
  * keys within a file, errors located in the file that wrote the value, `validate --explain`, and resume refusing a
  * base that changed since the run started.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSpecFile, type WeightshareError } from '@weightshare/framework';
@@ -103,6 +103,13 @@ sweep:
     expect(problems(self)[0]).toMatch(/^exp\.yaml:1: extends exp\.yaml makes a cycle/);
     const missing = project({ 'exp.yaml': 'name: a\nextends: [nothere.yaml]\n' });
     expect(problems(missing)).toEqual([expect.stringMatching(/^exp\.yaml:2: extends nothere\.yaml: there is no file .*nothere\.yaml\. Paths are relative to this spec's folder\./)]);
+    // a base outside the folder tree of the spec being run is refused, by path or through a symbolic link
+    const out = project({ 'sub/exp.yaml': 'extends: ../base.yaml\nname: a\n', 'base.yaml': BASE });
+    expect(problems(out, 'sub/exp.yaml')).toEqual([expect.stringMatching(/^exp\.yaml:1: extends \.\.\/base\.yaml: .*base\.yaml is outside .*sub, the folder of the spec being run; a spec builds only on files in its own folder tree/)]);
+    symlinkSync('/etc/hostname', join(out, 'sub', 'link.yaml'));
+    writeFileSync(join(out, 'sub', 'l.yaml'), 'extends: link.yaml\nname: a\n');
+    expect(problems(out, 'sub/l.yaml')[0]).toMatch(/link\.yaml \(a link to \/etc\/hostname\) is outside/);
+    expect(problems(out, 'sub/l.yaml')[0]).not.toMatch(/\n/);
     const wrong = project({ 'exp.yaml': 'name: a\nextends: 3\n' });
     expect(problems(wrong)).toEqual([expect.stringMatching(/^exp\.yaml:2: extends must name a spec file to build on, or a list of them/)]);
     const r = cli(['validate', 'a.yaml'], { cwd: cyc });

@@ -4,8 +4,8 @@
  * (e.g. that the chosen backend has the chosen method). Every problem found is reported at once, each with its
  * file:line:column (or the flag it came from), JSON path, offending value, what was expected and a suggestion.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { readdirSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isStandIn } from '../plugin/stand-ins.js';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, parseDocument, isAlias, isMap, isSeq, isPair, isScalar, visit, type Document, type Node } from 'yaml';
@@ -164,6 +164,11 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
       const at = ownLocate(typeof ext === 'string' ? ['extends'] : ['extends', i]);
       const shown = isAbsolute(rel) ? rel : join(dirname(file), rel);
       const abs = resolve(dirname(self), rel);
+      // a spec from someone else must not make weightshare read files elsewhere: bases stay in the folder tree of the
+      // spec being run (real paths, so a symbolic link out of it does not count as inside)
+      const root = dirname(chain[0] ?? self);
+      if (!inside(abs, root))
+        throw specInvalid(file, [{ message: `extends ${rel}: ${abs}${realOf(abs) !== abs ? ` (a link to ${realOf(abs)})` : ''} is outside ${root}, the folder of the spec being run; a spec builds only on files in its own folder tree, so that one received from someone else cannot read files elsewhere. Copy the base into that folder.`, location: at }]);
       if (abs === self || chain.includes(abs))
         throw specInvalid(file, [{ message: `extends ${rel} makes a cycle (${[...chain, self, abs].join(' → ')}): a spec cannot build on itself. Remove one of the extends.`, location: at }]);
       let baseText: string;
@@ -200,17 +205,24 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
       const at = placeOf(['uses', group]);
       const safe = (s: string): boolean => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(s) && !s.includes('..');
       const groups = listing(root, false);
-      if (!safe(group) || !groups.includes(group)) {
+      if (!safe(group))
+        throw specInvalid(file, [{ message: `uses names the config group "${group}", which is not a plain folder name (letters, digits, _ . -, no ..); the groups are: ${groups.join(', ') || '(none)'}.`, location: at }]);
+      if (!groups.includes(group)) {
         const hint = didYouMean(group, groups);
         throw specInvalid(file, [{ message: `uses names the config group "${group}", but there is no folder ${join(dirname(file), 'conf', group)}; ${groups.length ? `the groups are: ${groups.join(', ')}` : 'there are no config groups next to this spec (folders conf/<group>/ holding <choice>.yaml files)'}.${hint ? ` Did you mean "${hint}"?` : ''}`, location: at }]);
       }
       const choices = listing(join(root, group), true);
-      if (!safe(choice) || !choices.includes(choice)) {
+      if (!safe(choice))
+        throw specInvalid(file, [{ message: `config group "${group}": the choice "${excerpt(choice, 60)}" is not a plain file name (letters, digits, _ . -, no ..); its choices are: ${choices.join(', ') || '(none)'}.`, location: at }]);
+      if (!choices.includes(choice)) {
         const hint = didYouMean(choice, choices);
         throw specInvalid(file, [{ message: `config group "${group}" has no choice "${choice}"; its choices are: ${choices.join(', ') || '(none: the folder holds no .yaml files)'}.${hint ? ` Did you mean "${hint}"?` : ''}`, location: at }]);
       }
       const shown = join(dirname(file), 'conf', group, `${choice}.yaml`);
       const abs = join(root, group, `${choice}.yaml`);
+      const top = dirname(chain[0] ?? resolve(file));
+      if (!inside(abs, top))
+        throw specInvalid(file, [{ message: `config group "${group}": ${abs} leads outside ${top}, the folder of the spec being run (a symbolic link?); group files are read only from its own folder tree.`, location: at }]);
       const part = parseSpecText(readRegularFile(abs).toString('utf8'), shown, [], [...chain, resolve(file)]);
       bases.push(...part.bases, abs);
       sources.push({ data: part.data, locate: part.locate, explain: part.explain });
@@ -247,6 +259,21 @@ export function parseSpecText(text: string, file: string, set: readonly SetOverr
       return [...out].map(([path, location]) => ({ path, location }));
     },
   };
+}
+
+/** The real path of `p` (symbolic links resolved), or `p` resolved when it does not exist. */
+function realOf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/** Whether `file` (resolved through symbolic links where it exists) is inside the folder `root`. */
+function inside(file: string, root: string): boolean {
+  const r = relative(realOf(root), realOf(file));
+  return r !== '' && !r.startsWith('..') && !isAbsolute(r);
 }
 
 /**
@@ -954,5 +981,5 @@ function describe(v: unknown): string {
   if (v === null || v === undefined) return 'empty';
   if (Array.isArray(v)) return `a list (${JSON.stringify(v).slice(0, 40)})`;
   if (typeof v === 'object') return 'a mapping';
-  return `${withArticle(typeof v)} (${JSON.stringify(v)})`;
+  return `${withArticle(typeof v)} (${excerpt(JSON.stringify(v), 80)})`;
 }
