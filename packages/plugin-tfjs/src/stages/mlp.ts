@@ -29,13 +29,15 @@ function derivative(kind: string, x: tf.Tensor, a: tf.Tensor): tf.Tensor {
   return tf.onesLike(x);
 }
 
-interface Pass {
+/** A forward pass, kept for the backward pass (its tensors belong to the caller's tidy scope). */
+export interface Pass {
   Z: tf.Tensor3D;
   /** Per block: its input A_{l−1}, its weight matrix without the bias row, and (hidden blocks) pre-activation and activation. */
   layers: { input: tf.Tensor3D; W: tf.Tensor3D; pre?: tf.Tensor3D; out?: tf.Tensor3D }[];
 }
 
-function forward(layout: ModelLayout, activation: string, X: tf.Tensor3D, theta: tf.Tensor3D): Pass {
+/** Z (T×n×k) of every task's rows X (T×n×d) under its parameters θ (T×p×1), with what the backward pass needs. */
+export function mlpForward(layout: ModelLayout, activation: string, X: tf.Tensor3D, theta: tf.Tensor3D): Pass {
   const T = theta.shape[0];
   const flat = tf.reshape(theta, [T, layout.size]);
   let A: tf.Tensor3D = X;
@@ -59,15 +61,10 @@ function forward(layout: ModelLayout, activation: string, X: tf.Tensor3D, theta:
   return { Z: A, layers };
 }
 
-/** Z (T×n×k) of every task's rows X (T×n×d) under its parameters θ (T×p×1). */
-export function mlpForward(layout: ModelLayout, activation: string, X: tf.Tensor3D, theta: tf.Tensor3D): tf.Tensor3D {
-  return forward(layout, activation, X, theta).Z;
-}
-
-/** ∂(Σ ∂L/∂Z ⊙ Z)/∂θ (T×p×1): the gradient of the data loss given dZ = ∂L/∂Z (T×n×k, zero on padded rows). */
-export function mlpBackward(layout: ModelLayout, activation: string, X: tf.Tensor3D, theta: tf.Tensor3D, dZ: tf.Tensor3D): tf.Tensor3D {
-  const T = theta.shape[0];
-  const { layers } = forward(layout, activation, X, theta);
+/** ∂(Σ ∂L/∂Z ⊙ Z)/∂θ (T×p×1) at the parameters of `pass`: the data loss's gradient given dZ = ∂L/∂Z (T×n×k, zero on padded rows). */
+export function mlpBackward(layout: ModelLayout, activation: string, pass: Pass, dZ: tf.Tensor3D): tf.Tensor3D {
+  const T = dZ.shape[0];
+  const { layers } = pass;
   const parts: tf.Tensor[] = new Array(layout.blocks.length);
   let delta: tf.Tensor3D = dZ;
   for (let l = layout.blocks.length - 1; l >= 0; l--) {

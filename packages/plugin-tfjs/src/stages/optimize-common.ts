@@ -7,7 +7,7 @@
  * The batch of a task set is built once per run and released by the plugin's dispose().
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mlpBackward, mlpForward } from './mlp.js';
+import { mlpBackward, mlpForward, type Pass } from './mlp.js';
 import { BUILTIN_LOSSES, nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
 
 /** The losses with tensor formulas here: the built-in ones plugin-tfjs's gd, sgd and adam declare. */
@@ -22,10 +22,10 @@ export interface TensorLoss {
   outputs: number;
   /** Bound on the loss's second derivative (Infinity for Poisson, or any loss of an mlp: steps are then searched). */
   curvature: number;
-  /** Z = f(X, θ) of a model that is not linear (the mlp); undefined: Z = X·Θ. */
-  forward?: (X: tf.Tensor3D, theta: tf.Tensor3D) => tf.Tensor3D;
-  /** Its gradient Σ dZ ⊙ ∂Z/∂θ (T×p×1). */
-  backward?: (X: tf.Tensor3D, theta: tf.Tensor3D, dZ: tf.Tensor3D) => tf.Tensor3D;
+  /** Z = f(X, θ) of a model that is not linear (the mlp), with its pass; undefined: Z = X·Θ. */
+  forward?: (X: tf.Tensor3D, theta: tf.Tensor3D) => Pass;
+  /** Its gradient Σ dZ ⊙ ∂Z/∂θ (T×p×1) from that pass. */
+  backward?: (pass: Pass, dZ: tf.Tensor3D) => tf.Tensor3D;
 }
 
 /** The models whose tensor forward pass is here, for the optimizers' `models`. */
@@ -53,7 +53,7 @@ export function lossOf(input: OptimizeInput): TensorLoss {
       ? {}
       : {
           forward: (X: tf.Tensor3D, theta: tf.Tensor3D) => mlpForward(layout, activation, X, theta),
-          backward: (X: tf.Tensor3D, theta: tf.Tensor3D, dZ: tf.Tensor3D) => mlpBackward(layout, activation, X, theta, dZ),
+          backward: (pass: Pass, dZ: tf.Tensor3D) => mlpBackward(layout, activation, pass, dZ),
         }),
   };
 }
@@ -242,7 +242,8 @@ export function valueAndGradient(
     const X = rows?.X ?? B.X;
     const y = rows?.y ?? B.y;
     const mask = rows?.mask ?? B.mask;
-    const z = loss.forward ? loss.forward(X, w) : tf.matMul(X, w);
+    const pass = loss.forward?.(X, w);
+    const z = pass ? pass.Z : tf.matMul(X, w);
     let coef: tf.Tensor;
     if (loss.name === 'squared') {
       const res = tf.sub(z, y);
@@ -277,7 +278,7 @@ export function valueAndGradient(
       coef = tf.mul(tf.sub(tf.div(ez, sum), Y), mask);
     }
     // ∂f/∂θ = Xᵀ·∂L/∂Z for a linear model; the network's backward pass otherwise
-    g = loss.backward ? loss.backward(X, w, coef as tf.Tensor3D) : tf.matMul(X, coef, true, false);
+    g = pass ? loss.backward!(pass, coef as tf.Tensor3D) : tf.matMul(X, coef, true, false);
     if (rows) {
       f = tf.mul(f, rows.scale);
       g = tf.mul(g, rows.scale);
