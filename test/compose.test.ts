@@ -3,7 +3,7 @@
  * keys within a file, errors located in the file that wrote the value, `validate --explain`, and resume refusing a
  * base that changed since the run started.
  */
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSpecFile, type WeightshareError } from '@weightshare/framework';
@@ -280,6 +280,27 @@ sweep:
     expect(parallel.splits[0].rungs).toEqual(sp.rungs);
     expect(parallel.splits[0].test).toEqual(sp.test);
     expect(readFileSync(join(dir, 'a', listSweepDir(join(dir, 'a')), 'summary.md'), 'utf8')).toMatch(/successive halving: 10 candidates at budget 2, 5 candidates at budget 4, 3 candidates at budget 8, 2 candidates at budget 16, 1 candidate at budget 32; 21 fits in all\./);
+  }, 120_000);
+
+  it('killed in the middle of a rung, resumes to the same rungs, choice and test scores, redoing only unfinished fits', () => {
+    const dir = project({ 'base.yaml': BASE, 'hv.yaml': HV });
+    const whole = JSON.parse(cli(['sweep', 'hv.yaml', '--out', 'a', '--json', '--jobs', '1'], { cwd: dir }).stdout);
+    const crashed = cli(['sweep', 'hv.yaml', '--out', 'k', '--jobs', '1', '--no-cache'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '14' } });
+    expect(crashed.signal).toBe('SIGKILL');
+    const sweepDir = join(dir, 'k', listSweepDir(join(dir, 'k')));
+    const before = readdirSync(join(sweepDir, 'jobs'));
+    // the kill came after the first rung was scored and before the second was done
+    expect(before.filter((f) => f.includes('-r0-')).length).toBe(10);
+    expect(before.filter((f) => f.includes('-r1-')).length).toBeGreaterThan(0);
+    expect(before.filter((f) => f.includes('-r1-')).length).toBeLessThan(5);
+    const stamps = new Map(before.map((f) => [f, statSync(join(sweepDir, 'jobs', f)).mtimeMs]));
+    const resumed = cli(['resume', sweepDir, '--jobs', '2', '--json'], { cwd: dir });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const r = JSON.parse(readFileSync(join(sweepDir, 'summary.json'), 'utf8'));
+    expect(r.splits[0].rungs).toEqual(whole.splits[0].rungs);
+    expect(r.splits[0].chosen).toBe(whole.splits[0].chosen);
+    expect(r.splits[0].test).toEqual(whole.splits[0].test);
+    for (const [f, t] of stamps) expect(statSync(join(sweepDir, 'jobs', f)).mtimeMs, f).toBe(t);
   }, 120_000);
 
   it('without a budget, or with a budget but another search, is refused at its line', () => {
