@@ -30,6 +30,7 @@ import {
   splitRowsCsv,
   type LoadedPipeline,
   type LoadedSpec,
+  type PluginLoading,
   type ResolvedSpec,
   type RunOutcome,
 } from '@weightshare/framework';
@@ -40,7 +41,7 @@ import { builtinPlugins } from './plugins.js';
 import { registerPredict } from './predict.js';
 import { writeReport } from './report.js';
 import { compareJson, compareRuns, formatCompare, writeCompareHtml } from './compare.js';
-import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit } from './sweep.js';
+import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit, type RemotePool, type SweepPlan } from './sweep.js';
 
 export { builtinPlugins };
 
@@ -155,15 +156,18 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--no-cache', 'do not use the stage cache')
     .option('--jobs <n>', 'worker threads for a sweep folder', (v) => threadCount(v, '--jobs'))
     .option('--threads <n>', 'worker threads for per-task work of a run', (v) => threadCount(v, '--threads'))
-    .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number }) => {
+    .option('--executor <url>', 'for a sweep folder: run the unfinished validation fits on workers through Redis (see docs/distributed.md)')
+    .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', 'weightshare')
+    .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number; executor?: string; queue: string }) => {
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
       // a run folder may come from someone else: its plugins are the packages installed here, never its paths
       const plugins = { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() };
       if (isSweepDir(sweepDir)) {
         const plan = openSweep(sweepDir, Boolean(opts.force));
+        const remote = opts.executor ? await remotePool(opts.executor, opts.queue, sweepDir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
         const stop = onInterrupt(io, sweepDir);
         const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
-        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job).finally(() => (bar?.end(), stop()));
+        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
         io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
         return;
       }
@@ -202,7 +206,9 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--json', 'print the summary as JSON')
     .option('--progress', 'print one line per finished job on stderr')
     .option('--report', 'also write report.html (an HTML report with charts) into the sweep folder at the end')
-    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean; report?: boolean }) => {
+    .option('--executor <url>', 'run the validation fits on `weightshare worker` processes through Redis (redis://host:port; see docs/distributed.md)')
+    .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', 'weightshare')
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean; report?: boolean; executor?: string; queue: string }) => {
       const started = performance.now();
       const plugins = { allow: allowedFolders(opts.allowPluginPath) };
       const { plan, dir } = await planSweep(file, {
@@ -215,15 +221,31 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         plugins,
       });
       io.stderr.write(`writing ${resolve(dir)}${plan.cache ? ` and the stage cache ${resolve(dir, '..', '.cache')}` : ''}\n`);
+      const remote = opts.executor ? await remotePool(opts.executor, opts.queue, dir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
       const stop = onInterrupt(io, dir);
       const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
-      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job).finally(() => (bar?.end(), stop()));
+      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
       io.stdout.write(
         opts.json
           ? JSON.stringify({ sweepDir: dir, ...summary }, null, 2) + '\n'
           : formatSweep(summary) + `\nwritten to ${dir}/ (summary.md, summary.json, jobs/); took ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
       );
       if (opts.report) io.stderr.write(`report → ${(await writeReport(dir)).file}\n`);
+    });
+
+  program
+    .command('worker')
+    .description('take sweep jobs from a Redis queue until stopped (SIGTERM or Ctrl-C: finish the jobs in hand, exit 0); see docs/distributed.md')
+    .requiredOption('--redis <url>', 'the Redis server of the queue: redis://[user:password@]host:port[/db], or rediss://… for TLS')
+    .option('--concurrency <n>', 'jobs at a time, each in its own thread (default: the number of cores)', (v) => threadCount(v, '--concurrency'))
+    .option('--queue <name>', 'the queue to take jobs from', 'weightshare')
+    .option('--data-root <dir>', 'the folder here that is the coordinator\'s spec folder (when shared storage is mounted elsewhere)')
+    .option('--cache-dir <dir>', 'a stage cache for this worker (default: none)')
+    .option('--stall-ms <ms>', 'a job whose worker went silent this long goes to another worker', (v) => positiveInt(v, '--stall-ms'), 30000)
+    .action(async (opts: { redis: string; concurrency?: number; queue: string; dataRoot?: string; cacheDir?: string; stallMs: number }) => {
+      const { runWorker } = await import('./redis.js');
+      if (opts.dataRoot && !existsSync(opts.dataRoot)) throw invalidArgument(`--data-root ${opts.dataRoot} does not exist; give the folder on this machine that holds the coordinator's spec folder (its data files at the same relative paths).`);
+      await runWorker({ redis: opts.redis, queue: opts.queue, concurrency: opts.concurrency ?? defaultJobs(), dataRoot: opts.dataRoot, cacheDir: opts.cacheDir, stallMs: opts.stallMs, log: (l) => io.stderr.write(l + '\n') });
     });
 
   program
@@ -515,4 +537,17 @@ function positiveInt(v: string, flag: string): number {
 
 function cliVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** The pool of remote workers for a sweep (`--executor redis://…`): checks the server first, within seconds. */
+async function remotePool(url: string, queue: string, dir: string, plan: SweepPlan, plugins: PluginLoading, warn: (line: string) => void): Promise<RemotePool> {
+  const { RedisPool, versionsOf } = await import('./redis.js');
+  const { registry } = await loadPipeline(plan.spec.file, builtinPlugins, { set: plan.set, backend: plan.backend }, { text: readFileSync(join(dir, 'spec.source.yaml'), 'utf8'), baseDir: plan.baseDir }, plugins);
+  const label = (key: string): string => {
+    const m = /^(.*?)-(?:r(\d+)-)?c(\d+)$/.exec(key);
+    if (!m) return key;
+    const c = plan.candidates[Number(m[3])];
+    return `outer split ${m[1]}, candidate ${m[3]}${c ? ` (${Object.entries(c.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')})` : ''}${m[2] === undefined ? '' : `, rung ${m[2]}`}`;
+  };
+  return RedisPool.open(url, queue, dir, plan, versionsOf(registry.plugins), label, warn);
 }

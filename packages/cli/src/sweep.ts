@@ -216,7 +216,15 @@ const jobFile = (dir: string, key: string): string => join(dir, 'jobs', `${key}.
 /** Told after every finished job of a sweep: how many of the sweep's jobs are done, and the job's key. */
 export type SweepProgress = (done: number, total: number, key: string) => void;
 
-export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void, plugins: PluginLoading = {}, progress?: SweepProgress): Promise<SweepSummary> {
+/**
+ * Where a sweep's validation fits run when not on this machine's threads: `run` sends the jobs (in any order, in
+ * parallel) and calls `onResult` with each job's result as it comes, exactly as runJob would have returned it.
+ */
+export interface RemotePool {
+  run(jobs: SweepJob[], onResult: (r: JobResult) => void): Promise<void>;
+}
+
+export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void, plugins: PluginLoading = {}, progress?: SweepProgress, remote?: RemotePool): Promise<SweepSummary> {
   const release = acquireLock(dir);
   try {
     mkdirSync(join(dir, 'jobs'), { recursive: true });
@@ -259,11 +267,14 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
     const tick = (key: string): void => progress?.(++finished, total, key);
     const run = async (jobsToRun: SweepJob[]): Promise<void> => {
       finished += jobsToRun.filter((j) => done(j.key)).length;
-      await runPool(jobsToRun.filter((j) => !done(j.key)), jobs, (r) => {
+      const todo = jobsToRun.filter((j) => !done(j.key));
+      const onResult = (r: JobResult): void => {
+        if (done(r.key)) return; // a duplicate delivery: the first result stands
         record(r);
         tick(r.key);
         log(`  ${r.key}: ${r.ok ? `${plan.metric} ${score(r, plan.metric, plan.sweep.model).toPrecision(6)}` : `failed (${r.error.code})`}`);
-      });
+      };
+      await (remote ? remote.run(todo, onResult) : runPool(todo, jobs, onResult));
     };
     /** Per split: the job key that scores each candidate (its last rung), and each rung's scores. */
     const lastKey = plan.splits.map(() => new Map<number, string>());

@@ -12,6 +12,8 @@ export const ErrorCode = {
   CSV_INVALID: 'CSV_INVALID',
   /** A data set violates a requirement, e.g. a task has too few rows to split. */
   DATA_INVALID: 'DATA_INVALID',
+  /** The job queue's server (Redis, for `--executor redis://…` and `weightshare worker`) cannot be reached, refused the password, or its URL is malformed. */
+  EXECUTOR_UNAVAILABLE: 'EXECUTOR_UNAVAILABLE',
   /** A file named by the spec or the command line does not exist, cannot be read, or is not a regular file. */
   FILE_NOT_FOUND: 'FILE_NOT_FOUND',
   /** A bug in weightshare itself (exit code 1); please report it. */
@@ -20,6 +22,8 @@ export const ErrorCode = {
   MODEL_INVALID: 'MODEL_INVALID',
   /** A command-line flag or argument is wrong. */
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** A job sent to remote workers failed on every attempt, or a worker refused it (a plugin or version it lacks, a data file whose SHA-256 differs). */
+  JOB_FAILED: 'JOB_FAILED',
   /** A linear system is singular or too badly conditioned to solve reliably. */
   LINEAR_SYSTEM_SINGULAR: 'LINEAR_SYSTEM_SINGULAR',
   /** An optimizer produced a NaN or infinite loss. */
