@@ -2,7 +2,7 @@
 // Regenerates docs/results.md: runs the sweep of every real-data pipeline and tabulates test metrics
 // (mean ± std over the outer splits). Usage: node scripts/results.mjs [--jobs 2]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -59,7 +59,9 @@ for (const [search, name] of searches) {
   // fits per split: every candidate of every rung (halving) or every candidate (grid, random), plus the refit
   const fits = s.splits.map((sp) => (sp.rungs ? sp.rungs.reduce((n, r) => n + Object.keys(r.scores).length, 0) : sp.candidates.length) + 1);
   const chosen = s.splits.map((sp) => sp.candidates[sp.chosen].params);
-  searched.push({ search, name, s, seconds, fits, chosen, md: readFileSync(join(s.sweepDir, 'summary.md'), 'utf8') });
+  // the work: rounds run by every fit (a halving fit at a small budget stops early)
+  const rounds = readdirSync(join(s.sweepDir, 'jobs')).reduce((n, f) => n + (JSON.parse(readFileSync(join(s.sweepDir, 'jobs', f), 'utf8')).rounds ?? 0), 0);
+  searched.push({ search, name, s, seconds, fits, rounds, chosen, md: readFileSync(join(s.sweepDir, 'summary.md'), 'utf8') });
   console.error(`${name}: explained variance ${fmt(s.summary.shared.explainedVariance)}, ${fits.reduce((a, b) => a + b, 0)} fits in ${seconds.toFixed(1)} s`);
 }
 const grid = searched[0];
@@ -79,20 +81,21 @@ const searchSection = [
   '`school-search` is the full grid (3 methods × λ ∈ {10, …, 10000}, 7 values), `school-search-random` draws 7',
   'candidates (the method uniformly, λ log-uniformly from [10, 10000]) with the spec\'s seed, `school-search-halving` runs',
   'the grid\'s 21 candidates by successive halving over `rounds.max` (8, 32, 128, 512 rounds; the best quarter goes on).',
-  'Same data, splits and validation rows; "fits" counts every candidate fit of every split and the refits; a halving',
-  'fit at a small budget stops early and costs less. Test MSE difference is paired over the splits (mean ± standard',
-  'error) against the grid.',
+  'Same data, splits and validation rows; "fits" counts every candidate fit of every split and the refits (halving fits',
+  'a candidate again at each rung it reaches), "rounds" the rounds those fits ran (a halving fit at a small budget stops',
+  'early, a converging one when its change is below 1e-8). Test MSE difference is paired over the splits (mean ±',
+  'standard error) against the grid.',
   '',
-  '| search | pipeline | fits | time | explained variance | R² | MSE | Δ MSE vs grid | same choice as grid | chosen (per split) |',
-  '|---|---|---|---|---|---|---|---|---|---|',
-  ...searched.map((r) => `| ${r.search} | \`${r.name}\` | ${r.fits.reduce((a, b) => a + b, 0)} (${r.fits[0]} per split) | ${r.seconds.toFixed(0)} s | ${fmt(r.s.summary.shared.explainedVariance)} | ${fmt(r.s.summary.shared.r2)} | ${fmt(r.s.summary.shared.mse, 3)} | ${r === grid ? '—' : paired(r)} | ${sameAsGrid(r)} of ${r.chosen.length} | ${[...new Set(r.chosen.map(choice))].map((c) => `${c} (${r.chosen.filter((p) => choice(p) === c).length}×)`).join('; ')} |`),
+  '| search | pipeline | fits | rounds | time | explained variance | R² | MSE | Δ MSE vs grid | same choice as grid | chosen (per split) |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+  ...searched.map((r) => `| ${r.search} | \`${r.name}\` | ${r.fits.reduce((a, b) => a + b, 0)} (${r.fits[0]} per split) | ${r.rounds} (${(100 * r.rounds / grid.rounds).toFixed(0)}%) | ${r.seconds.toFixed(0)} s | ${fmt(r.s.summary.shared.explainedVariance)} | ${fmt(r.s.summary.shared.r2)} | ${fmt(r.s.summary.shared.mse, 3)} | ${r === grid ? '—' : paired(r)} | ${sameAsGrid(r)} of ${r.chosen.length} | ${[...new Set(r.chosen.map(choice))].map((c) => `${c} (${r.chosen.filter((p) => choice(p) === c).length}×)`).join('; ')} |`),
   '',
-  `- **Halving** needs ${searched[2].fits[0]} fits per split where the grid needs ${grid.fits[0]}, most of them 8 rounds long, and took`,
-  `  ${(100 * searched[2].seconds / grid.seconds).toFixed(0)}% of the grid's time. On School the validation ranking after 8 rounds already`,
+  `- **Halving** runs ${searched[2].fits[0]} fits per split where the grid runs ${grid.fits[0]}, but most of them only 8 rounds long: ${(100 * searched[2].rounds / grid.rounds).toFixed(0)}% of the`,
+  `  grid's rounds and ${(100 * searched[2].seconds / grid.seconds).toFixed(0)}% of its time. On School the validation ranking after 8 rounds already`,
   sameAsGrid(searched[2]) === grid.chosen.length
     ? '  separates the good λ from the extremes, so the grid\'s choice survives every rung on every split.'
     : `  loses the grid's choice at some rung on ${grid.chosen.length - sameAsGrid(searched[2])} of ${grid.chosen.length} splits (its Δ MSE says what that cost).`,
-  `- **Random search** with a third of the grid's fits took ${(100 * searched[1].seconds / grid.seconds).toFixed(0)}% of its time. Its quality depends on`,
+  `- **Random search** with a third of the grid's candidates ran ${(100 * searched[1].rounds / grid.rounds).toFixed(0)}% of its rounds in ${(100 * searched[1].seconds / grid.seconds).toFixed(0)}% of its time. Its quality depends on`,
   `  the draw: the validation curve of λ is flat near its optimum (${grid.chosen.map((p) => p['stages.optimize.lambda']).join(', ')} on the grid's splits), so a draw that lands a mean or`,
   '  laplacian λ in roughly [150, 600] matches the grid; this page shows one seeded draw, not an average over draws.',
   '- **The methods.** On School laplacian and mean tie (the grid picks each on some splits, at the same λ) and ppr is',

@@ -4,7 +4,7 @@
  * and duplicate delivery change nothing; failing and refused jobs, and a server that cannot be used, end in clear
  * errors with exit code 2.
  */
-import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
@@ -257,6 +257,7 @@ describe('a Redis server that cannot be used', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(new RegExp(`EXECUTOR_UNAVAILABLE: --executor redis://127\\.0\\.0\\.1:${port}: nothing accepts connections at 127\\.0\\.0\\.1:${port}\\. Start a Redis server there`));
     expect(Date.now() - t0).toBeLessThan(20_000); // no endless retry loop (a refused connection is reported at once)
+    expect(existsSync(join(dir, 'runs'))).toBe(false); // found before the sweep folder is made
     expect(cli(['worker', '--redis', `redis://127.0.0.1:${port}`], { cwd: dir }).code).toBe(2);
     const locked = await startRedis(['--requirepass', 's3cret']);
     try {

@@ -211,6 +211,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean; report?: boolean; executor?: string; queue: string }) => {
       const started = performance.now();
       const plugins = { allow: allowedFolders(opts.allowPluginPath) };
+      if (opts.executor) await checkExecutor(opts.executor); // before the sweep folder is made
       const { plan, dir } = await planSweep(file, {
         set: opts.set,
         backend: opts.backend,
@@ -537,6 +538,12 @@ function positiveInt(v: string, flag: string): number {
 
 function cliVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** Parses and tries the --executor URL (a few seconds at most). */
+async function checkExecutor(url: string): Promise<void> {
+  const { checkRedis, parseRedisUrl } = await import('./redis.js');
+  await checkRedis(parseRedisUrl(url, '--executor'), '--executor');
 }
 
 /** The pool of remote workers for a sweep (`--executor redis://…`): checks the server first, within seconds. */

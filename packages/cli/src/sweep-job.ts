@@ -24,7 +24,7 @@ export interface SweepJob {
 }
 
 export type JobResult =
-  | { key: string; ok: true; models: Record<string, Metrics>; undefinedMetrics?: Record<string, Record<string, string>>; objective: number; cachedStages: number; runDir?: string }
+  | { key: string; ok: true; models: Record<string, Metrics>; undefinedMetrics?: Record<string, Record<string, string>>; objective: number; rounds: number; cachedStages: number; runDir?: string }
   | { key: string; ok: false; error: { code: string; message: string }; refused?: true };
 
 /** Errors that, on a worker, mean the worker differs from the coordinator (which validated every candidate). */
@@ -73,6 +73,7 @@ export async function runJob(job: SweepJob): Promise<JobResult> {
       models: out.results.models as Record<string, Metrics>,
       ...(out.results.undefinedMetrics ? { undefinedMetrics: out.results.undefinedMetrics as Record<string, Record<string, string>> } : {}),
       objective: last.objective!.total, // the last round always records it
+      rounds: out.results.rounds.length,
       cachedStages: Object.values(out.sources).filter((s) => s === 'cached').length,
       ...(run ? { runDir: run.dir } : {}),
     };
