@@ -192,7 +192,14 @@ describe('weightshare sweep --executor redis://', () => {
 `;
     const dir = project({ 'spec.yaml': FAST.replace('fuse: { method: mean }', 'fuse: { method: broken }').replace('apiVersion: weightshare/v1', 'apiVersion: weightshare/v1\nplugins: [./crashy.mjs]'), 'crashy.mjs': plugin });
     const q = `q${++queueNo}-${runTag}`;
-    const w = await worker(server.url, q, dir);
+    // a job is a spec from whoever can write to the queue: plugin files load only from folders the worker allows
+    const strict = await worker(server.url, q, dir);
+    const refused = cli(['sweep', 'spec.yaml', '--executor', server.url, '--queue', q], { cwd: dir });
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/was refused by a worker: .*this worker cannot load the job's spec: .*PLUGIN_REFUSED|was refused by a worker: .*allow-plugin-path/);
+    strict.kill('SIGTERM');
+    await strict.exited();
+    const w = await worker(server.url, q, dir, ['--allow-plugin-path', dir]);
     const r = cli(['sweep', 'spec.yaml', '--executor', server.url, '--queue', q], { cwd: dir });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/error JOB_FAILED: the sweep job split-c\d \(outer split split, candidate \d \(stages\.optimize\.lambda=[\d.]+\)\) failed on 3 attempts: .*boom in crashy/);
@@ -239,7 +246,7 @@ describe('weightshare sweep --executor redis://', () => {
     cpSync(pdir, pmirror, { recursive: true });
     writeFileSync(join(pmirror, 'mine.mjs'), v('2.0.0'));
     const pq = `q${++queueNo}-${runTag}`;
-    const pw = await worker(server.url, pq, pmirror, ['--data-root', pmirror]);
+    const pw = await worker(server.url, pq, pmirror, ['--data-root', pmirror, '--allow-plugin-path', pmirror]);
     const pr = cli(['sweep', 'spec.yaml', '--executor', server.url, '--queue', pq], { cwd: pdir });
     expect(pr.code, pr.stderr).toBe(2);
     expect(pr.stderr).toMatch(/was refused by a worker: .*its fuse stage \(mine\) needs mine 1\.0\.0; this worker has mine 2\.0\.0/);

@@ -234,8 +234,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (opts.report) io.stderr.write(`report → ${(await writeReport(dir)).file}\n`);
     });
 
-  program
-    .command('worker')
+  allowOption(program.command('worker'))
     .description('take sweep jobs from a Redis queue until stopped (SIGTERM or Ctrl-C: finish the jobs in hand, exit 0); see docs/distributed.md')
     .requiredOption('--redis <url>', 'the Redis server of the queue: redis://[user:password@]host:port[/db], or rediss://… for TLS')
     .option('--concurrency <n>', 'jobs at a time, each in its own thread (default: the number of cores)', (v) => threadCount(v, '--concurrency'))
@@ -243,10 +242,10 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--data-root <dir>', 'the folder here that is the coordinator\'s spec folder (when shared storage is mounted elsewhere)')
     .option('--cache-dir <dir>', 'a stage cache for this worker (default: none)')
     .option('--stall-ms <ms>', 'a job whose worker went silent this long goes to another worker', (v) => positiveInt(v, '--stall-ms'), 30000)
-    .action(async (opts: { redis: string; concurrency?: number; queue: string; dataRoot?: string; cacheDir?: string; stallMs: number }) => {
+    .action(async (opts: { redis: string; concurrency?: number; queue: string; dataRoot?: string; cacheDir?: string; stallMs: number; allowPluginPath: string[] }) => {
       const { runWorker } = await import('./redis.js');
       if (opts.dataRoot && !existsSync(opts.dataRoot)) throw invalidArgument(`--data-root ${opts.dataRoot} does not exist; give the folder on this machine that holds the coordinator's spec folder (its data files at the same relative paths).`);
-      await runWorker({ redis: opts.redis, queue: opts.queue, concurrency: opts.concurrency ?? defaultJobs(), dataRoot: opts.dataRoot, cacheDir: opts.cacheDir, stallMs: opts.stallMs, log: (l) => io.stderr.write(l + '\n') });
+      await runWorker({ redis: opts.redis, queue: opts.queue, concurrency: opts.concurrency ?? defaultJobs(), dataRoot: opts.dataRoot, cacheDir: opts.cacheDir, stallMs: opts.stallMs, plugins: { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() }, log: (l) => io.stderr.write(l + '\n') });
     });
 
   program

@@ -13,7 +13,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
-import { ErrorCode, WeightshareError, invalidArgument } from '@weightshare/framework';
+import { ErrorCode, WeightshareError, invalidArgument, type PluginLoading } from '@weightshare/framework';
 import type { JobResult, SweepJob } from './sweep-job.js';
 import type { RemotePool, SweepPlan } from './sweep.js';
 
@@ -221,6 +221,11 @@ export interface WorkerOptions {
   cacheDir?: string;
   /** A job whose worker stops renewing its lock for this long is given to another worker (BullMQ's stalled jobs). */
   stallMs: number;
+  /**
+   * Where jobs' plugins may come from: a job is a spec from whoever can write to the queue, so, as for `resume`,
+   * packages installed where the worker runs and folders its operator allowed (--allow-plugin-path), no other path.
+   */
+  plugins: PluginLoading;
   log: (line: string) => void;
 }
 
@@ -275,7 +280,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
       if (sha !== i.sha256)
         throw new bull.UnrecoverableError(`refused: on worker ${me}, ${file} ${sha === null ? 'does not exist' : `has SHA-256 ${sha.slice(0, 12)}…, not the coordinator's ${i.sha256.slice(0, 12)}…`}; give the workers the same files (shared storage, or --data-root <the spec's folder here>).`);
     }
-    const local: SweepJob = { ...d.job, file: resolve(root, relative(d.root, d.job.file)), baseDir: root, cacheDir: o.cacheDir ? resolve(o.cacheDir) : null };
+    const local: SweepJob = { ...d.job, file: resolve(root, relative(d.root, d.job.file)), baseDir: root, cacheDir: o.cacheDir ? resolve(o.cacheDir) : null, plugins: o.plugins };
     const t = await take();
     o.log(`${job.id}: started (attempt ${job.attemptsMade + 1})`);
     try {
