@@ -5,6 +5,7 @@
  * errors with exit code 2.
  */
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
@@ -284,6 +285,35 @@ describe('a Redis server that cannot be used', () => {
       await w.exited();
     } finally {
       await locked.stop();
+    }
+    // TLS (rediss://): a server with a certificate from a private CA, trusted through NODE_EXTRA_CA_CERTS
+    const tls = scratch('ws-dist-tls-');
+    const ssl = (args: string[]) => expect(spawnSync('openssl', args, { cwd: tls, encoding: 'utf8' }).status, args.join(' ')).toBe(0);
+    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=weightshare test CA']);
+    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+    writeFileSync(join(tls, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
+    const tlsPort = await freePort();
+    const secure = await startRedis(['--port', '0', '--tls-port', String(tlsPort), '--tls-cert-file', join(tls, 'server.pem'), '--tls-key-file', join(tls, 'server.key'), '--tls-ca-cert-file', join(tls, 'ca.pem'), '--tls-auth-clients', 'no']);
+    try {
+      const surl = `rediss://localhost:${tlsPort}`;
+      const untrusted = cli(['sweep', 'spec.yaml', '--executor', surl], { cwd: dir });
+      expect(untrusted.code).toBe(2);
+      expect(untrusted.stderr).toMatch(/the TLS connection to localhost:\d+ failed: .*certificate.*NODE_EXTRA_CA_CERTS/);
+      const plain = cli(['sweep', 'spec.yaml', '--executor', `redis://localhost:${tlsPort}`], { cwd: dir });
+      expect(plain.code).toBe(2);
+      expect(plain.stderr).toMatch(/localhost:\d+ closed the connection \(a TLS-only port\? use rediss:\/\/\); check the URL\./);
+      const env = { NODE_EXTRA_CA_CERTS: join(tls, 'ca.pem') };
+      const w = background(['worker', '--redis', surl, '--queue', 'tls', '--concurrency', '1'], { cwd: dir, env });
+      started.push(w);
+      await w.waitFor(/takes jobs from queue/);
+      const ok = cli(['sweep', 'spec.yaml', '--executor', surl, '--queue', 'tls', '--out', 'tls'], { cwd: dir, env });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(readFileSync(join(sweepDir(join(dir, 'tls')), 'summary.json')).equals(readFileSync(join(sweepDir(join(dir, 'ok')), 'summary.json')))).toBe(true);
+      w.kill('SIGTERM');
+      await w.exited();
+    } finally {
+      await secure.stop();
     }
     for (const [url, why] of [
       ['http://127.0.0.1:6379', /the scheme is http; weightshare's executor is Redis/],

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
@@ -60,7 +61,8 @@ export function parseRedisUrl(url: string, flag: string): RedisTarget {
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(dbText ? { db: Number(dbText) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {}),
+    // TLS checks the server's certificate against Node's CAs (add a private CA with NODE_EXTRA_CA_CERTS=ca.pem)
+    ...(u.protocol === 'rediss:' ? { tls: isIP(u.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: u.hostname } } : {}),
   };
   return { options, shown: shownUrl() };
 }
@@ -89,6 +91,10 @@ export async function checkRedis(target: RedisTarget, flag: string): Promise<voi
     if (/ENOTFOUND|EAI_AGAIN/.test(text)) throw unavailable(`${flag} ${target.shown}: the host name ${String(target.options.host)} does not resolve. Fix the host in the URL.`);
     if (/NOAUTH/.test(text)) throw unavailable(`${flag} ${target.shown}: the server at ${where} wants a password. Give it in the URL: redis://:PASSWORD@${where} (or redis://USER:PASSWORD@… for an ACL user).`);
     if (/WRONGPASS|invalid password|invalid username-password/i.test(text)) throw unavailable(`${flag} ${target.shown}: the server at ${where} refused the ${target.options.username ? 'user or password' : 'password'}. Fix the password in the URL.`);
+    if (/certificate|self.signed|UNABLE_TO_VERIFY|CERT_|ERR_TLS/i.test(text))
+      throw unavailable(`${flag} ${target.shown}: the TLS connection to ${where} failed: ${err.message.split('\n')[0]!.replace(/\.$/, '')}. If the server's certificate comes from a private CA, give that CA to Node: NODE_EXTRA_CA_CERTS=/path/to/ca.pem.`);
+    if (/ECONNRESET|EPROTO|wrong version number/i.test(text))
+      throw unavailable(`${flag} ${target.shown}: ${where} closed the connection${target.options.tls ? ' during the TLS handshake (is it a TLS port? use redis:// for a plain one)' : ' (a TLS-only port? use rediss://)'}; check the URL.`);
     if (/ETIMEDOUT|timeout/i.test(text)) throw unavailable(`${flag} ${target.shown}: no answer from ${where} within 5 s (a firewall, or not a Redis server${target.options.tls ? ', or not speaking TLS' : ''}). Check the host and port.`);
     throw unavailable(`${flag} ${target.shown}: could not use the Redis server at ${where}: ${err.message.split('\n')[0]}.`);
   } finally {
