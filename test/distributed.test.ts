@@ -61,7 +61,7 @@ function project(files: Record<string, string>): string {
 
 /** Starts a worker on `queue` and waits until it takes jobs. */
 async function worker(url: string, queue: string, cwd: string, extra: string[] = []): Promise<Background> {
-  const w = background(['worker', '--redis', url, '--queue', queue, '--concurrency', '1', '--stall-ms', '1500', ...extra], { cwd });
+  const w = background(['worker', '--redis', url, '--queue', queue, '--concurrency', '1', ...extra], { cwd });
   started.push(w);
   await w.waitFor(/takes jobs from queue/);
   return w;
@@ -124,7 +124,8 @@ describe('weightshare sweep --executor redis://', () => {
     const q = `q${++queueNo}-${runTag}`;
     const local = cli(['sweep', 'spec.yaml', '--jobs', '2', '--out', 'local'], { cwd: dir });
     expect(local.code, local.stderr).toBe(0);
-    const w1 = await worker(server.url, q, dir);
+    // a short lock, so the dead worker's job is noticed soon (only here: a busy machine could let a live one lapse)
+    const w1 = await worker(server.url, q, dir, ['--stall-ms', '1500']);
     const remote = background(['sweep', 'spec.yaml', '--out', 'remote', '--executor', server.url, '--queue', q], { cwd: dir });
     started.push(remote);
     await w1.waitFor(/(\S+\.split-c\d+): started/);
@@ -132,7 +133,7 @@ describe('weightshare sweep --executor redis://', () => {
     w1.kill('SIGKILL');
     await w1.exited();
     expect(w1.output()).not.toMatch(new RegExp(`${killedJob.replace('.', '\\.')}: done`));
-    const w2 = await worker(server.url, q, dir);
+    const w2 = await worker(server.url, q, dir, ['--stall-ms', '1500']);
     expect((await remote.exited()).code, remote.output()).toBe(0);
     // the stalled job went back to the queue and w2 ran it to the end
     expect(w2.output()).toMatch(new RegExp(`${killedJob.replace('.', '\\.')}: started \\(attempt \\d\\)[\\s\\S]*${killedJob.replace('.', '\\.')}: done`));
@@ -145,10 +146,11 @@ describe('weightshare sweep --executor redis://', () => {
     const q = `q${++queueNo}-${runTag}`;
     expect(cli(['sweep', 'spec.yaml', '--jobs', '1', '--out', 'local'], { cwd: dir }).code).toBe(0);
     const w = await worker(server.url, q, dir);
-    // killed at its third write (sweep.json and the spec come first, then job results): some jobs recorded, others not
-    const crashed = cli(['sweep', 'spec.yaml', '--out', 'remote', '--executor', server.url, '--queue', q, '--no-cache'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '3' } });
+    // killed at its fourth write (the spec and sweep.json come first, then job results): one job recorded, the others not
+    const crashed = cli(['sweep', 'spec.yaml', '--out', 'remote', '--executor', server.url, '--queue', q, '--no-cache'], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '4' } });
     expect(crashed.signal).toBe('SIGKILL');
     const d = sweepDir(join(dir, 'remote'));
+    expect(readdirSync(join(d, 'jobs')).filter((f) => !f.startsWith('.'))).toHaveLength(1);
     // let the worker finish what was queued (the coordinator is gone)
     await w.waitFor(/split-c3: done/);
     const resumed = cli(['resume', d, '--executor', server.url, '--queue', q], { cwd: dir });
@@ -205,8 +207,19 @@ describe('weightshare sweep --executor redis://', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/error JOB_FAILED: the sweep job split-c\d \(outer split split, candidate \d \(stages\.optimize\.lambda=[\d.]+\)\) failed on 3 attempts: .*boom in crashy/);
     await w.waitFor(/split-c\d: started \(attempt 3\)/); // retried, but not forever (the sweep stopped after the third)
+    expect(r.stderr).not.toMatch(/\n\s+at /); // the worker keeps the stack in its log; the message has its first line
+    expect(w.output()).toMatch(/\n\s+at /);
     w.kill('SIGTERM');
     await w.exited();
+    // fixed on the workers: resume sends the failed jobs again (they are not stuck as failed on the queue)
+    writeFileSync(join(dir, 'crashy.mjs'), plugin.replace("run() { throw new Error('boom in crashy'); }", 'run(input) { const { rows: T, cols: d, data } = input.propagated; return { targets: { rows: T, cols: d, data: Float64Array.from(data) }, penaltyWeights: new Float64Array(T).fill(1) }; }'));
+    const fixed = await worker(server.url, q, dir, ['--allow-plugin-path', dir]);
+    const d = join(dir, 'runs', 'dist-sweep-2'); // the sweep that failed on 3 attempts
+    const resumed = cli(['resume', d, '--executor', server.url, '--queue', q, '--allow-plugin-path', dir], { cwd: dir });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')).splits[0].candidates).toHaveLength(4);
+    fixed.kill('SIGTERM');
+    await fixed.exited();
   }, 120_000);
 
   it('a worker refuses a job whose data file differs (hashes named) or whose plugin version differs, at once', async () => {

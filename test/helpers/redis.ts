@@ -55,6 +55,9 @@ export async function startRedis(args: string[] = []): Promise<RedisServer> {
         }
       };
       child.stdout!.on('data', onData);
+      child.stderr!.resume(); // read, so a chatty server never blocks on a full pipe
+      const timer = setTimeout(() => reject(new Error(`redis-server was not ready within 20 s:\n${out}`)), 20_000);
+      timer.unref();
       child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${out}`)));
     });
   const stop = (): Promise<void> =>

@@ -157,7 +157,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--jobs <n>', 'worker threads for a sweep folder', (v) => threadCount(v, '--jobs'))
     .option('--threads <n>', 'worker threads for per-task work of a run', (v) => threadCount(v, '--threads'))
     .option('--executor <url>', 'for a sweep folder: run the unfinished validation fits on workers through Redis (see docs/distributed.md)')
-    .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', 'weightshare')
+    .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', queueName, 'weightshare')
     .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number; executor?: string; queue: string }) => {
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
       // a run folder may come from someone else: its plugins are the packages installed here, never its paths
@@ -171,6 +171,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
         return;
       }
+      if (opts.executor) throw invalidArgument(`--executor sends a sweep's fits to workers; ${id} is a run folder, not a sweep folder. Resume it here (--threads for its per-task work).`);
       const run = RunFolder.open(id, opts.dir);
       if (run.manifest.status === 'completed') {
         // nothing to run, but its files must still be what the run wrote
@@ -207,7 +208,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--progress', 'print one line per finished job on stderr')
     .option('--report', 'also write report.html (an HTML report with charts) into the sweep folder at the end')
     .option('--executor <url>', 'run the validation fits on `weightshare worker` processes through Redis (redis://host:port; see docs/distributed.md)')
-    .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', 'weightshare')
+    .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', queueName, 'weightshare')
     .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean; report?: boolean; executor?: string; queue: string }) => {
       const started = performance.now();
       const plugins = { allow: allowedFolders(opts.allowPluginPath) };
@@ -238,10 +239,10 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .description('take sweep jobs from a Redis queue until stopped (SIGTERM or Ctrl-C: finish the jobs in hand, exit 0); see docs/distributed.md')
     .requiredOption('--redis <url>', 'the Redis server of the queue: redis://[user:password@]host:port[/db], or rediss://… for TLS')
     .option('--concurrency <n>', 'jobs at a time, each in its own thread (default: the number of cores)', (v) => threadCount(v, '--concurrency'))
-    .option('--queue <name>', 'the queue to take jobs from', 'weightshare')
+    .option('--queue <name>', 'the queue to take jobs from', queueName, 'weightshare')
     .option('--data-root <dir>', 'the folder here that is the coordinator\'s spec folder (when shared storage is mounted elsewhere)')
     .option('--cache-dir <dir>', 'a stage cache for this worker (default: none)')
-    .option('--stall-ms <ms>', 'a job whose worker went silent this long goes to another worker', (v) => positiveInt(v, '--stall-ms'), 30000)
+    .option('--stall-ms <ms>', 'a job whose worker went silent this long goes to another worker (at least 1000)', (v) => atLeast(positiveInt(v, '--stall-ms'), 1000, '--stall-ms'), 30000)
     .action(async (opts: { redis: string; concurrency?: number; queue: string; dataRoot?: string; cacheDir?: string; stallMs: number; allowPluginPath: string[] }) => {
       const { runWorker } = await import('./redis.js');
       if (opts.dataRoot && !existsSync(opts.dataRoot)) throw invalidArgument(`--data-root ${opts.dataRoot} does not exist; give the folder on this machine that holds the coordinator's spec folder (its data files at the same relative paths).`);
@@ -537,6 +538,17 @@ function positiveInt(v: string, flag: string): number {
 
 function cliVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function atLeast(n: number, min: number, flag: string): number {
+  if (n < min) throw invalidArgument(`${flag} ${n} is below ${min}: a shorter time would hand jobs that are still running to other workers.`);
+  return n;
+}
+
+/** A queue name BullMQ takes (not empty, no ':'). */
+function queueName(q: string): string {
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(q)) throw invalidArgument(`--queue ${JSON.stringify(q)}: a queue name is 1 to 100 letters, digits, '.', '_' or '-' (e.g. --queue team-a).`);
+  return q;
 }
 
 /** Parses and tries the --executor URL (a few seconds at most). */

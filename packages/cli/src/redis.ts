@@ -9,7 +9,8 @@
  * sweep folder is the one a local sweep writes. bullmq and ioredis are imported only when a Redis URL is given.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
@@ -42,11 +43,14 @@ export function parseRedisUrl(url: string, flag: string): RedisTarget {
   try {
     u = new URL(url);
   } catch {
-    throw unavailable(`${flag} ${JSON.stringify(url)} is not a URL. Give redis://host:port (e.g. redis://127.0.0.1:6379), redis://:password@host:port, or rediss://… for TLS.`);
+    // never print a password, even from a URL that does not parse
+    throw unavailable(`${flag} ${JSON.stringify(url.replace(/\/\/[^/@]*@/, '//***@'))} is not a URL. Give redis://host:port (e.g. redis://127.0.0.1:6379), redis://:password@host:port, or rediss://… for TLS.`);
   }
   const shownUrl = (): string => {
     const c = new URL(u.href);
     if (c.password) c.password = '***';
+    c.search = '';
+    c.hash = '';
     return c.href.replace(/\/$/, '');
   };
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
@@ -81,9 +85,11 @@ export async function checkRedis(target: RedisTarget, flag: string): Promise<voi
   const client = new Redis({ ...target.options, lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   client.on('error', (e) => (last ??= e));
   const where = `${String(target.options.host)}:${String(target.options.port)}`;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await client.connect();
-    await client.ping();
+    // connectTimeout covers the TCP/TLS connection only: a port that accepts and never answers is caught here
+    const noAnswer = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), 5000)));
+    await Promise.race([client.connect().then(() => client.ping()), noAnswer]);
   } catch (e) {
     const err = (last ?? e) as Error & { code?: string };
     const text = `${err.code ?? ''} ${err.message}`;
@@ -98,6 +104,7 @@ export async function checkRedis(target: RedisTarget, flag: string): Promise<voi
     if (/ETIMEDOUT|timeout/i.test(text)) throw unavailable(`${flag} ${target.shown}: no answer from ${where} within 5 s (a firewall, or not a Redis server${target.options.tls ? ', or not speaking TLS' : ''}). Check the host and port.`);
     throw unavailable(`${flag} ${target.shown}: could not use the Redis server at ${where}: ${err.message.split('\n')[0]}.`);
   } finally {
+    clearTimeout(timer);
     client.disconnect();
   }
 }
@@ -116,8 +123,26 @@ export interface RemoteJob {
   label: string;
 }
 
-/** The queue job id of a sweep's job (BullMQ ids may not contain ':'). */
-const jobId = (sweep: string, key: string): string => `${sweep}.${key}`;
+/** The queue job id of a sweep's job: BullMQ ids may not contain ':', so the key (a split name may) is encoded. */
+const jobId = (sweep: string, key: string): string => `${sweep}.${Buffer.from(key).toString('base64url')}`;
+
+/** Redis errors that mean the connection is gone (ioredis reconnects by itself). */
+const CONNECTION_LOST = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Connection is closed|connect ETIMEDOUT/;
+
+/** The first line of a worker's reason, without a trailing full stop. */
+const firstLine = (s: string): string => s.split('\n')[0]!.replace(/\.$/, '');
+
+/** SHA-256 of a regular file, streamed (never blocks the event loop on a big file); null when it is not one. */
+async function fileSha256(file: string): Promise<string | null> {
+  try {
+    if (!(await stat(file)).isFile()) return null;
+    const h = createHash('sha256');
+    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+    return h.digest('hex');
+  } catch {
+    return null;
+  }
+}
 
 /**
  * The coordinator's side: puts jobs on the queue (idempotently: a job id already there, from a killed coordinator or
@@ -140,8 +165,9 @@ export class RedisPool implements RemotePool {
     const target = parseRedisUrl(url, '--executor');
     await checkRedis(target, '--executor');
     const bull = await import('bullmq');
-    // the same sweep folder started at the same time is the same sweep: resume finds its jobs on the queue
-    const sweepId = createHash('sha256').update(`${resolve(dir)}\n${plan.startedAt}`).digest('hex').slice(0, 16);
+    // the sweep started at that time from that spec is the same sweep wherever its folder is now: resume finds its jobs
+    void dir;
+    const sweepId = createHash('sha256').update(`${plan.name}\n${plan.spec.sha256}\n${plan.startedAt}`).digest('hex').slice(0, 16);
     return new RedisPool(bull, target, queueName, sweepId, plan, versions, labels, warn);
   }
 
@@ -152,15 +178,22 @@ export class RedisPool implements RemotePool {
     const events = new this.bull.QueueEvents(this.queueName, { connection });
     let lost = false;
     const onError = (e: Error): void => {
-      if (!lost) this.warn(`lost the connection to Redis at ${this.target.shown} (${e.message.split('\n')[0]}); reconnecting, and waiting for the jobs (Ctrl-C to stop; resume goes on).`);
+      if (!CONNECTION_LOST.test(`${(e as { code?: string }).code ?? ''} ${e.message}`)) return this.warn(`Redis: ${firstLine(e.message)}`);
+      if (!lost) this.warn(`lost the connection to Redis at ${this.target.shown} (${firstLine(e.message)}); reconnecting, and waiting for the jobs (Ctrl-C to stop; resume goes on).`);
       lost = true;
     };
     queue.on('error', onError);
     events.on('error', onError);
+    void queue.client.then((c) => c.on('ready', () => lost && ((lost = false), this.warn(`connected to Redis at ${this.target.shown} again.`))));
     try {
       await events.waitUntilReady();
       const pending = new Map(jobs.map((j) => [jobId(this.sweepId, j.key), j]));
-      const inputs = this.plan.inputs.flatMap((i) => (i.sha256 === null ? [] : [{ path: relative(this.plan.baseDir, i.path), sha256: i.sha256 }]));
+      // the files as they are now (after resume --force they may differ from the ones the sweep started with)
+      const inputs: RemoteJob['inputs'] = [];
+      for (const i of this.plan.inputs) {
+        const sha256 = await fileSha256(i.path);
+        if (sha256 !== null) inputs.push({ path: relative(this.plan.baseDir, i.path), sha256 });
+      }
       const payloads = jobs.map((j) => {
         const { cacheDir: _c, plugins: _p, runOut: _r, ...rest } = j;
         const data: RemoteJob = { v: PAYLOAD_VERSION, sweep: this.sweepId, job: { ...rest, versions: this.versions }, root: this.plan.baseDir, inputs, label: this.labels(j.key) };
@@ -168,6 +201,9 @@ export class RedisPool implements RemotePool {
         if (size > MAX_PAYLOAD_BYTES) throw invalidArgument(`the sweep job ${j.key} would send ${size} bytes to the queue, more than the bound of ${MAX_PAYLOAD_BYTES} (the spec's text and its assignments travel in every job). Shorten the spec (data belongs in files), or run the sweep locally.`);
         return { name: 'fit', data, opts: { jobId: jobId(this.sweepId, j.key), attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 7 * 86400 } } };
       });
+      const payloadOf = new Map(payloads.map((p) => [p.opts.jobId, p]));
+      // a job that failed before (the sweep is being resumed after JOB_FAILED) is taken off, to be added again fresh
+      for (const p of payloads) if ((await queue.getJobState(p.opts.jobId)) === 'failed') await queue.remove(p.opts.jobId);
       let finish!: () => void;
       let fail!: (e: unknown) => void;
       const all = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
@@ -177,22 +213,41 @@ export class RedisPool implements RemotePool {
         if (!j) return;
         // the state first, then the job's fields: a finished state is final, so the fields read after it are its own
         const state = await queue.getJobState(id);
+        // gone from Redis (restarted without persistence): added again under the same id, which is idempotent
+        if (state === 'unknown' && pending.has(id)) {
+          const p = payloadOf.get(id)!;
+          await queue.add(p.name, p.data, p.opts);
+          return;
+        }
         if (state !== 'completed' && state !== 'failed') return;
         const job = await this.bull.Job.fromId(queue, id);
         if (!job || !pending.has(id)) return;
         if (state === 'completed') {
+          const r = job.returnvalue as JobResult | null;
+          if (!r || typeof r !== 'object' || typeof r.ok !== 'boolean' || (r.ok && (typeof r.models !== 'object' || r.models === null)))
+            throw new WeightshareError(ErrorCode.JOB_FAILED, `the sweep job ${j.key} (${this.labels(j.key)}) came back from the queue without a result of the expected shape; is another program using the queue "${this.queueName}"? Use a queue of its own (--queue) and resume the sweep.`);
           pending.delete(id);
-          onResult(job.returnvalue as JobResult);
-        } else if (state === 'failed') {
+          onResult({ ...r, key: j.key }); // the key is the coordinator's, whatever the queue says
+        } else {
           pending.delete(id);
+          const reason = job.failedReason ?? 'no reason given';
+          const how = /^refused:/.test(reason) ? 'was refused by a worker' : job.attemptsMade > 0 ? `failed on ${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'}` : 'failed';
           throw new WeightshareError(
             ErrorCode.JOB_FAILED,
-            `the sweep job ${j.key} (${this.labels(j.key)}) ${/^refused:/.test(job.failedReason ?? '') ? 'was refused by a worker' : `failed on ${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'}`}: ${(job.failedReason ?? 'no reason given').replace(/^refused: /, '').replace(/\.$/, '')}. Fix the cause on the workers, then resume the sweep (weightshare resume <sweep folder> --executor …): finished jobs are kept.`,
+            `the sweep job ${j.key} (${this.labels(j.key)}) ${how}: ${firstLine(reason.replace(/^refused: /, ''))}. Fix the cause on the workers, then resume the sweep (weightshare resume <sweep folder> --executor … --queue ${this.queueName}): finished jobs are kept, failed ones are sent again.`,
           );
         }
         if (!pending.size) finish();
       };
-      const check = (id: string): void => void settle(id).catch(fail);
+      // one look per job at a time (the poll must not pile up commands while Redis is away)
+      const inFlight = new Set<string>();
+      const check = (id: string): void => {
+        if (inFlight.has(id)) return;
+        inFlight.add(id);
+        void settle(id)
+          .catch(fail)
+          .finally(() => inFlight.delete(id));
+      };
       events.on('completed', ({ jobId: id }) => check(id));
       events.on('failed', ({ jobId: id }) => check(id));
       await queue.addBulk(payloads);
@@ -201,7 +256,7 @@ export class RedisPool implements RemotePool {
         for (const id of pending.keys()) check(id);
       }, 1000);
       try {
-        for (const id of [...pending.keys()]) await settle(id).catch(fail);
+        for (const id of [...pending.keys()]) check(id);
         await all;
       } finally {
         clearInterval(poll);
@@ -261,55 +316,93 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     if (w) w(t);
     else idle.push(t);
   };
+  /** A thread that failed or ended is dropped (a new one is made when needed), and whoever waited gets a new one. */
+  const drop = (t: Thread): void => {
+    threads.splice(threads.indexOf(t), 1);
+    void t.terminate();
+    const w = waiting.shift();
+    if (w) void take().then(w);
+  };
   const hashes = new Map<string, { mtimeMs: number; size: number; sha256: string }>();
-  const shaOf = (file: string): string | null => {
+  const shaOf = async (file: string): Promise<string | null> => {
     let st;
     try {
-      st = statSync(file);
+      st = await stat(file);
     } catch {
       return null;
     }
+    if (!st.isFile()) return null; // a FIFO or device is never read (it could block this thread)
     const known = hashes.get(file);
     if (known && known.mtimeMs === st.mtimeMs && known.size === st.size) return known.sha256;
-    const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-    hashes.set(file, { mtimeMs: st.mtimeMs, size: st.size, sha256 });
+    const sha256 = await fileSha256(file);
+    if (sha256 !== null) hashes.set(file, { mtimeMs: st.mtimeMs, size: st.size, sha256 });
     return sha256;
   };
   const me = `${hostname()}:${process.pid}`;
+  const refuse = (why: string): Error => new bull.UnrecoverableError(`refused: ${why}`);
+  /** The job as this worker runs it: only the fields a job may set, each of its type (never where to write). */
+  const jobOf = (d: RemoteJob, root: string): SweepJob => {
+    const j = (d?.job ?? {}) as unknown as Record<string, unknown>;
+    const str = (v: unknown): v is string => typeof v === 'string';
+    if (!str(j.key) || !str(j.text) || !str(j.file) || !str(d.root) || !Array.isArray(j.set) || !j.set.every(str) || (j.backend !== undefined && !str(j.backend)) || (j.validation !== undefined && typeof j.validation !== 'number') || typeof j.versions !== 'object' || j.versions === null)
+      throw refuse(`worker ${me} got a job that is not a weightshare sweep job; is another program using this queue? Give weightshare a queue of its own (--queue).`);
+    return {
+      key: j.key,
+      text: j.text,
+      file: resolve(root, relative(d.root, j.file)),
+      baseDir: root,
+      set: j.set as string[],
+      ...(j.backend !== undefined ? { backend: j.backend as string } : {}),
+      ...(j.validation !== undefined ? { validation: j.validation as number } : {}),
+      versions: j.versions as Record<string, string>,
+      cacheDir: o.cacheDir ? resolve(o.cacheDir) : null,
+      plugins: o.plugins,
+    };
+  };
   const processor = async (job: { id?: string; data: RemoteJob; attemptsMade: number }): Promise<JobResult> => {
     const d = job.data;
-    if (d.v !== PAYLOAD_VERSION) throw new bull.UnrecoverableError(`refused: worker ${me} speaks job version ${PAYLOAD_VERSION}, the job is version ${d.v}; run the same weightshare on the coordinator and the workers.`);
-    const root = o.dataRoot ? resolve(o.dataRoot) : d.root;
-    for (const i of d.inputs) {
-      const file = resolve(root, i.path);
-      const sha = shaOf(file);
+    const name = `${d?.sweep}.${d?.job?.key}`;
+    if (d?.v !== PAYLOAD_VERSION) throw refuse(`worker ${me} speaks job version ${PAYLOAD_VERSION}, the job is version ${String(d?.v)}; run the same weightshare on the coordinator and the workers.`);
+    const root = o.dataRoot ? resolve(o.dataRoot) : String(d.root);
+    const local = jobOf(d, root);
+    for (const i of Array.isArray(d.inputs) ? d.inputs : []) {
+      const file = resolve(root, String(i.path));
+      const sha = await shaOf(file);
       if (sha !== i.sha256)
-        throw new bull.UnrecoverableError(`refused: on worker ${me}, ${file} ${sha === null ? 'does not exist' : `has SHA-256 ${sha.slice(0, 12)}…, not the coordinator's ${i.sha256.slice(0, 12)}…`}; give the workers the same files (shared storage, or --data-root <the spec's folder here>).`);
+        throw refuse(`on worker ${me}, ${file} ${sha === null ? 'is not a readable regular file' : `has SHA-256 ${sha.slice(0, 12)}…, not the coordinator's ${String(i.sha256).slice(0, 12)}…`}; give the workers the same files (shared storage, or --data-root <the spec's folder here>).`);
     }
-    const local: SweepJob = { ...d.job, file: resolve(root, relative(d.root, d.job.file)), baseDir: root, cacheDir: o.cacheDir ? resolve(o.cacheDir) : null, plugins: o.plugins };
     const t = await take();
-    o.log(`${job.id}: started (attempt ${job.attemptsMade + 1})`);
+    o.log(`${name}: started (attempt ${job.attemptsMade + 1})`);
+    let healthy = true;
     try {
       const r = await new Promise<JobResult & { thrown?: string }>((res, rej) => {
-        const onMessage = (m: JobResult & { thrown?: string }): void => (t.off('error', onErr), res(m));
-        const onErr = (e: Error): void => (t.off('message', onMessage), rej(e));
-        t.once('message', onMessage);
-        t.once('error', onErr);
+        const off = (): void => void (t.off('message', onMessage), t.off('error', onErr), t.off('exit', onExit));
+        const onMessage = (m: JobResult & { thrown?: string }): void => (off(), res(m));
+        const onErr = (e: Error): void => (off(), (healthy = false), rej(e));
+        const onExit = (code: number): void => (off(), (healthy = false), rej(new Error(`the job's thread ended (exit code ${code}) before it answered`)));
+        t.on('message', onMessage);
+        t.on('error', onErr);
+        t.on('exit', onExit);
         t.postMessage(local);
       });
-      if (r.thrown !== undefined) throw new Error(`on worker ${me}: ${r.thrown}`);
-      if (!r.ok && r.refused) throw new bull.UnrecoverableError(`refused: on worker ${me}, ${r.error.message}`);
-      o.log(`${job.id}: ${r.ok ? 'done' : `failed candidate (${r.error.code})`}`);
+      // the stack stays here, in the worker's log; the queue (and the coordinator's message) get its first line
+      if (r.thrown !== undefined) {
+        o.log(`${name}: ${r.thrown}`);
+        throw new Error(`on worker ${me}: ${firstLine(r.thrown)}`);
+      }
+      if (!r.ok && r.refused) throw refuse(`on worker ${me}, ${r.error.message}`);
+      o.log(`${name}: ${r.ok ? 'done' : `failed candidate (${r.error.code})`}`);
       return r;
     } finally {
-      give(t);
+      if (healthy) give(t);
+      else drop(t);
     }
   };
   const logged = async (job: Parameters<typeof processor>[0]): Promise<JobResult> => {
     try {
       return await processor(job);
     } catch (e) {
-      o.log(`${job.id}: ${e instanceof bull.UnrecoverableError ? 'refused' : `failed (attempt ${job.attemptsMade + 1})`}: ${(e as Error).message.split('\n')[0]!.replace(/^refused: /, '')}`);
+      o.log(`${job.data?.sweep}.${job.data?.job?.key}: ${e instanceof bull.UnrecoverableError ? 'refused' : `failed (attempt ${job.attemptsMade + 1})`}: ${firstLine((e as Error).message).replace(/^refused: /, '')}`);
       throw e;
     }
   };
@@ -322,7 +415,8 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
   });
   let lost = false;
   worker.on('error', (e: Error) => {
-    if (!lost) o.log(`lost the connection to Redis at ${target.shown} (${e.message.split('\n')[0]}); reconnecting.`);
+    if (!CONNECTION_LOST.test(`${(e as { code?: string }).code ?? ''} ${e.message}`)) return o.log(`Redis: ${firstLine(e.message)}`);
+    if (!lost) o.log(`lost the connection to Redis at ${target.shown} (${firstLine(e.message)}); reconnecting.`);
     lost = true;
   });
   worker.on('ready', () => {
