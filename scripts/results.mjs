@@ -96,7 +96,7 @@ const searchSection = [
     ? '  separates the good λ from the extremes, so the grid\'s choice survives every rung on every split.'
     : `  loses the grid's choice at some rung on ${grid.chosen.length - sameAsGrid(searched[2])} of ${grid.chosen.length} splits (its Δ MSE says what that cost).`,
   `- **Random search** with a third of the grid's candidates ran ${(100 * searched[1].rounds / grid.rounds).toFixed(0)}% of its rounds in ${(100 * searched[1].seconds / grid.seconds).toFixed(0)}% of its time. Its quality depends on`,
-  `  the draw: the validation curve of λ is flat near its optimum (${grid.chosen.map((p) => p['stages.optimize.lambda']).join(', ')} on the grid's splits), so a draw that lands a mean or`,
+  `  the draw: the validation curve of λ is flat near its optimum (λ = ${[...new Set(grid.chosen.map((p) => p['stages.optimize.lambda']))].join(' or ')} on the grid's splits), so a draw that lands a mean or`,
   '  laplacian λ in roughly [150, 600] matches the grid; this page shows one seeded draw, not an average over draws.',
   '- **The methods.** On School laplacian and mean tie (the grid picks each on some splits, at the same λ) and ppr is',
   '  worse, as in the table above: the choice of method matters less here than λ.',
