@@ -2,7 +2,9 @@
 // plugins' schema: `npm run spec-doc`. A test fails when they are stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { buildSpecSchema, PluginRegistry, specReferenceMarkdown } from '@weightshare/framework';
-import { builtinPlugins } from '../packages/cli/dist/plugins.js';
+import { builtinPlugins, loadBuiltins } from '../packages/cli/dist/plugins.js';
+
+await loadBuiltins();
 
 const file = new URL('../docs/spec.md', import.meta.url);
 const doc = readFileSync(file, 'utf8');

@@ -177,3 +177,42 @@ describe('docs/spec.md', () => {
     expect(generated.trim()).toBe(specReferenceMarkdown(buildSpecSchema(reg)).trim());
   });
 });
+
+describe('the precompiled spec validator (scripts/build-validators.mjs, part of npm run build)', () => {
+  it('exists for the built-in plugins\' schema and reports exactly what Ajv compiling the schema reports', async () => {
+    const { createRequire } = await import('node:module');
+    const { existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { Ajv2020 } = await import('ajv/dist/2020.js');
+    const { SPEC_VALIDATOR_OPTIONS, specValidatorKey } = await import('@weightshare/framework');
+    const schema = buildSpecSchema(registry(), true);
+    // the built framework's folder (the tests' framework resolves to its sources, which compile the schema live)
+    const file = join(fileURLToPath(new URL('../packages/framework/dist/validators/', import.meta.url)), `${specValidatorKey(JSON.stringify(schema))}.cjs`);
+    expect(existsSync(file), `${file}: run npm run build`).toBe(true);
+    const pre = createRequire(import.meta.url)(file) as ((d: unknown) => boolean) & { errors?: unknown };
+    const live = new Ajv2020(SPEC_VALIDATOR_OPTIONS).compile(schema);
+    const specs: unknown[] = [
+      { apiVersion: 'weightshare/v1', name: 'ok', data: { source: 'synthetic' }, stages: { propagate: { method: 'identity' }, fuse: { method: 'mean' }, optimize: { method: 'exact' } } },
+      { apiVersion: 'weightshare/v2', nme: 'x', data: { source: 'csv' }, rounds: -1, stages: { optimize: { method: 'nope', lambda: 'a' } } },
+      { apiVersion: 'weightshare/v1', data: { source: 'synthetic', tasks: 1.5 }, sweep: { search: 'random', samples: 0 }, loss: { method: 'huber', delta: -1 } },
+      {},
+    ];
+    for (const s of specs) {
+      const [a, b] = [structuredClone(s), structuredClone(s)];
+      expect(pre(a)).toBe(live(b));
+      expect(JSON.parse(JSON.stringify(pre.errors ?? null))).toEqual(JSON.parse(JSON.stringify(live.errors ?? null)));
+      expect(a).toEqual(b); // the same defaults filled in
+    }
+  });
+
+  it('`weightshare --help` loads no backend (TensorFlow.js is imported only when a command runs)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const probe = `const { createRequire } = await import('node:module'); const { main } = await import(${JSON.stringify(new URL('../packages/cli/dist/main.js', import.meta.url).href)});
+const out = []; await main(['--help'], { stdout: { write: (s) => out.push(s) }, stderr: { write: () => {} } });
+const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('@tensorflow'));
+console.log(JSON.stringify({ help: out.join('').includes('Usage'), loaded: loaded.length }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ help: true, loaded: 0 });
+  });
+});

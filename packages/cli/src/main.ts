@@ -37,13 +37,13 @@ import {
 import { formatSummary } from './format.js';
 import { sweepTerminalProgress, terminalProgress } from './progress.js';
 import { diffRuns, diffSweeps, listRunsTable, removeRuns, showRun, showSweep, verifyRun } from './runs.js';
-import { builtinPlugins } from './plugins.js';
+import { builtinPlugins, loadBuiltins } from './plugins.js';
 import { registerPredict } from './predict.js';
 import { writeReport } from './report.js';
 import { compareJson, compareRuns, formatCompare, writeCompareHtml } from './compare.js';
 import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit, type RemotePool, type SweepPlan } from './sweep.js';
 
-export { builtinPlugins };
+export { builtinPlugins, loadBuiltins };
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -100,6 +100,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       outputError: (s, write) => write(`${s.trimEnd()}\nRun "weightshare --help" for usage.\n`),
     });
   // --use choices travel with the --set assignments (run folders, sweep jobs), first, as the spec's uses would
+  // the built-in plugins load before any action (not for --help or a usage error)
+  program.hook('preAction', () => loadBuiltins().then(() => undefined));
   program.hook('preAction', (_, action) => {
     const o = action.opts() as { use?: string[]; set?: string[] };
     if (o.use?.length) action.setOptionValue('set', [...o.use, ...(o.set ?? [])]);

@@ -3,8 +3,10 @@
  * so the page shows its charts with scripts blocked. One small function per chart kind; every colour scale is viridis
  * (perceptually uniform, ordered in grey), and no chart draws more than {@link MAX_MARKS} marks raw.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+
+/** vega and vega-lite are loaded on the first chart (they are most of the CLI's start-up time otherwise). */
+let renderers: Promise<[typeof import('vega'), typeof import('vega-lite')]> | undefined;
 
 /** The most marks a chart draws one by one; beyond that, the data is aggregated (and the page says so). */
 export const MAX_MARKS = 2000;
@@ -27,6 +29,7 @@ const config = {
 
 /** Compiles a Vega-Lite spec and renders it to an SVG string in Node. */
 export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+  const [vega, { compile }] = await (renderers ??= Promise.all([import('vega'), import('vega-lite')]));
   const { spec: vg } = compile({ config, background: 'white', ...spec } as unknown as TopLevelSpec);
   const view = new vega.View(vega.parse(vg), { renderer: 'none' });
   try {

@@ -1,6 +1,6 @@
 /** One job of a sweep — a candidate on a validation split, or the refit of the chosen one — run in any thread. */
 import { asWeightshareError, CacheStore, loadPipeline, nullStore, RunFolder, runPipeline, STAGE_NAMES, type Metrics, type PluginLoading } from '@weightshare/framework';
-import { builtinPlugins } from './plugins.js';
+import { builtinPlugins, loadBuiltins } from './plugins.js';
 
 export interface SweepJob {
   key: string;
@@ -34,6 +34,7 @@ const REFUSING = new Set(['PLUGIN_NOT_FOUND', 'PLUGIN_REFUSED', 'PLUGIN_INVALID'
 const SHARED = new Set(['init', 'relation', 'baselines']);
 
 export async function runJob(job: SweepJob): Promise<JobResult> {
+  await loadBuiltins(); // in a worker thread, the first job loads them
   try {
     const overrides = { set: job.runOut ? [...job.set, 'output.write=true', `output.dir=${JSON.stringify(job.runOut)}`] : job.set, backend: job.backend };
     let loadedPipeline;

@@ -4,7 +4,10 @@
  * (e.g. that the chosen backend has the chosen method). Every problem found is reported at once, each with its
  * file:line:column (or the flag it came from), JSON path, offending value, what was expected and a suggestion.
  */
-import { readdirSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { sha256 } from '../store/hash.js';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isStandIn } from '../plugin/stand-ins.js';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -478,15 +481,42 @@ function normalizeSpec(spec: ResolvedSpec): ResolvedSpec {
   return spec;
 }
 
+/**
+ * The Ajv options of the per-method option validators. Their schemas are parts of the spec schema, which was checked
+ * against the JSON Schema meta-schema when it was compiled (here, or at build time for the built-in plugins), so they
+ * are not checked again: compiling the draft-2020 meta-schema costs ~0.2 s per Ajv instance.
+ */
+const OPTION_VALIDATOR_OPTIONS = { allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true, validateSchema: false } as const;
+
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
 const schemaCache = new Map<string, ValidateFunction>();
+
+/** The Ajv options of the spec schema's validator (the build's precompiled validators use the same). */
+export const SPEC_VALIDATOR_OPTIONS = { allErrors: true, verbose: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true } as const;
+
+/**
+ * The name of the precompiled validator of a spec schema: a hash of the schema, the options and Ajv's version, so a
+ * validator is only ever used for exactly the schema it was generated from.
+ */
+export function specValidatorKey(schemaJson: string): string {
+  return sha256(`spec-validator 1\najv ${AJV_VERSION}\n${JSON.stringify(SPEC_VALIDATOR_OPTIONS)}\n${schemaJson}`).slice(0, 32);
+}
+
+/** Where the build writes precompiled validators (`scripts/build-validators.mjs`): dist/validators/<key>.cjs. */
+export const PRECOMPILED_VALIDATORS = fileURLToPath(new URL('../validators/', import.meta.url));
+
+const requireHere = createRequire(import.meta.url);
+const AJV_VERSION = (requireHere('ajv/package.json') as { version: string }).version;
 
 function compile(schema: JsonSchema): ValidateFunction {
   const key = JSON.stringify(schema);
   let v = schemaCache.get(key) ?? compiled.get(schema);
   if (!v) {
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
-    v = ajv.compile(schema);
+    // the built-in plugins' schema was compiled to standalone code at build time (compiling it takes ~0.2–0.5 s);
+    // a schema with third-party plugins' options is compiled here
+    const file = join(PRECOMPILED_VALIDATORS, `${specValidatorKey(key)}.cjs`);
+    if (existsSync(file)) v = requireHere(file) as ValidateFunction;
+    else v = new Ajv2020(SPEC_VALIDATOR_OPTIONS).compile(schema);
     schemaCache.set(key, v);
   }
   return v;
@@ -880,7 +910,7 @@ function validateComponentOptions(spec: ResolvedSpec, registry: PluginRegistry, 
         ...(c.impl.required?.length ? { required: [...c.impl.required] } : {}),
         additionalProperties: false,
       };
-      v = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true }).compile(schema);
+      v = new Ajv2020(OPTION_VALIDATOR_OPTIONS).compile(schema);
       componentValidators.set(c.impl, v);
     }
     if (!v(entry)) {
@@ -916,7 +946,7 @@ function validateStageOptions(
         ...(m.impl.required?.length ? { required: [...m.impl.required] } : {}),
         additionalProperties: false,
       };
-      v = { validate: new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true }).compile(schema), schema };
+      v = { validate: new Ajv2020(OPTION_VALIDATOR_OPTIONS).compile(schema), schema };
       stageValidators.set(m.impl, v);
     }
     if (!v.validate(st)) {
