@@ -15,6 +15,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    // both cores (vitest's default leaves one idle): most files spend their time in child processes and wait
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
