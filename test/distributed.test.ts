@@ -274,6 +274,65 @@ describe('weightshare sweep --executor redis://', () => {
   }, 180_000);
 });
 
+describe('what a worker takes from the queue', () => {
+  it('a forged job (not a weightshare job, or one that names where to write) is refused; a job whose thread dies is retried, then JOB_FAILED', async () => {
+    const dir = project({ 'spec.yaml': FAST });
+    const q = `forged-${runTag}`;
+    const w = await worker(server.url, q, dir);
+    const { Queue, QueueEvents } = await import('bullmq');
+    const connection = { host: '127.0.0.1', port: Number(new URL(server.url).port), maxRetriesPerRequest: null };
+    const queue = new Queue(q, { connection });
+    const events = new QueueEvents(q, { connection });
+    try {
+      await events.waitUntilReady();
+      const outside = join(scratch('ws-dist-outside-'), 'written-here');
+      const forged = [
+        { name: 'fit', data: { v: 1, sweep: 'x', root: dir, inputs: [], label: 'x', job: { key: 'k1', text: 'not a spec', file: join(dir, 'spec.yaml') } } },
+        { name: 'fit', data: { hello: 'world' } },
+      ];
+      for (const f of forged) {
+        const job = await queue.add(f.name, f.data);
+        await expect(job.waitUntilFinished(events, 60_000)).rejects.toThrow(/refused: worker \S+ (got a job that is not a weightshare sweep job|speaks job version 1)/);
+      }
+      // a real job's fields plus runOut: the worker runs it, but never writes a run folder where the job says
+      const spec = readFileSync(join(dir, 'spec.yaml'), 'utf8');
+      const { cpuPlugin } = await import('@weightshare/plugin-cpu');
+      const versions = { [cpuPlugin.meta.name]: cpuPlugin.meta.version };
+      const job = await queue.add('fit', { v: 1, sweep: 'x', root: dir, inputs: [], label: 'x', job: { key: 'split-c0', text: spec, file: join(dir, 'spec.yaml'), set: ['output.write=false'], validation: 0.25, versions, runOut: outside } });
+      const result = (await job.waitUntilFinished(events, 60_000)) as { ok: boolean; runDir?: string };
+      expect(result.ok).toBe(true);
+      expect(result.runDir).toBeUndefined();
+      expect(existsSync(outside)).toBe(false);
+      // and with plugin versions other than the worker's, it is refused, naming both
+      const other = await queue.add('fit', { v: 1, sweep: 'x', root: dir, inputs: [], label: 'x', job: { key: 'split-c1', text: spec, file: join(dir, 'spec.yaml'), set: ['output.write=false'], validation: 0.25, versions: {} } });
+      await expect(other.waitUntilFinished(events, 60_000)).rejects.toThrow(/refused: on worker \S+, .*needs @weightshare\/plugin-cpu \(not on the coordinator\); this worker has @weightshare\/plugin-cpu \d+\.\d+\.\d+/);
+    } finally {
+      await events.close();
+      await queue.close();
+    }
+    w.kill('SIGTERM');
+    await w.exited();
+    // a plugin that ends the job's thread: the attempt fails, the thread is replaced, and after 3 attempts JOB_FAILED
+    const exiting = `export default {
+  meta: { name: 'exiting', version: '1.0.0', apiVersion: 2 },
+  backend: 'cpu',
+  capabilities: { precision: 'float64' },
+  stages: { fuse: { exiting: { description: 'ends its thread', options: {}, run() { process.exit(3); } } } },
+};
+`;
+    const edir = project({ 'spec.yaml': FAST.replace('fuse: { method: mean }', 'fuse: { method: exiting }').replace('apiVersion: weightshare/v1', 'apiVersion: weightshare/v1\nplugins: [./exiting.mjs]'), 'exiting.mjs': exiting });
+    const eq = `exiting-${runTag}`;
+    const ew = await worker(server.url, eq, edir, ['--allow-plugin-path', edir]);
+    const r = cli(['sweep', 'spec.yaml', '--executor', server.url, '--queue', eq], { cwd: edir });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/JOB_FAILED: the sweep job split-c\d .* failed on 3 attempts: .*the job's thread ended \(exit code 3\) before it answered/);
+    await ew.waitFor(/takes jobs/);
+    expect(ew.child.exitCode).toBe(null); // the worker itself lives on
+    ew.kill('SIGTERM');
+    expect((await ew.exited()).code).toBe(0);
+  }, 180_000);
+});
+
 describe('a Redis server that cannot be used', () => {
   it('nothing listening, a wrong or missing password, a wrong URL: one paragraph, exit 2, within seconds', async () => {
     const dir = project({ 'spec.yaml': FAST });
