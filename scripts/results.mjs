@@ -26,7 +26,8 @@ const pipelines = [
 const fmt = (m, d = 4) => `${m.mean.toFixed(d)} ± ${m.std.toFixed(d)}`;
 const rows = [];
 let total = 0;
-for (const [dataset, name] of pipelines) {
+/** Runs a pipeline's sweep (no stage cache) and returns its summary and how long it took. */
+function sweep(name) {
   const t0 = performance.now();
   const stdout = execFileSync(process.execPath, ['packages/cli/bin/weightshare.js', 'sweep', `pipelines/${name}.yaml`, '--jobs', jobs, '--out', out, '--no-cache', '--json'], {
     encoding: 'utf8',
@@ -34,7 +35,10 @@ for (const [dataset, name] of pipelines) {
   });
   const seconds = (performance.now() - t0) / 1000;
   total += seconds;
-  const s = JSON.parse(stdout);
+  return { s: JSON.parse(stdout), seconds };
+}
+for (const [dataset, name] of pipelines) {
+  const { s, seconds } = sweep(name);
   const m = s.summary[s.model];
   const chosen = s.splits.map((sp) => Object.values(sp.candidates[sp.chosen].params).join('/')).join(', ');
   rows.push({ dataset, name, model: s.model, m, n: s.splits.length, seconds, chosen, params: Object.keys(s.splits[0].candidates[0].params).join(', '), md: readFileSync(join(s.sweepDir, 'summary.md'), 'utf8') });
@@ -48,14 +52,7 @@ const searches = [
 ];
 const searched = [];
 for (const [search, name] of searches) {
-  const t0 = performance.now();
-  const stdout = execFileSync(process.execPath, ['packages/cli/bin/weightshare.js', 'sweep', `pipelines/${name}.yaml`, '--jobs', jobs, '--out', out, '--no-cache', '--json'], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  total += seconds;
-  const s = JSON.parse(stdout);
+  const { s, seconds } = sweep(name);
   // fits per split: every candidate of every rung (halving) or every candidate (grid, random), plus the refit
   const fits = s.splits.map((sp) => (sp.rungs ? sp.rungs.reduce((n, r) => n + Object.keys(r.scores).length, 0) : sp.candidates.length) + 1);
   const chosen = s.splits.map((sp) => sp.candidates[sp.chosen].params);

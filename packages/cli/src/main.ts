@@ -173,8 +173,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
         return;
       }
-      if (opts.executor) throw invalidArgument(`--executor sends a sweep's fits to workers; ${id} is a run folder, not a sweep folder. Resume it here (--threads for its per-task work).`);
       const run = RunFolder.open(id, opts.dir);
+      if (opts.executor) throw invalidArgument(`--executor sends a sweep's fits to workers; ${run.dir} is a run folder, not a sweep folder. Resume it here (--threads for its per-task work).`);
       if (run.manifest.status === 'completed') {
         // nothing to run, but its files must still be what the run wrote
         const { error } = verifyRun(run, false);
