@@ -2,6 +2,7 @@
  * The `weightshare` command line. `main` returns the exit code: 0 on success, 2 for a user mistake (spec, flag,
  * data), 1 for an internal error. User mistakes print one paragraph and no stack trace.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
@@ -24,6 +25,7 @@ import {
   asWeightshareError,
   writeFileAtomic,
   WorkerExecutor,
+  InProcessExecutor,
   nullStore,
   pruneCache,
   parseParamFlag,
@@ -59,6 +61,10 @@ interface ExecOptions {
   /** The stage cache (default: `.cache` in the spec's output.dir). */
   cacheDir?: string;
   threads?: number;
+  /** Per-task work on workers through Redis (`--executor`). */
+  executor?: string;
+  queue?: string;
+  shards?: number;
 }
 
 /** Runs a loaded spec, into `run` when given (checkpointed, cached), and prints the outcome. */
@@ -69,7 +75,15 @@ async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run
   if (run) io.stderr.write(`writing ${resolve(run.dir)}${cacheDir ? ` and the stage cache ${resolve(cacheDir)}` : ''}\n`);
   const store = run ? run.store(cacheDir, (m) => io.stderr.write(`warning: ${m}\n`)) : nullStore;
   const started = performance.now();
-  const executor = (opts.threads ?? 1) > 1 ? new WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
+  const threads = (opts.threads ?? 1) > 1 ? new WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
+  let remote: import('./redis-run.js').RedisTaskExecutor | undefined;
+  if (opts.executor) {
+    const { dataRefOf, RedisTaskExecutor } = await import('./redis-run.js');
+    const shaOf = (f: string): string | null => (existsSync(f) && statSync(f).isFile() ? createHash('sha256').update(readFileSync(f)).digest('hex') : null);
+    const local = threads ?? new InProcessExecutor((done, total) => progress.tasks(done, total));
+    remote = await RedisTaskExecutor.open(opts.executor, opts.queue ?? 'weightshare', dataRefOf(loaded, shaOf), opts.shards ?? 2, local, (l) => io.stderr.write(l + '\n'));
+  }
+  const executor = remote ?? threads;
   let outcome: RunOutcome;
   try {
     outcome = await runPipeline(loaded, registry, { progress, store, ...(executor ? { executor } : {}) });
@@ -79,7 +93,13 @@ async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run
     throw e;
   } finally {
     run?.unlock();
-    await executor?.close();
+    await remote?.close();
+    await threads?.close();
+  }
+  if (remote) {
+    const st = remote.stats;
+    const mib = (b: number): string => (b / 1048576).toFixed(2);
+    io.stderr.write(`per-task work through Redis: ${st.jobs} jobs for ${st.calls} calls (${mib(st.sent)} MiB sent, ${mib(st.received)} MiB received); ${st.local} calls ran here (work that names no task of the run)\n`);
   }
   if (opts.json) io.stdout.write(JSON.stringify({ outputDir: run?.dir ?? null, ...outcome.results }, null, 2) + '\n');
   else io.stdout.write(formatSummary(outcome, run?.dir) + `\n  took ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
@@ -137,7 +157,12 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--no-cache', 'compute every stage: neither use nor fill the stage cache')
     .option('--threads <n>', 'worker threads for per-task work (results are the same bytes for any number)', (v) => threadCount(v, '--threads'))
     .option('--report', 'also write report.html (an HTML report with charts) into the run folder at the end')
-    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number; report?: boolean }) => {
+    .option('--executor <url>', "send the per-task work of each round to `weightshare worker` processes through Redis (redis://host:port; see docs/distributed.md)")
+    .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', queueName, 'weightshare')
+    .option('--shards <n>', 'jobs per call of per-task work, each a contiguous shard of the tasks (with --executor; default 2)', (v) => positiveInt(v, '--shards'))
+    .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number; report?: boolean; executor?: string; queue: string; shards?: number }) => {
+      if (opts.shards !== undefined && !opts.executor) throw invalidArgument('--shards splits the per-task work into jobs for --executor; give --executor redis://… too, or leave --shards out.');
+      if (opts.executor) await checkExecutor(opts.executor); // before the run folder is made
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
       const overrides = { set, backend: opts.backend };
       const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
@@ -158,13 +183,16 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--no-cache', 'do not use the stage cache')
     .option('--jobs <n>', 'worker threads for a sweep folder', (v) => threadCount(v, '--jobs'))
     .option('--threads <n>', 'worker threads for per-task work of a run', (v) => threadCount(v, '--threads'))
-    .option('--executor <url>', 'for a sweep folder: run the unfinished validation fits on workers through Redis (see docs/distributed.md)')
+    .option('--executor <url>', "a sweep folder's unfinished validation fits, or a run's per-task work, on workers through Redis (see docs/distributed.md)")
     .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', queueName, 'weightshare')
-    .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number; executor?: string; queue: string }) => {
+    .option('--shards <n>', "jobs per call of a run's per-task work (with --executor; default 2)", (v) => positiveInt(v, '--shards'))
+    .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number; executor?: string; queue: string; shards?: number }) => {
+      if (opts.shards !== undefined && !opts.executor) throw invalidArgument('--shards splits the per-task work into jobs for --executor; give --executor redis://… too, or leave --shards out.');
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
       // a run folder may come from someone else: its plugins are the packages installed here, never its paths
       const plugins = { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() };
       if (isSweepDir(sweepDir)) {
+        if (opts.shards !== undefined) throw invalidArgument(`--shards splits a run's per-task work; ${sweepDir} is a sweep folder, whose jobs are whole fits. Leave --shards out.`);
         const plan = openSweep(sweepDir, Boolean(opts.force));
         const remote = opts.executor ? await remotePool(opts.executor, opts.queue, sweepDir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
         const stop = onInterrupt(io, sweepDir);
@@ -174,7 +202,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         return;
       }
       const run = RunFolder.open(id, opts.dir);
-      if (opts.executor) throw invalidArgument(`--executor sends a sweep's fits to workers; ${run.dir} is a run folder, not a sweep folder. Resume it here (--threads for its per-task work).`);
+      if (opts.executor && run.manifest.status !== 'completed') await checkExecutor(opts.executor);
       if (run.manifest.status === 'completed') {
         // nothing to run, but its files must still be what the run wrote
         const { error } = verifyRun(run, false);

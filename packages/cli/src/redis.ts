@@ -18,6 +18,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import { ErrorCode, WeightshareError, invalidArgument, type PluginLoading } from '@weightshare/framework';
 import type { JobResult, SweepJob } from './sweep-job.js';
 import type { RemotePool, SweepPlan } from './sweep.js';
+import { installedVersion, SHARD_VERSION, shardProblem, type ShardJob, type ShardResult } from './redis-run.js';
 
 /** The largest job payload sent (the spec's text and its assignments); a bigger one is refused before sending. */
 export const MAX_PAYLOAD_BYTES = 4 << 20;
@@ -144,6 +145,103 @@ async function fileSha256(file: string): Promise<string | null> {
   }
 }
 
+/** One job as added to the queue. */
+export interface Payload {
+  name: string;
+  data: unknown;
+  opts: { jobId: string; attempts: number; backoff: { type: 'fixed'; delay: number }; removeOnComplete: { age: number }; removeOnFail: { age: number } };
+}
+
+/** The options every weightshare job is added with (kept a week after it ends, for resume). */
+export const jobOptions = (jobId: string): Payload['opts'] => ({ jobId, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 7 * 86400 } });
+
+type Bull = typeof import('bullmq');
+type BullJob = import('bullmq').Job;
+
+/**
+ * A queue and its events on one Redis server, saying once when the connection is lost (ioredis reconnects by
+ * itself) and when it is back.
+ */
+export function openQueue(bull: Bull, target: RedisTarget, name: string, warn: (line: string) => void): { queue: import('bullmq').Queue; events: import('bullmq').QueueEvents } {
+  const connection = { ...target.options, maxRetriesPerRequest: null };
+  const queue = new bull.Queue(name, { connection });
+  const events = new bull.QueueEvents(name, { connection });
+  let lost = false;
+  const onError = (e: Error): void => {
+    if (!CONNECTION_LOST.test(`${(e as { code?: string }).code ?? ''} ${e.message}`)) return warn(`Redis: ${firstLine(e.message)}`);
+    if (!lost) warn(`lost the connection to Redis at ${target.shown} (${firstLine(e.message)}); reconnecting, and waiting for the jobs (Ctrl-C to stop; resume goes on).`);
+    lost = true;
+  };
+  queue.on('error', onError);
+  events.on('error', onError);
+  void queue.client.then((c) => c.on('ready', () => lost && ((lost = false), warn(`connected to Redis at ${target.shown} again.`))));
+  return { queue, events };
+}
+
+/**
+ * Puts `payloads` on the queue (idempotently: a job id already there, from a killed coordinator or a duplicate, is
+ * not added twice; one that failed before is taken off and added fresh) and calls `handle` once per job when it has
+ * finished (completed or failed), by queue events and, to survive a Redis restart or a missed event, by looking every
+ * second at the jobs still out. A job gone from Redis (restarted without persistence) is added again under its id.
+ * Resolves when every job is handled; rejects with the first error `handle` throws.
+ */
+export async function collect(
+  bull: Bull,
+  queue: import('bullmq').Queue,
+  events: import('bullmq').QueueEvents,
+  payloads: readonly Payload[],
+  handle: (id: string, state: 'completed' | 'failed', job: BullJob) => void | Promise<void>,
+): Promise<void> {
+  if (!payloads.length) return;
+  const pending = new Map(payloads.map((p) => [p.opts.jobId, p]));
+  for (const p of payloads) if ((await queue.getJobState(p.opts.jobId)) === 'failed') await queue.remove(p.opts.jobId);
+  let finish!: () => void;
+  let fail!: (e: unknown) => void;
+  const all = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
+  all.catch(() => undefined); // handled where it is awaited below (a failure may come before that)
+  const settle = async (id: string): Promise<void> => {
+    const p = pending.get(id);
+    if (!p) return;
+    // the state first, then the job's fields: a finished state is final, so the fields read after it are its own
+    const state = await queue.getJobState(id);
+    if (state === 'unknown' && pending.has(id)) {
+      await queue.add(p.name, p.data, p.opts);
+      return;
+    }
+    if (state !== 'completed' && state !== 'failed') return;
+    const job = await bull.Job.fromId(queue, id);
+    if (!job || !pending.has(id)) return;
+    pending.delete(id);
+    await handle(id, state, job);
+    if (!pending.size) finish();
+  };
+  // one look per job at a time (the poll must not pile up commands while Redis is away)
+  const inFlight = new Set<string>();
+  const check = (id: string): void => {
+    if (inFlight.has(id) || !pending.has(id)) return;
+    inFlight.add(id);
+    void settle(id)
+      .catch(fail)
+      .finally(() => inFlight.delete(id));
+  };
+  const onEvent = ({ jobId: id }: { jobId: string }): void => check(id);
+  events.on('completed', onEvent);
+  events.on('failed', onEvent);
+  const poll = setInterval(() => {
+    for (const id of pending.keys()) check(id);
+  }, 1000);
+  try {
+    await queue.addBulk(payloads as Payload[]);
+    // jobs already finished (resumed work, a duplicate) are settled here; the others by events or the poll
+    for (const id of [...pending.keys()]) check(id);
+    await all;
+  } finally {
+    clearInterval(poll);
+    events.off('completed', onEvent);
+    events.off('failed', onEvent);
+  }
+}
+
 /**
  * The coordinator's side: puts jobs on the queue (idempotently: a job id already there, from a killed coordinator or
  * a duplicate, is not added twice) and waits for each one's result, by queue events and, to survive a Redis restart
@@ -173,18 +271,7 @@ export class RedisPool implements RemotePool {
 
   async run(jobs: SweepJob[], onResult: (r: JobResult) => void): Promise<void> {
     if (!jobs.length) return;
-    const connection = { ...this.target.options, maxRetriesPerRequest: null };
-    const queue = new this.bull.Queue(this.queueName, { connection });
-    const events = new this.bull.QueueEvents(this.queueName, { connection });
-    let lost = false;
-    const onError = (e: Error): void => {
-      if (!CONNECTION_LOST.test(`${(e as { code?: string }).code ?? ''} ${e.message}`)) return this.warn(`Redis: ${firstLine(e.message)}`);
-      if (!lost) this.warn(`lost the connection to Redis at ${this.target.shown} (${firstLine(e.message)}); reconnecting, and waiting for the jobs (Ctrl-C to stop; resume goes on).`);
-      lost = true;
-    };
-    queue.on('error', onError);
-    events.on('error', onError);
-    void queue.client.then((c) => c.on('ready', () => lost && ((lost = false), this.warn(`connected to Redis at ${this.target.shown} again.`))));
+    const { queue, events } = openQueue(this.bull, this.target, this.queueName, this.warn);
     try {
       await events.waitUntilReady();
       const pending = new Map(jobs.map((j) => [jobId(this.sweepId, j.key), j]));
@@ -199,68 +286,24 @@ export class RedisPool implements RemotePool {
         const data: RemoteJob = { v: PAYLOAD_VERSION, sweep: this.sweepId, job: { ...rest, versions: this.versions }, root: this.plan.baseDir, inputs, label: this.labels(j.key) };
         const size = Buffer.byteLength(JSON.stringify(data));
         if (size > MAX_PAYLOAD_BYTES) throw invalidArgument(`the sweep job ${j.key} would send ${size} bytes to the queue, more than the bound of ${MAX_PAYLOAD_BYTES} (the spec's text and its assignments travel in every job). Shorten the spec (data belongs in files), or run the sweep locally.`);
-        return { name: 'fit', data, opts: { jobId: jobId(this.sweepId, j.key), attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 7 * 86400 } } };
+        return { name: 'fit', data, opts: jobOptions(jobId(this.sweepId, j.key)) };
       });
-      const payloadOf = new Map(payloads.map((p) => [p.opts.jobId, p]));
-      // a job that failed before (the sweep is being resumed after JOB_FAILED) is taken off, to be added again fresh
-      for (const p of payloads) if ((await queue.getJobState(p.opts.jobId)) === 'failed') await queue.remove(p.opts.jobId);
-      let finish!: () => void;
-      let fail!: (e: unknown) => void;
-      const all = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
-      all.catch(() => undefined); // handled where it is awaited below (a failure may come before that)
-      const settle = async (id: string): Promise<void> => {
-        const j = pending.get(id);
-        if (!j) return;
-        // the state first, then the job's fields: a finished state is final, so the fields read after it are its own
-        const state = await queue.getJobState(id);
-        // gone from Redis (restarted without persistence): added again under the same id, which is idempotent
-        if (state === 'unknown' && pending.has(id)) {
-          const p = payloadOf.get(id)!;
-          await queue.add(p.name, p.data, p.opts);
-          return;
-        }
-        if (state !== 'completed' && state !== 'failed') return;
-        const job = await this.bull.Job.fromId(queue, id);
-        if (!job || !pending.has(id)) return;
+      await collect(this.bull, queue, events, payloads, (id, state, job) => {
+        const j = pending.get(id)!;
         if (state === 'completed') {
           const r = job.returnvalue as JobResult | null;
           if (!r || typeof r !== 'object' || typeof r.ok !== 'boolean' || (r.ok && (typeof r.models !== 'object' || r.models === null)))
             throw new WeightshareError(ErrorCode.JOB_FAILED, `the sweep job ${j.key} (${this.labels(j.key)}) came back from the queue without a result of the expected shape; is another program using the queue "${this.queueName}"? Use a queue of its own (--queue) and resume the sweep.`);
-          pending.delete(id);
           onResult({ ...r, key: j.key }); // the key is the coordinator's, whatever the queue says
-        } else {
-          pending.delete(id);
-          const reason = job.failedReason ?? 'no reason given';
-          const how = /^refused:/.test(reason) ? 'was refused by a worker' : job.attemptsMade > 0 ? `failed on ${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'}` : 'failed';
-          throw new WeightshareError(
-            ErrorCode.JOB_FAILED,
-            `the sweep job ${j.key} (${this.labels(j.key)}) ${how}: ${firstLine(reason.replace(/^refused: /, ''))}. Fix the cause on the workers, then resume the sweep (weightshare resume <sweep folder> --executor … --queue ${this.queueName}): finished jobs are kept, failed ones are sent again.`,
-          );
+          return;
         }
-        if (!pending.size) finish();
-      };
-      // one look per job at a time (the poll must not pile up commands while Redis is away)
-      const inFlight = new Set<string>();
-      const check = (id: string): void => {
-        if (inFlight.has(id)) return;
-        inFlight.add(id);
-        void settle(id)
-          .catch(fail)
-          .finally(() => inFlight.delete(id));
-      };
-      events.on('completed', ({ jobId: id }) => check(id));
-      events.on('failed', ({ jobId: id }) => check(id));
-      await queue.addBulk(payloads);
-      // jobs already finished (a resumed sweep, a duplicate) are settled here; the others by events or the poll
-      const poll = setInterval(() => {
-        for (const id of pending.keys()) check(id);
-      }, 1000);
-      try {
-        for (const id of [...pending.keys()]) check(id);
-        await all;
-      } finally {
-        clearInterval(poll);
-      }
+        const reason = job.failedReason ?? 'no reason given';
+        const how = /^refused:/.test(reason) ? 'was refused by a worker' : job.attemptsMade > 0 ? `failed on ${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'}` : 'failed';
+        throw new WeightshareError(
+          ErrorCode.JOB_FAILED,
+          `the sweep job ${j.key} (${this.labels(j.key)}) ${how}: ${firstLine(reason.replace(/^refused: /, ''))}. Fix the cause on the workers, then resume the sweep (weightshare resume <sweep folder> --executor … --queue ${this.queueName}): finished jobs are kept, failed ones are sent again.`,
+        );
+      });
     } finally {
       await Promise.allSettled([events.close(), queue.close()]);
     }
@@ -359,32 +402,77 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
       plugins: o.plugins,
     };
   };
-  const processor = async (job: { id?: string; data: RemoteJob; attemptsMade: number }): Promise<JobResult> => {
-    const d = job.data;
-    const name = `${d?.sweep}.${d?.job?.key}`;
-    if (d?.v !== PAYLOAD_VERSION) throw refuse(`worker ${me} speaks job version ${PAYLOAD_VERSION}, the job is version ${String(d?.v)}; run the same weightshare on the coordinator and the workers.`);
-    const root = o.dataRoot ? resolve(o.dataRoot) : String(d.root);
-    const local = jobOf(d, root);
-    for (const i of Array.isArray(d.inputs) ? d.inputs : []) {
-      const file = resolve(root, String(i.path));
-      const sha = await shaOf(file);
-      if (sha !== i.sha256)
-        throw refuse(`on worker ${me}, ${file} ${sha === null ? 'is not a readable regular file' : `has SHA-256 ${sha.slice(0, 12)}…, not the coordinator's ${String(i.sha256).slice(0, 12)}…`}; give the workers the same files (shared storage, or --data-root <the spec's folder here>).`);
-    }
+  /** Runs `message` on a thread of the pool; the thread is dropped if it fails or ends. */
+  const onThread = async <R>(message: unknown, transfer: ArrayBuffer[] = []): Promise<R> => {
     const t = await take();
-    o.log(`${name}: started (attempt ${job.attemptsMade + 1})`);
     let healthy = true;
     try {
-      const r = await new Promise<JobResult & { thrown?: string }>((res, rej) => {
+      return await new Promise<R>((res, rej) => {
         const off = (): void => void (t.off('message', onMessage), t.off('error', onErr), t.off('exit', onExit));
-        const onMessage = (m: JobResult & { thrown?: string }): void => (off(), res(m));
+        const onMessage = (m: R): void => (off(), res(m));
         const onErr = (e: Error): void => (off(), (healthy = false), rej(e));
         const onExit = (code: number): void => (off(), (healthy = false), rej(new Error(`the job's thread ended (exit code ${code}) before it answered`)));
         t.on('message', onMessage);
         t.on('error', onErr);
         t.on('exit', onExit);
-        t.postMessage(local);
+        t.postMessage(message, transfer);
       });
+    } finally {
+      if (healthy) give(t);
+      else drop(t);
+    }
+  };
+  const checkInputs = async (inputs: unknown, root: string): Promise<void> => {
+    for (const i of Array.isArray(inputs) ? (inputs as { path: unknown; sha256: unknown }[]) : []) {
+      const file = resolve(root, String(i.path));
+      const sha = await shaOf(file);
+      if (sha !== i.sha256)
+        throw refuse(`on worker ${me}, ${file} ${sha === null ? 'is not a readable regular file' : `has SHA-256 ${sha.slice(0, 12)}…, not the coordinator's ${String(i.sha256).slice(0, 12)}…`}; give the workers the same files (shared storage, or --data-root <the spec's folder here>).`);
+    }
+  };
+  let blobs: { set(k: string, v: Buffer, px: 'PX', ms: number): Promise<unknown>; getBuffer(k: string): Promise<Buffer | null>; quit(): Promise<unknown> } | undefined;
+  /** A shard of a run's per-task work (`run --executor`): the data is prepared, and kept, on the thread that runs it. */
+  const shard = async (job: { id?: string; data: ShardJob; attemptsMade: number }): Promise<ShardResult> => {
+    const d = job.data;
+    const problem = shardProblem(d);
+    if (problem) throw refuse(`worker ${me} got a job that is not a weightshare job (${problem}); is another program using this queue? Give weightshare a queue of its own (--queue).`);
+    if (d.v !== SHARD_VERSION) throw refuse(`worker ${me} speaks shard job version ${SHARD_VERSION}, the job is version ${String(d.v)}; run the same weightshare on the coordinator and the workers.`);
+    const mine = installedVersion(d.work.package);
+    if (mine !== d.work.version) throw refuse(`${d.label} needs ${d.work.package} ${d.work.version}; worker ${me} has ${mine ?? 'none'}. Run the same weightshare on the coordinator and the workers.`);
+    const root = o.dataRoot ? resolve(o.dataRoot) : d.data.root;
+    await checkInputs(d.data.inputs, root);
+    blobs ??= new (((await import('ioredis')) as unknown as { Redis: new (o: Record<string, unknown>) => NonNullable<typeof blobs> }).Redis)({ ...target.options, maxRetriesPerRequest: null });
+    const blob = await blobs.getBuffer(d.blob);
+    if (!blob) throw refuse(`the parameters of ${d.label} (${d.blob}) are not in Redis (expired, or the server lost them); resume the run on the coordinator.`);
+    const bytes = Uint8Array.from(blob).buffer;
+    o.log(`${job.id}: ${d.label} (attempt ${job.attemptsMade + 1})`);
+    const r = await onThread<(ShardResult & { blobBytes?: Uint8Array; refused?: string }) | { thrown: string }>({ kind: 'shard', job: d, root, blob: bytes }, [bytes]);
+    if ('thrown' in r) {
+      o.log(`${job.id}: ${r.thrown}`);
+      throw new Error(`on worker ${me}: ${firstLine(r.thrown)}`);
+    }
+    if (r.refused) throw refuse(`on worker ${me}, ${r.refused}`);
+    const { blobBytes, refused: _r, ...answer } = r;
+    if (answer.ok) {
+      const outKey = `weightshare:${o.queue}:out:${job.id}`;
+      await blobs.set(outKey, Buffer.from(blobBytes!.buffer, blobBytes!.byteOffset, blobBytes!.byteLength), 'PX', 7 * 86400 * 1000);
+      o.log(`${job.id}: done`);
+      return { ...answer, blob: outKey };
+    }
+    o.log(`${job.id}: ${answer.error.code ?? 'error'} on item ${d.offset + answer.index + 1}`);
+    return answer;
+  };
+  const processor = async (job: { id?: string; data: RemoteJob; attemptsMade: number }): Promise<JobResult | ShardResult> => {
+    if ((job.data as unknown as { kind?: unknown })?.kind === 'shard') return shard(job as unknown as Parameters<typeof shard>[0]);
+    const d = job.data;
+    const name = `${d?.sweep}.${d?.job?.key}`;
+    if (d?.v !== PAYLOAD_VERSION) throw refuse(`worker ${me} speaks job version ${PAYLOAD_VERSION}, the job is version ${String(d?.v)}; run the same weightshare on the coordinator and the workers.`);
+    const root = o.dataRoot ? resolve(o.dataRoot) : String(d.root);
+    const local = jobOf(d, root);
+    await checkInputs(d.inputs, root);
+    o.log(`${name}: started (attempt ${job.attemptsMade + 1})`);
+    {
+      const r = await onThread<JobResult & { thrown?: string }>({ kind: 'fit', job: local });
       // the stack stays here, in the worker's log; the queue (and the coordinator's message) get its first line
       if (r.thrown !== undefined) {
         o.log(`${name}: ${r.thrown}`);
@@ -393,16 +481,13 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
       if (!r.ok && r.refused) throw refuse(`on worker ${me}, ${r.error.message}`);
       o.log(`${name}: ${r.ok ? 'done' : `failed candidate (${r.error.code})`}`);
       return r;
-    } finally {
-      if (healthy) give(t);
-      else drop(t);
     }
   };
-  const logged = async (job: Parameters<typeof processor>[0]): Promise<JobResult> => {
+  const logged = async (job: Parameters<typeof processor>[0]): Promise<JobResult | ShardResult> => {
     try {
       return await processor(job);
     } catch (e) {
-      o.log(`${job.data?.sweep}.${job.data?.job?.key}: ${e instanceof bull.UnrecoverableError ? 'refused' : `failed (attempt ${job.attemptsMade + 1})`}: ${firstLine((e as Error).message).replace(/^refused: /, '')}`);
+      o.log(`${job.id ?? `${job.data?.sweep}.${job.data?.job?.key}`}: ${e instanceof bull.UnrecoverableError ? 'refused' : `failed (attempt ${job.attemptsMade + 1})`}: ${firstLine((e as Error).message).replace(/^refused: /, '')}`);
       throw e;
     }
   };
@@ -436,5 +521,6 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     process.on('SIGINT', stop);
   });
   await worker.close();
+  await blobs?.quit();
   await Promise.all(threads.map((t) => t.terminate()));
 }

@@ -166,6 +166,7 @@ export class Engine {
     const data: PreparedData = this.given ?? loadPrepared(spec.data, spec.split, lossSpec, this.rng, this.place, this.validation?.fraction);
     const T = data.taskIds.length;
     if (T < 2) throw dataInvalid(`the data has ${T} task; multi-task learning needs at least two. Check data.task names the right column.`);
+    await this.executor.attach?.(data.train);
     const loss = lossOf(this.registry, spec.loss, data.classes ?? data.labels);
     if (loss.component.target === 'multiclass' && !data.classes)
       throw dataInvalid(`the ${loss.name} loss needs class labels, but the prepared data has none (give data that was loaded with a multi-class loss).`);

@@ -285,10 +285,22 @@ export interface TaskWork<I, O> {
   readonly entry?: { module: string; export: string };
 }
 
-/** Where per-task work runs: in process now; worker threads or a queue are other implementations. */
+/** Where per-task work runs: in process, on worker threads, or on other machines through a queue. */
 export interface TaskExecutor {
   /** Runs `work` on every input; results come back in input order whatever order they ran in. */
   map<I, O>(inputs: readonly I[], work: TaskWork<I, O>): Promise<O[]>;
+  /**
+   * True when the run's tasks stay where the work runs, from one call to the next (another machine holds its shard
+   * of them; `weightshare run --executor`). An item's `task` is then the same object on that side in every call, so
+   * values derived from its rows (XᵀX, …) belong in a cache there, keyed by the task object, and should not be
+   * returned in the results (they would travel back each time). Executors in this process leave it unset.
+   */
+  readonly resident?: boolean;
+  /**
+   * Called by the engine once the run's data is prepared, before any work is handed out: an executor on other
+   * machines learns the run's training tasks, so that items naming one of them can travel as a reference to it.
+   */
+  attach?(train: readonly TaskData[]): void | Promise<void>;
 }
 
 /** One method of one stage. */

@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { jointSolve, checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { jointSolve, checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, statsBack, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /** One task of Adam; full-batch unless `batchSize` is set (then shuffled by the task's own stream). Any thread. */
 export function solveAdam(item: TaskItem): TaskResult {
@@ -15,7 +15,7 @@ export function solveAdam(item: TaskItem): TaskResult {
   const g = new Float64Array(d);
   const stop = tol * gradientScale(p);
   const curve = curveFor(p);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...statsBack(item, p.stats) });
   let step = 0;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = batch < n ? ctx.rng.permutation(n) : undefined;

@@ -127,6 +127,11 @@ export interface TaskItem {
   pull: number;
   /** A ready problem (in process only): the joint problem of tied blocks. */
   problem?: TaskProblem;
+  /**
+   * The task stays where the item runs, the same object in every call (a resident executor: `run --executor`): the
+   * statistics are cached there, by the task, and not sent back.
+   */
+  resident?: boolean;
 }
 
 /** What a task's solver returns. */
@@ -149,8 +154,26 @@ export function problemOf(item: TaskItem): TaskProblem {
   const { layout } = model;
   const builtin = BUILTIN_LOSSES[loss.name] === c.loss;
   const fast = layout.linear && layout.outputs === 1 && builtin && loss.name in FAST ? FAST[loss.name]! : -1;
-  const stats = item.stats ?? (layout.linear ? computeStats(item.task) : emptyStats(item.task));
+  const stats = layout.linear ? statsFor(item) : (item.stats ?? emptyStats(item.task));
   return { task: item.task, loss, model, stats, e: item.e, pulls: item.pulls, ridge: item.ridge, fast };
+}
+
+/**
+ * The statistics of an item's task: those it carries, else the ones cached for this task object, else computed (and,
+ * for a resident task, cached here: it is the same object in the next round).
+ */
+export function statsFor(item: TaskItem): TaskStats {
+  if (item.stats) return item.stats;
+  const hit = statsCache.get(item.task);
+  if (hit) return hit;
+  const stats = computeStats(item.task);
+  if (item.resident) statsCache.set(item.task, stats);
+  return stats;
+}
+
+/** The statistics a result carries back: those the solver computed, unless the item had them or stays resident. */
+export function statsBack(item: TaskItem, stats: TaskStats): { stats?: TaskStats } {
+  return item.stats || item.resident || !stats.G.length ? {} : { stats };
 }
 
 /** Statistics of a non-linear model: sizes only. */
@@ -422,13 +445,15 @@ function taskItems(input: OptimizeInput, options: Record<string, unknown>, ctx: 
   const lambdas = input.lambdas;
   let uniform = true;
   for (let j = 1; j < P && uniform; j++) if (lambdas[j] !== lambdas[0]) uniform = false;
+  const resident = ctx.executor.resident === true;
   return input.tasks.map((task) => {
-    const stats = cache.get(task);
+    const stats = resident ? undefined : cache.get(task);
     const c = input.penaltyWeights[task.index]!;
     const pulls = new Float64Array(P);
     for (let j = 0; j < P; j++) pulls[j] = lambdas[j]! * c;
     return {
-      task: needsRows || !stats ? task : withoutRows(task),
+      // a resident executor holds the task where the item runs: it travels as a reference, never its rows
+      task: needsRows || !stats || resident ? task : withoutRows(task),
       stats,
       ref: travel,
       ...(components ? { components } : {}),
@@ -441,6 +466,7 @@ function taskItems(input: OptimizeInput, options: Record<string, unknown>, ctx: 
       round: ctx.round,
       purpose: ctx.purpose,
       rngSeed: ctx.rng.forkSeed(`task/${task.id}`),
+      ...(resident ? { resident } : {}),
     };
   });
 }

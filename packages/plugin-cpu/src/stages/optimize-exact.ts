@@ -1,6 +1,6 @@
 import { linearSystemSingular, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
-import { computeStats, perTask, type TaskItem, type TaskResult, type TaskStats } from './optimize-common.js';
+import { computeStats, perTask, statsBack, statsFor, type TaskItem, type TaskResult, type TaskStats } from './optimize-common.js';
 
 function factor(item: TaskItem, G: Float64Array, d: number): Float64Array {
   const H = new Float64Array(G);
@@ -17,9 +17,9 @@ function factor(item: TaskItem, G: Float64Array, d: number): Float64Array {
 
 /** One task: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e by Cholesky. The worker-thread entry (called as fn(item, index)). */
 export function solveExact(item: TaskItem): TaskResult {
-  const stats = item.stats ?? computeStats(item.task);
+  const stats = statsFor(item);
   const r = solveWith(item, stats, factor(item, stats.G, stats.d));
-  return item.stats ? r : { ...r, stats };
+  return { ...r, ...statsBack(item, stats) };
 }
 
 /** The report of every exact solve (shared: one object less per task per round). */

@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { jointSolve, backtrack, checkFinite, contextOf, curveFor, gradientScale, lipschitz, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { jointSolve, backtrack, checkFinite, contextOf, curveFor, gradientScale, lipschitz, norm, perTask, problemOf, rowsNeeded, valueAndGradient, statsBack, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /**
  * One task of full-batch gradient descent. Runs on any thread. Step 1/L where the loss's curvature is bounded and
@@ -18,7 +18,7 @@ export function solveGd(item: TaskItem): TaskResult {
   let gNext = new Float64Array(P);
   const stop = (item.options.tol as number) * gradientScale(p);
   const curve = curveFor(p);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...statsBack(item, p.stats) });
   let f = valueAndGradient(p, w, g);
   let step = 1;
   for (let epoch = 1; epoch <= epochs; epoch++) {

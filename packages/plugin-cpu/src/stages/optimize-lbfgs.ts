@@ -1,5 +1,5 @@
 import { lbfgsDirection, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { jointSolve, checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { jointSolve, checkFinite, contextOf, curveFor, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, statsBack, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /**
  * One task of L-BFGS (Nocedal & Wright 2006, algorithm 7.4/7.5): the two-loop recursion over the last `memory`
@@ -27,7 +27,7 @@ export function solveLbfgs(item: TaskItem): TaskResult {
   const rho: number[] = [];
   const alpha = new Float64Array(m);
   const curve = curveFor(p);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...statsBack(item, p.stats) });
   let f = valueAndGradient(p, w, g);
   checkFinite(f, p, ctx, 0, 'Check the data for extreme values, or start from smaller weights (init: zeros).');
   for (let it = 1; it <= epochs; it++) {

@@ -1,6 +1,6 @@
 import { invalidArgument, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
-import { checkFinite, contextOf, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, type TaskItem, type TaskProblem, type TaskResult } from './optimize-common.js';
+import { checkFinite, contextOf, gradientScale, norm, perTask, problemOf, rowsNeeded, valueAndGradient, statsBack, type TaskItem, type TaskProblem, type TaskResult } from './optimize-common.js';
 
 /** The most parameters a task may have for Newton's method (its Hessian is p×p). */
 export const NEWTON_MAX_PARAMETERS = 2000;
@@ -59,7 +59,7 @@ export function solveNewton(item: TaskItem): TaskResult {
   let g = new Float64Array(P);
   let wn = new Float64Array(P);
   let gn = new Float64Array(P);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged }, ...statsBack(item, p.stats) });
   let f = valueAndGradient(p, w, g);
   checkFinite(f, p, ctx, 0, 'Check the data for extreme values.');
   for (let it = 1; it <= epochs; it++) {

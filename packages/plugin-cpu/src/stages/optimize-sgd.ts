@@ -1,5 +1,5 @@
 import { standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { backtrack, checkFinite, contextOf, curveFor, gradientScale, lipschitz, norm, perTask, problemOf, valueAndGradient, type TaskItem, type TaskResult } from './optimize-common.js';
+import { backtrack, checkFinite, contextOf, curveFor, gradientScale, lipschitz, norm, perTask, problemOf, valueAndGradient, statsBack, type TaskItem, type TaskResult } from './optimize-common.js';
 
 /** The first step where 1/L is unknown: a backtracking search on the full batch at the start. */
 function searchedStep(p: ReturnType<typeof problemOf>, w0: Float64Array): number {
@@ -22,7 +22,7 @@ export function solveSgd(item: TaskItem): TaskResult {
   const stop = tol * gradientScale(p);
   const n = p.stats.n;
   const curve = curveFor(p);
-  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...(item.stats || !p.stats.G.length ? {} : { stats: p.stats }) });
+  const done = (epochsRun: number, converged: boolean): TaskResult => ({ w, report: { epochs: epochsRun, converged, ...(curve ? { curve } : {}) }, ...statsBack(item, p.stats) });
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = ctx.rng.permutation(n);
     const lr = lr0 / (1 + decay * (epoch - 1));
