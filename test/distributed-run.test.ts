@@ -8,7 +8,7 @@ import { cpSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync 
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
-import { background, sharedRedis, type Background, type RedisServer } from './helpers/redis.js';
+import { background, sharedRedis, startRedis, type Background, type RedisServer } from './helpers/redis.js';
 import { scratch } from './helpers/run.js';
 
 /** Squared loss by gradient descent from XᵀX (cached on the workers), a kNN relation, laplacian propagate, baselines. */
@@ -69,8 +69,8 @@ function project(files: Record<string, string>): string {
   return dir;
 }
 
-async function worker(queue: string, cwd: string, extra: string[] = []): Promise<Background> {
-  const w = background(['worker', '--redis', server.url, '--queue', queue, '--concurrency', '1', ...extra], { cwd });
+async function worker(queue: string, cwd: string, extra: string[] = [], url = server.url): Promise<Background> {
+  const w = background(['worker', '--redis', url, '--queue', queue, '--concurrency', '1', ...extra], { cwd });
   started.push(w);
   await w.waitFor(/takes jobs from queue/);
   return w;
@@ -178,6 +178,27 @@ describe('weightshare run --executor redis://', () => {
     w.kill('SIGTERM');
   }, 180_000);
 
+  it('Redis restarted mid-run without persistence: the lost shard jobs and their blobs are put back, and the run is the same', async () => {
+    const own = await startRedis(['--appendonly', 'no']);
+    try {
+      const dir = project({ 'spec.yaml': SLOW });
+      const local = localRun(dir);
+      const q = nextQueue();
+      const w = await worker(q, dir, [], own.url);
+      const remote = background(['run', 'spec.yaml', '--out', 'out', '--no-cache', '--executor', own.url, '--queue', q], { cwd: dir });
+      started.push(remote);
+      await w.waitFor(/: done/);
+      await own.restart();
+      const end = await remote.exited();
+      expect(end.code, remote.output()).toBe(0);
+      expectSameRun(local, runDir(join(dir, 'out')));
+      w.kill('SIGTERM');
+      await w.exited();
+    } finally {
+      await own.stop();
+    }
+  }, 240_000);
+
   it('a worker whose data file differs refuses at once (both hashes named); a user error inside a shard is the local one', async () => {
     const rows = ['task,x1,x2,y'];
     // in task t2, x2 = x1: its normal equations are singular without a ridge
@@ -221,6 +242,46 @@ rounds: 2
     expect(there.stderr.replace(/per-task work through Redis[^\n]*\n/, '').replace(/o2/g, 'o1')).toBe(here.stderr);
     w2.kill('SIGTERM');
   }, 180_000);
+
+  it('a forged shard job is refused: a function that is not per-task work, a module outside the package, other versions', async () => {
+    const dir = project({ 'spec.yaml': GD });
+    const q = nextQueue();
+    const w = await worker(q, dir);
+    const { Queue, QueueEvents } = await import('bullmq');
+    const connection = { host: '127.0.0.1', port: Number(new URL(server.url).port), maxRetriesPerRequest: null };
+    const queue = new Queue(q, { connection });
+    const events = new QueueEvents(q, { connection });
+    const framework = JSON.parse(readFileSync(join(process.cwd(), 'packages/framework/package.json'), 'utf8')) as { version: string };
+    const base = {
+      v: 1,
+      kind: 'shard',
+      data: { data: { source: 'synthetic' }, split: { method: 'random' }, loss: { method: 'squared' }, seed: 1, root: dir, inputs: [] },
+      check: 'x',
+      offset: 0,
+      label: 'forged',
+      items: { t: [], v: [] },
+      segments: [],
+      blob: 'weightshare:none',
+    };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ package: '@weightshare/framework', version: framework.version, path: 'dist/io.js', export: 'writeFileAtomic', name: 'x' }, /names the function "writeFileAtomic" of @weightshare\/framework, which is not per-task work a worker runs/],
+      [{ package: '@weightshare/framework', version: framework.version, path: '../../etc/x.js', export: 'dataLossItem', name: 'x' }, /names the module "..\/..\/etc\/x.js", which is not a module inside @weightshare\/framework/],
+      [{ package: 'left-pad', version: '1.0.0', path: 'index.js', export: 'dataLossItem', name: 'x' }, /names per-task work of the package "left-pad"/],
+      [{ package: '@weightshare/framework', version: '0.0.0-other', path: 'dist/components/index.js', export: 'dataLossItem', name: 'x' }, /needs @weightshare\/framework 0.0.0-other; worker \S+ has \d+\.\d+\.\d+/],
+    ];
+    try {
+      await events.waitUntilReady();
+      for (const [work, why] of cases) {
+        const job = await queue.add('shard', { ...base, work });
+        await expect(job.waitUntilFinished(events, 60_000)).rejects.toThrow(why);
+      }
+    } finally {
+      await events.close();
+      await queue.close();
+    }
+    w.kill('SIGTERM');
+    await w.exited();
+  }, 120_000);
 
   it('--shards without --executor, or not a positive number, is a usage error', () => {
     const dir = project({ 'spec.yaml': GD });

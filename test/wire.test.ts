@@ -4,7 +4,11 @@
  * tasks, and nothing that cannot travel.
  */
 import { describe, expect, it } from 'vitest';
-import { decode, encode } from '../packages/cli/src/wire.js';
+import { InProcessExecutor, loadSpecText, runPipeline, type TaskExecutor } from '@weightshare/framework';
+import { cpuPlugin } from '@weightshare/plugin-cpu';
+import { arrayKey, blobsNamed, decode, encode } from '../packages/cli/src/wire.js';
+import { entryRefOf, REMOTE_ENTRIES } from '../packages/cli/src/redis-run.js';
+import { registry, scratch, syntheticSpec } from './helpers/run.js';
 
 const roundTrip = (v: unknown, ref?: (o: object) => unknown, resolve?: (r: unknown) => unknown): unknown => {
   const e = encode(v, ref);
@@ -51,11 +55,47 @@ describe('the wire format of per-task work', () => {
     expect(roundTrip({ $a: 1, $ref: 'x', $n: 'NaN', u: undefined, list: [undefined, null] })).toEqual({ $a: 1, $ref: 'x', $n: 'NaN', list: [undefined, null] });
   });
 
+  it('names an array already stored in another blob instead of sending it, and reads it from there', () => {
+    const w = Float64Array.of(1.5, -0, NaN);
+    const earlier = encode([w]); // e.g. the result blob of the last round
+    const known = new Map([[arrayKey(w), ['out:1', 'Float64Array', earlier.segments[0]!.offset, 3] as const]]);
+    const enc = encode({ w0: Float64Array.from(w), e: Float64Array.of(2) }, undefined, (k) => known.get(k) as never);
+    expect(enc.blob.length).toBe(8); // only e
+    expect([...blobsNamed(enc.json)]).toEqual(['out:1']);
+    const out = decode(JSON.parse(JSON.stringify(enc.json)), enc.segments, enc.blob, undefined, new Map([['out:1', earlier.blob]])) as { w0: Float64Array };
+    expect(Buffer.from(out.w0.buffer).equals(Buffer.from(w.buffer))).toBe(true);
+    expect(() => decode(enc.json, enc.segments, enc.blob)).toThrow(/names an array in "out:1", which is not at hand/);
+  });
+
   it('refuses what cannot travel, and a payload whose arrays lie outside its blob', () => {
     expect(() => encode({ f: () => 1 })).toThrow(/cannot send function at \.f/);
     expect(() => encode({ m: new Map() })).toThrow(/cannot send a Map at \.m/);
     const enc = encode({ a: new Float64Array(4) });
     expect(() => decode(enc.json, enc.segments, enc.blob.subarray(0, 16))).toThrow(/outside its 16 bytes/);
     expect(() => decode({ t: [], v: { $s: 9 } }, [], Buffer.alloc(0))).toThrow(/shared value 9/);
+  });
+});
+
+describe('which per-task work can leave the coordinator', () => {
+  it('every optimize method of plugin-cpu hands out work that a worker may run (REMOTE_ENTRIES lists it)', async () => {
+    const methods = Object.keys(cpuPlugin.stages.optimize ?? {});
+    expect(methods.length).toBeGreaterThanOrEqual(6);
+    for (const method of methods) {
+      const seen: { name: string; remote: boolean }[] = [];
+      const local = new InProcessExecutor();
+      const executor: TaskExecutor = {
+        map: (inputs, work) => (seen.push({ name: work.name, remote: work.entry !== undefined && entryRefOf(work.entry) !== undefined }), local.map(inputs, work)),
+      };
+      const reg = registry();
+      const text = syntheticSpec(`stages:\n  propagate: { method: identity }\n  fuse: { method: mean }\n  optimize: { method: ${method}, lambda: 1, ridge: 0.1 }\nrounds: 1\n`);
+      await runPipeline(loadSpecText(text, `${scratch()}/spec.yaml`, reg), reg, { executor });
+      const optimize = seen.filter((s) => s.name.startsWith('optimize/'));
+      expect(optimize.length, method).toBeGreaterThan(0);
+      for (const s of optimize) expect(s.remote, `${method}: ${s.name}`).toBe(true);
+    }
+    expect(REMOTE_ENTRIES['@weightshare/framework']).toEqual(['dataLossItem']);
+    // a module outside weightshare's packages, or an export not listed, stays on the coordinator
+    expect(entryRefOf({ module: import.meta.url, export: 'solveGd' })).toBeUndefined();
+    expect(entryRefOf({ module: new URL('../packages/framework/src/io.ts', import.meta.url).href, export: 'writeFileAtomic' })).toBeUndefined();
   });
 });

@@ -36,15 +36,23 @@ import {
   type TaskWork,
 } from '@weightshare/framework';
 import { builtinPlugins, loadBuiltins } from './plugins.js';
-import { checkRedis, collect, jobOptions, openQueue, parseRedisUrl, type RedisTarget } from './redis.js';
-import { decode, encode, type Segment } from './wire.js';
+import { checkRedis, collect, jobOptions, openQueue, parseRedisUrl, type Payload, type RedisTarget } from './redis.js';
+import { arrayKey, blobsNamed, decode, encode, type Elsewhere, type Segment } from './wire.js';
 
 /** The largest blob of one shard job (its tasks' parameter rows and options); above it the run stops and says so. */
 export const MAX_SHARD_BYTES = 256 << 20;
 /** Version of the shard job payload. */
 export const SHARD_VERSION = 1;
-/** The packages whose modules a worker imports for per-task work (its own installed copies, never a path a job names). */
-const BUILTIN_PACKAGES = ['@weightshare/framework', '@weightshare/plugin-cpu', '@weightshare/plugin-tfjs'];
+/**
+ * The per-task functions a worker calls for a job, by package: its own installed copies, never a path a job names.
+ * A list, not "any export": a forged job must not be able to call, say, a function that writes files. Work with any
+ * other entry runs on the coordinator (a test checks that every optimize method of plugin-cpu is listed).
+ */
+export const REMOTE_ENTRIES: Readonly<Record<string, readonly string[]>> = {
+  '@weightshare/framework': ['dataLossItem'],
+  '@weightshare/plugin-cpu': ['solveExact', 'solveGd', 'solveSgd', 'solveAdam', 'solveLbfgs', 'solveNewton'],
+};
+const BUILTIN_PACKAGES = Object.keys(REMOTE_ENTRIES);
 
 /** Where the run's data comes from: everything {@link loadPrepared} is a function of, plus the input files' hashes. */
 export interface DataRef {
@@ -107,7 +115,7 @@ export function entryRefOf(entry: { module: string; export: string }): EntryRef 
   if (!entry.module.startsWith('file:')) return undefined;
   const file = fileURLToPath(entry.module);
   const p = packageOf(file);
-  if (!p || !BUILTIN_PACKAGES.includes(p.name)) return undefined;
+  if (!p || !Object.hasOwn(REMOTE_ENTRIES, p.name) || !REMOTE_ENTRIES[p.name]!.includes(entry.export)) return undefined;
   return { package: p.name, version: p.version, path: relative(p.root, file).split(sep).join('/'), export: entry.export };
 }
 
@@ -158,6 +166,14 @@ export class RedisTaskExecutor implements TaskExecutor {
   private session: ReturnType<typeof openQueue> | undefined;
   private blobs: { set(k: string, v: Buffer, px: 'PX', ms: number): Promise<unknown>; getBuffer(k: string): Promise<Buffer | null>; del(...k: string[]): Promise<unknown>; quit(): Promise<unknown> } | undefined;
   readonly stats: ExecutorStats = { calls: 0, jobs: 0, sent: 0, received: 0, local: 0 };
+  /**
+   * The result blobs of the last two calls, still in Redis: a later job names an array found there (W rows a shard
+   * returned, sent again as the next round's start or to the objective) by blob and offset instead of sending it
+   * again. `generations` holds their keys, oldest first.
+   */
+  private readonly live = new Map<string, Elsewhere>();
+  private readonly liveBlobs = new Map<string, Buffer>();
+  private readonly generations: string[][] = [];
 
   private constructor(
     private readonly bull: typeof import('bullmq'),
@@ -194,13 +210,13 @@ export class RedisTaskExecutor implements TaskExecutor {
     const { queue, events } = await this.open();
     const n = Math.min(this.shards, inputs.length);
     const size = Math.ceil(inputs.length / n);
-    const jobs: { id: string; offset: number; count: number; label: string; blobKey: string }[] = [];
-    const payloads = [];
+    const jobs: { id: string; offset: number; count: number; label: string; blobKey: string; blob: Buffer }[] = [];
+    const payloads: Payload[] = [];
     const writes: Promise<unknown>[] = [];
     for (let k = 0; k * size < inputs.length; k++) {
       const offset = k * size;
       const chunk = inputs.slice(offset, offset + size);
-      const enc = encode(chunk, (v) => this.tasks.get(v as TaskData));
+      const enc = encode(chunk, (v) => this.tasks.get(v as TaskData), (key) => this.live.get(key));
       const first = (chunk[0] as { task?: TaskData }).task;
       const last = (chunk[chunk.length - 1] as { task?: TaskData }).task;
       const label = `${work.name}, items ${offset + 1}–${offset + chunk.length} of ${inputs.length}${first && last ? ` (tasks "${first.id}" … "${last.id}")` : ''}`;
@@ -212,7 +228,7 @@ export class RedisTaskExecutor implements TaskExecutor {
       const data: ShardJob = { ...content, blob: blobKey };
       writes.push(this.blobs!.set(blobKey, enc.blob, 'PX', 7 * 86400 * 1000));
       this.stats.sent += enc.blob.length + Buffer.byteLength(JSON.stringify(data));
-      jobs.push({ id, offset, count: chunk.length, label, blobKey });
+      jobs.push({ id, offset, count: chunk.length, label, blobKey, blob: enc.blob });
       payloads.push({ name: 'shard', data, opts: jobOptions(id) });
     }
     await Promise.all(writes);
@@ -220,6 +236,7 @@ export class RedisTaskExecutor implements TaskExecutor {
     const byId = new Map(jobs.map((j) => [j.id, j]));
     const out = new Array<O>(inputs.length);
     const cleanup: string[] = [];
+    const produced: [string, Buffer, Segment[]][] = [];
     await collect(this.bull, queue, events, payloads, async (id, state, job) => {
       const j = byId.get(id)!;
       if (state === 'failed') {
@@ -248,12 +265,42 @@ export class RedisTaskExecutor implements TaskExecutor {
       const values = decode(r.out, r.segments, blob);
       if (!Array.isArray(values) || values.length !== j.count) throw shapeless();
       values.forEach((v, i) => (out[j.offset + i] = v as O));
-      cleanup.push(j.blobKey, r.blob);
+      cleanup.push(j.blobKey);
+      produced.push([r.blob, blob, r.segments]);
+    }, async (id) => {
+      // Redis lost the job (restarted without persistence), so its blob and the result blobs it reads too: put them
+      // back before the job
+      const j = byId.get(id)!;
+      const again: [string, Buffer][] = [[j.blobKey, j.blob], ...[...blobsNamed((payloads.find((p) => p.opts.jobId === id)!.data as ShardJob).items)].map((k): [string, Buffer] => [k, this.liveBlobs.get(k)!])];
+      for (const [k, b] of again) {
+        this.stats.sent += b.length;
+        await this.blobs!.set(k, b, 'PX', 7 * 86400 * 1000);
+      }
     });
-    // the results are in hand: their jobs and blobs go (a later identical call is a new job)
+    // the results are in hand: the jobs and their parameter blobs go (a later identical call is a new job); the
+    // result blobs stay for the next two calls to name, the ones before go
+    const generation: string[] = [];
+    for (const [key, blob, segments] of produced) {
+      generation.push(key);
+      this.liveBlobs.set(key, blob);
+      for (const seg of segments) {
+        const view = decode({ t: [], v: { $a: 0 } }, [seg], blob) as ArrayBufferView;
+        this.live.set(arrayKey(view), [key, seg.type, seg.offset, seg.length]);
+      }
+    }
+    this.generations.push(generation);
+    while (this.generations.length > 2) this.forget(this.generations.shift()!, cleanup);
     await this.blobs!.del(...cleanup);
     await Promise.all(jobs.map((j) => queue.remove(j.id)));
     return out;
+  }
+
+  /** Drops result blobs from the arrays later jobs may name, adding their keys to `del`. */
+  private forget(keys: readonly string[], del: string[]): void {
+    const gone = new Set(keys);
+    for (const [k, at] of this.live) if (gone.has(at[0])) this.live.delete(k);
+    for (const k of keys) this.liveBlobs.delete(k);
+    del.push(...keys);
   }
 
   private async open(): Promise<NonNullable<RedisTaskExecutor['session']>> {
@@ -269,6 +316,9 @@ export class RedisTaskExecutor implements TaskExecutor {
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
+    const del: string[] = [];
+    for (const g of this.generations.splice(0)) this.forget(g, del);
+    if (del.length) await this.blobs?.del(...del).catch(() => undefined);
     if (s) await Promise.allSettled([s.events.close(), s.queue.close(), this.blobs?.quit()]);
   }
 }
@@ -284,6 +334,7 @@ export function shardProblem(d: Partial<ShardJob>): string | undefined {
   const r = d.data as Partial<DataRef> | undefined;
   if (!w || !str(w.package) || !str(w.version) || !str(w.path) || !str(w.export) || !str(w.name)) return 'its work is not named as a weightshare job names it';
   if (!BUILTIN_PACKAGES.includes(w.package)) return `it names per-task work of the package ${JSON.stringify(w.package)}; a worker runs only the work of ${BUILTIN_PACKAGES.join(', ')}`;
+  if (!REMOTE_ENTRIES[w.package]!.includes(w.export)) return `it names the function ${JSON.stringify(w.export)} of ${w.package}, which is not per-task work a worker runs (${REMOTE_ENTRIES[w.package]!.join(', ')})`;
   if (isAbsolute(w.path) || w.path.split('/').includes('..') || !w.path.endsWith('.js')) return `it names the module ${JSON.stringify(w.path)}, which is not a module inside ${w.package}`;
   if (!r || typeof r.data !== 'object' || typeof r.split !== 'object' || typeof r.loss !== 'object' || typeof r.seed !== 'number' || !str(r.root) || !Array.isArray(r.inputs)) return 'its data reference is not one weightshare writes';
   if (!str(d.check) || !str(d.blob) || !str(d.label) || typeof d.offset !== 'number' || !Array.isArray(d.segments)) return 'its payload is not one weightshare writes';
@@ -309,7 +360,7 @@ let current: { key: string; data: PreparedData } | undefined;
 const functions = new Map<string, (item: unknown, index: number) => unknown>();
 
 /** A worker thread's part of a shard job: prepare (or reuse) the data, run the items, encode the outputs. */
-export async function runShard(d: ShardJob, root: string, blob: Buffer): Promise<ShardResult & { blobBytes?: Buffer; refused?: string }> {
+export async function runShard(d: ShardJob, root: string, blob: Buffer, others: ReadonlyMap<string, Buffer> = new Map()): Promise<ShardResult & { blobBytes?: Buffer; refused?: string }> {
   await loadBuiltins();
   const key = sha256(JSON.stringify({ ...d.data, root }));
   if (current?.key !== key) {
@@ -342,7 +393,7 @@ export async function runShard(d: ShardJob, root: string, blob: Buffer): Promise
     functions.set(fnKey, (fn = f as (item: unknown, index: number) => unknown));
   }
   const train = current.data.train;
-  const items = decode(d.items, d.segments, blob, (r) => (typeof r === 'number' ? train[r] : undefined));
+  const items = decode(d.items, d.segments, blob, (r) => (typeof r === 'number' ? train[r] : undefined), others);
   if (!Array.isArray(items)) return { v: SHARD_VERSION, ok: false, index: 0, error: { message: '' }, refused: 'its items are not a list' };
   const out: unknown[] = [];
   for (let i = 0; i < items.length; i++) {

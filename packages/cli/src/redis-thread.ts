@@ -7,11 +7,12 @@ import { parentPort } from 'node:worker_threads';
 import { runJob, type SweepJob } from './sweep-job.js';
 import { runShard, type ShardJob } from './redis-run.js';
 
-type Message = { kind: 'fit'; job: SweepJob } | { kind: 'shard'; job: ShardJob; root: string; blob: ArrayBuffer };
+type Message = { kind: 'fit'; job: SweepJob } | { kind: 'shard'; job: ShardJob; root: string; blob: ArrayBuffer; others: Record<string, Uint8Array> };
 
 parentPort!.on('message', (m: Message) => {
   if (m.kind === 'shard') {
-    runShard(m.job, m.root, Buffer.from(m.blob)).then(
+    const others = new Map(Object.entries(m.others).map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength)]));
+    runShard(m.job, m.root, Buffer.from(m.blob), others).then(
       (r) => parentPort!.postMessage(r), // copied, not transferred: a small Buffer shares its memory with others
       (e: unknown) => parentPort!.postMessage({ thrown: String((e as Error)?.stack ?? e) }),
     );

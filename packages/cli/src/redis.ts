@@ -19,6 +19,7 @@ import { ErrorCode, WeightshareError, invalidArgument, type PluginLoading } from
 import type { JobResult, SweepJob } from './sweep-job.js';
 import type { RemotePool, SweepPlan } from './sweep.js';
 import { installedVersion, SHARD_VERSION, shardProblem, type ShardJob, type ShardResult } from './redis-run.js';
+import { blobsNamed } from './wire.js';
 
 /** The largest job payload sent (the spec's text and its assignments); a bigger one is refused before sending. */
 export const MAX_PAYLOAD_BYTES = 4 << 20;
@@ -191,6 +192,8 @@ export async function collect(
   events: import('bullmq').QueueEvents,
   payloads: readonly Payload[],
   handle: (id: string, state: 'completed' | 'failed', job: BullJob) => void | Promise<void>,
+  /** Called before a job gone from Redis is added again (to put back what it needs next to it). */
+  restore?: (id: string) => Promise<unknown>,
 ): Promise<void> {
   if (!payloads.length) return;
   const pending = new Map(payloads.map((p) => [p.opts.jobId, p]));
@@ -205,6 +208,7 @@ export async function collect(
     // the state first, then the job's fields: a finished state is final, so the fields read after it are its own
     const state = await queue.getJobState(id);
     if (state === 'unknown' && pending.has(id)) {
+      await restore?.(id);
       await queue.add(p.name, p.data, p.opts);
       return;
     }
@@ -430,6 +434,13 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
         throw refuse(`on worker ${me}, ${file} ${sha === null ? 'is not a readable regular file' : `has SHA-256 ${sha.slice(0, 12)}…, not the coordinator's ${String(i.sha256).slice(0, 12)}…`}; give the workers the same files (shared storage, or --data-root <the spec's folder here>).`);
     }
   };
+  /** The last few result blobs this worker wrote or read: the next round's jobs usually name them. */
+  const recent = new Map<string, Buffer>();
+  const remember = (k: string, b: Buffer): void => {
+    recent.delete(k);
+    recent.set(k, b);
+    while (recent.size > 8) recent.delete(recent.keys().next().value!);
+  };
   let blobs: { set(k: string, v: Buffer, px: 'PX', ms: number): Promise<unknown>; getBuffer(k: string): Promise<Buffer | null>; quit(): Promise<unknown> } | undefined;
   /** A shard of a run's per-task work (`run --executor`): the data is prepared, and kept, on the thread that runs it. */
   const shard = async (job: { id?: string; data: ShardJob; attemptsMade: number }): Promise<ShardResult> => {
@@ -445,8 +456,16 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const blob = await blobs.getBuffer(d.blob);
     if (!blob) throw refuse(`the parameters of ${d.label} (${d.blob}) are not in Redis (expired, or the server lost them); resume the run on the coordinator.`);
     const bytes = Uint8Array.from(blob).buffer;
+    // the result blobs of earlier calls that the job reads arrays from (this worker's own, usually, kept here)
+    const others: Record<string, Uint8Array> = {};
+    for (const k of blobsNamed(d.items)) {
+      const b = recent.get(k) ?? (await blobs.getBuffer(k));
+      if (!b) throw refuse(`the start rows of ${d.label} (in ${k}) are not in Redis any more (expired, or the server lost them); resume the run on the coordinator.`);
+      remember(k, b);
+      others[k] = b;
+    }
     o.log(`${job.id}: ${d.label} (attempt ${job.attemptsMade + 1})`);
-    const r = await onThread<(ShardResult & { blobBytes?: Uint8Array; refused?: string }) | { thrown: string }>({ kind: 'shard', job: d, root, blob: bytes }, [bytes]);
+    const r = await onThread<(ShardResult & { blobBytes?: Uint8Array; refused?: string }) | { thrown: string }>({ kind: 'shard', job: d, root, blob: bytes, others }, [bytes]);
     if ('thrown' in r) {
       o.log(`${job.id}: ${r.thrown}`);
       throw new Error(`on worker ${me}: ${firstLine(r.thrown)}`);
@@ -455,7 +474,9 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const { blobBytes, refused: _r, ...answer } = r;
     if (answer.ok) {
       const outKey = `weightshare:${o.queue}:out:${job.id}`;
-      await blobs.set(outKey, Buffer.from(blobBytes!.buffer, blobBytes!.byteOffset, blobBytes!.byteLength), 'PX', 7 * 86400 * 1000);
+      const outBlob = Buffer.from(blobBytes!.buffer, blobBytes!.byteOffset, blobBytes!.byteLength);
+      await blobs.set(outKey, outBlob, 'PX', 7 * 86400 * 1000);
+      remember(outKey, outBlob);
       o.log(`${job.id}: done`);
       return { ...answer, blob: outKey };
     }

@@ -44,17 +44,34 @@ const SPECIAL: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infini
  * wrapped as `{ $ref: … }` and given back to {@link decode}'s `resolve`. Functions, symbols, class instances other
  * than arrays and typed arrays cannot travel and throw.
  */
-export function encode(value: unknown, reference: (v: object) => unknown = () => undefined): Encoded {
+/** Where an array's bytes already are: a segment of another blob, by that blob's key (e.g. a worker's last results). */
+export type Elsewhere = [key: string, type: TypedName, offset: number, length: number];
+
+/** The content key of an array: its type and the SHA-1 of its bytes. */
+export function arrayKey(a: ArrayBufferView): string {
+  return `${a.constructor.name}:${createHash('sha1').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex')}`;
+}
+
+/**
+ * Encodes `value`. `reference(v)` may return a JSON value that stands for the object `v` (e.g. `{ task: 3 }`); it is
+ * wrapped as `{ $ref: … }` and given back to {@link decode}'s `resolve`. `elsewhere(key)` may say that an array of that
+ * content key is already stored in another blob: it then travels as `{ $b: [blob, type, offset, length] }`, and
+ * {@link decode} reads it from there. Functions, symbols, class instances other than arrays and typed arrays cannot
+ * travel and throw.
+ */
+export function encode(value: unknown, reference: (v: object) => unknown = () => undefined, elsewhere: (key: string) => Elsewhere | undefined = () => undefined): Encoded {
   const segments: Segment[] = [];
   const parts: Buffer[] = [];
   const seen = new Map<string, number>();
   let offset = 0;
-  const array = (a: Typed): number => {
+  const array = (a: Typed): number | Elsewhere => {
     const type = a.constructor.name as TypedName;
     const bytes = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     const key = `${type}:${createHash('sha1').update(bytes).digest('hex')}`;
     const known = seen.get(key);
     if (known !== undefined) return known;
+    const there = elsewhere(key);
+    if (there) return there;
     const pad = (8 - (offset % 8)) % 8; // every array starts 8-byte aligned
     if (pad) parts.push(Buffer.alloc(pad));
     offset += pad;
@@ -78,7 +95,8 @@ export function encode(value: unknown, reference: (v: object) => unknown = () =>
     if (r !== undefined) return { $ref: r };
     if (ArrayBuffer.isView(v)) {
       if (!(v.constructor.name in TYPED)) throw new Error(`cannot send a ${v.constructor.name} at ${path}`);
-      return { $a: array(v as Typed) };
+      const at = array(v as Typed);
+      return typeof at === 'number' ? { $a: at } : { $b: at };
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}[${i}]`));
     const proto = Object.getPrototypeOf(v) as unknown;
@@ -104,18 +122,27 @@ export function encode(value: unknown, reference: (v: object) => unknown = () =>
   return { json: { t: table, v }, segments, blob: Buffer.concat(parts, offset) };
 }
 
-/** The inverse of {@link encode}; `resolve` turns a reference back into its object. Arrays are fresh copies. */
-export function decode(json: unknown, segments: readonly Segment[], blob: Buffer, resolve: (ref: unknown) => unknown = () => undefined): unknown {
-  const arrayAt = (i: number): Typed => {
-    const s = segments[i];
-    if (!s || !(s.type in TYPED)) throw new Error(`the payload names array ${i}, which it does not hold`);
+/**
+ * The inverse of {@link encode}; `resolve` turns a reference back into its object, `blobs` holds the other blobs that
+ * `{ $b }` arrays name (see {@link blobsNamed}). Arrays are fresh copies.
+ */
+export function decode(json: unknown, segments: readonly Segment[], blob: Buffer, resolve: (ref: unknown) => unknown = () => undefined, blobs: ReadonlyMap<string, Buffer> = new Map()): unknown {
+  const copyOut = (from: Buffer, s: Partial<Segment>, what: string): Typed => {
+    if (!s || typeof s.type !== 'string' || !Object.hasOwn(TYPED, s.type)) throw new Error(`the payload names ${what}, which it does not hold`);
     const Ctor = TYPED[s.type];
-    const bytes = s.length * Ctor.BYTES_PER_ELEMENT;
-    if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset + bytes > blob.length) throw new Error(`array ${i} of the payload lies outside its ${blob.length} bytes`);
+    const bytes = Number(s.length) * Ctor.BYTES_PER_ELEMENT;
+    if (!Number.isInteger(s.offset) || !Number.isInteger(s.length) || s.offset! < 0 || s.length! < 0 || s.offset! + bytes > from.length) throw new Error(`${what} of the payload lies outside its ${from.length} bytes`);
     // each decoded array is its own copy (a caller may keep it; the blob is dropped)
     const copy = new ArrayBuffer(bytes);
-    new Uint8Array(copy).set(blob.subarray(s.offset, s.offset + bytes));
+    new Uint8Array(copy).set(from.subarray(s.offset!, s.offset! + bytes));
     return new Ctor(copy);
+  };
+  const arrayAt = (i: number): Typed => copyOut(blob, segments[i] as Segment, `array ${i}`);
+  const arrayIn = (ref: unknown): Typed => {
+    const [key, type, offset, length] = Array.isArray(ref) ? (ref as unknown[]) : [];
+    const from = typeof key === 'string' ? blobs.get(key) : undefined;
+    if (!from) throw new Error(`the payload names an array in ${JSON.stringify(key)}, which is not at hand`);
+    return copyOut(from, { type: type as TypedName, offset: offset as number, length: length as number }, `the array in ${key}`);
   };
   const root = (json ?? {}) as { t?: unknown; v?: unknown };
   const table = Array.isArray(root.t) ? root.t : [];
@@ -138,6 +165,7 @@ export function decode(json: unknown, segments: readonly Segment[], blob: Buffer
     if ('$u' in o) return undefined;
     // an array sent once for several items is decoded once per item: each gets its own copy, as in process
     if ('$a' in o) return arrayAt(Number(o.$a));
+    if ('$b' in o) return arrayIn(o.$b);
     if ('$ref' in o) {
       const r = resolve(o.$ref);
       if (r === undefined) throw new Error(`the payload refers to ${JSON.stringify(o.$ref)}, which is not known here`);
@@ -152,4 +180,18 @@ export function decode(json: unknown, segments: readonly Segment[], blob: Buffer
     return out;
   };
   return walk(root.v);
+}
+
+/** The keys of the other blobs an encoded value reads arrays from. */
+export function blobsNamed(json: unknown): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) return v.forEach(walk);
+    const o = v as Record<string, unknown>;
+    if ('$b' in o && Array.isArray(o.$b) && typeof o.$b[0] === 'string') out.add(o.$b[0]);
+    else for (const x of Object.values(o)) walk(x);
+  };
+  walk(json);
+  return out;
 }
