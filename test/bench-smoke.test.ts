@@ -25,3 +25,11 @@ it.each([
   expect(r.stderr).not.toMatch(/at .*\.mjs:\d+/); // no stack trace
   expect(r.stdout).toBe('');
 });
+
+it('bench/distributed-run.mjs at a tiny size: a sharded run through a real Redis and 2 workers prints the same results as local threads', () => {
+  const r = spawnSync(process.execPath, ['bench/distributed-run.mjs', '--repeat', '1', '--tasks', '4', '--rows', '300', '--features', '5', '--rounds-high', '5', '--no-write'], { cwd: root, encoding: 'utf8' });
+  expect(r.status, r.stderr + r.stdout).toBe(0);
+  expect(r.stdout).toMatch(/Overhead per round: \*\*-?\d+\.\d%\*\*/);
+  expect(r.stdout).toMatch(/\*\*\d+\.\d\d× W\*\* \(target ≤ 2×\)/);
+  expect(r.stdout).toMatch(/All runs printed the same results \(checked\)/);
+}, 300_000);

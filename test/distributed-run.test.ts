@@ -4,11 +4,11 @@
  * mid-run change nothing; a worker with other data refuses at once; a user error inside a shard is the error a
  * local run gives.
  */
-import { cpSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
-import { background, sharedRedis, startRedis, type Background, type RedisServer } from './helpers/redis.js';
+import { background, freePort, sharedRedis, startRedis, type Background, type RedisServer } from './helpers/redis.js';
 import { scratch } from './helpers/run.js';
 
 /** Squared loss by gradient descent from XᵀX (cached on the workers), a kNN relation, laplacian propagate, baselines. */
@@ -291,5 +291,17 @@ rounds: 2
     const z = cli(['run', 'spec.yaml', '--shards', '0', '--executor', server.url], { cwd: dir });
     expect(z.code).toBe(2);
     expect(z.stderr).toMatch(/--shards/);
+  });
+
+  it('a server that cannot be used: EXECUTOR_UNAVAILABLE within seconds, before the run folder is made', async () => {
+    const dir = project({ 'spec.yaml': GD });
+    const port = await freePort(); // nothing listens there
+    const t0 = performance.now();
+    const r = cli(['run', 'spec.yaml', '--out', 'out', '--executor', `redis://:secret@127.0.0.1:${port}`], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`EXECUTOR_UNAVAILABLE: --executor redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}: nothing accepts connections at 127\\.0\\.0\\.1:${port}`));
+    expect(r.stderr).not.toMatch(/secret/);
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
   });
 });

@@ -356,7 +356,7 @@ export function installedVersion(name: string): string | undefined {
   return installed(name)?.version;
 }
 
-let current: { key: string; data: PreparedData } | undefined;
+let current: { key: string; data: PreparedData; fingerprint: string } | undefined;
 const functions = new Map<string, (item: unknown, index: number) => unknown>();
 
 /** A worker thread's part of a shard job: prepare (or reuse) the data, run the items, encode the outputs. */
@@ -375,9 +375,9 @@ export async function runShard(d: ShardJob, root: string, blob: Buffer, others: 
     } catch (e) {
       return { v: SHARD_VERSION, ok: false, index: 0, error: { message: '' }, refused: `preparing the run's data failed here: ${(e as Error).message.split('\n')[0]}` };
     }
-    current = { key, data };
+    current = { key, data, fingerprint: fingerprint(data.train) };
   }
-  const mine = fingerprint(current.data.train);
+  const mine = current.fingerprint;
   if (mine !== d.check)
     return { v: SHARD_VERSION, ok: false, index: 0, error: { message: '' }, refused: `the data prepared here differs from the coordinator's (fingerprint ${mine.slice(0, 12)}…, not ${d.check.slice(0, 12)}…): the same files, but another weightshare version or platform? Run the same weightshare on the coordinator and the workers` };
   const fnKey = `${d.work.package}/${d.work.path}#${d.work.export}`;
