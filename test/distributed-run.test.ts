@@ -164,6 +164,10 @@ describe('weightshare run --executor redis://', () => {
     const w = await worker(q, dir);
     const full = cli(['run', 'spec.yaml', '--out', 'full', '--no-cache', '--executor', server.url, '--queue', q], { cwd: dir });
     expect(full.code, full.stderr).toBe(0);
+    // cli() blocks this process's event loop: let the worker's log lines of that run arrive before counting
+    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1000));
+    await settle();
+    const before = w.output().length;
     // killed at its 12th write: the spec, the manifest and the first checkpoints are written, the rounds are not done
     const crashed = cli(['run', 'spec.yaml', '--out', 'out', '--no-cache', '--executor', server.url, '--queue', q], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '12' } });
     expect(crashed.signal).toBe('SIGKILL');
@@ -175,6 +179,11 @@ describe('weightshare run --executor redis://', () => {
     // only the work after the last checkpoint went out again
     expect(jobsOf(resumed.stderr)).toBeGreaterThan(0);
     expect(jobsOf(resumed.stderr)).toBeLessThan(jobsOf(full.stderr));
+    // and no shard ran twice: the resumed coordinator asks for the killed one's jobs by the same ids (their content)
+    await settle();
+    const done = [...w.output().slice(before).matchAll(/(ws-run-[0-9a-f]+): done/g)].map((m) => m[1]!);
+    expect(done.length).toBeGreaterThan(0);
+    expect(new Set(done).size).toBe(done.length);
     w.kill('SIGTERM');
   }, 180_000);
 

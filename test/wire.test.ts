@@ -73,6 +73,11 @@ describe('the wire format of per-task work', () => {
     const enc = encode({ a: new Float64Array(4) });
     expect(() => decode(enc.json, enc.segments, enc.blob.subarray(0, 16))).toThrow(/outside its 16 bytes/);
     expect(() => decode({ t: [], v: { $s: 9 } }, [], Buffer.alloc(0))).toThrow(/shared value 9/);
+    // a payload's "__proto__" key is a key, never a prototype; an unknown number tag is NaN, never an inherited value
+    const proto = decode(JSON.parse('{"t":[],"v":{"__proto__":{"polluted":1}}}'), [], Buffer.alloc(0)) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(Object.keys(proto)).toEqual(['__proto__']);
+    expect(decode({ t: [], v: { $n: 'constructor' } }, [], Buffer.alloc(0))).toBeNaN();
   });
 });
 

@@ -164,7 +164,7 @@ export class RedisTaskExecutor implements TaskExecutor {
   private readonly tasks = new Map<TaskData, number>();
   private check = '';
   private session: ReturnType<typeof openQueue> | undefined;
-  private blobs: { set(k: string, v: Buffer, px: 'PX', ms: number): Promise<unknown>; getBuffer(k: string): Promise<Buffer | null>; del(...k: string[]): Promise<unknown>; quit(): Promise<unknown> } | undefined;
+  private blobs: { set(k: string, v: Buffer, px: 'PX', ms: number): Promise<unknown>; getBuffer(k: string): Promise<Buffer | null>; exists(k: string): Promise<number>; del(...k: string[]): Promise<unknown>; quit(): Promise<unknown>; disconnect(): void } | undefined;
   readonly stats: ExecutorStats = { calls: 0, jobs: 0, sent: 0, received: 0, local: 0 };
   /**
    * The result blobs of the last two calls, still in Redis: a later job names an array found there (W rows a shard
@@ -212,7 +212,6 @@ export class RedisTaskExecutor implements TaskExecutor {
     const size = Math.ceil(inputs.length / n);
     const jobs: { id: string; offset: number; count: number; label: string; blobKey: string; blob: Buffer }[] = [];
     const payloads: Payload[] = [];
-    const writes: Promise<unknown>[] = [];
     for (let k = 0; k * size < inputs.length; k++) {
       const offset = k * size;
       const chunk = inputs.slice(offset, offset + size);
@@ -223,15 +222,21 @@ export class RedisTaskExecutor implements TaskExecutor {
       if (enc.blob.length > MAX_SHARD_BYTES)
         throw invalidArgument(`${label} would send ${enc.blob.length} bytes through Redis in one job, more than the bound of ${MAX_SHARD_BYTES} (${MAX_SHARD_BYTES >> 20} MiB): give more shards (--shards ${Math.ceil((n * enc.blob.length) / MAX_SHARD_BYTES) + 1}), or run it here (--threads).`);
       const content = { v: SHARD_VERSION, kind: 'shard' as const, work: { ...entry, name: work.name }, data: this.ref, check: this.check, offset, label, items: enc.json, segments: enc.segments };
-      const id = `ws-run-${sha256(JSON.stringify(content) + '\u0000' + sha256(enc.blob)).slice(0, 40)}`;
+      // the id is the work's content, not where its arrays travel: a resumed coordinator (which knows no earlier
+      // result blobs and sends every array) asks for the same jobs as the one that was killed
+      const { items: _items, segments: _segments, ...rest } = content;
+      const id = `ws-run-${sha256(JSON.stringify(rest) + '\u0000' + enc.logical).slice(0, 40)}`;
       const blobKey = `weightshare:${this.queueName}:in:${id}`;
       const data: ShardJob = { ...content, blob: blobKey };
-      writes.push(this.blobs!.set(blobKey, enc.blob, 'PX', 7 * 86400 * 1000));
       this.stats.sent += enc.blob.length + Buffer.byteLength(JSON.stringify(data));
       jobs.push({ id, offset, count: chunk.length, label, blobKey, blob: enc.blob });
       payloads.push({ name: 'shard', data, opts: jobOptions(id) });
     }
-    await Promise.all(writes);
+    // every shard checked against the bound before anything is written; then the blobs, and the earlier result
+    // blobs the jobs name (put back if Redis lost them: restarted without persistence)
+    await Promise.all(jobs.map((j) => this.blobs!.set(j.blobKey, j.blob, 'PX', 7 * 86400 * 1000)));
+    const named = new Set(payloads.flatMap((p) => [...blobsNamed((p.data as ShardJob).items)]));
+    await this.ensure(named);
     this.stats.jobs += jobs.length;
     const byId = new Map(jobs.map((j) => [j.id, j]));
     const out = new Array<O>(inputs.length);
@@ -259,10 +264,15 @@ export class RedisTaskExecutor implements TaskExecutor {
         throw new TaskFailure(j.offset + r.index, work.name, cause);
       }
       const blob = await this.blobs!.getBuffer(r.blob);
-      if (!blob)
-        throw new WeightshareError(ErrorCode.JOB_FAILED, `the result of ${j.label} is no longer in Redis (its key ${r.blob} expired or was removed); resume the run to compute it again.`);
+      // its result blob is gone (expired, evicted, or dropped after the calls that could name it): computed again
+      if (!blob) return 'again';
       this.stats.received += blob.length;
-      const values = decode(r.out, r.segments, blob);
+      let values: unknown;
+      try {
+        values = decode(r.out, r.segments, blob);
+      } catch {
+        throw shapeless();
+      }
       if (!Array.isArray(values) || values.length !== j.count) throw shapeless();
       values.forEach((v, i) => (out[j.offset + i] = v as O));
       cleanup.push(j.blobKey);
@@ -276,9 +286,10 @@ export class RedisTaskExecutor implements TaskExecutor {
         this.stats.sent += b.length;
         await this.blobs!.set(k, b, 'PX', 7 * 86400 * 1000);
       }
-    });
-    // the results are in hand: the jobs and their parameter blobs go (a later identical call is a new job); the
-    // result blobs stay for the next two calls to name, the ones before go
+    }, () => this.ensure(named));
+    // the results are in hand: the parameter blobs go; the jobs stay (BullMQ drops them after a week), so a
+    // coordinator killed before it recorded this call finds them done when it resumes; the result blobs stay for the
+    // next two calls to name, the ones before go (a later job of the same content whose result blob is gone runs again)
     const generation: string[] = [];
     for (const [key, blob, segments] of produced) {
       generation.push(key);
@@ -291,8 +302,18 @@ export class RedisTaskExecutor implements TaskExecutor {
     this.generations.push(generation);
     while (this.generations.length > 2) this.forget(this.generations.shift()!, cleanup);
     await this.blobs!.del(...cleanup);
-    await Promise.all(jobs.map((j) => queue.remove(j.id)));
     return out;
+  }
+
+  /** Puts back any of these result blobs that Redis no longer has (it restarted without persistence). */
+  private async ensure(keys: Iterable<string>): Promise<void> {
+    for (const k of keys) {
+      const b = this.liveBlobs.get(k);
+      if (b && !(await this.blobs!.exists(k))) {
+        this.stats.sent += b.length;
+        await this.blobs!.set(k, b, 'PX', 7 * 86400 * 1000);
+      }
+    }
   }
 
   /** Drops result blobs from the arrays later jobs may name, adding their keys to `del`. */
@@ -318,8 +339,11 @@ export class RedisTaskExecutor implements TaskExecutor {
     this.session = undefined;
     const del: string[] = [];
     for (const g of this.generations.splice(0)) this.forget(g, del);
-    if (del.length) await this.blobs?.del(...del).catch(() => undefined);
-    if (s) await Promise.allSettled([s.events.close(), s.queue.close(), this.blobs?.quit()]);
+    // bounded: with Redis gone, the connections would retry for ever and the run's own error never be printed
+    const bounded = (p: Promise<unknown>): Promise<unknown> => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
+    if (del.length && this.blobs) await bounded(this.blobs.del(...del));
+    if (s) await bounded(Promise.allSettled([s.events.close(), s.queue.close(), this.blobs?.quit()]));
+    this.blobs?.disconnect();
   }
 }
 

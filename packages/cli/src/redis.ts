@@ -191,9 +191,11 @@ export async function collect(
   queue: import('bullmq').Queue,
   events: import('bullmq').QueueEvents,
   payloads: readonly Payload[],
-  handle: (id: string, state: 'completed' | 'failed', job: BullJob) => void | Promise<void>,
+  handle: (id: string, state: 'completed' | 'failed', job: BullJob) => void | 'again' | Promise<void | 'again'>,
   /** Called before a job gone from Redis is added again (to put back what it needs next to it). */
   restore?: (id: string) => Promise<unknown>,
+  /** Called once a second while jobs are out (to check what they need is still there). */
+  tick?: () => Promise<unknown>,
 ): Promise<void> {
   if (!payloads.length) return;
   const pending = new Map(payloads.map((p) => [p.opts.jobId, p]));
@@ -216,7 +218,14 @@ export async function collect(
     const job = await bull.Job.fromId(queue, id);
     if (!job || !pending.has(id)) return;
     pending.delete(id);
-    await handle(id, state, job);
+    if ((await handle(id, state, job)) === 'again') {
+      // the job's result cannot be used (e.g. its result blob is gone): it runs again, fresh
+      pending.set(id, p);
+      await restore?.(id);
+      await queue.remove(id);
+      await queue.add(p.name, p.data, p.opts);
+      return;
+    }
     if (!pending.size) finish();
   };
   // one look per job at a time (the poll must not pile up commands while Redis is away)
@@ -231,8 +240,15 @@ export async function collect(
   const onEvent = ({ jobId: id }: { jobId: string }): void => check(id);
   events.on('completed', onEvent);
   events.on('failed', onEvent);
+  let ticking = false;
   const poll = setInterval(() => {
     for (const id of pending.keys()) check(id);
+    if (tick && !ticking) {
+      ticking = true;
+      void tick()
+        .catch(() => undefined) // Redis away: the next tick tries again
+        .finally(() => (ticking = false));
+    }
   }, 1000);
   try {
     await queue.addBulk(payloads as Payload[]);
@@ -459,7 +475,12 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     // the result blobs of earlier calls that the job reads arrays from (this worker's own, usually, kept here)
     const others: Record<string, Uint8Array> = {};
     for (const k of blobsNamed(d.items)) {
-      const b = recent.get(k) ?? (await blobs.getBuffer(k));
+      let b = recent.get(k) ?? (await blobs.getBuffer(k));
+      // Redis lost it (restarted without persistence): the coordinator puts it back within a second or so
+      for (let tries = 0; !b && tries < 40; tries++) {
+        await new Promise((r) => setTimeout(r, 250));
+        b = await blobs.getBuffer(k);
+      }
       if (!b) throw refuse(`the start rows of ${d.label} (in ${k}) are not in Redis any more (expired, or the server lost them); resume the run on the coordinator.`);
       remember(k, b);
       others[k] = b;
@@ -508,7 +529,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     try {
       return await processor(job);
     } catch (e) {
-      o.log(`${job.id ?? `${job.data?.sweep}.${job.data?.job?.key}`}: ${e instanceof bull.UnrecoverableError ? 'refused' : `failed (attempt ${job.attemptsMade + 1})`}: ${firstLine((e as Error).message).replace(/^refused: /, '')}`);
+      o.log(`${(job.data as unknown as { kind?: unknown })?.kind === 'shard' ? job.id : `${job.data?.sweep}.${job.data?.job?.key}`}: ${e instanceof bull.UnrecoverableError ? 'refused' : `failed (attempt ${job.attemptsMade + 1})`}: ${firstLine((e as Error).message).replace(/^refused: /, '')}`);
       throw e;
     }
   };

@@ -33,6 +33,11 @@ export interface Segment {
 export interface Encoded {
   /** `{ t: shared objects, v: the value }`. */
   json: unknown;
+  /**
+   * The value's content, the same wherever its arrays travel (in this blob or in another one): the skeleton with
+   * every array replaced by its {@link arrayKey}. Content-addressed ids hash this.
+   */
+  logical: string;
   segments: Segment[];
   blob: Buffer;
 }
@@ -64,6 +69,8 @@ export function encode(value: unknown, reference: (v: object) => unknown = () =>
   const parts: Buffer[] = [];
   const seen = new Map<string, number>();
   let offset = 0;
+  const keyOfSegment: string[] = [];
+  const keyOfElsewhere = new Map<string, string>();
   const array = (a: Typed): number | Elsewhere => {
     const type = a.constructor.name as TypedName;
     const bytes = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -71,7 +78,11 @@ export function encode(value: unknown, reference: (v: object) => unknown = () =>
     const known = seen.get(key);
     if (known !== undefined) return known;
     const there = elsewhere(key);
-    if (there) return there;
+    if (there) {
+      keyOfElsewhere.set(JSON.stringify(there), key);
+      return there;
+    }
+    keyOfSegment.push(key);
     const pad = (8 - (offset % 8)) % 8; // every array starts 8-byte aligned
     if (pad) parts.push(Buffer.alloc(pad));
     offset += pad;
@@ -119,7 +130,16 @@ export function encode(value: unknown, reference: (v: object) => unknown = () =>
   const table: unknown[] = [];
   const tables = new Map<string, number>();
   const v = walk(value, '');
-  return { json: { t: table, v }, segments, blob: Buffer.concat(parts, offset) };
+  const json = { t: table, v };
+  const logical = JSON.stringify(json, (_, x: unknown) => {
+    if (x && typeof x === 'object' && !Array.isArray(x)) {
+      const o = x as Record<string, unknown>;
+      if ('$a' in o && typeof o.$a === 'number') return { $k: keyOfSegment[o.$a] };
+      if ('$b' in o) return { $k: keyOfElsewhere.get(JSON.stringify(o.$b)) };
+    }
+    return x;
+  });
+  return { json, logical, segments, blob: Buffer.concat(parts, offset) };
 }
 
 /**
@@ -161,7 +181,7 @@ export function decode(json: unknown, segments: readonly Segment[], blob: Buffer
         depth--;
       }
     }
-    if ('$n' in o) return SPECIAL[String(o.$n)] ?? NaN;
+    if ('$n' in o) return Object.hasOwn(SPECIAL, String(o.$n)) ? SPECIAL[String(o.$n)] : NaN;
     if ('$u' in o) return undefined;
     // an array sent once for several items is decoded once per item: each gets its own copy, as in process
     if ('$a' in o) return arrayAt(Number(o.$a));
@@ -175,7 +195,8 @@ export function decode(json: unknown, segments: readonly Segment[], blob: Buffer
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(src)) {
       const d = walk(x);
-      if (d !== undefined) out[k] = d;
+      // defineProperty: a key "__proto__" is a key like any other, never the object's prototype
+      if (d !== undefined) Object.defineProperty(out, k, { value: d, enumerable: true, writable: true, configurable: true });
     }
     return out;
   };
