@@ -312,5 +312,12 @@ rounds: 2
     expect(r.stderr).not.toMatch(/secret/);
     expect(performance.now() - t0).toBeLessThan(20_000);
     expect(existsSync(join(dir, 'out'))).toBe(false);
+    // an empty URL is an error, never a silent local run
+    for (const cmd of [['run', 'spec.yaml', '--out', 'out'], ['sweep', 'spec.yaml', '--out', 'out']]) {
+      const e = cli([...cmd, '--executor', ''], { cwd: dir });
+      expect(e.code, e.stderr).toBe(2);
+      expect(e.stderr).toMatch(/EXECUTOR_UNAVAILABLE: --executor "" is not a URL/);
+      expect(existsSync(join(dir, 'out'))).toBe(false);
+    }
   });
 });

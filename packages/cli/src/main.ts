@@ -77,7 +77,7 @@ async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run
   const started = performance.now();
   const threads = (opts.threads ?? 1) > 1 ? new WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
   let remote: import('./redis-run.js').RedisTaskExecutor | undefined;
-  if (opts.executor) {
+  if (opts.executor !== undefined) {
     const { dataRefOf, RedisTaskExecutor } = await import('./redis-run.js');
     const shaOf = (f: string): string | null => (existsSync(f) && statSync(f).isFile() ? createHash('sha256').update(readFileSync(f)).digest('hex') : null);
     const local = threads ?? new InProcessExecutor((done, total) => progress.tasks(done, total));
@@ -161,8 +161,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', queueName, 'weightshare')
     .option('--shards <n>', 'jobs per call of per-task work, each a contiguous shard of the tasks (with --executor; default 2)', (v) => positiveInt(v, '--shards'))
     .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; progress?: boolean; out?: string; cache: boolean; threads?: number; report?: boolean; executor?: string; queue: string; shards?: number }) => {
-      if (opts.shards !== undefined && !opts.executor) throw invalidArgument('--shards splits the per-task work into jobs for --executor; give --executor redis://… too, or leave --shards out.');
-      if (opts.executor) await checkExecutor(opts.executor); // before the run folder is made
+      if (opts.shards !== undefined && opts.executor === undefined) throw invalidArgument('--shards splits the per-task work into jobs for --executor; give --executor redis://… too, or leave --shards out.');
+      if (opts.executor !== undefined) await checkExecutor(opts.executor); // before the run folder is made
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
       const overrides = { set, backend: opts.backend };
       const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
@@ -187,14 +187,14 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--queue <name>', 'the queue the workers take jobs from (with --executor)', queueName, 'weightshare')
     .option('--shards <n>', "jobs per call of a run's per-task work (with --executor; default 2)", (v) => positiveInt(v, '--shards'))
     .action(async (id: string, opts: { dir: string; force?: boolean; allowPluginPath: string[]; json?: boolean; progress?: boolean; cache: boolean; jobs?: number; threads?: number; executor?: string; queue: string; shards?: number }) => {
-      if (opts.shards !== undefined && !opts.executor) throw invalidArgument('--shards splits the per-task work into jobs for --executor; give --executor redis://… too, or leave --shards out.');
+      if (opts.shards !== undefined && opts.executor === undefined) throw invalidArgument('--shards splits the per-task work into jobs for --executor; give --executor redis://… too, or leave --shards out.');
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
       // a run folder may come from someone else: its plugins are the packages installed here, never its paths
       const plugins = { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() };
       if (isSweepDir(sweepDir)) {
         if (opts.shards !== undefined) throw invalidArgument(`--shards splits a run's per-task work; ${sweepDir} is a sweep folder, whose jobs are whole fits. Leave --shards out.`);
         const plan = openSweep(sweepDir, Boolean(opts.force));
-        const remote = opts.executor ? await remotePool(opts.executor, opts.queue, sweepDir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
+        const remote = opts.executor !== undefined ? await remotePool(opts.executor, opts.queue, sweepDir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
         const stop = onInterrupt(io, sweepDir);
         const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
         const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
@@ -202,7 +202,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         return;
       }
       const run = RunFolder.open(id, opts.dir);
-      if (opts.executor && run.manifest.status !== 'completed') await checkExecutor(opts.executor);
+      if (opts.executor !== undefined && run.manifest.status !== 'completed') await checkExecutor(opts.executor);
       if (run.manifest.status === 'completed') {
         // nothing to run, but its files must still be what the run wrote
         const { error } = verifyRun(run, false);
@@ -242,7 +242,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; param: string[]; splits?: string; jobs?: number; out?: string; cache: boolean; json?: boolean; progress?: boolean; report?: boolean; executor?: string; queue: string }) => {
       const started = performance.now();
       const plugins = { allow: allowedFolders(opts.allowPluginPath) };
-      if (opts.executor) await checkExecutor(opts.executor); // before the sweep folder is made
+      if (opts.executor !== undefined) await checkExecutor(opts.executor); // before the sweep folder is made
       const { plan, dir } = await planSweep(file, {
         set: opts.set,
         backend: opts.backend,
@@ -253,7 +253,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         plugins,
       });
       io.stderr.write(`writing ${resolve(dir)}${plan.cache ? ` and the stage cache ${resolve(dir, '..', '.cache')}` : ''}\n`);
-      const remote = opts.executor ? await remotePool(opts.executor, opts.queue, dir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
+      const remote = opts.executor !== undefined ? await remotePool(opts.executor, opts.queue, dir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
       const stop = onInterrupt(io, dir);
       const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
       const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
