@@ -107,7 +107,7 @@ stages:
       expect.unreachable();
     } catch (e) {
       expect((e as WeightshareError).code).toBe('STAGE_NOT_FOUND');
-      expect((e as WeightshareError).message).toMatch(/Available: identity, max, mean, median, min, weighted-mean\./);
+      expect((e as WeightshareError).message).toMatch(/Available: identity, max, mean, median, min, precision, weighted-mean\./);
     }
     expect(() => reg.get('tfjs', 'fuse', 'mean')).toThrow(/backend cpu: identity, max, mean/);
   });

@@ -14,7 +14,14 @@ export function formatSummary(outcome: RunOutcome, outputDir: string | undefined
   );
   out.push(`  stages    propagate ${results.stages.propagate.method} → fuse ${results.stages.fuse.method} → optimize ${results.stages.optimize.method}`);
   const rel = results.relation;
-  out.push(`  relation  ${rel.method}, ${rel.edges} edge${rel.edges === 1 ? '' : 's'}${rel.symmetric ? '' : ` (asymmetric: ${rel.directedEdges} directed)`}`);
+  const learned = rel.form === 'clusters' && rel.clusters ? `clusters: ${new Set(rel.clusters).size} of sizes ${clusterSizes(rel.clusters)}` : rel.form === 'covariance' ? 'task covariance Ω' : undefined;
+  const updates = rel.updates !== undefined ? `, updated ${rel.updates} time${rel.updates === 1 ? '' : 's'} (every ${rel.every} round${rel.every === 1 ? '' : 's'})` : '';
+  const ari = rel.adjustedRandIndex !== undefined ? `, adjusted Rand index ${rel.adjustedRandIndex.toFixed(3)} against the hidden clusters` : '';
+  out.push(
+    learned
+      ? `  relation  learned ${learned}${updates}${ari}`
+      : `  relation  ${rel.method}, ${rel.edges} edge${rel.edges === 1 ? '' : 's'}${rel.symmetric ? '' : ` (asymmetric: ${rel.directedEdges} directed)`}${updates}`,
+  );
   // the last round always has its objective; earlier ones only with evaluate.everyRound (the default)
   const first = results.rounds.find((r) => r.objective)!;
   const last = results.rounds[results.rounds.length - 1]!;
@@ -98,4 +105,11 @@ function compare(models: { shared: Metrics; independent?: Metrics; pooled?: Metr
   if (beaten.length === base.length) return `sharing wins: the shared model beats ${beaten.join(' and ')} on ${metric}.`;
   const lost = base.filter(([, m]) => score(models.shared) <= score(m)).map(([n]) => n);
   return `sharing does not win here: ${lost.join(' and ')} ${lost.length > 1 ? 'do' : 'does'} at least as well on ${metric}.`;
+}
+
+/** Cluster sizes, largest first: "12, 10, 8". */
+function clusterSizes(labels: readonly number[]): string {
+  const n = new Map<number, number>();
+  for (const l of labels) n.set(l, (n.get(l) ?? 0) + 1);
+  return [...n.values()].sort((a, b) => b - a).join(', ');
 }

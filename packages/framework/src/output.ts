@@ -12,6 +12,6 @@ export function matrixCsv(M: DenseMatrix, rowIds: readonly string[], header: rea
   return lines.join('\n') + '\n';
 }
 
-function csvField(s: string): string {
+export function csvField(s: string): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

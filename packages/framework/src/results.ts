@@ -49,6 +49,8 @@ export interface RoundRecord {
   step?: 'plain' | 'anderson';
   /** Set when this round's Anderson step was rejected by the safeguard (its residual grew): the next one is plain. */
   rejected?: true;
+  /** When the relation changes between rounds: what its update before this round found (round 1: the first one). */
+  relation?: Record<string, unknown>;
   diagnostics: Partial<Record<StageName, Record<string, unknown>>>;
 }
 
@@ -94,7 +96,21 @@ export interface RunResults {
     categorical?: { column: string; categories: string[] }[];
     files: { path: string; bytes: number }[];
   };
-  relation: { method: string; edges: number; directedEdges: number; symmetric: boolean };
+  relation: {
+    method: string;
+    edges: number;
+    directedEdges: number;
+    symmetric: boolean;
+    /** relation learn: the form; with `every`, how often it was updated. */
+    form?: string;
+    every?: number;
+    /** How many times the relation was computed in this run (1 when it is fixed). */
+    updates?: number;
+    /** form clusters: each task's cluster (0-based, in task order) at the end. */
+    clusters?: number[];
+    /** Synthetic data with hidden clusters: the adjusted Rand index of the learned clusters (form clusters), or of a k-means of the learned Ω's correlations into the true number of clusters (form covariance). */
+    adjustedRandIndex?: number;
+  };
   objective: ObjectiveInfo;
   convergence: Convergence;
   rounds: RoundRecord[];
@@ -124,7 +140,10 @@ export interface RunOutcome {
   results: RunResults;
   /** Final task weights W (T×d). */
   weights: DenseMatrix;
+  /** The relation the last round used (for relation learn, form covariance: the precision Ω⁻¹). */
   relation: DenseMatrix;
+  /** A relation learned with the rounds: the covariance Ω and its correlations (form covariance), or nothing more. */
+  learned?: { omega?: DenseMatrix; correlation?: DenseMatrix };
   /** Fused targets E of the last round. */
   targets: DenseMatrix;
   data: PreparedData;

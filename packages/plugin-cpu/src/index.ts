@@ -10,6 +10,7 @@ import { fuseMean } from './stages/fuse-mean.js';
 import { fuseMedian } from './stages/fuse-median.js';
 import { fuseMin } from './stages/fuse-min.js';
 import { fuseWeightedMean } from './stages/fuse-weighted-mean.js';
+import { fusePrecision } from './stages/fuse-precision.js';
 import { optimizeAdam } from './stages/optimize-adam.js';
 import { optimizeExact } from './stages/optimize-exact.js';
 import { optimizeGd } from './stages/optimize-gd.js';
@@ -44,6 +45,7 @@ export const cpuPlugin: Plugin = {
       median: fuseMedian,
       max: fuseMax,
       min: fuseMin,
+      precision: fusePrecision,
     },
     optimize: {
       exact: optimizeExact,

@@ -13,6 +13,7 @@ import { fuseMean } from './stages/fuse-mean.js';
 import { fuseMedian } from './stages/fuse-median.js';
 import { fuseMin } from './stages/fuse-min.js';
 import { fuseWeightedMean } from './stages/fuse-weighted-mean.js';
+import { fusePrecision } from './stages/fuse-precision.js';
 import { optimizeAdam } from './stages/optimize-adam.js';
 import { disposeBatches } from './stages/optimize-common.js';
 import { optimizeExact } from './stages/optimize-exact.js';
@@ -52,7 +53,7 @@ export const tfjsPlugin: Plugin = {
   },
   stages: {
     propagate: { identity: propagateIdentity, inverse: propagateInverse, solve: propagateSolve, laplacian: propagateLaplacian, ppr: propagatePpr },
-    fuse: { identity: fuseIdentity, mean: fuseMean, 'weighted-mean': fuseWeightedMean, median: fuseMedian, max: fuseMax, min: fuseMin },
+    fuse: { identity: fuseIdentity, mean: fuseMean, 'weighted-mean': fuseWeightedMean, median: fuseMedian, max: fuseMax, min: fuseMin, precision: fusePrecision },
     optimize: { exact: optimizeExact, gd: optimizeGd, sgd: optimizeSgd, adam: optimizeAdam, lbfgs: optimizeLbfgs },
   },
 };

@@ -46,6 +46,9 @@ export function buildRelation(spec: RelationSpec, taskIds: readonly string[], we
     case 'estimate':
       A = estimateRelation(weights, biasColumn, spec.similarity, spec.negative === 'clip', spec.gamma);
       break;
+    case 'learn':
+      // learned with the rounds (data/learn.ts), never built from a spec alone
+      throw new Error('buildRelation: relation learn is learned by the engine');
   }
   return sparsify(A, spec);
 }
@@ -170,4 +173,33 @@ export function relationSummary(A: DenseMatrix): { edges: number; directedEdges:
       if (a !== b) symmetric = false;
     }
   return { edges, directedEdges: directed, symmetric };
+}
+
+/**
+ * The penalty weights of `fuse: precision` for a symmetric A with a non-negative diagonal (the precision matrix of
+ * the penalty λ tr(Wᵀ A W)): c_t = A_tt + Σ_{s≠t} |A_ts|. With them diag(c) − A is diagonally dominant, so
+ * λ Σ_t c_t ‖w_t − E_t‖², E = W − diag(c)⁻¹ A W, majorizes the penalty at W: every round with an exact optimizer
+ * lowers the objective, for any convex loss. The same function on every backend, so all of them fuse alike.
+ * @throws RELATION_INVALID for an asymmetric A or a negative diagonal entry.
+ */
+export function precisionWeights(A: DenseMatrix, what = 'fuse precision'): Float64Array {
+  const T = A.rows;
+  const c = new Float64Array(T);
+  for (let t = 0; t < T; t++) {
+    const att = A.data[t * T + t]!;
+    if (!(att >= 0))
+      throw relationInvalid(
+        `${what} reads the relation as the precision matrix of the penalty λ tr(WᵀAW), whose diagonal cannot be negative, but A[${t + 1}][${t + 1}] = ${att}. Give a positive semi-definite A (for example the learned one of relation.method learn, form covariance).`,
+      );
+    let s = att;
+    for (let u = 0; u < T; u++) {
+      if (u === t) continue;
+      const v = A.data[t * T + u]!;
+      if (Math.abs(v - A.data[u * T + t]!) > 1e-12 * Math.max(1, Math.abs(v)))
+        throw relationInvalid(`${what} needs a symmetric relation (the precision matrix of a penalty), but A[${t + 1}][${u + 1}] = ${v} and A[${u + 1}][${t + 1}] = ${A.data[u * T + t]}. Make the matrix symmetric.`);
+      s += Math.abs(v);
+    }
+    c[t] = s;
+  }
+  return c;
 }

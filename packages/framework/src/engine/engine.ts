@@ -7,18 +7,19 @@ import { stageOutputProblem } from './check-output.js';
 import 'reflect-metadata';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
-import { asWeightshareError, dataInvalid, excerpt, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext } from '../errors.js';
+import { asWeightshareError, dataInvalid, excerpt, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext, type SourceLocation } from '../errors.js';
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation, relationSummary, TASK_ORDER } from '../data/relation.js';
 import { readMatrixFile } from '../data/csv.js';
 import { evaluate, outputsAll, predictAll, type Evaluated, type Evaluation } from '../eval/metrics.js';
 import { dataLoss, dataLossItem, lossOf, modelOf, refOf } from '../components/index.js';
 import { parameterNames } from '../model/parameters.js';
-import { allFinite, type DenseMatrix, zeros } from '../math/dense.js';
+import { allFinite, isPositiveSemidefinite, type DenseMatrix, zeros } from '../math/dense.js';
 import type { LossInfo, ModelInfo, ModelLayout, OptimizeInput, OptimizeOutput, Plugin, StageContext, StageName, TaskData, TaskExecutor } from '../plugin/types.js';
 import type { BiasPenalized, RunOutcome, RunResults } from '../results.js';
 import { planObjective } from './objective.js';
-import { runRounds } from './rounds.js';
+import { runRounds, type RelationLearner, type RelationState, type RoundsOutcome } from './rounds.js';
+import { adjustedRandIndex, clusterRelation, correlations, kmeans, learnCovariance, weightedRows } from '../data/learn.js';
 import { STAGE_NAMES } from '../plugin/types.js';
 import { Rng } from '../random.js';
 import type { LoadedSpec } from '../spec/load.js';
@@ -28,7 +29,7 @@ import { jsonHash, matrixHash, sha256 } from '../store/hash.js';
 import { existsSync } from 'node:fs';
 import { readRegularFile } from '../io.js';
 import { fileURLToPath } from 'node:url';
-import { nullStore, stageShapes, type StageSource, type StageStore, type StoredStage } from '../store/stage-store.js';
+import { nullStore, stageShapes, type StageShapes, type StageSource, type StageStore, type StoredStage } from '../store/stage-store.js';
 import { silentProgress, type ProgressReporter } from './progress.js';
 import { PluginRegistry, type RegisteredMethod } from './registry.js';
 import { stageToken, TOKENS } from './tokens.js';
@@ -124,6 +125,8 @@ export class Engine {
   private readonly biasPenalized: { init?: BiasPenalized[]; independent?: BiasPenalized[]; pooled?: BiasPenalized[] } = {};
   /** Tasks T and parameter columns p of the run, once the data is loaded: the shapes stored stages must have. */
   private size: { T: number; d: number } | undefined;
+  /** What a relation stage stores besides A (a learned Ω, cluster labels). */
+  private relationShapes: StageShapes = {};
   /** The run's loss and model, once the data is loaded (the classes come from the data). */
   private components: Evaluated & { loss: LossInfo; model: ModelInfo } = undefined as never;
 
@@ -206,17 +209,18 @@ export class Engine {
         for (let t = 0; t < T; t++) W0.data[t * d + j] = s / T;
       }
     }
-    const A = await this.relation(data, W0);
-    let hashAValue: string | undefined;
-    const hashA = (): string => (hashAValue ??= matrixHash(A));
+    const { state: relation0, learner } = await this.relation(data, W0, lambdas, lambda);
+    const A = relation0.A;
+    if (spec.stages.fuse.method === 'precision' && !learner) checkPrecision(A, this.place.locate(['relation']));
 
-    const plan = planObjective(spec.stages.propagate, spec.stages.fuse as { method: string; scope?: unknown; weights?: unknown }, A);
+    const plan = planObjective(spec.stages.propagate, spec.stages.fuse as { method: string; scope?: unknown; weights?: unknown }, A, spec.relation);
     const rounds = await runRounds(
       {
         spec,
         methods,
         tasks: data.train,
-        relation: A,
+        relation: relation0,
+        ...(learner ? { relearn: learner } : {}),
         sizes,
         lambda,
         ridge,
@@ -232,7 +236,7 @@ export class Engine {
         call: (m, input, round) => this.call(m, input, round),
         expectShape: (M, rows, cols, m, round, what) => this.expectShape(M, rows, cols, m, round, what),
         about: (m, stage) => about(m, this.options(stage)),
-        hashes: { A: hashA, data: dataHash, matrix: matrixHash },
+        hashes: { data: dataHash, matrix: matrixHash },
         taskLosses: async (W) => (await this.taskLosses(W, data.train)) ?? data.train.map((t) => dataLoss(t, W.data.subarray(t.index * d, t.index * d + d), loss, model)),
         test: (W) => this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model').overall,
         phase: (label) => this.phase(label),
@@ -305,7 +309,7 @@ export class Engine {
           : {}),
         files: data.files,
       },
-      relation: { method: spec.relation.method, ...relationSummary(A) },
+      relation: { method: spec.relation.method, ...relationSummary(rounds.relation.A), ...this.relationReport(rounds, data, learner) },
       objective: { kind: plan.kind, formula: plan.formula, reason: plan.reason },
       convergence: rounds.convergence,
       rounds: rounds.rounds,
@@ -338,7 +342,8 @@ export class Engine {
     return {
       results,
       weights: W,
-      relation: A,
+      relation: rounds.relation.A,
+      ...(rounds.relation.extra.omega ? { learned: { omega: rounds.relation.extra.omega, correlation: correlations(rounds.relation.extra.omega) } } : {}),
       targets: E,
       data,
       spec,
@@ -403,27 +408,122 @@ export class Engine {
     return stage.matrices.B!;
   }
 
-  /** The relation A, checked finite. */
-  private async relation(data: PreparedData, B: DenseMatrix): Promise<DenseMatrix> {
+  /**
+   * The relation of round 1, checked finite, and how it changes between rounds (relation learn; estimate with
+   * `every`). Learned relations measure the task parameters in the penalty's own metric: each parameter weighted by
+   * its λ relative to the objective's λ, so that an update minimizes the very objective the rounds do.
+   */
+  private async relation(data: PreparedData, B: DenseMatrix, lambdas: Float64Array, lambda: number): Promise<{ state: RelationState; learner?: RelationLearner }> {
     const spec = this.spec;
+    const rel = spec.relation;
+    const T = data.taskIds.length;
+    const { layout } = this.components.model;
+    // a similarity of the task parameters leaves out the bias (of a one-output linear model; else what is not ridge-penalized)
+    const similarityInput = (W: DenseMatrix): DenseMatrix => (layout.linear && layout.outputs === 1 ? W : dropColumns(W, layout.penalized));
+    const similarityBias = layout.linear && layout.outputs === 1 ? data.biasColumn : -1;
+    const weights = Float64Array.from(lambdas, (l) => (lambda > 0 ? l / lambda : 0));
+    let learner: RelationLearner | undefined;
+    let shapes: StageShapes = {};
+    if (rel.method === 'learn') {
+      if (!weights.some((w) => w > 0))
+        throw relationInvalid('relation learn measures the tasks in the penalty λ·‖·‖², but λ is 0 for every parameter, so there is nothing to learn from. Set stages.optimize.lambda > 0.', this.place.locate(['stages', 'optimize', 'lambda']));
+      if (rel.form === 'clusters') {
+        if (rel.k > T) throw relationInvalid(`relation.k is ${rel.k}, but the data has ${T} tasks: there cannot be more clusters than tasks. Choose k between 2 and ${T}.`, this.place.locate(['relation', 'k']));
+        shapes = { labels: [1, T] };
+        const k = rel.k;
+        const restarts = rel.restarts;
+        learner = {
+          every: rel.every,
+          key: { relation: rel, weights: Array.from(weights) },
+          update: (x, previous, round) => {
+            const { Y, p } = weightedRows(x, weights);
+            const prev = previous.extra.labels?.data;
+            const found = kmeans(Y, T, p, k, this.rng.fork(`relation/round-${round}`), restarts, prev);
+            const sizes = new Array<number>(Math.max(...found.labels) + 1).fill(0);
+            for (const c of found.labels) sizes[c]!++;
+            let moved = 0;
+            if (prev) moved = changedPairs(prev, found.labels);
+            return {
+              A: clusterRelation(found.labels),
+              extra: { labels: { rows: 1, cols: T, data: Float64Array.from(found.labels) } },
+              constant: 0,
+              info: { clusters: sizes.length, sizes, inertia: found.inertia, from: found.from, ...(prev ? { pairsChanged: moved } : {}) },
+            };
+          },
+        };
+      } else {
+        shapes = { omega: [T, T] };
+        let norm = 0;
+        for (let t = 0; t < T; t++) for (let j = 0; j < B.cols; j++) norm += weights[j]! * B.data[t * B.cols + j]! ** 2;
+        const epsilon = (rel.epsilon * norm) / T;
+        if (!(epsilon > 0))
+          throw relationInvalid(
+            `relation learn with form covariance sets ε relative to the mean squared norm of the initial task weights, which is 0 (init ${spec.init.method}), so S = WWᵀ + εI would be singular. Use init: { method: independent } (the default), or init from a file with nonzero weights.`,
+            this.place.locate(['init']),
+          );
+        learner = {
+          every: rel.every,
+          key: { relation: rel, weights: Array.from(weights), epsilon },
+          update: (x, previous) => {
+            const learned = learnCovariance(x, weights, epsilon);
+            const before = previous.extra.omega;
+            let change: number | undefined;
+            if (before) {
+              let d = 0;
+              let n = 0;
+              for (let i = 0; i < T * T; i++) {
+                d += (learned.omega.data[i]! - before.data[i]!) ** 2;
+                n += learned.omega.data[i]! ** 2;
+              }
+              change = Math.sqrt(d / n);
+            }
+            return { A: learned.precision, extra: { omega: learned.omega }, constant: learned.constant, info: { epsilon, ...(change !== undefined ? { change } : {}) } };
+          },
+        };
+      }
+    } else if (rel.method === 'estimate' && rel.every !== undefined) {
+      learner = {
+        every: rel.every,
+        key: { relation: rel, biasColumn: data.biasColumn },
+        update: (x) => ({ A: buildRelation(rel, data.taskIds, similarityInput(x), similarityBias, this.place), extra: {}, constant: 0, info: {} }),
+      };
+    }
+    this.relationShapes = shapes;
     const relationKey = (): Record<string, unknown> => ({
       id: 'relation',
-      relation: spec.relation,
-      tasks: data.taskIds.length,
-      taskIds: spec.relation.method === 'csv' ? data.taskIds : null,
+      relation: rel,
+      tasks: T,
+      taskIds: rel.method === 'csv' ? data.taskIds : null,
       biasColumn: data.biasColumn,
-      B: spec.relation.method === 'estimate' ? matrixHash(B) : null,
-      file: spec.relation.method === 'csv' ? fileHash(resolvePath(this.place.baseDir, spec.relation.path)) : null,
+      B: rel.method === 'estimate' || rel.method === 'learn' ? matrixHash(B) : null,
+      learn: learner ? { seed: spec.seed, ...learner.key } : null,
+      file: rel.method === 'csv' ? fileHash(resolvePath(this.place.baseDir, rel.path)) : null,
     });
     const stage = await this.stage('relation', relationKey, async () => {
-      const { layout } = this.components.model;
-      // a similarity of the task parameters leaves out the bias (of a one-output linear model; else what is not ridge-penalized)
-      const Bs = layout.linear && layout.outputs === 1 ? B : dropColumns(B, layout.penalized);
-      const R = buildRelation(spec.relation, data.taskIds, Bs, layout.linear && layout.outputs === 1 ? data.biasColumn : -1, this.place);
-      if (!allFinite(R.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
-      return { matrices: { A: R }, json: {} };
+      const first: RelationState =
+        rel.method === 'learn' ? learner!.update(B, { A: zeros(T, T), extra: {}, constant: 0, info: {} }, 1) : { A: buildRelation(rel, data.taskIds, similarityInput(B), similarityBias, this.place), extra: {}, constant: 0, info: {} };
+      if (!allFinite(first.A.data)) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
+      return { matrices: { A: first.A, ...first.extra }, json: learner ? { constant: first.constant, info: first.info } : {} };
     });
-    return stage.matrices.A!;
+    const { A, ...extra } = stage.matrices;
+    const state: RelationState = { A: A!, extra, constant: (stage.json.constant as number | undefined) ?? 0, info: (stage.json.info as Record<string, unknown> | undefined) ?? {} };
+    return { state, ...(learner ? { learner } : {}) };
+  }
+
+  /** results.json's account of a relation that changed between rounds (nothing for a fixed one). */
+  private relationReport(rounds: RoundsOutcome, data: PreparedData, learner: RelationLearner | undefined): Partial<RunResults['relation']> {
+    if (!learner) return {};
+    const rel = this.spec.relation;
+    const updates = rounds.rounds.filter((r) => r.relation).length;
+    const labels = rounds.relation.extra.labels?.data;
+    const truth = data.truth?.clusters;
+    return {
+      ...(rel.method === 'learn' ? { form: rel.form } : {}),
+      every: learner.every,
+      updates,
+      ...(labels ? { clusters: Array.from(labels) } : {}),
+      ...(labels && truth && truth.length === labels.length ? { adjustedRandIndex: adjustedRandIndex(labels, truth) } : {}),
+    };
   }
 
   /**
@@ -500,7 +600,7 @@ export class Engine {
   }
 
   private lookup(id: string, key: string): StoredStage | undefined {
-    const hit = this.store.load(id, key, this.size && stageShapes(id, this.size.T, this.size.d));
+    const hit = this.store.load(id, key, this.size && stageShapes(id, this.size.T, this.size.d, this.relationShapes));
     if (!hit) return undefined;
     this.sources[id] = hit.source;
     return hit.stage;
@@ -666,6 +766,25 @@ export class Engine {
 function v1Input(input: OptimizeInput): unknown {
   const { model: _m, lambdas: _l, ...rest } = input;
   return { ...rest, loss: input.loss.name };
+}
+
+/** How many pairs of tasks are together in one partition and apart in the other. */
+function changedPairs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0;
+  for (let s = 0; s < a.length; s++) for (let t = s + 1; t < a.length; t++) if ((a[s] === a[t]) !== (b[s] === b[t])) n++;
+  return n;
+}
+
+/**
+ * fuse precision reads a fixed relation as the precision matrix of λ tr(WᵀAW): unless it is positive semi-definite
+ * the objective has no minimum and the rounds would run away, so it is refused before any round.
+ */
+function checkPrecision(A: DenseMatrix, location: SourceLocation): void {
+  if (!isPositiveSemidefinite(A))
+    throw relationInvalid(
+      'fuse precision reads the relation as the precision matrix of the penalty λ tr(WᵀAW), but this A is not positive semi-definite (its Cholesky factorization breaks down), so the penalty is unbounded below and the rounds would diverge. Give a positive semi-definite A, or let weightshare learn one: relation: { method: learn, form: covariance }.',
+      location,
+    );
 }
 
 /** The columns of M where keep[j] is 1. */

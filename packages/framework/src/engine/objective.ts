@@ -18,6 +18,7 @@
 import type { DenseMatrix } from '../math/dense.js';
 import type { TaskData } from '../plugin/types.js';
 import type { ObjectiveInfo, ObjectiveValue } from '../results.js';
+import type { RelationSpec } from '../spec/types.js';
 
 /** How the penalty of an exact objective is evaluated. */
 export type PenaltyForm =
@@ -50,7 +51,38 @@ function nonNegative(A: DenseMatrix): boolean {
  * The objective for the built-in propagate and fuse methods (by their standard names), given their resolved options
  * and the relation.
  */
-export function planObjective(propagate: { method: string }, fuse: { method: string; scope?: unknown; weights?: unknown }, A: DenseMatrix): ObjectivePlan {
+export function planObjective(propagate: { method: string }, fuse: { method: string; scope?: unknown; weights?: unknown }, A: DenseMatrix, relation?: RelationSpec): ObjectivePlan {
+  const plan = planFixed(propagate, fuse, A);
+  if (!relation || plan.kind !== 'exact') return plan;
+  if (relation.method === 'learn' && relation.form === 'covariance' && plan.form === 'quadratic')
+    return {
+      ...plan,
+      formula: `${DATA} + λ [tr(Wᵀ Ω⁻¹ W) + ε tr(Ω⁻¹)], Ω ≻ 0 with tr Ω = 1 learned (multi-task relationship learning; ε = ${relation.epsilon} × the initial weights' mean squared norm)`,
+      reason: `the relation update Ω = S^½ / tr S^½, S = WWᵀ + εI, minimizes this objective over Ω for the current W, and each round's fuse precision is a majorize-minimize step over W, so neither can raise it.`,
+    };
+  if (relation.method === 'learn' && relation.form === 'clusters' && plan.form === 'pairs')
+    return {
+      ...plan,
+      formula: `${DATA} + λ Σ_c Σ_{t∈c} ‖w_t − m_c‖², m_c the mean of cluster c of a learned k-means clustering into ${relation.k} clusters (a_st = 1/|c| within a cluster)`,
+      reason: 'the relation update is the best k-means clustering found from the current one and seeded restarts (never a worse one), and the rounds are graph-regularized steps for the clustering, so neither can raise this objective.',
+    };
+  const surrogate = `${DATA} + λ Σ_t c_t ‖w_t − E_t‖², E_t and c_t the targets and penalty weights the round used`;
+  if (relation.method === 'estimate' && relation.every !== undefined)
+    return {
+      kind: 'surrogate',
+      formula: surrogate,
+      reason: `the relation is re-estimated from the current weights every ${relation.every} round${relation.every === 1 ? '' : 's'} by a similarity, which minimizes no objective, so no one objective holds across rounds.`,
+    };
+  if (relation.method === 'learn')
+    return {
+      kind: 'surrogate',
+      formula: surrogate,
+      reason: `relation learn with form ${relation.form} updates the relation on its own objective, which these stages do not minimize (form covariance pairs with fuse precision; form clusters with fuse weighted-mean, scope per-task, weights edges).`,
+    };
+  return plan;
+}
+
+function planFixed(propagate: { method: string }, fuse: { method: string; scope?: unknown; weights?: unknown }, A: DenseMatrix): ObjectivePlan {
   const surrogate = (reason: string): ObjectivePlan => ({
     kind: 'surrogate',
     formula: `${DATA} + λ Σ_t c_t ‖w_t − E_t‖², E_t and c_t the targets and penalty weights the round used`,
@@ -62,6 +94,15 @@ export function planObjective(propagate: { method: string }, fuse: { method: str
   const sym = isSymmetric(A);
   const graph = sym && nonNegative(A);
   const meanLike = (f === 'mean' && scope === 'global') || (f === 'weighted-mean' && scope === 'global');
+  if (p === 'identity' && f === 'precision') {
+    if (!sym) return surrogate('fuse precision on a relation that is not symmetric is not the gradient of a penalty.');
+    return {
+      kind: 'exact',
+      form: 'quadratic',
+      formula: `${DATA} + λ tr(Wᵀ A W), A the relation read as a precision matrix`,
+      reason: 'fuse precision pulls each task towards the majorize-minimize target of this penalty, so every exact round lowers it (A positive semi-definite, checked).',
+    };
+  }
   if (p === 'identity') {
     if (f === 'identity') return { kind: 'exact', form: 'targets', formula: `${DATA} (E = W: no pull, every task alone)`, reason: 'fuse identity after propagate identity pulls each task towards itself.' };
     if (meanLike)

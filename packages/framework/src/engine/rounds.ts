@@ -32,7 +32,10 @@ export interface RoundContext {
   spec: ResolvedSpec;
   methods: Record<StageName, RegisteredMethod>;
   tasks: readonly TaskData[];
-  relation: DenseMatrix;
+  /** The relation of round 1 (what the stages get as A). */
+  relation: RelationState;
+  /** Updates the relation from the current weights every `every` rounds (relation learn, or estimate with every). */
+  relearn?: RelationLearner;
   sizes: number[];
   lambda: number;
   ridge: number;
@@ -56,12 +59,38 @@ export interface RoundContext {
   expectShape(M: DenseMatrix, rows: number, cols: number, m: RegisteredMethod, round: number, what: string): void;
   /** Cache-key parts describing a method and its options. */
   about(m: RegisteredMethod, stage: StageName): Record<string, unknown>;
-  hashes: { A(): string; data(): string; matrix(M: DenseMatrix): string };
+  hashes: { data(): string; matrix(M: DenseMatrix): string };
   /** Each task's data loss at W (through the executor where possible). */
   taskLosses(W: DenseMatrix): Promise<ArrayLike<number>>;
   /** Test metrics of W. */
   test(W: DenseMatrix): Metrics;
   phase(label: string): void;
+}
+
+/** A relation as the rounds use it. */
+export interface RelationState {
+  /** What the stages get as A. */
+  A: DenseMatrix;
+  /** Matrices stored with it (a learned Ω, cluster labels as 1×T). */
+  extra: Record<string, DenseMatrix>;
+  /** The part of the penalty that does not depend on W (ε tr Ω⁻¹ of a learned covariance), without λ. */
+  constant: number;
+  /** What the update found (results.json, on the round that first used it). */
+  info: Record<string, unknown>;
+}
+
+/** How the relation changes between rounds. */
+export interface RelationLearner {
+  every: number;
+  /** Cache-key parts of the update besides its inputs (the relation spec, the penalty's weights, ε). */
+  key: Record<string, unknown>;
+  /** The relation for weights x, given the previous one; `round` is the round that will use it. */
+  update(x: DenseMatrix, previous: RelationState, round: number): RelationState;
+}
+
+/** Whether round r starts with a relation update (never round 1: its relation is the run's `relation` stage). */
+export function relationUpdates(learner: RelationLearner | undefined, r: number): boolean {
+  return !!learner && r > 1 && (r - 1) % learner.every === 0;
 }
 
 /** The targets of one point: C = propagate(x), and E, c = fuse(C). */
@@ -78,6 +107,8 @@ export interface RoundsOutcome {
   E: DenseMatrix;
   rounds: RoundRecord[];
   convergence: Convergence;
+  /** The relation the last round used. */
+  relation: RelationState;
 }
 
 const pad = (r: number): string => String(r).padStart(4, '0');
@@ -93,10 +124,19 @@ interface LoopState {
   lastChange: number;
   step: 'plain' | 'anderson';
   anderson?: { points: number; lastExtrapolated: boolean };
+  /** The relation the next round starts from, when it changes between rounds (its matrices are `A` and `rel-*`). */
+  relation?: { constant: number; info: Record<string, unknown> };
 }
 
 export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<RoundsOutcome> {
-  const { spec, methods, tasks, relation: A, sizes } = ctx;
+  const { spec, methods, tasks, sizes } = ctx;
+  let rel = ctx.relation;
+  let hashA: string | undefined;
+  const hashOfA = (): string => (hashA ??= ctx.hashes.matrix(rel.A));
+  const setRelation = (next: RelationState): void => {
+    rel = next;
+    hashA = undefined;
+  };
   const T = B.rows;
   const p = B.cols;
   const R = spec.rounds;
@@ -106,14 +146,15 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
 
   const targets = async (x: DenseMatrix, prefix: string, round: number): Promise<Targets> => {
     const diagnostics: RoundRecord['diagnostics'] = {};
-    const prop = await ctx.stage(`${prefix}propagate`, () => ({ id: `${prefix}propagate`, seed: spec.seed, ...ctx.about(methods.propagate, 'propagate'), A: ctx.hashes.A(), B: ctx.hashes.matrix(x) }), async () => {
+    const A = rel.A;
+    const prop = await ctx.stage(`${prefix}propagate`, () => ({ id: `${prefix}propagate`, seed: spec.seed, ...ctx.about(methods.propagate, 'propagate'), A: hashOfA(), B: ctx.hashes.matrix(x) }), async () => {
       const out = await ctx.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: x }, round);
       ctx.expectShape(out.propagated, T, p, methods.propagate, round, 'propagated');
       return { matrices: { C: out.propagated }, json: out.diagnostics ? { diagnostics: out.diagnostics } : {} };
     });
     const C = prop.matrices.C!;
     if (prop.json.diagnostics) diagnostics.propagate = prop.json.diagnostics as Record<string, unknown>;
-    const fused = await ctx.stage(`${prefix}fuse`, () => ({ id: `${prefix}fuse`, seed: spec.seed, ...ctx.about(methods.fuse, 'fuse'), A: ctx.hashes.A(), C: ctx.hashes.matrix(C), sizes }), async () => {
+    const fused = await ctx.stage(`${prefix}fuse`, () => ({ id: `${prefix}fuse`, seed: spec.seed, ...ctx.about(methods.fuse, 'fuse'), A: hashOfA(), C: ctx.hashes.matrix(C), sizes }), async () => {
       const out = await ctx.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes }, round);
       ctx.expectShape(out.targets, T, p, methods.fuse, round, 'targets');
       if (!(out.penaltyWeights instanceof Float64Array) || out.penaltyWeights.length !== T || !allFinite(out.penaltyWeights))
@@ -138,8 +179,8 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     }
     let penalty: number;
     const weights = ctx.blockLambdas ? ctx.lambdas : undefined;
-    if (plan.kind === 'exact') penalty = exactPenalty(plan.form!, W, A, atW?.E, atW?.c, weights);
-    else penalty = exactPenalty('targets', W, A, used.E, used.c, weights);
+    if (plan.kind === 'exact') penalty = exactPenalty(plan.form!, W, rel.A, atW?.E, atW?.c, weights) + rel.constant;
+    else penalty = exactPenalty('targets', W, rel.A, used.E, used.c, weights);
     return objectiveValue(loss, penalty, rid, ctx.lambda);
   };
 
@@ -163,7 +204,8 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     propagate: ctx.about(methods.propagate, 'propagate'),
     fuse: ctx.about(methods.fuse, 'fuse'),
     optimize: ctx.about(methods.optimize, 'optimize'),
-    A: ctx.hashes.A(),
+    A: ctx.hashes.matrix(ctx.relation.A),
+    relearn: ctx.relearn ? { every: ctx.relearn.every, ...ctx.relearn.key } : null,
     B: ctx.hashes.matrix(B),
     data: ctx.hashes.data(),
     loss: spec.loss,
@@ -183,6 +225,10 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
       prevObjective = st.prevObjective ?? undefined;
       x = hit.matrices.x!;
       W = x;
+      if (ctx.relearn && hit.matrices.A) {
+        const extra = Object.fromEntries(Object.entries(hit.matrices).filter(([k]) => k.startsWith('rel-')).map(([k, v]) => [k.slice(4), v]));
+        setRelation({ A: hit.matrices.A, extra, constant: st.relation?.constant ?? 0, info: st.relation?.info ?? {} });
+      }
       if (accel && st.anderson)
         accel = Anderson.restore(R.memory, {
           points: Array.from({ length: st.anderson.points }, (_, i) => ({ x: hit.matrices[`h${i}x`]!.data, g: hit.matrices[`h${i}g`]!.data })),
@@ -198,6 +244,10 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     const id = `r${pad(r)}-state`;
     const snap = accel?.snapshot();
     const matrices: Record<string, DenseMatrix> = { x };
+    if (ctx.relearn) {
+      matrices.A = rel.A;
+      for (const [k, v] of Object.entries(rel.extra)) matrices[`rel-${k}`] = v;
+    }
     snap?.points.forEach((q, i) => {
       matrices[`h${i}x`] = { rows: T, cols: p, data: q.x };
       matrices[`h${i}g`] = { rows: T, cols: p, data: q.g };
@@ -211,6 +261,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
       lastChange,
       step,
       ...(snap ? { anderson: { points: snap.points.length, lastExtrapolated: snap.lastExtrapolated } } : {}),
+      ...(ctx.relearn ? { relation: { constant: rel.constant, info: rel.info } } : {}),
     };
     await ctx.stage(id, stateKey(id), async () => ({ matrices, json: state as unknown as Record<string, unknown> }));
     ctx.discard((other) => other !== id && roundOf(other) <= r);
@@ -219,6 +270,28 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
   while (r < R.max) {
     r++;
     const id = `r${pad(r)}-`;
+    let relationInfo: Record<string, unknown> | undefined = r === 1 && ctx.relearn ? rel.info : undefined;
+    if (relationUpdates(ctx.relearn, r)) {
+      ctx.phase(`round ${r}/${R.max} · relation`);
+      const learner = ctx.relearn!;
+      const before = rel;
+      const stored = await ctx.stage(
+        `${id}relation`,
+        () => ({ id: `${id}relation`, seed: spec.seed, ...learner.key, every: learner.every, x: ctx.hashes.matrix(x), previous: hashOfA() }),
+        async () => {
+          const next = learner.update(x, before, r);
+          const matrices: Record<string, DenseMatrix> = { A: next.A, ...next.extra };
+          return { matrices, json: { constant: next.constant, info: next.info } };
+        },
+      );
+      const { A: nextA, ...extra } = stored.matrices;
+      setRelation({ A: nextA!, extra, constant: stored.json.constant as number, info: stored.json.info as Record<string, unknown> });
+      relationInfo = rel.info;
+      // targets computed at x with the previous relation are not this round's; the round map changed, so
+      // Anderson's memory of the old one is dropped
+      xTargets = undefined;
+      if (accel) accel = new Anderson(R.memory);
+    }
     ctx.phase(`round ${r}/${R.max} · propagate, fuse`);
     const own = xTargets ?? (await targets(x, id, r));
     ctx.phase(`round ${r}/${R.max} · optimize`);
@@ -274,10 +347,19 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     const record = everyRound || last || R.stopEarly;
     // fuse(propagate(g)): the next round's own targets when it starts from g, else extra stages for the objective
     let atW: Targets | undefined;
+    // (the next round's own stages only when it starts from g with this relation)
+    const nextOwn = (next === g && !relationUpdates(ctx.relearn, r + 1)) || last;
     if (needsTargetsAtW && record) {
-      atW = next === g || last ? await targets(g, `r${pad(r + 1)}-`, r + 1) : await targets(g, `${id}objective-`, r + 1);
+      atW = nextOwn ? await targets(g, `r${pad(r + 1)}-`, r + 1) : await targets(g, `${id}objective-`, r + 1);
     }
-    const entry: RoundRecord = { round: r, change: lastChange, ...(accel ? { step } : {}), ...(rejected ? { rejected: true as const } : {}), diagnostics };
+    const entry: RoundRecord = {
+      round: r,
+      change: lastChange,
+      ...(accel ? { step } : {}),
+      ...(rejected ? { rejected: true as const } : {}),
+      ...(relationInfo ? { relation: relationInfo } : {}),
+      diagnostics,
+    };
     let objectiveChange = 0;
     if (record) {
       const obj = await objectiveAt(g, own, atW);
@@ -298,7 +380,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
       convergedAt = null;
     }
     if (last) break;
-    xTargets = next === g && atW ? atW : undefined;
+    xTargets = nextOwn && atW ? atW : undefined;
     x = next;
     step = nextStep;
     if (snapshots) await saveState();
@@ -308,6 +390,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     W,
     E: usedE,
     rounds: records,
+    relation: rel,
     convergence: { converged, round: convergedAt, tol: R.tol, rounds: r, max: R.max, stopEarly: R.stopEarly, acceleration: R.acceleration, lastChange },
   };
 }

@@ -95,3 +95,28 @@ export function allFinite(a: ArrayLike<number>): boolean {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
   return true;
 }
+
+/**
+ * Whether the symmetric matrix A is positive semi-definite, up to rounding: the Cholesky factorization of
+ * A + δI, δ = 1e-10 · max |A_ii| (and at least 1e-300), does not break down.
+ */
+export function isPositiveSemidefinite(A: DenseMatrix): boolean {
+  const n = A.rows;
+  let scale = 0;
+  for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(A.data[i * n + i]!));
+  const delta = Math.max(1e-10 * scale, 1e-300);
+  const L = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let d = A.data[j * n + j]! + delta;
+    for (let k = 0; k < j; k++) d -= L[j * n + k]! * L[j * n + k]!;
+    if (!(d > 0)) return false;
+    const ljj = Math.sqrt(d);
+    L[j * n + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      let v = A.data[i * n + j]!;
+      for (let k = 0; k < j; k++) v -= L[i * n + k]! * L[j * n + k]!;
+      L[i * n + j] = v / ljj;
+    }
+  }
+  return true;
+}

@@ -478,6 +478,11 @@ function normalizeSpec(spec: ResolvedSpec): ResolvedSpec {
   const ridge = Number(spec.stages.optimize.ridge ?? 1);
   if (spec.init.method === 'independent' && (spec.init as { ridge?: number }).ridge === undefined) spec.init.ridge = ridge;
   spec.evaluate.baselineRidge ??= ridge;
+  if (spec.relation.method === 'learn') {
+    spec.relation.every ??= 1;
+    if (spec.relation.form === 'covariance') spec.relation.epsilon ??= 0.01;
+    else spec.relation.restarts ??= 5;
+  }
   return spec;
 }
 
@@ -798,6 +803,24 @@ function semanticChecks(
       if (r.length !== T)
         out.push({ message: `relation.matrix must be square: row ${i + 1} has ${r.length} values but there are ${T} rows.`, location: locate(['relation', 'matrix', i]) });
     });
+  }
+  if (rel.method === 'learn') {
+    // epsilon, restarts and every have no schema defaults (normalizeSpec fills them), so here they are what the user wrote
+    const given = (key: string): boolean => Object.prototype.hasOwnProperty.call(rel, key);
+    if (rel.form === 'clusters' && rel.k === undefined)
+      out.push({ message: 'relation.form clusters needs relation.k, the number of clusters (an integer ≥ 2; choose it by a sweep, e.g. --param relation.k=2,3,4).', location: locate(['relation']) });
+    if (rel.form === 'covariance' && given('k')) out.push({ message: 'relation.k is the number of clusters of form clusters; form covariance has none. Remove k, or use form: clusters.', location: locate(['relation', 'k']) });
+    if (rel.form === 'covariance' && given('restarts'))
+      out.push({ message: 'relation.restarts is for form clusters (k-means restarts); form covariance has none. Remove it.', location: locate(['relation', 'restarts']) });
+    if (rel.form === 'clusters' && given('epsilon'))
+      out.push({ message: 'relation.epsilon is for form covariance; form clusters has none. Remove it.', location: locate(['relation', 'epsilon']) });
+    const prop = spec.stages.propagate?.method;
+    const fuse = spec.stages.fuse?.method;
+    if (rel.form === 'covariance' && (prop !== 'identity' || fuse !== 'precision'))
+      out.push({
+        message: `relation learn with form covariance gives the stages the task precision Ω⁻¹ (its off-diagonal entries are negative wherever tasks are positively related), which only fuse precision after propagate identity turns into targets; this spec has propagate ${String(prop)} and fuse ${String(fuse)}. Set stages.propagate.method: identity and stages.fuse.method: precision.`,
+        location: locate(['stages', prop !== 'identity' ? 'propagate' : 'fuse', 'method']),
+      });
   }
   const opt = spec.stages.optimize;
   const optBackend = opt.backend ?? spec.backend;

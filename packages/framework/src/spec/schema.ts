@@ -150,8 +150,21 @@ export const RELATION_METHODS: Record<string, MethodChoice> = {
       similarity: { enum: ['cosine', 'correlation', 'rbf'], default: 'cosine', description: 'Similarity between two tasks\' weight vectors.' },
       gamma: num('RBF kernel exp(−γ‖b_s − b_t‖²); default 1 / median squared distance.', { exclusiveMinimum: 0 }),
       negative: { enum: ['clip', 'keep'], default: 'clip', description: 'What to do with negative similarities: clip to 0 or keep.' },
+      every: int('Re-estimate A from the current task weights every N rounds (default: once, from the initial weights).', { minimum: 1 }),
       ...sparsify,
     },
+  },
+  learn: {
+    description:
+      'A learned jointly with the task weights, alternating with the rounds on one objective: a task covariance Ω (multi-task relationship learning; the stages get the precision Ω⁻¹, for fuse precision) or a k-means clustering of the tasks (A = same-cluster weights 1/|cluster|, for fuse weighted-mean per-task with edge weights).',
+    properties: {
+      form: { enum: ['covariance', 'clusters'], description: 'covariance: penalty λ[tr(WᵀΩ⁻¹W) + ε tr(Ω⁻¹)], tr Ω = 1; clusters: penalty λ Σ_c Σ_{t∈c} ‖w_t − m_c‖².' },
+      every: int('Update the relation from the current task weights every N rounds (the first from the initial weights); default 1.', { minimum: 1 }),
+      epsilon: num('form covariance: ε of S = WWᵀ + εI, relative to the mean squared norm of the initial task weights (fixed for the run); default 0.01.', { exclusiveMinimum: 0 }),
+      k: int('form clusters: the number of clusters K (2 ≤ K ≤ T).', { minimum: 2 }),
+      restarts: int('form clusters: seeded k-means++ restarts per update, besides refining the current clustering; default 5.', { minimum: 0 }),
+    },
+    required: ['form'],
   },
 };
 

@@ -71,7 +71,9 @@ export type RelationSpec =
   | { method: 'uniform' }
   | ({ method: 'given'; matrix: number[][] } & Sparsify)
   | ({ method: 'csv'; path: string } & Sparsify)
-  | ({ method: 'estimate'; similarity: 'cosine' | 'correlation' | 'rbf'; gamma?: number; negative: 'clip' | 'keep' } & Sparsify);
+  | ({ method: 'estimate'; similarity: 'cosine' | 'correlation' | 'rbf'; gamma?: number; negative: 'clip' | 'keep'; every?: number } & Sparsify)
+  | { method: 'learn'; form: 'covariance'; every: number; epsilon: number }
+  | { method: 'learn'; form: 'clusters'; every: number; k: number; restarts: number };
 
 export type InitSpec = { method: 'independent'; ridge: number } | { method: 'zeros' } | { method: 'model' } | { method: 'file'; path: string };
 

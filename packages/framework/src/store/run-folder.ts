@@ -20,7 +20,7 @@ import type { RunOutcome } from '../results.js';
 import type { PluginRegistry } from '../engine/registry.js';
 import { excerpt, formatLocation, isWeightshareError, runCorrupt, runFolderDamaged, runNotFound, type WeightshareError } from '../errors.js';
 import { createRunDir, linkFileAtomic, readRegularFile, writeFileAtomic } from '../io.js';
-import { matrixCsv } from '../output.js';
+import { csvField, matrixCsv } from '../output.js';
 import { modelFiles } from '../model/artifact.js';
 import { FRAMEWORK_VERSION } from '../version.js';
 import { STAGE_NAMES } from '../plugin/types.js';
@@ -271,6 +271,10 @@ export class RunFolder {
       ['relation.npy', encodeNpy(outcome.relation)],
       ['results.json', JSON.stringify(outcome.results, null, 2) + '\n'],
     ];
+    // a relation learned with the rounds: Ω and the task correlations it implies (form covariance), the clusters
+    if (outcome.learned?.omega) outputs.push(['omega.npy', encodeNpy(outcome.learned.omega)], ['task-correlations.csv', matrixCsv(outcome.learned.correlation!, data.taskIds, data.taskIds)]);
+    const clusters = outcome.results.relation.clusters;
+    if (clusters) outputs.push(['clusters.csv', 'task,cluster\n' + data.taskIds.map((id, t) => `${csvField(id)},${clusters[t]}`).join('\n') + '\n']);
     const relationSha256 = sha256(outputs.find(([f]) => f === 'relation.npy')![1]);
     outputs.push(...modelFiles(outcome, { frameworkVersion: FRAMEWORK_VERSION, specSha256: this.manifest.spec.resolvedSha256, relationSha256, logisticLabels: data.labels }));
     mkdirSync(join(this.dir, 'model'), { recursive: true });

@@ -35,9 +35,9 @@ export type StageShapes = Record<string, [number, number]>;
  * The matrices each stage leaves (the table in docs/runs.md), for T tasks and d weight columns: what a stored
  * checkpoint must hold to be used.
  */
-export function stageShapes(id: string, T: number, d: number): StageShapes | undefined {
+export function stageShapes(id: string, T: number, d: number, relation: StageShapes = {}): StageShapes | undefined {
   if (id === 'init') return { B: [T, d] };
-  if (id === 'relation') return { A: [T, T] };
+  if (id === 'relation' || /^r\d+-relation$/.test(id)) return { A: [T, T], ...relation };
   if (id === 'baselines') return { independent: [T, d], pooled: [1, d] };
   const round = /^r\d+-(propagate|fuse|optimize)$/.exec(id)?.[1];
   if (round === 'propagate') return { C: [T, d] };
