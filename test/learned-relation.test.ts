@@ -194,6 +194,21 @@ describe('relation learn, form clusters', () => {
   });
 });
 
+describe('convergence with a relation that changes between rounds', () => {
+  it('weights settled for a relation from older weights are not converged: the relation is updated first, and the rounds stop only after a round with a fresh one', async () => {
+    const out = await runText(quick('{ method: learn, form: clusters, k: 3, every: 1000 }', '{ method: weighted-mean, scope: per-task, weights: edges }', '{ max: 500, tol: 1.0e-9, acceleration: anderson }'));
+    const updates = out.results.rounds.filter((r) => r.relation).map((r) => r.round);
+    expect(updates.length).toBeGreaterThan(1); // round 1, then the ones convergence asked for (never round 1001)
+    expect(out.results.convergence.converged).toBe(true);
+    expect(updates[updates.length - 1]).toBe(out.results.convergence.round);
+    // the same fixed point as re-clustering before every round
+    const every = await runText(quick('{ method: learn, form: clusters, k: 3 }', '{ method: weighted-mean, scope: per-task, weights: edges }'));
+    expect(out.results.relation.clusters).toEqual(every.results.relation.clusters);
+    const last = (o: RunOutcome): number => o.results.rounds[o.results.rounds.length - 1]!.objective!.total;
+    expect(Math.abs(last(out) - last(every)) / last(every)).toBeLessThan(1e-7);
+  });
+});
+
 describe('relation estimate with every: re-estimated from the current weights', () => {
   it('re-estimates every N rounds, and says the objective is a surrogate', async () => {
     const fixed = await runText(quick('{ method: estimate, similarity: cosine, knn: 5 }', '{ method: weighted-mean, scope: per-task, weights: edges }', '12'));

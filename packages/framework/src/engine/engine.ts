@@ -182,7 +182,12 @@ export class Engine {
     const optOptions = this.options('optimize');
     const lambdas = lambdasOf(optOptions.lambda, model.layout);
     // the objective's λ: the one λ, or 1 with the blocks' λ inside the penalty (see exactPenalty)
-    const lambda = typeof optOptions.lambda === 'number' ? optOptions.lambda : 1;
+    // a learned covariance leaves the bias free (Zhang & Yeung): no pull on what the ridge leaves unpenalized, so the
+    // pull is per entry (λ on the weights, 0 on the bias) and the objective weighs it so
+    const freeBias = spec.relation.method === 'learn' && spec.relation.form === 'covariance';
+    if (freeBias) model.layout.penalized.forEach((v, j) => v || (lambdas[j] = 0));
+    const perEntry = freeBias || (typeof optOptions.lambda === 'object' && optOptions.lambda !== null);
+    const lambda = typeof optOptions.lambda === 'number' && !perEntry ? optOptions.lambda : 1;
     const ridge = Number(optOptions.ridge ?? 0);
     const tied = tiedOf(optOptions.lambda, model.layout);
     this.checkBounded(data.train, lambdas, tied);
@@ -228,7 +233,7 @@ export class Engine {
         model,
         lambdas,
         ...(tied ? { tied } : {}),
-        blockLambdas: typeof optOptions.lambda === 'object' && optOptions.lambda !== null,
+        blockLambdas: perEntry,
         objective: plan,
         stage: (id, key, compute) => this.stage(id, key, compute),
         stored: (id, key) => this.stored(id, key),

@@ -57,7 +57,7 @@ export function planObjective(propagate: { method: string }, fuse: { method: str
   if (relation.method === 'learn' && relation.form === 'covariance' && plan.form === 'quadratic')
     return {
       ...plan,
-      formula: `${DATA} + λ [tr(Wᵀ Ω⁻¹ W) + ε tr(Ω⁻¹)], Ω ≻ 0 with tr Ω = 1 learned (multi-task relationship learning; ε = ${relation.epsilon} × the initial weights' mean squared norm)`,
+      formula: `${DATA} + λ [tr(W̃ᵀ Ω⁻¹ W̃) + ε tr(Ω⁻¹)], W̃ the weights without the bias (free), Ω ≻ 0 with tr Ω = 1 learned (multi-task relationship learning; ε = ${relation.epsilon} × the initial weights' mean squared norm)`,
       reason: `the relation update Ω = S^½ / tr S^½, S = WWᵀ + εI, minimizes this objective over Ω for the current W, and each round's fuse precision is a majorize-minimize step over W, so neither can raise it.`,
     };
   if (relation.method === 'learn' && relation.form === 'clusters' && plan.form === 'pairs')

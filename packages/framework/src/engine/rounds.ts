@@ -126,6 +126,8 @@ interface LoopState {
   anderson?: { points: number; lastExtrapolated: boolean };
   /** The relation the next round starts from, when it changes between rounds (its matrices are `A` and `rel-*`). */
   relation?: { constant: number; info: Record<string, unknown> };
+  /** The round at which the convergence test asked for a relation update. */
+  forcedAt?: number;
 }
 
 export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<RoundsOutcome> {
@@ -194,6 +196,9 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
   let convergedAt: number | null = null;
   let lastChange = NaN;
   let step: 'plain' | 'anderson' = 'plain';
+  // a relation update the convergence test asked for: the weights settled for a relation computed from older ones
+  let forcedAt: number | null = null;
+  const updatesAt = (k: number): boolean => relationUpdates(ctx.relearn, k) || forcedAt === k;
   let r = 0;
   const everyRound = spec.evaluate.everyRound !== false;
 
@@ -222,6 +227,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
       if (!hit) continue;
       const st = hit.json as unknown as LoopState;
       ({ records, converged, convergedAt, lastChange, step } = st);
+      forcedAt = st.forcedAt ?? null;
       prevObjective = st.prevObjective ?? undefined;
       x = hit.matrices.x!;
       W = x;
@@ -260,6 +266,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
       convergedAt,
       lastChange,
       step,
+      ...(forcedAt !== null ? { forcedAt } : {}),
       ...(snap ? { anderson: { points: snap.points.length, lastExtrapolated: snap.lastExtrapolated } } : {}),
       ...(ctx.relearn ? { relation: { constant: rel.constant, info: rel.info } } : {}),
     };
@@ -271,7 +278,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     r++;
     const id = `r${pad(r)}-`;
     let relationInfo: Record<string, unknown> | undefined = r === 1 && ctx.relearn ? rel.info : undefined;
-    if (relationUpdates(ctx.relearn, r)) {
+    if (updatesAt(r)) {
       ctx.phase(`round ${r}/${R.max} · relation`);
       const learner = ctx.relearn!;
       const before = rel;
@@ -348,7 +355,12 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     // fuse(propagate(g)): the next round's own targets when it starts from g, else extra stages for the objective
     let atW: Targets | undefined;
     // (the next round's own stages only when it starts from g with this relation)
-    const nextOwn = (next === g && !relationUpdates(ctx.relearn, r + 1)) || last;
+    // converged for a relation computed from older weights is not converged: the next round updates it first, and
+    // the rounds stop only when a round right after an update changes nothing (rounds: N keeps its schedule)
+    const fresh = !ctx.relearn || r === 1 || relationInfo !== undefined;
+    const wDone = lastChange <= R.tol;
+    if (R.stopEarly && !fresh && wDone && !last && !updatesAt(r + 1)) forcedAt = r + 1;
+    const nextOwn = (next === g && !updatesAt(r + 1)) || last;
     if (needsTargetsAtW && record) {
       atW = nextOwn ? await targets(g, `r${pad(r + 1)}-`, r + 1) : await targets(g, `${id}objective-`, r + 1);
     }
@@ -369,9 +381,8 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
       prevObjective = obj.total;
     }
     records.push(entry);
-    const wDone = lastChange <= R.tol;
     const objDone = !(everyRound || R.stopEarly) || objectiveChange <= R.tol || (r === 1 && wDone);
-    if (!rejected && wDone && objDone) {
+    if (!rejected && wDone && objDone && fresh) {
       if (!converged) convergedAt = r;
       converged = true;
       if (R.stopEarly) break;

@@ -814,6 +814,13 @@ function semanticChecks(
       out.push({ message: 'relation.restarts is for form clusters (k-means restarts); form covariance has none. Remove it.', location: locate(['relation', 'restarts']) });
     if (rel.form === 'clusters' && given('epsilon'))
       out.push({ message: 'relation.epsilon is for form covariance; form clusters has none. Remove it.', location: locate(['relation', 'epsilon']) });
+    const optimize = spec.stages.optimize;
+    const optMethod = optimize && registry.find(optimize.backend ?? spec.backend, 'optimize', optimize.method);
+    if (rel.form === 'covariance' && optMethod && !optMethod.impl.blockLambdas)
+      out.push({
+        message: `relation learn with form covariance leaves the bias free (λ 0 on it, λ on the weights), which needs an optimize method that reads λ per parameter; "${optimize.method}" on backend "${optimize.backend ?? spec.backend}" takes one λ for all. Use one of: ${registry.methods('optimize', optimize.backend ?? spec.backend).filter((m) => registry.find(optimize.backend ?? spec.backend, 'optimize', m)!.impl.blockLambdas).join(', ') || '(none on this backend)'}.`,
+        location: locate(['stages', 'optimize', 'method']),
+      });
     const prop = spec.stages.propagate?.method;
     const fuse = spec.stages.fuse?.method;
     if (rel.form === 'covariance' && (prop !== 'identity' || fuse !== 'precision'))

@@ -6,6 +6,7 @@ import { optimizeLoop } from './optimize-loop.js';
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling), all tasks batched.',
   losses: TENSOR_LOSSES,
+  blockLambdas: true,
   models: TENSOR_MODELS,
   options: standardOptions.adamOptions({ epochs: 2000, tol: 1e-6 }),
   run(input, options, ctx) {

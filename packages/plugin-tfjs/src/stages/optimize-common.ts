@@ -206,10 +206,22 @@ export function parameters(input: OptimizeInput, options: Record<string, unknown
     input.tasks.forEach((t, k) => out.set(Float32Array.from(m.subarray(t.index * d, t.index * d + d)), k * d));
     return out;
   };
-  const lambda = options.lambda as number;
+  // λ per parameter (input.lambdas: one λ everywhere, or one per block); one λ makes the pull λc_t per task (T×1×1),
+  // several a pull per entry, λ_j c_t (T×d/K×K)
+  const lambdas = input.lambdas ?? new Float64Array(d).fill(options.lambda as number);
+  const uniform = lambdas.every((l) => l === lambdas[0]);
+  let pull: tf.Tensor3D;
+  if (uniform) pull = tf.tensor3d(Float32Array.from(input.tasks, (t) => lambdas[0]! * input.penaltyWeights[t.index]!), [T, 1, 1]);
+  else {
+    const out = new Float32Array(T * d);
+    input.tasks.forEach((t, k) => {
+      for (let j = 0; j < d; j++) out[k * d + j] = lambdas[j]! * input.penaltyWeights[t.index]!;
+    });
+    pull = tf.tensor3d(out, shape);
+  }
   return {
     e: tf.tensor3d(rows(input.targets.data), shape),
-    pull: tf.tensor3d(Float32Array.from(input.tasks, (t) => lambda * input.penaltyWeights[t.index]!), [T, 1, 1]),
+    pull,
     w0: tf.tensor3d(rows(input.start.data), shape),
     // the model layout's ridge mask (1 × d/K × K): 0 at the bias row, unless this fit penalizes every entry
     P: tf.tensor3d(Float32Array.from(input.model.layout.penalized), [1, shape[1], shape[2]]),
@@ -286,7 +298,7 @@ export function valueAndGradient(
   }
   const diff = tf.sub(w, e);
   const Pw = tf.mul(P, w);
-  f = tf.add(f, tf.add(tf.mul(pull, total(tf.square(diff))), tf.mul(ridge, total(tf.square(Pw)))));
+  f = tf.add(f, tf.add(total(tf.mul(pull, tf.square(diff))), tf.mul(ridge, total(tf.square(Pw)))));
   g = tf.add(g, tf.add(tf.mul(tf.mul(2, pull), diff), tf.mul(2 * ridge, Pw)));
   return { f: f as tf.Tensor3D, g: g as tf.Tensor3D };
 }
@@ -299,7 +311,9 @@ export const norms = (g: tf.Tensor3D): tf.Tensor3D => tf.sqrt(total(tf.square(g)
  * largest eigenvalue of XᵀX (the bound holds for softmax's K×K Hessian blocks too). Only for a finite bound.
  */
 export function lipschitz(B: Batch, loss: TensorLoss, pull: tf.Tensor3D, ridge: number): tf.Tensor3D {
-  return tf.add(tf.add(tf.mul(B.lmax, loss.curvature), tf.mul(2, pull)), 2 * ridge) as tf.Tensor3D;
+  // a pull per entry (λ per block) is bounded by its largest entry
+  const top = pull.shape[1] === 1 && pull.shape[2] === 1 ? pull : tf.max(pull, [1, 2], true);
+  return tf.add(tf.add(tf.mul(B.lmax, loss.curvature), tf.mul(2, top)), 2 * ridge) as tf.Tensor3D;
 }
 
 /** Relative change of a float32 objective below which {@link armijoSteps} trusts the slope, not the values. */

@@ -11,6 +11,7 @@ import { solverOptions } from './common.js';
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; batched conjugate gradient).',
   losses: ['squared'],
+  blockLambdas: true,
   options: { ...standardOptions.optimizeOptions, ...solverOptions },
   run(input, options, ctx) {
     if (input.loss.name !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');

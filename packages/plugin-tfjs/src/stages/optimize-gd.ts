@@ -9,6 +9,7 @@ import { optimizeLoop } from './optimize-loop.js';
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Full-batch gradient descent (step 1/L by default, or a backtracking search when L is unbounded), all tasks batched.',
   losses: TENSOR_LOSSES,
+  blockLambdas: true,
   models: TENSOR_MODELS,
   options: standardOptions.gdOptions({ epochs: 1000, tol: 1e-6 }),
   run(input, options, ctx) {

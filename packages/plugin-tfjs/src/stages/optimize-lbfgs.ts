@@ -25,6 +25,7 @@ const FIX = 'Check the data for extreme values, or start from smaller weights (i
 export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'L-BFGS with a backtracking Armijo line search (robust to an overflowing loss), all tasks batched.',
   losses: TENSOR_LOSSES,
+  blockLambdas: true,
   models: TENSOR_MODELS,
   options: standardOptions.lbfgsOptions({ epochs: 1000, tol: 1e-7 }),
   run(input, options, ctx) {

@@ -9,6 +9,7 @@ import { optimizeLoop } from './optimize-loop.js';
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Mini-batch SGD with seeded shuffling and a decaying step, all tasks batched.',
   losses: TENSOR_LOSSES,
+  blockLambdas: true,
   models: TENSOR_MODELS,
   options: standardOptions.sgdOptions({ epochs: 100, tol: 1e-6 }),
   run(input, options, ctx) {
