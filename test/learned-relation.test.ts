@@ -248,6 +248,12 @@ describe('mistakes are refused before any round', () => {
     ['form covariance with fuse mean', '{ method: learn, form: covariance }', '{ method: mean }', /only fuse precision after propagate identity/],
     ['every 0', '{ method: learn, form: covariance, every: 0 }', '{ method: precision }', /every/],
     ['an unknown form', '{ method: learn, form: spectral }', '{ method: precision }', /form/],
+    ['one cluster', '{ method: learn, form: clusters, k: 1 }', '{ method: weighted-mean, scope: per-task, weights: edges }', /relation\.k/],
+    ['k as an empty string', "{ method: learn, form: clusters, k: '' }", '{ method: weighted-mean, scope: per-task, weights: edges }', /relation\.k/],
+    ['epsilon 0', '{ method: learn, form: covariance, epsilon: 0 }', '{ method: precision }', /relation\.epsilon/],
+    ['epsilon 1e9', '{ method: learn, form: covariance, epsilon: 1.0e9 }', '{ method: precision }', /relation\.epsilon/],
+    ['a million restarts', '{ method: learn, form: clusters, k: 3, restarts: 1000000 }', '{ method: weighted-mean, scope: per-task, weights: edges }', /relation\.restarts/],
+    ['every on a given relation', '{ method: identity, every: 2 }', '{ method: mean }', /every/],
   ])('%s', async (_what, relation, fuse, message) => {
     const e = await fail(runText(quick(relation, fuse, '3')));
     expect(e.code).toBe('SPEC_INVALID');

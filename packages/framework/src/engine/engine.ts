@@ -471,6 +471,11 @@ export class Engine {
           key: { relation: rel, weights: Array.from(weights), epsilon },
           update: (x, previous) => {
             const learned = learnCovariance(x, weights, epsilon);
+            if (!allFinite(learned.precision.data) || !allFinite(learned.omega.data) || !Number.isFinite(learned.constant))
+              throw relationInvalid(
+                `the learned task covariance Ω or its inverse overflowed (ε = ${epsilon}, from relation.epsilon ${rel.epsilon} × the initial weights' mean squared norm): S = WWᵀ + εI is too close to singular or too large to invert in float64. Move relation.epsilon towards 0.01–1.`,
+                this.place.locate(['relation', 'epsilon']),
+              );
             const before = previous.extra.omega;
             let change: number | undefined;
             if (before) {

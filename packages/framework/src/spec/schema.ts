@@ -160,9 +160,9 @@ export const RELATION_METHODS: Record<string, MethodChoice> = {
     properties: {
       form: { enum: ['covariance', 'clusters'], description: 'covariance: penalty λ[tr(WᵀΩ⁻¹W) + ε tr(Ω⁻¹)], tr Ω = 1; clusters: penalty λ Σ_c Σ_{t∈c} ‖w_t − m_c‖².' },
       every: int('Update the relation from the current task weights every N rounds (the first from the initial weights); default 1.', { minimum: 1 }),
-      epsilon: num('form covariance: ε of S = WWᵀ + εI, relative to the mean squared norm of the initial task weights (fixed for the run); default 0.01.', { exclusiveMinimum: 0 }),
+      epsilon: num('form covariance: ε of S = WWᵀ + εI, relative to the mean squared norm of the initial task weights (fixed for the run); default 0.01.', { minimum: 1e-12, maximum: 1e6 }),
       k: int('form clusters: the number of clusters K (2 ≤ K ≤ T).', { minimum: 2 }),
-      restarts: int('form clusters: seeded k-means++ restarts per update, besides refining the current clustering; default 5.', { minimum: 0 }),
+      restarts: int('form clusters: seeded k-means++ restarts per update, besides refining the current clustering; default 5.', { minimum: 0, maximum: 1000 }),
     },
     required: ['form'],
   },
