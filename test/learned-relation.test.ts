@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { adjustedRandIndex, symmetricEigen, type RunOutcome } from '@weightshare/framework';
-import { fail, runText, syntheticSpec } from './helpers/run.js';
+import { fail, runText, scratch, syntheticSpec } from './helpers/run.js';
 import { cli } from './helpers/cli.js';
 import { expectSameFinalFiles, project } from './helpers/project.js';
 
@@ -322,4 +322,25 @@ describe('checkpoints, cache and resume with a relation that changes between rou
     expect(m.checkpoints.some((c) => /^r\d{4}-relation$/.test(c.id) || c.id.endsWith('-state'))).toBe(true);
     expectSameFinalFiles(second, refRun);
   }, 300_000);
+});
+
+describe('the report of a run with a learned relation', () => {
+  it('shows the learned correlations (covariance) or groups the tasks by cluster (clusters)', () => {
+    const dir = scratch();
+    const write = (name: string, text: string): void => writeFileSync(join(dir, name), text.replace('output:\n  write: false\n', '').replace('evaluate:\n  baselines: false\n', ''));
+    write('cov.yaml', mtrl(0.2, '6'));
+    write('clu.yaml', quick('{ method: learn, form: clusters, k: 3 }', '{ method: weighted-mean, scope: per-task, weights: edges }', '6'));
+    for (const [spec, expected] of [
+      ['cov.yaml', /Learned task correlations[\s\S]*Relation A = Ω⁻¹, the learned task precision/],
+      ['clu.yaml', /grouped by learned cluster \(3 clusters\)/],
+    ] as const) {
+      const run = cli(['run', spec, '--out', 'runs'], { cwd: dir });
+      expect(run.code, run.stderr).toBe(0);
+      // both specs are named "test": runs/test-1, then runs/test-2
+      const target = join(dir, 'runs', spec === 'cov.yaml' ? 'test-1' : 'test-2');
+      const rep = cli(['report', target], { cwd: dir });
+      expect(rep.code, rep.stderr).toBe(0);
+      expect(readFileSync(join(target, 'report.html'), 'utf8')).toMatch(expected);
+    }
+  });
 });

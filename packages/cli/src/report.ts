@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { decodeNpy, invalidArgument, RunFolder, runFolderDamaged, runNotFound, writeFileAtomic, type Manifest, type RunResults } from '@weightshare/framework';
+import { correlations, decodeNpy, invalidArgument, RunFolder, runFolderDamaged, runNotFound, writeFileAtomic, type Manifest, type RunResults } from '@weightshare/framework';
 import { curveChart, errorScatter, heatmap, histogram, lineChart, MAX_MARKS, sweepChart, type Chart } from './report-charts.js';
 import { spectralOrder } from './report-order.js';
 import { isSweepDir, type SweepPlan, type SweepSummary } from './sweep.js';
@@ -200,18 +200,26 @@ export async function runReport(dir: string): Promise<{ html: string; charts: Ch
   if (existsSync(join(dir, 'relation.npy'))) {
     const A = decodeNpy(readFileSync(join(dir, 'relation.npy')));
     const T = A.rows;
-    const o = spectralOrder(A);
-    order = o.order;
-    orderNote = o.how;
+    // a learned covariance shows its correlations (the relation the stages got is its inverse), in their spectral
+    // order; learned clusters group the tasks by cluster
+    const learned = existsSync(join(dir, 'omega.npy')) ? correlations(decodeNpy(readFileSync(join(dir, 'omega.npy')))) : undefined;
+    const clusters = r.relation.clusters;
+    const o = spectralOrder(learned ?? A);
+    order = clusters ? ids.map((_, i) => i).sort((a, b) => clusters[a]! - clusters[b]! || a - b) : o.order;
+    orderNote = clusters ? `grouped by learned cluster (${new Set(clusters).size} clusters), in task order within each` : learned ? `${o.how} (of the learned correlations)` : o.how;
+    if (learned)
+      matrixCharts.push(
+        await heatmap('correlations', 'Learned task correlations Ω_st / √(Ω_ss Ω_tt) (tasks reordered)', { rows: T, cols: T, at: (i, j) => learned.data[order[i]! * T + order[j]!]! }, { rows: order.map((k) => ids[k]!), cols: order.map((k) => ids[k]!), rowTitle: 'task', colTitle: 'task', value: 'corr' }),
+      );
     matrixCharts.push(
-      await heatmap('relation', 'Relation A (tasks reordered)', { rows: T, cols: T, at: (i, j) => A.data[order[i]! * T + order[j]!]! }, { rows: order.map((k) => ids[k]!), cols: order.map((k) => ids[k]!), rowTitle: 'task', colTitle: 'task', value: 'a_st' }),
+      await heatmap('relation', learned ? 'Relation A = Ω⁻¹, the learned task precision (tasks reordered)' : 'Relation A (tasks reordered)', { rows: T, cols: T, at: (i, j) => A.data[order[i]! * T + order[j]!]! }, { rows: order.map((k) => ids[k]!), cols: order.map((k) => ids[k]!), rowTitle: 'task', colTitle: 'task', value: 'a_st' }),
     );
     const degree = Array.from({ length: T }, (_, i) => {
       let d = 0;
       for (let j = 0; j < T; j++) if (j !== i && A.data[i * T + j] !== 0) d++;
       return d;
     });
-    matrixCharts.push(await histogram('degree', 'Degree distribution of the task graph', degree, 'neighbours of a task (non-zero a_st, s ≠ t)', new Set(degree).size <= 40));
+    if (!learned) matrixCharts.push(await histogram('degree', 'Degree distribution of the task graph', degree, 'neighbours of a task (non-zero a_st, s ≠ t)', new Set(degree).size <= 40));
   }
   const features = r.data.features;
   for (const [file, id, title] of [['weights.npy', 'weights', 'Weights W'], ['targets.npy', 'targets', 'Fused targets E']] as const) {
