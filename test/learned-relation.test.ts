@@ -260,6 +260,45 @@ describe('mistakes are refused before any round', () => {
     expect(e.message + JSON.stringify(e.problems)).toMatch(message);
   });
 
+  it('fuse precision on a relation that changes and is no precision matrix', async () => {
+    for (const relation of ['{ method: learn, form: clusters, k: 3 }', '{ method: estimate, similarity: cosine, knn: 3, every: 5 }']) {
+      const e = await fail(runText(quick(relation, '{ method: precision }', '3')));
+      expect(e.code).toBe('SPEC_INVALID');
+      expect(JSON.stringify(e.problems)).toMatch(/fuse precision reads the relation as the precision matrix/);
+    }
+  });
+
+  it('a task whose labels leave a free bias unbounded (learned covariance with the logistic loss) is refused, and says why λ cannot help', async () => {
+    const dir = scratch();
+    const lines = ['shop,x1,x2,bought'];
+    let seed = 3;
+    const next = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const shop of ['a', 'b', 'c', 'd'])
+      for (let i = 0; i < 30; i++) lines.push(`${shop},${(next() * 2 - 1).toFixed(3)},${(next() * 2 - 1).toFixed(3)},${shop === 'd' || next() < 0.5 ? 1 : 0}`);
+    writeFileSync(join(dir, 'shops.csv'), lines.join('\n') + '\n');
+    const text = `apiVersion: weightshare/v1
+name: bias
+seed: 5
+loss: logistic
+data: { source: csv, path: shops.csv, task: shop, target: bought, features: [x1, x2] }
+relation: { method: learn, form: covariance }
+stages:
+  propagate: { method: identity }
+  fuse: { method: precision }
+  optimize: { method: lbfgs, lambda: 10, ridge: 1 }
+rounds: 3
+output: { write: false }
+`;
+    const e = await fail(runText(text, { dir }));
+    expect(e.code).toBe('SPEC_INVALID');
+    expect(e.message).toMatch(/task "d" has no finite logistic fit with a free bias.*whatever λ is/);
+  });
+
+  it('restarts: 0 still clusters (one seeded start when there is nothing to refine)', async () => {
+    const out = await runText(quick('{ method: learn, form: clusters, k: 3, restarts: 0 }', '{ method: weighted-mean, scope: per-task, weights: edges }', '4'));
+    expect(new Set(out.results.relation.clusters).size).toBeGreaterThan(1);
+  });
+
   it('more clusters than tasks, initial weights of zero, a precision that is not positive semi-definite', async () => {
     let e = await fail(runText(quick('{ method: learn, form: clusters, k: 31 }', '{ method: weighted-mean, scope: per-task, weights: edges }', '3')));
     expect(e.code).toBe('RELATION_INVALID');

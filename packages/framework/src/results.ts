@@ -108,7 +108,7 @@ export interface RunResults {
     updates?: number;
     /** form clusters: each task's cluster (0-based, in task order) at the end. */
     clusters?: number[];
-    /** Synthetic data with hidden clusters: the adjusted Rand index of the learned clusters (form clusters), or of a k-means of the learned Ω's correlations into the true number of clusters (form covariance). */
+    /** Synthetic data with hidden clusters, form clusters: the adjusted Rand index of the learned clusters against them. */
     adjustedRandIndex?: number;
   };
   objective: ObjectiveInfo;

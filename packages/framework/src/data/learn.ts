@@ -1,8 +1,10 @@
 /**
  * Relations learned jointly with the task parameters (`relation.method: learn`), and re-estimated ones.
  *
- * Both learned forms alternate with the rounds on one joint objective, so that each relation update and each round
- * can only lower it:
+ * Both learned forms alternate with the rounds on one joint objective: each relation update minimizes it over the
+ * relation for the current weights, so it can only lower it; with the exact optimizer each round lowers it too (for
+ * covariance with any convex loss, the round being a majorize-minimize step; for clusters with squared loss, as for
+ * every graph-regularized round):
  *
  * - `covariance` (multi-task relationship learning, Zhang & Yeung 2010): the penalty is λ[tr(Wᵀ Ω⁻¹ W) + ε tr(Ω⁻¹)]
  *   over task covariances Ω ≻ 0 with tr Ω = 1. For fixed W its minimizer is Ω = S^½ / tr S^½, S = W Λ Wᵀ + εI (Λ the
@@ -61,9 +63,10 @@ export function learnCovariance(W: DenseMatrix, weights: ArrayLike<number>, epsi
       }
     const { values, vectors } = symmetricEigen(G, p);
     const top = Math.max(0, values[p - 1] ?? 0);
-    // directions with σ² at rounding level of the largest carry no information (and U = YVΣ⁻¹ would be noise)
+    // directions with σ² at rounding level of the largest carry no information (and U = YVΣ⁻¹ would be noise; where
+    // σ² ≪ ε, as such directions are, their term (f(σ²+ε) − f(ε)) uuᵀ is negligible anyway)
     const keep: number[] = [];
-    for (let k = 0; k < p; k++) if (values[k]! > top * 1e-13 && values[k]! > 0) keep.push(k);
+    for (let k = 0; k < p; k++) if (values[k]! > top * 1e-15 && values[k]! > 0) keep.push(k);
     sig2 = keep.map((k) => values[k]!);
     const r = keep.length;
     U = new Float64Array(T * r);
@@ -260,7 +263,8 @@ export function kmeans(Y: Float64Array, T: number, p: number, K: number, rng: Rn
     const r = lloyd(Y, T, p, K, Int32Array.from(previous));
     consider(r.labels, r.iterations, 'previous');
   }
-  for (let k = 1; k <= restarts; k++) {
+  // with nothing to refine, at least one seeded start
+  for (let k = 1; k <= Math.max(restarts, previous ? 0 : 1); k++) {
     const r = lloyd(Y, T, p, K, seedPlusPlus(Y, T, p, K, rng));
     consider(r.labels, r.iterations, k);
   }

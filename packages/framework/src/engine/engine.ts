@@ -190,7 +190,7 @@ export class Engine {
     const lambda = typeof optOptions.lambda === 'number' && !perEntry ? optOptions.lambda : 1;
     const ridge = Number(optOptions.ridge ?? 0);
     const tied = tiedOf(optOptions.lambda, model.layout);
-    this.checkBounded(data.train, lambdas, tied);
+    this.checkBounded(data.train, lambdas, tied, freeBias);
     // the data's fingerprint keys the stored stages; without a store it is not needed (hashing 1.6 GB takes seconds)
     let dataHashValue: string | undefined;
     const dataHash = (): string => (dataHashValue ??= hashData(data));
@@ -461,6 +461,9 @@ export class Engine {
         let norm = 0;
         for (let t = 0; t < T; t++) for (let j = 0; j < B.cols; j++) norm += weights[j]! * B.data[t * B.cols + j]! ** 2;
         const epsilon = (rel.epsilon * norm) / T;
+        // the spec's one λ (1 for λ per block): ε in the objective's own units is epsilon / λ
+        const specLambda = (spec.stages.optimize as unknown as { lambda?: unknown }).lambda;
+        const lambdaScale = typeof specLambda === 'number' && specLambda > 0 ? specLambda : 1;
         if (!(epsilon > 0))
           throw relationInvalid(
             `relation learn with form covariance sets ε relative to the mean squared norm of the initial task weights, which is 0 (init ${spec.init.method}), so S = WWᵀ + εI would be singular. Use init: { method: independent } (the default), or init from a file with nonzero weights.`,
@@ -473,7 +476,7 @@ export class Engine {
             const learned = learnCovariance(x, weights, epsilon);
             if (!allFinite(learned.precision.data) || !allFinite(learned.omega.data) || !Number.isFinite(learned.constant))
               throw relationInvalid(
-                `the learned task covariance Ω or its inverse overflowed (ε = ${epsilon}, from relation.epsilon ${rel.epsilon} × the initial weights' mean squared norm): S = WWᵀ + εI is too close to singular or too large to invert in float64. Move relation.epsilon towards 0.01–1.`,
+                `the learned task covariance Ω or its inverse overflowed (ε = ${epsilon / lambdaScale}, from relation.epsilon ${rel.epsilon} × the initial weights' mean squared norm): S = WWᵀ + εI is too close to singular or too large to invert in float64. Move relation.epsilon towards 0.01–1.`,
                 this.place.locate(['relation', 'epsilon']),
               );
             const before = previous.extra.omega;
@@ -487,7 +490,8 @@ export class Engine {
               }
               change = Math.sqrt(d / n);
             }
-            return { A: learned.precision, extra: { omega: learned.omega }, constant: learned.constant, info: { epsilon, ...(change !== undefined ? { change } : {}) } };
+            // ε as the objective's formula has it, λ[tr(W̃ᵀΩ⁻¹W̃) + ε tr Ω⁻¹] (the update works in λ-weighted units)
+            return { A: learned.precision, extra: { omega: learned.omega }, constant: learned.constant, info: { epsilon: epsilon / lambdaScale, ...(change !== undefined ? { change } : {}) } };
           },
         };
       }
@@ -636,13 +640,19 @@ export class Engine {
    * λ = 0 on the entries that the ridge leaves free (the biases) gives a task whose labels leave them unbounded
    * (the loss's `unboundedBias`) no finite optimum in the rounds: refused before any work, naming the task.
    */
-  private checkBounded(tasks: readonly TaskData[], lambdas: Float64Array, tied: Uint8Array | undefined): void {
+  private checkBounded(tasks: readonly TaskData[], lambdas: Float64Array, tied: Uint8Array | undefined, freeBias = false): void {
     const { loss, model } = this.components;
     const probe = loss.component.unboundedBias;
     // a tied entry is fitted to all tasks' rows at once, not to one task's
     if (!probe || !model.layout.penalized.some((v, j) => !v && !(lambdas[j]! > 0) && !tied?.[j])) return;
     for (const t of tasks) {
       const why = probe.call(loss.component, t.y, model.layout.outputs, loss.options);
+      if (why && freeBias)
+        throw new WeightshareError(
+          ErrorCode.SPEC_INVALID,
+          `task "${t.id}" has no finite ${loss.name} fit with a free bias: ${why}. relation learn with form covariance leaves every task's bias free (no pull, no ridge), so that bias grows without bound whatever λ is. Leave the task out of the data, or use another relation (form clusters, or a fixed one with fuse mean), which pulls the bias too.`,
+          { context: { task: t.id }, problems: [{ message: 'the relation is declared here', location: this.loaded.locate(['relation']) }] },
+        );
       if (why)
         throw new WeightshareError(
           ErrorCode.SPEC_INVALID,

@@ -64,7 +64,7 @@ export function planObjective(propagate: { method: string }, fuse: { method: str
     return {
       ...plan,
       formula: `${DATA} + λ Σ_c Σ_{t∈c} ‖w_t − m_c‖², m_c the mean of cluster c of a learned k-means clustering into ${relation.k} clusters (a_st = 1/|c| within a cluster)`,
-      reason: 'the relation update is the best k-means clustering found from the current one and seeded restarts (never a worse one), and the rounds are graph-regularized steps for the clustering, so neither can raise this objective.',
+      reason: 'the relation update is the best k-means clustering found from the current one and seeded restarts (never a worse one), so it cannot raise this objective, and the rounds are graph-regularized steps for the clustering (which do not raise it with squared loss and the exact optimizer).',
     };
   const surrogate = `${DATA} + λ Σ_t c_t ‖w_t − E_t‖², E_t and c_t the targets and penalty weights the round used`;
   if (relation.method === 'estimate' && relation.every !== undefined)

@@ -216,6 +216,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     loss: spec.loss,
     model: spec.model,
     rounds: R,
+    lambdas: ctx.hashes.matrix({ rows: 1, cols: p, data: ctx.lambdas }),
     everyRound,
     sizes,
   });
@@ -311,6 +312,9 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
         dataHash: ctx.hashes.data(),
         loss: spec.loss,
         model: spec.model,
+        // the pull per parameter (λ per block, a free bias) and the tied blocks
+        lambdas: ctx.hashes.matrix({ rows: 1, cols: p, data: ctx.lambdas }),
+        tied: ctx.tied ? Array.from(ctx.tied) : null,
         E: ctx.hashes.matrix(own.E),
         c: ctx.hashes.matrix({ rows: 1, cols: T, data: own.c }),
         W: ctx.hashes.matrix(x),
@@ -360,6 +364,12 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     const fresh = !ctx.relearn || r === 1 || relationInfo !== undefined;
     const wDone = lastChange <= R.tol;
     if (R.stopEarly && !fresh && wDone && !last && !updatesAt(r + 1)) forcedAt = r + 1;
+    // the relation is learned from the next round's input, which the safeguard could no longer check once the
+    // memory is reset: before an update the step is the plain one
+    if (updatesAt(r + 1) && next !== g) {
+      next = g;
+      nextStep = 'plain';
+    }
     const nextOwn = (next === g && !updatesAt(r + 1)) || last;
     if (needsTargetsAtW && record) {
       atW = nextOwn ? await targets(g, `r${pad(r + 1)}-`, r + 1) : await targets(g, `${id}objective-`, r + 1);

@@ -804,6 +804,13 @@ function semanticChecks(
         out.push({ message: `relation.matrix must be square: row ${i + 1} has ${r.length} values but there are ${T} rows.`, location: locate(['relation', 'matrix', i]) });
     });
   }
+  const fuseMethod = spec.stages.fuse?.method;
+  const changing = rel.method === 'learn' || (rel.method === 'estimate' && rel.every !== undefined);
+  if (fuseMethod === 'precision' && changing && !(rel.method === 'learn' && rel.form === 'covariance'))
+    out.push({
+      message: `fuse precision reads the relation as the precision matrix of a penalty, which must be positive semi-definite; a ${rel.method === 'learn' ? 'clustering' : 're-estimated similarity'} changes between rounds and is not one (a kNN or thresholded similarity in general is not). Use relation: { method: learn, form: covariance }, a fixed relation (checked once), or another fuse method.`,
+      location: locate(['stages', 'fuse', 'method']),
+    });
   if (rel.method === 'learn') {
     // epsilon, restarts and every have no schema defaults (normalizeSpec fills them), so here they are what the user wrote
     const given = (key: string): boolean => Object.prototype.hasOwnProperty.call(rel, key);
