@@ -2,9 +2,10 @@
 // Regenerates docs/results.md: runs the sweep of every real-data pipeline and tabulates test metrics
 // (mean ± std over the outer splits). Usage: node scripts/results.mjs [--jobs 2]
 // Each sweep's JSON (and its run folders) stay in the printed temporary folder; RESULTS_FROM=<that folder> rebuilds
-// the page from them without running anything again (for editing the text).
+// the page from them, running only the sweeps it does not hold yet (for editing the text, or re-running a few after
+// deleting their <name>.sweep.json).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,7 +43,8 @@ let total = 0;
 /** Runs a pipeline's sweep (no stage cache) and returns its summary and how long it took. */
 function sweep(name) {
   const saved = join(out, `${name}.sweep.json`);
-  if (from) {
+  // with RESULTS_FROM, a sweep that folder already holds is read back; one it lacks runs now, into it
+  if (from && existsSync(saved)) {
     const { s, seconds } = JSON.parse(readFileSync(saved, 'utf8'));
     total += seconds;
     return { s, seconds };
