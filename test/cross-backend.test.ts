@@ -3,7 +3,9 @@
  * (float32, wasm), agreeing within the documented tolerance; tfjs-cpu on a small case; determinism; memory; and the
  * native `tensorflow` device where it is installed.
  */
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { loadPipeline, runPipeline, type RunOutcome } from '@weightshare/framework';
@@ -52,6 +54,46 @@ const SHORTENED: Record<string, string[]> = {
 };
 
 /**
+ * Relations learned with the rounds. Learned clusters (k-means of the weights) and a kNN graph re-estimated from the
+ * weights are discrete functions of them: at a near-tie, float32 and float64 weights put a task in another cluster or
+ * pick another neighbour, and the two runs then settle at different fixed points of the same non-convex alternation
+ * (measured: parkinsons-motor-clusters ends with clusters of 18/13/10/1 patients on cpu and 15/14/12/1 on tfjs, k-means
+ * inertia 587.8 and 583.8, weights 17% apart; computer-knn-every's graphs differ by a few edges, weights 1.0e-2 apart).
+ * What must agree is everything given the relation: cpu, run with tfjs's final relation fixed (`relation: csv`),
+ * reproduces tfjs's weights and targets (measured: computer-knn-every 1.1e-7). The two learned runs' metrics agree
+ * to 1e-2 (measured at most 2.1e-3, computer-knn-every's task-weighted explained variance).
+ * Given their relation, some of these fixed points sit further than 1e-4 apart in float32, each for a measured reason:
+ */
+const LEARNED_TOLERANCE: Record<string, [number, string]> = {
+  // Parkinsons' 16 correlated voice measures, as parkinsons-motor.yaml above (cpu with tfjs's relation: 1.44e-3, 2.17e-4, 7.1e-4)
+  'parkinsons-motor-clusters.yaml': [2e-3, 'correlated features at λ = 0.1: the float32 fixed point drifts 1.4e-3 along them'],
+  'parkinsons-motor-knn-every.yaml': [2e-3, 'the conditioning of parkinsons-motor.yaml (measured 2.2e-4)'],
+  // MTRL's joint objective is convex (one fixed point, compared directly), but its majorize-minimize rounds contract
+  // slowly where Ω⁻¹ is ill-conditioned: a float32 round's step rounds to zero 7.1e-4 short of the float64 optimum
+  // (tfjs stops after 75 rounds with a change of exactly 0, cpu runs 211); metrics still agree to 7e-6
+  'parkinsons-motor-mtrl.yaml': [2e-3, 'slow majorize-minimize rounds stall in float32 (measured 7.1e-4)'],
+  // School's collinear one-hot features under per-cluster (or per-neighbourhood) targets: cpu with tfjs's final
+  // relation fixed sits as far from tfjs as the two learned runs do (2.3e-4 and 2.7e-4): it is the fixed-relation
+  // problem's float32 drift, not the learning
+  'school-clusters.yaml': [1e-3, 'per-cluster targets on collinear features (measured 2.3e-4)'],
+  'school-knn-every.yaml': [1e-3, 'per-neighbourhood targets on collinear features (measured 2.7e-4)'],
+};
+
+/** Whether a spec's relation is a discrete function of the weights re-computed during the rounds. */
+function discreteLearned(relation: Record<string, unknown>): boolean {
+  return (relation.method === 'learn' && relation.form === 'clusters') || (relation.method === 'estimate' && relation.every !== undefined);
+}
+
+/** A relation as a CSV file without a header (the data's task order), every digit kept. */
+function relationCsv(A: { rows: number; cols: number; data: Float64Array }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ws-relation-'));
+  const lines: string[] = [];
+  for (let i = 0; i < A.rows; i++) lines.push(Array.from(A.data.subarray(i * A.cols, (i + 1) * A.cols), String).join(','));
+  writeFileSync(join(dir, 'A.csv'), `${lines.join('\n')}\n`);
+  return join(dir, 'A.csv');
+}
+
+/**
  * Pipelines that differ from another only in their sweep section (the same space searched another way): their plain
  * run is that pipeline's run, which is compared below; here their composed specs are checked to be that one's.
  */
@@ -82,13 +124,16 @@ describe('every pipeline under --backend cpu and --backend tfjs', () => {
     const cpu = await run(`pipelines/${f}`, 'cpu', SHORTENED[f]);
     const wasm = await run(`pipelines/${f}`, 'tfjs', ['backendOptions.tfjs.device=wasm', ...(SHORTENED[f] ?? [])]);
     expect(wasm.results.plugins.find((p) => p.backend === 'tfjs')!.runtime).toMatchObject({ device: 'wasm' });
-    const weightTolerance = f in NONCONVEX ? 5e-3 : f in ILL_CONDITIONED ? 2e-3 : TOLERANCE;
-    expect(relativeError(cpu.weights.data, wasm.weights.data)).toBeLessThan(weightTolerance);
-    expect(relativeError(cpu.targets.data, wasm.targets.data)).toBeLessThan(weightTolerance);
+    const weightTolerance = f in NONCONVEX ? 5e-3 : f in ILL_CONDITIONED ? 2e-3 : (LEARNED_TOLERANCE[f]?.[0] ?? TOLERANCE);
+    const discrete = discreteLearned(cpu.spec.relation as unknown as Record<string, unknown>);
+    // a discrete learned relation: cpu with tfjs's final relation fixed must give tfjs's weights
+    const reference = discrete ? await run(`pipelines/${f}`, 'cpu', [`relation={method: csv, path: ${relationCsv(wasm.relation)}}`]) : cpu;
+    expect(relativeError(reference.weights.data, wasm.weights.data)).toBeLessThan(weightTolerance);
+    expect(relativeError(reference.targets.data, wasm.targets.data)).toBeLessThan(weightTolerance);
     // every metric of the loss (regression: MSE relative, R²/explained variance absolute; binary: accuracy, log-loss, AUC)
     const [m, n] = [cpu.results.models.shared, wasm.results.models.shared] as unknown as Record<string, number>[];
     expect(Object.keys(n!)).toEqual(Object.keys(m!));
-    for (const k of Object.keys(m!)) expect(Math.abs(m![k]! - n![k]!) / Math.max(1, Math.abs(m![k]!)), k).toBeLessThan(TOLERANCE);
+    for (const k of Object.keys(m!)) expect(Math.abs(m![k]! - n![k]!) / Math.max(1, Math.abs(m![k]!)), k).toBeLessThan(discrete ? 1e-2 : TOLERANCE);
   });
 
   it.each(Object.entries(SAME_RUN))('%s runs what %s runs (only the sweep differs)', async (f, same) => {
