@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 /**
- * Compiles packages/plugin-cpu/src/wasm/kernels.wat (WebAssembly text, SIMD) with wabt and writes the bytes, base64,
- * into packages/plugin-cpu/src/wasm/kernels-wasm.ts (committed, so installing the package needs no compiler).
- *   node scripts/build-wasm.mjs           write kernels-wasm.ts
- *   node scripts/build-wasm.mjs --check   exit 1 when kernels-wasm.ts is not what kernels.wat compiles to
+ * Generates packages/plugin-cpu/src/wasm/kernels.wat (WebAssembly text, SIMD) from scripts/wasm-kernels.mjs, compiles
+ * it with wabt and writes the bytes, base64, into packages/plugin-cpu/src/wasm/kernels-wasm.ts (both committed, so
+ * installing the package needs no compiler).
+ *   node scripts/build-wasm.mjs           write kernels.wat and kernels-wasm.ts
+ *   node scripts/build-wasm.mjs --check   exit 1 when either is not what the generator gives
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
+import { kernelsWat } from './wasm-kernels.mjs';
 
 const dir = fileURLToPath(new URL('../packages/plugin-cpu/src/wasm/', import.meta.url));
+const wat = kernelsWat();
 const wabt = await wabtInit();
-const module = wabt.parseWat('kernels.wat', readFileSync(`${dir}kernels.wat`, 'utf8'), { simd: true });
+const module = wabt.parseWat('kernels.wat', wat, { simd: true });
 module.validate();
 const { buffer } = module.toBinary({});
 module.destroy();
@@ -22,9 +25,15 @@ export const KERNELS_WASM_BASE64 =
 ${lines.join(' +\n')};
 `;
 if (process.argv.includes('--check')) {
-  const current = readFileSync(`${dir}kernels-wasm.ts`, 'utf8');
-  if (current !== text) {
-    console.error('packages/plugin-cpu/src/wasm/kernels-wasm.ts is out of date: run npm run wasm');
+  const stale = [
+    ['kernels.wat', wat],
+    ['kernels-wasm.ts', text],
+  ].filter(([file, want]) => readFileSync(`${dir}${file}`, 'utf8') !== want);
+  if (stale.length) {
+    console.error(`${stale.map(([f]) => `packages/plugin-cpu/src/wasm/${f}`).join(' and ')} ${stale.length > 1 ? 'are' : 'is'} out of date: run npm run wasm`);
     process.exit(1);
   }
-} else writeFileSync(`${dir}kernels-wasm.ts`, text);
+} else {
+  writeFileSync(`${dir}kernels.wat`, wat);
+  writeFileSync(`${dir}kernels-wasm.ts`, text);
+}

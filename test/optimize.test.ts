@@ -179,15 +179,21 @@ describe('plugin-cpu kernels against plain loops', () => {
     }
   });
 
-  it('Cholesky and LU solves with many right-hand sides (four rows per pass) match an independent solve', async () => {
+  it('Cholesky and LU solves with many right-hand sides (four rows per pass; from order 64 the SIMD kernel\'s blocked updates) match an independent solve', async () => {
     const { linalg } = await import('@weightshare/plugin-cpu');
     const { Matrix, solve } = await import('ml-matrix');
     const rng = new Rng(13);
+    expect(linalg.KERNEL_MIN_ORDER).toBe(64);
     for (const [n, m] of [
       [1, 3],
       [5, 2],
+      [32, 1],
+      [33, 2],
       [37, 5],
       [64, 9],
+      [67, 1],
+      [130, 7],
+      [203, 33],
     ] as const) {
       const R = Float64Array.from({ length: n * n }, () => (rng.next() < 0.3 ? 0 : rng.normal()));
       const A = new Float64Array(n * n); // RᵀR + I: symmetric positive definite
@@ -205,6 +211,15 @@ describe('plugin-cpu kernels against plain loops', () => {
         expect(Math.abs(viaLu[k]! - expectedN[k]!), `lu n=${n} m=${m}`).toBeLessThan(1e-9 * (1 + Math.abs(expectedN[k]!)));
       }
     }
+    // not positive definite (one negative eigenvalue), on every path: null, never a factor of something else
+    for (const n of [3, 29, 32, 33, 100]) {
+      const A = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) A[i * n + i] = i === n - 2 ? -1 : 2;
+      A[1] = A[n] = 0.5;
+      expect(linalg.cholesky(A, n), `n=${n}`).toBeNull();
+      A[(n - 2) * n + n - 2] = NaN;
+      expect(linalg.cholesky(A, n), `n=${n}, NaN`).toBeNull();
+    }
   });
 
   it('the committed kernel bytes are what kernels.wat compiles to', () => {
@@ -213,7 +228,7 @@ describe('plugin-cpu kernels against plain loops', () => {
     expect(r.status).toBe(0);
   });
 
-  it('the logistic gradient (four rows at a time, one exp per row) equals the direct formula, also for huge |z|', async () => {
+  it('the logistic gradient (four rows at a time, one exp per row; the SIMD kernel for bigger tasks) equals the direct formula, also for huge |z|', async () => {
     const { valueAndGradient } = await import('../packages/plugin-cpu/src/stages/optimize-common.js');
     // the data part alone: no pull (λ = 0), no ridge, no bias column
     const valueAndGradientForTest = async (X: Float64Array, y: Float64Array, w: Float64Array, n: number, d: number) => {
@@ -234,8 +249,15 @@ describe('plugin-cpu kernels against plain loops', () => {
       return { f: valueAndGradient(problem, w, g), g };
     };
     const rng = new Rng(12);
-    for (const n of [1, 5, 8, 23]) {
-      const d = 6;
+    // the last two are big enough (n·d ≥ 4,096) for the SIMD kernel's z = Xw and Xᵀc, with remainders of four rows and two columns
+    for (const [n, d] of [
+      [1, 6],
+      [5, 6],
+      [8, 6],
+      [23, 6],
+      [997, 7],
+      [1001, 13],
+    ] as const) {
       const X = Float64Array.from({ length: n * d }, () => rng.normal() * 30); // |z| up to hundreds: exp overflows naively
       const y = Float64Array.from({ length: n }, () => (rng.next() < 0.5 ? 1 : 0));
       const w = Float64Array.from({ length: d }, () => rng.normal());

@@ -4,7 +4,7 @@
  */
 
 import { addRows, mirrorUpper } from './gram-parts.js';
-import { gramSimd, kernels, statsSimd } from './wasm/kernels.js';
+import { gemmSub, gramSimd, kernels, reserve, scratchBase, statsSimd } from './wasm/kernels.js';
 
 /** An LU factorization PA = LU, stored in place (unit lower L below the diagonal, U on and above). */
 export interface LU {
@@ -19,14 +19,33 @@ export interface LU {
 const LU_PANEL = 32;
 
 /**
+ * Order from which the factorizations and solves below run their trailing updates in the SIMD kernel (`gemmSub`),
+ * with the matrices copied into the kernel's memory; smaller ones stay in plain arrays (the copies would cost more
+ * than the kernel saves).
+ */
+export const KERNEL_MIN_ORDER = 64;
+
+/**
  * Factorizes a copy of the n×n matrix `a` with partial pivoting, blocked (LAPACK getrf's order): a panel of 32
  * columns is factorized with row swaps across whole rows, then the rows of U to its right (a unit-lower triangular
- * solve) and the trailing matrix (A22 −= L21·U12) are updated once per panel, four rows of U12 per pass over a
- * trailing row — instead of one pass over the whole trailing matrix per column (~3× faster at n = 2,000). The pivots
+ * solve) and the trailing matrix (A22 −= L21·U12, a matrix product: the SIMD kernel's 4×4 blocks from order
+ * {@link KERNEL_MIN_ORDER}, else four rows of U12 per pass over a trailing row) are updated once per panel. The pivots
  * are the unblocked algorithm's.
  */
 export function luFactor(a: Float64Array, n: number): LU {
-  const lu = new Float64Array(a);
+  const k = n >= KERNEL_MIN_ORDER ? kernels() : null;
+  if (!k) return luFactorIn(new Float64Array(a), n, (lu, k0, k1) => {
+    for (let i = k1; i < n; i++) subtractRowsFrom(lu, i * n + k1, n - k1, lu, n, k1, lu, i * n, 1, k0, k1);
+  });
+  const scratch = n * n;
+  const mem = reserve(k, scratch + 4 * LU_PANEL);
+  mem.set(a.subarray(0, n * n), 0);
+  const f = luFactorIn(mem.subarray(0, n * n), n, (_lu, k0, k1) => gemmSub(k, k1 * n + k1, n, k1 * n + k0, n, 1, k0 * n + k1, n, n - k1, n - k1, k1 - k0, scratch));
+  return { ...f, lu: mem.slice(0, n * n) };
+}
+
+/** The blocked LU in place on `lu`; `trailing(lu, k0, k1)` applies A22 −= L21·U12 for the panel k0..k1. */
+function luFactorIn(lu: Float64Array, n: number, trailing: (lu: Float64Array, k0: number, k1: number) => void): LU {
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
   let singular = false;
@@ -71,7 +90,7 @@ export function luFactor(a: Float64Array, n: number): LU {
     // U12 = L11⁻¹ A12 (rows k0..k1, columns k1..n)
     for (let r = k0 + 1; r < k1; r++) subtractRowsFrom(lu, r * n + k1, w, lu, n, k1, lu, r * n, 1, k0, r);
     // A22 −= L21 U12
-    for (let i = k1; i < n; i++) subtractRowsFrom(lu, i * n + k1, w, lu, n, k1, lu, i * n, 1, k0, k1);
+    trailing(lu, k0, k1);
   }
   return { n, lu, perm, singular };
 }
@@ -98,19 +117,49 @@ function subtractRowsFrom(dst: Float64Array, o: number, len: number, src: Float6
   }
 }
 
+/** Rows per block of the blocked triangular solves. */
+const SOLVE_BLOCK = 32;
+
 /** Solves A X = B for an n×m right-hand side B (row-major), returning X. */
 export function luSolve(f: LU, b: Float64Array, m: number): Float64Array {
   const { n, lu, perm } = f;
-  const x = new Float64Array(n * m);
-  for (let i = 0; i < n; i++) x.set(b.subarray(perm[i]! * m, perm[i]! * m + m), i * m);
-  for (let i = 0; i < n; i++) subtractRowsFrom(x, i * m, m, x, m, 0, lu, i * n, 1, 0, i);
-  for (let i = n - 1; i >= 0; i--) {
-    const ri = i * m;
-    subtractRowsFrom(x, ri, m, x, m, 0, lu, i * n, 1, i + 1, n);
-    const d = lu[i * n + i]!;
-    for (let j = 0; j < m; j++) x[ri + j]! /= d;
+  const k = n >= KERNEL_MIN_ORDER && m > 1 ? kernels() : null;
+  if (!k) {
+    const x = new Float64Array(n * m);
+    for (let i = 0; i < n; i++) x.set(b.subarray(perm[i]! * m, perm[i]! * m + m), i * m);
+    for (let i = 0; i < n; i++) subtractRowsFrom(x, i * m, m, x, m, 0, lu, i * n, 1, 0, i);
+    for (let i = n - 1; i >= 0; i--) {
+      const ri = i * m;
+      subtractRowsFrom(x, ri, m, x, m, 0, lu, i * n, 1, i + 1, n);
+      const d = lu[i * n + i]!;
+      for (let j = 0; j < m; j++) x[ri + j]! /= d;
+    }
+    return x;
   }
-  return x;
+  // L, U and X in the kernel's memory; blocks of rows solved in turn, each block's effect on the rest one product
+  const xo = n * n;
+  const scratch = xo + n * m;
+  const mem = reserve(k, scratch + 4 * SOLVE_BLOCK);
+  mem.set(lu.subarray(0, n * n), 0);
+  for (let i = 0; i < n; i++) mem.set(b.subarray(perm[i]! * m, perm[i]! * m + m), xo + i * m);
+  const L = mem.subarray(0, n * n);
+  const x = mem.subarray(xo, xo + n * m);
+  for (let i0 = 0; i0 < n; i0 += SOLVE_BLOCK) {
+    const i1 = Math.min(n, i0 + SOLVE_BLOCK);
+    for (let i = i0 + 1; i < i1; i++) subtractRowsFrom(x, i * m, m, x, m, 0, L, i * n, 1, i0, i);
+    gemmSub(k, xo + i1 * m, m, i1 * n + i0, n, 1, xo + i0 * m, m, n - i1, m, i1 - i0, scratch);
+  }
+  for (let i1 = n; i1 > 0; i1 -= SOLVE_BLOCK) {
+    const i0 = Math.max(0, i1 - SOLVE_BLOCK);
+    for (let i = i1 - 1; i >= i0; i--) {
+      const ri = i * m;
+      subtractRowsFrom(x, ri, m, x, m, 0, L, i * n, 1, i + 1, i1);
+      const d = L[i * n + i]!;
+      for (let j = 0; j < m; j++) x[ri + j]! /= d;
+    }
+    gemmSub(k, xo, m, i0, n, 1, xo + i0 * m, m, i0, m, i1 - i0, scratch);
+  }
+  return x.slice();
 }
 
 /** Solves Aᵀ x = b for one vector. */
@@ -191,12 +240,78 @@ export function conditionEstimate(a: Float64Array, f: LU): number {
 /**
  * The lower Cholesky factor L (A = LLᵀ) of the symmetric n×n `a`, or null when `a` is not positive definite. Blocked
  * like {@link luFactor}: a panel of 32 columns is factorized, then the trailing lower triangle is updated once per
- * panel (A22 −= L21·L21ᵀ, four panel columns per pass over a trailing row, from a transposed copy of the panel).
+ * panel (A22 −= L21·L21ᵀ, from a transposed copy of the panel: the SIMD kernel's 4×4 blocks that reach the diagonal
+ * from order {@link KERNEL_MIN_ORDER}, else four panel columns per pass over a trailing row).
  */
 export function cholesky(a: Float64Array, n: number): Float64Array | null {
-  const l = new Float64Array(a);
+  if (n <= LU_PANEL) {
+    const k = kernels();
+    if (!k) return choleskyRows(a, n);
+    const mem = reserve(k, n * n);
+    mem.set(a.subarray(0, n * n));
+    if (k.cholFactors(scratchBase(), 1, n)) return null;
+    const l = mem.slice(0, n * n);
+    for (let i = 0; i < n; i++) l.fill(0, i * n + i + 1, (i + 1) * n);
+    return l;
+  }
   const nb = LU_PANEL;
-  const t = new Float64Array(nb * n); // the panel's L21, transposed: row p holds column k0 + p
+  const k = n >= KERNEL_MIN_ORDER ? kernels() : null;
+  if (!k) {
+    const t = new Float64Array(nb * n); // the panel's L21, transposed: row p holds column k0 + p
+    return choleskyIn(new Float64Array(a), n, t, (l, k0, k1) => {
+      for (let i = k1; i < n; i++) subtractRowsFrom(l, i * n + k1, i - k1 + 1, t, n, k1, l, i * n + k0, 1, 0, k1 - k0);
+    });
+  }
+  const to = n * n;
+  const scratch = to + nb * n;
+  const mem = reserve(k, scratch + 4 * nb);
+  mem.set(a.subarray(0, n * n), 0);
+  const l = choleskyIn(mem.subarray(0, n * n), n, mem.subarray(to, to + nb * n), (_l, k0, k1) =>
+    gemmSub(k, k1 * n + k1, n, k1 * n + k0, n, 1, to + k1, n, n - k1, n - k1, k1 - k0, scratch, true),
+  );
+  return l ? l.slice() : null;
+}
+
+/**
+ * Cholesky–Banachiewicz, row by row: L[i][j] = (A[i][j] − L[i][0..j)·L[j][0..j)) / L[j][j], each a dot product of two
+ * contiguous rows. For the small factors of per-task normal equations (one panel: the blocked form's column updates
+ * would only add strided passes); the kernel's `cholFactors` does the same where WebAssembly SIMD runs.
+ */
+function choleskyRows(a: Float64Array, n: number): Float64Array | null {
+  const l = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const ri = i * n;
+    for (let j = 0; j < i; j++) {
+      const rj = j * n;
+      l[ri + j] = (a[ri + j]! - dot(l, ri, l, rj, j)) / l[rj + j]!;
+    }
+    const dii = a[ri + i]! - dot(l, ri, l, ri, i);
+    if (!(dii > 0) || !Number.isFinite(dii)) return null;
+    l[ri + i] = Math.sqrt(dii);
+  }
+  return l;
+}
+
+/** Σ_{q < len} a[ia + q]·b[ib + q], in four partial sums (independent chains, so the adds overlap). */
+export function dot(a: Float64Array, ia: number, b: Float64Array, ib: number, len: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let q = 0;
+  for (; q + 3 < len; q += 4) {
+    s0 += a[ia + q]! * b[ib + q]!;
+    s1 += a[ia + q + 1]! * b[ib + q + 1]!;
+    s2 += a[ia + q + 2]! * b[ib + q + 2]!;
+    s3 += a[ia + q + 3]! * b[ib + q + 3]!;
+  }
+  for (; q < len; q++) s0 += a[ia + q]! * b[ib + q]!;
+  return s0 + s1 + (s2 + s3);
+}
+
+/** The blocked Cholesky in place on `l`, with `t` (32×n) for the transposed panel; `trailing(l, k0, k1)` updates A22. */
+function choleskyIn(l: Float64Array, n: number, t: Float64Array, trailing: (l: Float64Array, k0: number, k1: number) => void): Float64Array | null {
+  const nb = LU_PANEL;
   for (let k0 = 0; k0 < n; k0 += nb) {
     const k1 = Math.min(n, k0 + nb);
     for (let k = k0; k < k1; k++) {
@@ -218,7 +333,7 @@ export function cholesky(a: Float64Array, n: number): Float64Array | null {
     if (k1 === n) break;
     const kb = k1 - k0;
     for (let p = 0; p < kb; p++) for (let j = k1; j < n; j++) t[p * n + j] = l[j * n + k0 + p]!;
-    for (let i = k1; i < n; i++) subtractRowsFrom(l, i * n + k1, i - k1 + 1, t, n, k1, l, i * n + k0, 1, 0, kb);
+    trailing(l, k0, k1);
   }
   for (let i = 0; i < n; i++) l.fill(0, i * n + i + 1, (i + 1) * n);
   return l;
@@ -227,20 +342,53 @@ export function cholesky(a: Float64Array, n: number): Float64Array | null {
 /** Solves (L Lᵀ) X = B for an n×m right-hand side, in place on a copy of B. */
 export function choleskySolve(l: Float64Array, n: number, b: Float64Array, m: number): Float64Array {
   if (m === 1) return choleskySolveVector(l, n, b);
-  const x = new Float64Array(b);
-  for (let i = 0; i < n; i++) {
-    const ri = i * m;
-    subtractRowsFrom(x, ri, m, x, m, 0, l, i * n, 1, 0, i);
-    const d = l[i * n + i]!;
-    for (let j = 0; j < m; j++) x[ri + j]! /= d;
+  const k = n >= KERNEL_MIN_ORDER ? kernels() : null;
+  if (!k) {
+    const x = new Float64Array(b);
+    for (let i = 0; i < n; i++) {
+      const ri = i * m;
+      subtractRowsFrom(x, ri, m, x, m, 0, l, i * n, 1, 0, i);
+      const d = l[i * n + i]!;
+      for (let j = 0; j < m; j++) x[ri + j]! /= d;
+    }
+    for (let i = n - 1; i >= 0; i--) {
+      const ri = i * m;
+      subtractRowsFrom(x, ri, m, x, m, 0, l, i, n, i + 1, n);
+      const d = l[i * n + i]!;
+      for (let j = 0; j < m; j++) x[ri + j]! /= d;
+    }
+    return x;
   }
-  for (let i = n - 1; i >= 0; i--) {
-    const ri = i * m;
-    subtractRowsFrom(x, ri, m, x, m, 0, l, i, n, i + 1, n);
-    const d = l[i * n + i]!;
-    for (let j = 0; j < m; j++) x[ri + j]! /= d;
+  // as luSolve: blocks of rows, each block's effect on the rest one product (Lᵀ as a transposed view of L)
+  const xo = n * n;
+  const scratch = xo + n * m;
+  const mem = reserve(k, scratch + 4 * SOLVE_BLOCK);
+  mem.set(l.subarray(0, n * n), 0);
+  mem.set(b.subarray(0, n * m), xo);
+  const L = mem.subarray(0, n * n);
+  const x = mem.subarray(xo, xo + n * m);
+  for (let i0 = 0; i0 < n; i0 += SOLVE_BLOCK) {
+    const i1 = Math.min(n, i0 + SOLVE_BLOCK);
+    for (let i = i0; i < i1; i++) {
+      const ri = i * m;
+      subtractRowsFrom(x, ri, m, x, m, 0, L, i * n, 1, i0, i);
+      const d = L[i * n + i]!;
+      for (let j = 0; j < m; j++) x[ri + j]! /= d;
+    }
+    gemmSub(k, xo + i1 * m, m, i1 * n + i0, n, 1, xo + i0 * m, m, n - i1, m, i1 - i0, scratch);
   }
-  return x;
+  for (let i1 = n; i1 > 0; i1 -= SOLVE_BLOCK) {
+    const i0 = Math.max(0, i1 - SOLVE_BLOCK);
+    for (let i = i1 - 1; i >= i0; i--) {
+      const ri = i * m;
+      subtractRowsFrom(x, ri, m, x, m, 0, L, i, n, i + 1, i1);
+      const d = L[i * n + i]!;
+      for (let j = 0; j < m; j++) x[ri + j]! /= d;
+    }
+    // rows above: X[0:i0] −= Lᵀ[0:i0, i0:i1] · X[i0:i1], with Lᵀ[i][p] = L[i0 + p][i]
+    gemmSub(k, xo, m, i0 * n, 1, n, xo + i0 * m, m, i0, m, i1 - i0, scratch);
+  }
+  return x.slice();
 }
 
 /** {@link choleskySolve} for one right-hand side: row-wise dot products (the per-task solves of every round). */

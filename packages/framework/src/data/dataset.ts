@@ -3,6 +3,7 @@
  * standardize features with training statistics, append the bias column.
  */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { csvInvalid, dataInvalid, excerpt, type Problem, type SourceLocation } from '../errors.js';
 import { readRegularFile } from '../io.js';
@@ -733,17 +734,27 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     }
     const fill = new Array<number>(T).fill(0);
     const want = which === 'train' ? 1 : 0;
+    const K = transforms.length;
+    const source = Int32Array.from(transforms, (f) => f.encoded);
+    const center = Float64Array.from(transforms, (f) => (spec.standardize ? f.center : 0));
+    const scale = Float64Array.from(transforms, (f) => (spec.standardize ? f.scale : 1));
     for (let r = 0; r < N; r++) {
       if (isTrain[r] !== want) continue;
       const t = raw.rowTask[r]!;
       const i = fill[t]!++;
-      const X = Xs[t]!;
-      for (let k = 0; k < transforms.length; k++) {
-        const f = transforms[k]!;
-        const x = enc[r * E + f.encoded]!;
-        X.data[i * d + k] = spec.standardize ? standardizeValue(x, f, () => ({ message: 'this value', location: { file, row: lineOf(r), csvColumn: raw.columns[encoded[f.encoded]!.input]!.name } })) : x;
+      const X = Xs[t]!.data;
+      const o = i * d;
+      const re = r * E;
+      for (let k = 0; k < K; k++) {
+        const z = (enc[re + source[k]!]! - center[k]!) / scale[k]!;
+        // (x − 0) / 1 is x itself; a value whose distance from the centre overflows is an error naming its cell
+        if (!Number.isFinite(z) && spec.standardize) {
+          const f = transforms[k]!;
+          standardizeValue(enc[re + f.encoded]!, f, () => ({ message: 'this value', location: { file, row: lineOf(r), csvColumn: raw.columns[encoded[f.encoded]!.input]!.name } }));
+        }
+        X[o + k] = z;
       }
-      if (biasColumn >= 0) X.data[i * d + biasColumn] = 1;
+      if (biasColumn >= 0) X[o + biasColumn] = 1;
       ys[t]![i] = raw.target[r]!;
       lines[which][t]![i] = lineOf(r);
       rowIndex[which][t]![i] = r;
@@ -798,13 +809,39 @@ const preparedMemo = new Map<string, PreparedData>();
 const rawMemo = new Map<string, RawDataset>();
 const PREPARED_MEMO_SIZE = 4;
 
+/** SHA-256 of files read before, by path, with the stat it was taken at. */
+const hashMemo = new Map<string, { stat: string; hash: string }>();
+
+/**
+ * The SHA-256 of a regular file, read again only when its stat (device, inode, size, modification and change time in
+ * nanoseconds) differs from when it was last hashed: the runs of a sweep all hash the same data and split files.
+ * Anything else (a FIFO, a device, /proc) goes through {@link readRegularFile}, which refuses it.
+ */
+function fileHash(path: string): string {
+  let stat: string | undefined;
+  try {
+    const st = statSync(path, { bigint: true });
+    if (st.isFile()) stat = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    // readRegularFile reports it
+  }
+  const hit = stat === undefined ? undefined : hashMemo.get(path);
+  if (hit && hit.stat === stat) return hit.hash;
+  const hash = createHash('sha256').update(readRegularFile(path)).digest('hex');
+  if (stat !== undefined) {
+    if (hashMemo.size >= 64) hashMemo.delete(hashMemo.keys().next().value!);
+    hashMemo.set(path, { stat, hash });
+  }
+  return hash;
+}
+
 /** {@link loadDataset} + {@link splitRows} (+ {@link holdOutValidation}) + {@link prepareData}, memoized. */
 export function loadPrepared(data: DataSpec, split: SplitSpec, loss: LossChoice, rng: Rng, place: SpecPlace, validation?: number): PreparedData {
   const files: Record<string, string> = {};
   for (const p of [data.source === 'csv' ? data.path : undefined, split.method === 'file' ? split.path : undefined]) {
     if (p === undefined) continue;
     try {
-      files[p] = createHash('sha256').update(readRegularFile(resolve(place.baseDir, p))).digest('hex');
+      files[p] = fileHash(resolve(place.baseDir, p));
     } catch {
       return prepareUncached(data, split, loss, rng, place, validation); // the loader reports the problem
     }

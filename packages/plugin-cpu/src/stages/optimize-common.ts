@@ -20,8 +20,10 @@ import {
   type StageContext,
   type TaskData,
   type TaskOptimizeReport,
+  TaskFailure,
 } from '@weightshare/framework';
 import { gramAndXty, largestEigenvalue } from '../linalg.js';
+import { kernels, reserve, residentBlock, scratchBase, type Kernels } from '../wasm/kernels.js';
 import { Rng } from '@weightshare/framework';
 
 
@@ -65,6 +67,36 @@ export function computeStats(task: TaskData): TaskStats {
   for (let i = 0; i < n; i++) yy += task.y[i]! * task.y[i]!;
   const { G, b } = gramAndXty(X, task.y, n, d);
   return { n, d, G, b, yy, lmax: largestEigenvalue(G, d) };
+}
+
+/**
+ * The sufficient statistics of every task: the cached ones, the rest computed through the executor (on worker threads
+ * under --threads: O(nd²) each) and cached for as long as the task data lives.
+ */
+export async function statsOfTasks(tasks: readonly TaskData[], ctx: StageContext, name: string): Promise<TaskStats[]> {
+  const out: TaskStats[] = new Array(tasks.length);
+  const missing: number[] = [];
+  for (let k = 0; k < tasks.length; k++) {
+    const hit = statsCache.get(tasks[k]!);
+    if (hit) out[k] = hit;
+    else missing.push(k);
+  }
+  if (!missing.length) return out;
+  let got: TaskStats[];
+  try {
+    got = await ctx.executor.map(
+      missing.map((k) => tasks[k]!),
+      { name, run: computeStats, entry: { module: import.meta.url, export: 'computeStats' } },
+    );
+  } catch (e) {
+    throw e instanceof TaskFailure ? new TaskFailure(missing[e.index]!, name, e.cause) : e;
+  }
+  got.forEach((s, i) => {
+    const k = missing[i]!;
+    out[k] = s;
+    statsCache.set(tasks[k]!, s);
+  });
+  return out;
 }
 
 /** The loss as a solver sees it: its name and options, and its implementation (resolved on the solver's thread). */
@@ -247,6 +279,7 @@ export function valueAndGradient(p: TaskProblem, w: Float64Array, g: Float64Arra
   if (p.joint) return p.joint(w, g);
   const P = p.model.layout.size;
   let f = 0;
+  let kernel: Kernels | null;
   if (p.fast === 0 && !rows) {
     const { G, b, yy, d } = p.stats;
     let wGw = 0;
@@ -260,6 +293,8 @@ export function valueAndGradient(p: TaskProblem, w: Float64Array, g: Float64Arra
       bw += b[j]! * w[j]!;
     }
     f = yy - 2 * bw + wGw;
+  } else if (p.fast >= 0 && !rows && (kernel = linearKernel(p)) !== null) {
+    f = kernelValueAndGradient(kernel, p, w, g);
   } else if (p.fast >= 0) {
     const { d } = p.stats;
     g.fill(0);
@@ -321,6 +356,43 @@ export function valueAndGradient(p: TaskProblem, w: Float64Array, g: Float64Arra
       g[j]! += 2 * p.ridge * w[j]!;
     }
   }
+  return f;
+}
+
+/** Rows × features from which the fused linear loop runs in the SIMD kernel, and up to which (float64s). */
+const KERNEL_ROWS_MIN = 4096;
+const KERNEL_ROWS_MAX = 1 << 25;
+
+/** The kernels, when the item's rows are worth copying into their memory (a full pass, once per task per call). */
+function linearKernel(p: TaskProblem): Kernels | null {
+  const size = p.task.X.rows * p.task.X.cols;
+  return size >= KERNEL_ROWS_MIN && size <= KERNEL_ROWS_MAX ? kernels() : null;
+}
+
+/**
+ * The fused one-output linear loop in the kernel: the task's rows stay in the kernel's memory (copied on the first
+ * evaluation, then reused by every later one while the same task is being fitted), z = Xw in one call, each row's
+ * loss and derivative here (one exp per row for logistic), ∇ = Xᵀc in a second call.
+ */
+function kernelValueAndGradient(k: Kernels, p: TaskProblem, w: Float64Array, g: Float64Array): number {
+  const { rows: n, cols: d, data: X } = p.task.X;
+  const y = p.task.y;
+  const at = residentBlock(k, X, 0, X);
+  const mem = reserve(k, 2 * n + 2 * d); // z, c, w, ∇
+  const base = scratchBase();
+  mem.set(w, 2 * n);
+  k.xw(at, n, d, base + 16 * n, base);
+  const kind = p.fast;
+  const delta = (p.loss.options.delta as number | undefined) ?? 1;
+  let f = 0;
+  for (let i = 0; i < n; i++) {
+    mem[n + i] = rowCoef(kind, mem[i]!, y[i]!, delta);
+    f += rowLoss;
+  }
+  const gAt = 2 * n + d;
+  mem.fill(0, gAt, gAt + d);
+  k.xty(at, n, d, base + 8 * n, base + 8 * gAt);
+  for (let j = 0; j < d; j++) g[j] = mem[gAt + j]!;
   return f;
 }
 

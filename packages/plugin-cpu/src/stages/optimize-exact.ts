@@ -1,43 +1,169 @@
-import { linearSystemSingular, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
-import { cholesky, choleskySolve } from '../linalg.js';
-import { computeStats, perTask, statsBack, statsFor, type TaskItem, type TaskResult, type TaskStats } from './optimize-common.js';
+import { linearSystemSingular, refOf, standardOptions, TaskFailure, type OptimizeInput, type OptimizeOutput, type StageContext, type StageMethod, type TaskOptimizeReport } from '@weightshare/framework';
+import { cholesky, choleskySolve, dot } from '../linalg.js';
+import { kernels, reserve, residentBlock, scratchBase } from '../wasm/kernels.js';
+import { perTask, statsBack, statsFor, statsOfTasks, type TaskItem, type TaskResult, type TaskStats } from './optimize-common.js';
 
-function factor(item: TaskItem, G: Float64Array, d: number): Float64Array {
+/** The normal-equations matrix XᵀX + diag(pulls + ρ·mask), factorized; throws LINEAR_SYSTEM_SINGULAR naming the task. */
+function factorOf(G: Float64Array, d: number, pulls: ArrayLike<number>, ridge: number, mask: Uint8Array, task: string, rows: number, round: number): Float64Array {
   const H = new Float64Array(G);
-  const mask = item.ref.model.layout.penalized;
-  for (let j = 0; j < d; j++) H[j * d + j]! += item.pulls[j]! + (mask[j] ? item.ridge : 0);
+  for (let j = 0; j < d; j++) H[j * d + j]! += pulls[j]! + (mask[j] ? ridge : 0);
   const L = cholesky(H, d);
-  if (!L)
-    throw linearSystemSingular(`the normal equations of task "${item.task.id}" (${item.stats?.n ?? item.task.X.rows} rows, ${d} features)`, Infinity, 1e12, 'Set stages.optimize.ridge > 0 (or λ > 0), or use fewer features.', {
-      task: item.task.id,
-      round: item.round,
-    });
+  if (!L) throw singular(task, rows, d, round);
   return L;
 }
 
-/** One task: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e by Cholesky. The worker-thread entry (called as fn(item, index)). */
+/** One task: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e by Cholesky. The worker entry of resident executors (fn(item, index)). */
 export function solveExact(item: TaskItem): TaskResult {
   const stats = statsFor(item);
-  const r = solveWith(item, stats, factor(item, stats.G, stats.d));
-  return { ...r, ...statsBack(item, stats) };
+  const L = factorOf(stats.G, stats.d, item.pulls, item.ridge, item.ref.model.layout.penalized, item.task.id, stats.n, item.round);
+  const rhs = new Float64Array(stats.d);
+  for (let j = 0; j < stats.d; j++) rhs[j] = stats.b[j]! + item.pulls[j]! * item.e[j]!;
+  return { w: choleskySolve(L, stats.d, rhs, 1), report: EXACT, ...statsBack(item, stats) };
 }
 
 /** The report of every exact solve (shared: one object less per task per round). */
 const EXACT: TaskResult['report'] = Object.freeze({ epochs: 1, converged: true });
-/** Right-hand-side scratch, reused across solves on this thread (choleskySolve copies it). */
-let scratch = new Float64Array(0);
 
-function solveWith(item: TaskItem, stats: TaskStats, L: Float64Array): TaskResult {
-  const { d, b } = stats;
-  if (scratch.length !== d) scratch = new Float64Array(d);
-  const rhs = scratch;
-  for (let j = 0; j < d; j++) rhs[j] = b[j]! + item.pulls[j]! * item.e[j]!;
-  return { w: choleskySolve(L, d, rhs, 1), report: EXACT };
+/**
+ * Every task's factor in one contiguous block, by task index, with what each was computed from (the statistics
+ * object, the pull per parameter and ρ): a round reuses a factor whose inputs did not change, which in a run of
+ * rounds is every one after the first. One per run (the stage context's cache).
+ */
+interface FactorBlock {
+  d: number;
+  /** Each task's L with Lᵀ mirrored into its upper triangle (both triangular sweeps then read rows), T×d×d. */
+  L: Float64Array;
+  G: (Float64Array | undefined)[];
+  pulls: Float64Array;
+  ridge: Float64Array;
+  /** Bumped whenever a factor changes (the kernel memory holds a copy of L while it stays the same). */
+  version: number;
+}
+
+function factorBlock(ctx: StageContext, T: number, d: number): FactorBlock {
+  const key = 'plugin-cpu/exact-factors';
+  let block = ctx.cache.get(key) as FactorBlock | undefined;
+  if (!block || block.d !== d || block.G.length !== T) {
+    block = { d, L: new Float64Array(T * d * d), G: new Array(T).fill(undefined), pulls: new Float64Array(T * d), ridge: new Float64Array(T), version: 0 };
+    ctx.cache.set(key, block);
+  }
+  return block;
+}
+
+/**
+ * The solves of a round, in process over all tasks at once: a factorization depends only on the task, ρ and its
+ * pulls, so after the first round a task's solve is two triangular sweeps over its cached factor (2d² flops), less
+ * than handing it to a thread would cost; all of them run in one call of the SIMD kernel over the contiguous block
+ * of factors. XᵀX, which a first call may have to compute (O(nd²)), goes through the executor (worker threads
+ * under --threads).
+ */
+async function solveAll(input: OptimizeInput, options: Record<string, unknown>, ctx: StageContext): Promise<OptimizeOutput> {
+  const tasks = input.tasks;
+  const T = input.targets.rows;
+  const P = input.targets.cols;
+  const stats: TaskStats[] = await statsOfTasks(tasks, ctx, 'optimize/exact');
+  const block = factorBlock(ctx, T, P);
+  const ridge = options.ridge as number;
+  const mask = input.model.layout.penalized;
+  const lambdas = input.lambdas;
+  const E = input.targets.data;
+  const pulls = new Float64Array(P);
+  const rhs = new Float64Array(T * P);
+  const reports: TaskOptimizeReport[] = new Array(T);
+  const stale: number[] = []; // positions in `tasks` whose factor must be computed
+  for (let k = 0; k < tasks.length; k++) {
+    const t = tasks[k]!.index;
+    const s = stats[k]!;
+    const c = input.penaltyWeights[t]!;
+    for (let j = 0; j < P; j++) pulls[j] = lambdas[j]! * c;
+    for (let j = 0; j < P; j++) rhs[t * P + j] = s.b[j]! + pulls[j]! * E[t * P + j]!;
+    reports[t] = EXACT;
+    // the cached factor, unless what it was computed from changed
+    let same = block.G[t] === s.G && block.ridge[t] === ridge;
+    for (let j = 0; j < P && same; j++) same = block.pulls[t * P + j] === pulls[j];
+    if (same) continue;
+    stale.push(k);
+    block.G[t] = undefined;
+    block.ridge[t] = ridge;
+    block.pulls.set(pulls, t * P);
+  }
+  if (stale.length) {
+    factorInto(block, stale.map((k) => ({ t: tasks[k]!.index, G: stats[k]!.G })), P, ridge, mask, (i, e) => {
+      const k = stale[i]!;
+      return new TaskFailure(k, 'optimize/exact', singular(tasks[k]!.id, stats[k]!.n, P, ctx.round));
+    });
+    for (const k of stale) block.G[tasks[k]!.index] = stats[k]!.G;
+    block.version++;
+  }
+  return { weights: { rows: T, cols: P, data: choleskySolves(block, rhs, T, P) }, perTask: reports };
+}
+
+/** The normal equations of a task are not positive definite: LINEAR_SYSTEM_SINGULAR naming the task and the fix. */
+function singular(task: string, rows: number, d: number, round: number): Error {
+  return linearSystemSingular(`the normal equations of task "${task}" (${rows} rows, ${d} features)`, Infinity, 1e12, 'Set stages.optimize.ridge > 0 (or λ > 0), or use fewer features.', { task, round });
+}
+
+/**
+ * Factorizes XᵀX + diag(pulls + ρ·mask) of the listed tasks into their slots of the block (L with Lᵀ mirrored), all
+ * in one kernel call where WebAssembly SIMD runs. `fail(i)` is the error for the i-th listed task.
+ */
+function factorInto(block: FactorBlock, list: { t: number; G: Float64Array }[], P: number, ridge: number, mask: Uint8Array, fail: (i: number, e?: unknown) => Error): void {
+  const k = kernels();
+  const P2 = P * P;
+  const diag = (t: number, j: number): number => block.pulls[t * P + j]! + (mask[j] ? ridge : 0);
+  if (k) {
+    const mem = reserve(k, list.length * P2);
+    list.forEach(({ t, G }, i) => {
+      mem.set(G, i * P2);
+      for (let j = 0; j < P; j++) mem[i * P2 + j * P + j]! += diag(t, j);
+    });
+    const bad = k.cholFactors(scratchBase(), list.length, P);
+    if (bad) throw fail(bad - 1);
+    list.forEach(({ t }, i) => block.L.set(mem.subarray(i * P2, (i + 1) * P2), t * P2));
+    return;
+  }
+  list.forEach(({ t, G }, i) => {
+    const H = new Float64Array(G);
+    for (let j = 0; j < P; j++) H[j * P + j]! += diag(t, j);
+    const L = cholesky(H, P);
+    if (!L) throw fail(i);
+    const at = t * P2;
+    for (let r = 0; r < P; r++) for (let q = 0; q < P; q++) block.L[at + r * P + q] = q <= r ? L[r * P + q]! : L[q * P + r]!;
+  });
+}
+
+/** (L Lᵀ) w = r for every task's factor in the block: one kernel call where WebAssembly SIMD runs, else row loops. */
+function choleskySolves(block: FactorBlock, rhs: Float64Array, T: number, P: number): Float64Array {
+  const k = kernels();
+  if (k) {
+    const at = residentBlock(k, block, block.version, block.L);
+    const mem = reserve(k, 2 * T * P);
+    mem.set(rhs, 0);
+    const base = scratchBase();
+    k.cholSolves(at, T, P, base, base + T * P * 8);
+    return mem.slice(T * P, 2 * T * P);
+  }
+  const W = new Float64Array(T * P);
+  const M = block.L;
+  for (let t = 0; t < T; t++) {
+    const at = t * P * P;
+    const e = t * P;
+    for (let i = 0; i < P; i++) {
+      const ri = at + i * P;
+      rhs[e + i] = (rhs[e + i]! - dot(M, ri, rhs, e, i)) / M[ri + i]!;
+    }
+    for (let i = P - 1; i >= 0; i--) {
+      const ri = at + i * P;
+      W[e + i] = (rhs[e + i]! - dot(M, ri + i + 1, W, e + i + 1, P - i - 1)) / M[ri + i]!;
+    }
+  }
+  return W;
 }
 
 /**
  * The exact minimizer for squared loss: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e, solved by Cholesky from the cached
- * sufficient statistics. In process, each task's factor is kept across rounds (H depends only on the task, λc_t, ρ).
+ * sufficient statistics. Each task's factor is kept across rounds (H depends only on the task, λc_t, ρ). Where the
+ * tasks live on other machines (a resident executor) each task's solve goes to them instead.
  */
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   description: 'Exact solution of the normal equations (squared loss only; Cholesky).',
@@ -48,25 +174,8 @@ export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
   run(input, options, ctx) {
     if (input.loss.name !== 'squared' || !input.model.layout.linear || input.model.layout.outputs !== 1)
       throw new Error('the exact optimizer needs the squared loss and a one-output linear model; use lbfgs, newton, gd, sgd or adam');
-    let factors = ctx.cache.get('plugin-cpu/exact-factors') as WeakMap<object, Map<number, Map<number, Float64Array>>> | undefined;
-    if (!factors) ctx.cache.set('plugin-cpu/exact-factors', (factors = new WeakMap()));
-    const byIndex = new Map(input.tasks.map((t) => [t.index, t]));
-    const inProcess = (item: TaskItem): TaskResult => {
-      const stats = item.stats ?? computeStats(item.task);
-      const task = byIndex.get(item.task.index)!;
-      let byParams = factors.get(task);
-      if (!byParams) factors.set(task, (byParams = new Map()));
-      // the factor depends on the task, ρ and the pulls: cached by λc when all λ_j agree (else not cached)
-      let byRidge = Number.isNaN(item.pull) ? undefined : byParams.get(item.pull);
-      if (!byRidge && !Number.isNaN(item.pull)) byParams.set(item.pull, (byRidge = new Map()));
-      let L = byRidge?.get(item.ridge);
-      if (!L) {
-        L = factor(item, stats.G, stats.d);
-        byRidge?.set(item.ridge, L);
-      }
-      const r = solveWith(item, stats, L);
-      return item.stats ? r : { ...r, stats };
-    };
-    return perTask('optimize/exact', input, options, ctx, { module: import.meta.url, export: 'solveExact' }, inProcess, false);
+    if (!ctx.executor.resident || !refOf(input.loss, input.model)) return solveAll(input, options, ctx);
+    return perTask('optimize/exact', input, options, ctx, { module: import.meta.url, export: 'solveExact' }, (item) => solveExact(item), false);
   },
 };
+
