@@ -3,6 +3,7 @@
  * estimate), Cholesky, and triangular solves. Plain typed-array loops: several times faster than ml-matrix here.
  */
 
+import { choleskyMirrored } from '@weightshare/framework';
 import { addRows, mirrorUpper } from './gram-parts.js';
 import { gemmSub, gramSimd, kernels, reserve, scratchBase, statsSimd } from './wasm/kernels.js';
 
@@ -245,12 +246,18 @@ export function conditionEstimate(a: Float64Array, f: LU): number {
  */
 export function cholesky(a: Float64Array, n: number): Float64Array | null {
   if (n <= LU_PANEL) {
+    // one panel: row by row (dot products of contiguous rows), in the kernel where WebAssembly SIMD runs
     const k = kernels();
-    if (!k) return choleskyRows(a, n);
-    const mem = reserve(k, n * n);
-    mem.set(a.subarray(0, n * n));
-    if (k.cholFactors(scratchBase(), 1, n)) return null;
-    const l = mem.slice(0, n * n);
+    let l: Float64Array;
+    if (k) {
+      const mem = reserve(k, n * n);
+      mem.set(a.subarray(0, n * n));
+      if (k.cholFactors(scratchBase(), 1, n)) return null;
+      l = mem.slice(0, n * n);
+    } else {
+      l = a.slice(0, n * n);
+      if (!choleskyMirrored(l, 0, n)) return null;
+    }
     for (let i = 0; i < n; i++) l.fill(0, i * n + i + 1, (i + 1) * n);
     return l;
   }
@@ -270,43 +277,6 @@ export function cholesky(a: Float64Array, n: number): Float64Array | null {
     gemmSub(k, k1 * n + k1, n, k1 * n + k0, n, 1, to + k1, n, n - k1, n - k1, k1 - k0, scratch, true),
   );
   return l ? l.slice() : null;
-}
-
-/**
- * Cholesky–Banachiewicz, row by row: L[i][j] = (A[i][j] − L[i][0..j)·L[j][0..j)) / L[j][j], each a dot product of two
- * contiguous rows. For the small factors of per-task normal equations (one panel: the blocked form's column updates
- * would only add strided passes); the kernel's `cholFactors` does the same where WebAssembly SIMD runs.
- */
-function choleskyRows(a: Float64Array, n: number): Float64Array | null {
-  const l = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let j = 0; j < i; j++) {
-      const rj = j * n;
-      l[ri + j] = (a[ri + j]! - dot(l, ri, l, rj, j)) / l[rj + j]!;
-    }
-    const dii = a[ri + i]! - dot(l, ri, l, ri, i);
-    if (!(dii > 0) || !Number.isFinite(dii)) return null;
-    l[ri + i] = Math.sqrt(dii);
-  }
-  return l;
-}
-
-/** Σ_{q < len} a[ia + q]·b[ib + q], in four partial sums (independent chains, so the adds overlap). */
-export function dot(a: Float64Array, ia: number, b: Float64Array, ib: number, len: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let q = 0;
-  for (; q + 3 < len; q += 4) {
-    s0 += a[ia + q]! * b[ib + q]!;
-    s1 += a[ia + q + 1]! * b[ib + q + 1]!;
-    s2 += a[ia + q + 2]! * b[ib + q + 2]!;
-    s3 += a[ia + q + 3]! * b[ib + q + 3]!;
-  }
-  for (; q < len; q++) s0 += a[ia + q]! * b[ib + q]!;
-  return s0 + s1 + (s2 + s3);
 }
 
 /** The blocked Cholesky in place on `l`, with `t` (32×n) for the transposed panel; `trailing(l, k0, k1)` updates A22. */

@@ -1,5 +1,5 @@
-import { linearSystemSingular, refOf, standardOptions, TaskFailure, type OptimizeInput, type OptimizeOutput, type StageContext, type StageMethod, type TaskOptimizeReport } from '@weightshare/framework';
-import { cholesky, choleskySolve, dot } from '../linalg.js';
+import { choleskyMirrored, choleskySolveMirrored, linearSystemSingular, refOf, standardOptions, TaskFailure, type OptimizeInput, type OptimizeOutput, type StageContext, type StageMethod, type TaskOptimizeReport } from '@weightshare/framework';
+import { cholesky, choleskySolve } from '../linalg.js';
 import { kernels, reserve, residentBlock, scratchBase } from '../wasm/kernels.js';
 import { perTask, statsBack, statsFor, statsOfTasks, type TaskItem, type TaskResult, type TaskStats } from './optimize-common.js';
 
@@ -123,12 +123,10 @@ function factorInto(block: FactorBlock, list: { t: number; G: Float64Array }[], 
     return;
   }
   list.forEach(({ t, G }, i) => {
-    const H = new Float64Array(G);
-    for (let j = 0; j < P; j++) H[j * P + j]! += diag(t, j);
-    const L = cholesky(H, P);
-    if (!L) throw fail(i);
     const at = t * P2;
-    for (let r = 0; r < P; r++) for (let q = 0; q < P; q++) block.L[at + r * P + q] = q <= r ? L[r * P + q]! : L[q * P + r]!;
+    block.L.set(G, at);
+    for (let j = 0; j < P; j++) block.L[at + j * P + j]! += diag(t, j);
+    if (!choleskyMirrored(block.L, at, P)) throw fail(i);
   });
 }
 
@@ -144,19 +142,7 @@ function choleskySolves(block: FactorBlock, rhs: Float64Array, T: number, P: num
     return mem.slice(T * P, 2 * T * P);
   }
   const W = new Float64Array(T * P);
-  const M = block.L;
-  for (let t = 0; t < T; t++) {
-    const at = t * P * P;
-    const e = t * P;
-    for (let i = 0; i < P; i++) {
-      const ri = at + i * P;
-      rhs[e + i] = (rhs[e + i]! - dot(M, ri, rhs, e, i)) / M[ri + i]!;
-    }
-    for (let i = P - 1; i >= 0; i--) {
-      const ri = at + i * P;
-      W[e + i] = (rhs[e + i]! - dot(M, ri + i + 1, W, e + i + 1, P - i - 1)) / M[ri + i]!;
-    }
-  }
+  for (let t = 0; t < T; t++) choleskySolveMirrored(block.L, t * P * P, P, rhs, t * P, W, t * P);
   return W;
 }
 

@@ -102,7 +102,7 @@ const statsByRows = new WeakMap<Float64Array, { y: Float64Array; G: Float32Array
  * One task's statistics, as plain 2-D products with the transpose made here: the wasm backend runs those through
  * XNNPACK (~12–20 GFLOP/s here) but batched or transposed-operand products through a generic loop (~1.5 GFLOP/s).
  */
-function taskStats(t: TaskData): { G: Float32Array; b: Float32Array; yy: number } {
+export function taskStats(t: TaskData): { G: Float32Array; b: Float32Array; yy: number } {
   const hit = statsByRows.get(t.X.data);
   if (hit && hit.y === t.y && hit.G.length === t.X.cols * t.X.cols) return hit;
   const m = t.y.length;

@@ -1,20 +1,100 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { solverNotConverged, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
+import {
+  choleskyMirrored,
+  choleskySolveMirrored,
+  linearSystemSingular,
+  solverNotConverged,
+  standardOptions,
+  TaskFailure,
+  type OptimizeInput,
+  type OptimizeOutput,
+  type StageContext,
+  type StageMethod,
+  type TaskOptimizeReport,
+} from '@weightshare/framework';
 import { cg } from '../krylov.js';
-import { batchOf, parameters, weightsOf } from './optimize-common.js';
+import { batchOf, parameters, taskStats, weightsOf } from './optimize-common.js';
 import { solverOptions } from './common.js';
 
 /**
- * The exact minimizer for squared loss: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e for every task, solved by batched
- * conjugate gradient (one system per task, all at once; tfjs has no direct solver).
+ * Order of the normal equations up to which the solves run on the host: each task's d×d system is factorized once per
+ * run (Cholesky, float64, from tfjs's float32 XᵀX and Xᵀy) and solved every round by two triangular sweeps (2d²
+ * flops) — for small d far less than the dozens of tensor ops of a batched CG, each with its dispatch cost. The
+ * inputs are rounded to float32 as at the plugin's boundary, and so is W.
+ */
+export const HOST_MAX_ORDER = 256;
+
+/** Every task's mirrored factor (see the framework's choleskyMirrored) and what it was computed from. */
+interface FactorBlock {
+  d: number;
+  L: Float64Array;
+  G: (Float32Array | undefined)[];
+  pulls: Float64Array;
+  ridge: Float64Array;
+}
+
+const EXACT: TaskOptimizeReport = Object.freeze({ epochs: 1, converged: true });
+
+function hostExact(input: OptimizeInput, options: Record<string, unknown>, ctx: StageContext): OptimizeOutput {
+  const T = input.targets.rows;
+  const P = input.targets.cols;
+  const P2 = P * P;
+  const key = 'plugin-tfjs/exact-factors';
+  let block = ctx.cache.get(key) as FactorBlock | undefined;
+  if (!block || block.d !== P || block.G.length !== T) {
+    block = { d: P, L: new Float64Array(T * P2), G: new Array(T).fill(undefined), pulls: new Float64Array(T * P), ridge: new Float64Array(T) };
+    ctx.cache.set(key, block);
+  }
+  const ridge = Math.fround(options.ridge as number);
+  const mask = input.model.layout.penalized;
+  const lambdas = input.lambdas;
+  const E = input.targets.data;
+  const r = new Float64Array(T * P);
+  const W = new Float64Array(T * P);
+  const pulls = new Float64Array(P);
+  const reports: TaskOptimizeReport[] = new Array(T);
+  input.tasks.forEach((task, k) => {
+    const t = task.index;
+    const s = taskStats(task);
+    for (let j = 0; j < P; j++) pulls[j] = Math.fround(lambdas[j]! * input.penaltyWeights[t]!);
+    for (let j = 0; j < P; j++) r[t * P + j] = s.b[j]! + pulls[j]! * Math.fround(E[t * P + j]!);
+    reports[t] = EXACT;
+    let same = block.G[t] === s.G && block.ridge[t] === ridge;
+    for (let j = 0; j < P && same; j++) same = block.pulls[t * P + j] === pulls[j];
+    if (!same) {
+      const at = t * P2;
+      block.L.set(s.G, at);
+      for (let j = 0; j < P; j++) block.L[at + j * P + j]! += pulls[j]! + (mask[j] ? ridge : 0);
+      block.G[t] = undefined;
+      if (!choleskyMirrored(block.L, at, P))
+        throw new TaskFailure(
+          k,
+          'optimize/exact',
+          linearSystemSingular(`the normal equations of task "${task.id}" (${task.X.rows} rows, ${P} features)`, Infinity, 1e12, 'Set stages.optimize.ridge > 0 (or λ > 0), or use fewer features.', { task: task.id, round: ctx.round }),
+        );
+      block.G[t] = s.G;
+      block.ridge[t] = ridge;
+      block.pulls.set(pulls, t * P);
+    }
+    choleskySolveMirrored(block.L, t * P2, P, r, t * P, W, t * P);
+  });
+  for (let i = 0; i < W.length; i++) W[i] = Math.fround(W[i]!);
+  return { weights: { rows: T, cols: P, data: W }, perTask: reports, diagnostics: { solver: 'cholesky (host)' } };
+}
+
+/**
+ * The exact minimizer for squared loss: (XᵀX + ρP + λc·I) w = Xᵀy + λc·e for every task: XᵀX and Xᵀy on tfjs, then
+ * up to {@link HOST_MAX_ORDER} features the small systems on the host, beyond it batched conjugate gradient on tfjs
+ * (one system per task, all at once; tfjs has no direct solver).
  */
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
-  description: 'Exact solution of the normal equations (squared loss only; batched conjugate gradient).',
+  description: 'Exact solution of the normal equations (squared loss only; host Cholesky up to 256 features, else batched conjugate gradient).',
   losses: ['squared'],
   blockLambdas: true,
   options: { ...standardOptions.optimizeOptions, ...solverOptions },
   run(input, options, ctx) {
     if (input.loss.name !== 'squared') throw new Error('the exact optimizer needs squared loss; use gd, sgd or adam for logistic loss');
+    if (input.targets.cols <= HOST_MAX_ORDER && input.model.layout.linear && input.model.layout.outputs === 1) return hostExact(input, options, ctx);
     const B = batchOf(ctx, input.tasks);
     const ridge = options.ridge as number;
     const { e, pull, w0, P } = parameters(input, options);
