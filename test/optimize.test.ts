@@ -279,3 +279,56 @@ describe('plugin-cpu kernels against plain loops', () => {
     }
   });
 });
+
+describe('plugin-cpu without WebAssembly SIMD', () => {
+  // the same computations in a child process with WEIGHTSHARE_NO_WASM=1 (the JavaScript loops every kernel falls back
+  // to) and in one without (the kernels): the same numbers up to the order of summation
+  const script = `
+    import { Rng, loadSpecText, PluginRegistry, runPipeline } from '@weightshare/framework';
+    import { cpuPlugin, linalg } from '@weightshare/plugin-cpu';
+    import { kernels } from './packages/plugin-cpu/dist/wasm/kernels.js';
+    const rng = new Rng(5);
+    const out = { kernels: kernels() !== null };
+    const n = 2000, d = 160; // n·d² ≥ GRAM_SIMD_MIN
+    const X = Float64Array.from({ length: n * d }, () => rng.normal());
+    const y = Float64Array.from({ length: n }, () => rng.normal());
+    const s = linalg.gramAndXty(X, y, n, d);
+    out.G = Array.from(s.G); out.b = Array.from(s.b);
+    const m = 100, k = 8;
+    const A = Float64Array.from({ length: m * m }, (_, i) => (i % (m + 1) === 0 ? m : 0) + Math.sin(i));
+    const S = Float64Array.from(A, (_, i) => (A[i] + A[(i % m) * m + Math.floor(i / m)]) / 2);
+    const B = Float64Array.from({ length: m * k }, () => rng.normal());
+    out.lu = Array.from(linalg.luSolve(linalg.luFactor(A, m), B, k));
+    out.chol = Array.from(linalg.choleskySolve(linalg.cholesky(S, m), m, B, k));
+    const registry = new PluginRegistry([cpuPlugin]);
+    const run = async (data, body) => (await runPipeline(loadSpecText('apiVersion: weightshare/v1\\nname: t\\nseed: 7\\ndata: { source: synthetic, ' + data + ' }\\noutput: { write: false }\\n' + body, 'spec.yaml', registry), registry)).weights.data;
+    out.exact = Array.from(await run('tasks: 12, clusters: 3, features: 10, rows: 30', 'stages:\\n  propagate: { method: identity }\\n  fuse: { method: mean }\\n  optimize: { method: exact, lambda: 3 }\\nrounds: 5\\n'));
+    out.adam = Array.from(await run('tasks: 4, clusters: 2, features: 20, rows: 300', 'loss: logistic\\nstages:\\n  propagate: { method: identity }\\n  fuse: { method: mean }\\n  optimize: { method: adam, lambda: 1, epochs: 200, lr: 0.01, tol: 0 }\\nrounds: 2\\n'));
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const run = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout) as Record<string, number[]> & { kernels: boolean };
+  };
+
+  it('gives the numbers the kernels give (XᵀX, LU and Cholesky solves, exact rounds, logistic Adam)', () => {
+    const withKernels = run({ WEIGHTSHARE_NO_WASM: '' });
+    const without = run({ WEIGHTSHARE_NO_WASM: '1' });
+    expect([withKernels.kernels, without.kernels]).toEqual([true, false]);
+    for (const [name, tol] of [
+      ['G', 1e-12],
+      ['b', 1e-12],
+      ['lu', 1e-12],
+      ['chol', 1e-12],
+      ['exact', 1e-12],
+      ['adam', 1e-9],
+    ] as const) {
+      const a = withKernels[name]!;
+      const b = without[name]!;
+      expect(b.length, name).toBe(a.length);
+      const scale = Math.max(...a.map(Math.abs));
+      expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!))) / scale, name).toBeLessThan(tol);
+    }
+  });
+});
