@@ -219,36 +219,57 @@ describe('plugin-tfjs runtime', () => {
     expect((err as Error).message).toMatch(/BiCGSTAB on the relation matrix A of propagate solve \(tfjs\) did not converge: relative residual .* after 3 iterations/);
   });
 
-  it('tfjs solve: preconditioned CG for a symmetric positive definite A; BiCGSTAB when CG finds A indefinite; both match a direct solve', async () => {
+  it('tfjs solve: preconditioned CG for a symmetric positive definite A; BiCGSTAB when CG finds A indefinite; both match a direct solve, with the dense product and with the sparse one on the host', async () => {
     const { tfjsPlugin } = await import('@weightshare/plugin-tfjs');
+    const { cpuPlugin } = await import('@weightshare/plugin-cpu');
     const { InProcessExecutor, Rng } = await import('@weightshare/framework');
     const { Matrix, solve } = await import('ml-matrix');
     await tfjsPlugin.setup!({ device: 'wasm' });
-    const T = 60;
-    const rng = new Rng(21);
-    const A = Array.from({ length: T }, () => new Array<number>(T).fill(0));
-    for (let i = 0; i < T; i++)
-      for (let k = 0; k < 3; k++) {
-        const j = rng.int(T);
-        if (j !== i) A[i]![j] = A[j]![i] = 0.2 + rng.next();
-      }
-    for (let i = 0; i < T; i++) A[i]![i] = 1 + A[i]!.reduce((s, v) => s + v, 0) * (1 + rng.next()); // SPD, uneven diagonal
-    const Bm = Array.from({ length: T }, () => [rng.normal(), rng.normal(), rng.normal()]);
-    const flat = (m: number[][]) => ({ rows: m.length, cols: m[0]!.length, data: Float64Array.from(m.flat()) });
-    const ctx = { round: 1, rng: new Rng(1), executor: new InProcessExecutor(), cache: new Map(), purpose: 'stage' as const };
-    const options = { tol: 1e-6, maxIterations: 1000, onSingular: 'error', epsilon: 1e-6 };
-    const before = tf.memory().numTensors;
-    for (const [name, M, method] of [
-      ['SPD', A, 'cg'],
-      ['indefinite', A.map((r, i) => r.map((v, j) => (i === j && i % 2 === 0 ? 0.3 : v))), 'bicgstab'],
+    // T = 60: a dense product on tfjs; T = 300 (≈2% non-zero, from order 128): compressed rows multiplied on the host
+    for (const [T, product] of [
+      [60, 'dense'],
+      [300, 'sparse (host)'],
     ] as const) {
-      const out = await tfjsPlugin.stages.propagate!.solve!.run({ relation: flat(M as number[][]), weights: flat(Bm) }, options, ctx);
-      const diag = out.diagnostics as { solver: { method: string }; cgFailed?: string };
-      expect(diag.solver.method, name).toBe(method);
-      if (method === 'bicgstab') expect(diag.cgFailed).toMatch(/not positive definite/);
-      const expected = solve(new Matrix(M as number[][]), new Matrix(Bm)).to1DArray();
-      expect(relativeError(Float64Array.from(expected), out.propagated.data), name).toBeLessThan(1e-4);
+      const rng = new Rng(21);
+      const A = Array.from({ length: T }, () => new Array<number>(T).fill(0));
+      for (let i = 0; i < T; i++)
+        for (let k = 0; k < 3; k++) {
+          const j = rng.int(T);
+          if (j !== i) A[i]![j] = A[j]![i] = 0.2 + rng.next();
+        }
+      const graph = A.map((r) => [...r]);
+      for (let i = 0; i < T; i++) A[i]![i] = 1 + A[i]!.reduce((s, v) => s + v, 0) * (1 + rng.next()); // SPD, uneven diagonal
+      const Bm = Array.from({ length: T }, () => [rng.normal(), rng.normal(), rng.normal()]);
+      const flat = (m: number[][]) => ({ rows: m.length, cols: m[0]!.length, data: Float64Array.from(m.flat()) });
+      const ctx = { round: 1, rng: new Rng(1), executor: new InProcessExecutor(), cache: new Map(), purpose: 'stage' as const };
+      const options = { tol: 1e-6, maxIterations: 1000, onSingular: 'error', epsilon: 1e-6 };
+      const before = tf.memory().numTensors;
+      for (const [name, M, method] of [
+        ['SPD', A, 'cg'],
+        // a small diagonal here and there makes A indefinite (at T = 300 one row in 50: with more, float32 BiCGSTAB
+        // does not converge on it, dense product or not)
+        ['indefinite', A.map((r, i) => r.map((v, j) => (i === j && i % (T === 60 ? 2 : 50) === 0 ? 0.3 : v))), 'bicgstab'],
+      ] as const) {
+        const out = await tfjsPlugin.stages.propagate!.solve!.run({ relation: flat(M as number[][]), weights: flat(Bm) }, options, ctx);
+        const diag = out.diagnostics as { solver: { method: string }; cgFailed?: string; product: string };
+        expect(diag.solver.method, name).toBe(method);
+        expect(diag.product, name).toBe(product);
+        if (method === 'bicgstab') expect(diag.cgFailed).toMatch(/not positive definite/);
+        const expected = solve(new Matrix(M as number[][]), new Matrix(Bm)).to1DArray();
+        expect(relativeError(Float64Array.from(expected), out.propagated.data), `${name}, T = ${T}`).toBeLessThan(1e-4);
+      }
+      // laplacian and ppr over the graph: plugin-cpu's dense factorizations are the reference
+      for (const [method, opts] of [
+        ['laplacian', { alpha: 2 }],
+        ['ppr', { alpha: 0.15 }],
+      ] as const) {
+        const input = { relation: flat(graph), weights: flat(Bm) };
+        const want = await cpuPlugin.stages.propagate![method]!.run(input, { ...opts, solver: 'direct' }, ctx);
+        const got = await tfjsPlugin.stages.propagate![method]!.run(input, { ...opts, tol: 1e-7, maxIterations: 1000 }, ctx);
+        expect((got.diagnostics as { product: string }).product, `${method}, T = ${T}`).toBe(product);
+        expect(relativeError(want.propagated.data, got.propagated.data), `${method}, T = ${T}`).toBeLessThan(1e-4);
+      }
+      expect(tf.memory().numTensors).toBe(before);
     }
-    expect(tf.memory().numTensors).toBe(before);
   });
 });

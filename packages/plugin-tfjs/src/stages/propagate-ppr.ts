@@ -3,6 +3,7 @@ import { standardOptions, type PropagateInput, type PropagateOutput, type StageM
 import { toTensor } from '../convert.js';
 import { cg } from '../krylov.js';
 import { checkConverged, graphWeights, solverOptions } from './common.js';
+import { relationProduct } from '../sparse.js';
 
 /** C = α(I − (1−α)S)⁻¹B by Jacobi-preconditioned conjugate gradient, S = D̃^{-1/2}(A_off + I)D̃^{-1/2}. */
 export const propagatePpr: StageMethod<PropagateInput, PropagateOutput> = {
@@ -20,15 +21,17 @@ export const propagatePpr: StageMethod<PropagateInput, PropagateOutput> = {
       // Jacobi: 1 / diag(I − (1−α)S), S_ii = 1 / rowSum_i
       return [tf.mul(tf.mul(inv, At), tf.transpose(inv)), tf.div(1, tf.sub(1, tf.div(1 - alpha, rowSums)))];
     });
+    const product = relationProduct(S!.dataSync() as Float32Array, T);
     const B = toTensor(input.weights);
     try {
-      const res = cg((x) => tf.sub(x, tf.mul(1 - alpha, tf.matMul(S!, x as tf.Tensor2D))), B, options.tol as number, options.maxIterations as number, undefined, precond);
+      const res = cg((x) => tf.sub(x, tf.mul(1 - alpha, product.apply(x))), B, options.tol as number, options.maxIterations as number, undefined, precond);
       const diagnostics = checkConverged(res, 'CG on I − (1−α)S (propagate ppr, tfjs)', options.tol as number, 'Raise maxIterations or alpha.', { stage: 'propagate', method: 'ppr' });
       const C = tf.mul(res.x, alpha);
       const data = Float64Array.from(C.dataSync());
       tf.dispose([res.x, C]);
-      return { propagated: { rows: T, cols: input.weights.cols, data }, diagnostics };
+      return { propagated: { rows: T, cols: input.weights.cols, data }, diagnostics: { ...diagnostics, product: product.sparse ? 'sparse (host)' : 'dense' } };
     } finally {
+      product.dispose();
       tf.dispose([S!, precond!, B]);
     }
   },

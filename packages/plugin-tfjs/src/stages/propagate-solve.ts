@@ -3,6 +3,7 @@ import { standardOptions, type DenseMatrix, type JsonSchema, type PropagateInput
 import { toTensor } from '../convert.js';
 import { bicgstab, cg } from '../krylov.js';
 import { checkConverged, solverOptions } from './common.js';
+import { relationProduct, type RelationProduct } from '../sparse.js';
 
 export const solveOptions: Record<string, JsonSchema> = {
   ...solverOptions,
@@ -21,7 +22,9 @@ export function solveRelation(
   options: Record<string, unknown>,
   method: string,
   spdCandidate?: Float32Array,
+  product?: RelationProduct,
 ): { X: tf.Tensor; diagnostics: Record<string, unknown> } {
+  const applyA = (x: tf.Tensor): tf.Tensor => (product ? product.apply(x) : tf.matMul(A, x as tf.Tensor2D));
   const tol = options.tol as number;
   const maxIterations = options.maxIterations as number;
   let cgFailed: string | undefined;
@@ -29,13 +32,13 @@ export function solveRelation(
     // symmetric with a positive diagonal: Jacobi-preconditioned CG, one product per iteration (BiCGSTAB takes two);
     // it stops at once if A shows it is not positive definite, and BiCGSTAB takes over
     const precond = tf.tensor2d(spdCandidate.map((v) => 1 / v), [spdCandidate.length, 1]);
-    const res = cg((x) => tf.matMul(A, x as tf.Tensor2D), B, tol, maxIterations, undefined, precond);
+    const res = cg(applyA, B, tol, maxIterations, undefined, precond);
     precond.dispose();
     if (res.converged) return { X: res.x, diagnostics: { solver: { method: 'cg', iterations: res.iterations, residual: res.residual }, fallback: null } };
     res.x.dispose();
     cgFailed = res.indefinite ? 'A is not positive definite' : `CG reached residual ${res.residual.toExponential(2)} in ${res.iterations} iterations`;
   }
-  const first = bicgstab((x) => tf.matMul(A, x as tf.Tensor2D), B, tol, maxIterations);
+  const first = bicgstab(applyA, B, tol, maxIterations);
   if (first.converged)
     return { X: first.x, diagnostics: { solver: { method: 'bicgstab', iterations: first.iterations, residual: first.residual }, fallback: null, ...(cgFailed ? { cgFailed } : {}) } };
   first.x.dispose();
@@ -80,12 +83,14 @@ export const propagateSolve: StageMethod<PropagateInput, PropagateOutput> = {
   run(input, options) {
     const A = toTensor(input.relation);
     const B = toTensor(input.weights);
+    const product = relationProduct(Float32Array.from(input.relation.data), input.relation.rows);
     try {
-      const { X, diagnostics } = solveRelation(A, B, options, 'solve', spdDiagonal(input.relation));
+      const { X, diagnostics } = solveRelation(A, B, options, 'solve', spdDiagonal(input.relation), product);
       const data = Float64Array.from(X.dataSync());
       X.dispose();
-      return { propagated: { rows: input.weights.rows, cols: input.weights.cols, data }, diagnostics };
+      return { propagated: { rows: input.weights.rows, cols: input.weights.cols, data }, diagnostics: { ...diagnostics, product: product.sparse ? 'sparse (host)' : 'dense' } };
     } finally {
+      product.dispose();
       tf.dispose([A, B]);
     }
   },
