@@ -143,3 +143,36 @@ describe('CSV data', () => {
     expect(err.problems[0]!.location?.row).toBe(2);
   });
 });
+
+describe('the plain-CSV fast path', () => {
+  it('gives exactly what csv-parse gives wherever it applies, and leaves everything else to csv-parse', async () => {
+    const { plainRows } = await import('../packages/framework/src/data/csv.js');
+    const { parse } = await import('csv-parse/sync');
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const viaParser = (bytes: Buffer, delimiter: string) =>
+      parse(bytes, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false, delimiter }) as { record: string[]; info: { lines: number } }[];
+    const same = (bytes: Buffer, delimiter: string) => {
+      const fast = plainRows(bytes, delimiter);
+      expect(fast).toBeDefined();
+      const want = viaParser(bytes, delimiter);
+      expect(fast!.map((r) => r.record)).toEqual(want.map((r) => r.record));
+      expect(fast!.map((r) => r.info.lines)).toEqual(want.map((r) => r.info.lines));
+    };
+    // every real data file here takes the fast path
+    const files = ['data/school', 'data/computer_survey', 'data/parkinsons'].flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.csv')).map((f) => `${d}/${f}`));
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    for (const f of files) same(readFileSync(f), ',');
+    // small files: CRLF, a BOM, no final newline, semicolons, tabs, empty fields, non-ASCII text
+    for (const [text, delimiter] of [
+      ['a,b\r\n1,2\r\n3,4\r\n', ','],
+      ['\uFEFFa,b\n1,2\n', ','],
+      ['a,b\n1,2', ','],
+      ['a;b;c\n1;;3\n', ';'],
+      ['a\tb\nx\t2\n', '\t'],
+      ['naïve,b\nÅ,é\n', ','],
+    ] as const)
+      same(Buffer.from(text, 'utf8'), delimiter);
+    // what the fast path leaves to csv-parse: quotes, blank lines, padded fields, ragged rows, a lone CR
+    for (const text of ['a,b\n"1",2\n', 'a,b\n\n1,2\n', 'a,b\n1, 2\n', 'a,b\n1,2,3\n', 'a,b\r1,2\r', 'a,b\n1,2\n\n']) expect(plainRows(Buffer.from(text), ','), JSON.stringify(text)).toBeUndefined();
+  });
+});

@@ -19,6 +19,7 @@ import {
   indicatorCategories,
   isConstant,
   standardizeValue,
+  centreAndScaleMasked,
   type EncodedColumn,
   type FeatureTransform,
   type InputColumn,
@@ -514,6 +515,9 @@ function checkTargetRange(raw: RawDataset): void {
  * Assigns each row to train (1), test (0) or neither (2: a row left out for a missing cell).
  * @throws WeightshareError DATA_INVALID when a task ends up with too few training or no test rows.
  */
+/** A split file's column in data-row order, by the (cached, immutable) parsed table and the columns read. */
+const splitColumns = new WeakMap<CsvTable, Map<string, { values: string[]; lines: number[] }>>();
+
 export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: SpecPlace): Uint8Array {
   const N = raw.rowTask.length;
   const isTrain = new Uint8Array(N);
@@ -555,25 +559,34 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
     const ci = columnIndex(table, split.column, 'split', problems, place.locate(['split', 'column']));
     const ri = split.rowColumn ? columnIndex(table, split.rowColumn, 'row', problems, place.locate(['split', 'rowColumn'])) : -1;
     if (problems.length) throw dataInvalid(`${split.path}: the split column is missing.`, problems);
-    values = new Array<string>(N);
-    lines = new Array<number>(N);
-    const cells = new CellProblems(split.path);
     if (ri < 0 && table.records.length !== N)
       throw dataInvalid(`${split.path} has ${table.records.length} rows but the data has ${N}; give one split row per data row, or name a row column with split.rowColumn.`);
-    table.records.forEach((rec, k) => {
-      let r = k;
-      if (ri >= 0) {
-        const v = parseCell(rec[ri]!);
-        if (typeof v === 'string' || !Number.isInteger(v) || v < 0 || v >= N) {
-          cells.add(table.lines[k]!, split.rowColumn!, `row index ${rec[ri]} is not an integer from 0 to ${N - 1}.`);
-          return;
+    // the column's values in data-row order: the same for every run that reads this split file (cached by the table)
+    const key = `${ci}:${ri}:${N}`;
+    let byKey = splitColumns.get(table);
+    if (!byKey) splitColumns.set(table, (byKey = new Map()));
+    const hit = byKey.get(key);
+    if (hit) ({ values, lines } = hit);
+    else {
+      values = new Array<string>(N);
+      lines = new Array<number>(N);
+      const cells = new CellProblems(split.path);
+      table.records.forEach((rec, k) => {
+        let r = k;
+        if (ri >= 0) {
+          const v = parseCell(rec[ri]!);
+          if (typeof v === 'string' || !Number.isInteger(v) || v < 0 || v >= N) {
+            cells.add(table.lines[k]!, split.rowColumn!, `row index ${rec[ri]} is not an integer from 0 to ${N - 1}.`);
+            return;
+          }
+          r = v;
         }
-        r = v;
-      }
-      values[r] = rec[ci]!;
-      lines[r] = table.lines[k]!;
-    });
-    cells.throwIfAny('Row indices are 0-based positions of data rows.');
+        values[r] = rec[ci]!;
+        lines[r] = table.lines[k]!;
+      });
+      cells.throwIfAny('Row indices are 0-based positions of data rows.');
+      byKey.set(key, { values, lines });
+    }
     label = split.column;
   }
   const cells = new CellProblems(split.method === 'file' ? split.path : 'data');
@@ -663,18 +676,14 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     else for (const cat of indicatorCategories(c)) encoded.push({ name: `${c.column}=${cat}`, input: k, category: cat });
   });
   const E = encoded.length;
-  const enc = new Float64Array(N * E);
+  const enc = new Float64Array(N * E); // column by column: enc[j·N + r] (each column is written and scanned in order)
   const unseen = new CellProblems(file);
   const unseenCounts: Record<string, number> = {};
   let col = 0;
   inputs.forEach((c, k) => {
     const rawCol = raw.columns[k]!;
     if (c.kind === 'numeric' && rawCol.kind === 'numeric') {
-      for (let r = 0; r < N; r++) {
-        if (isTrain[r] === 2) continue;
-        const v = rawCol.numbers[r]!;
-        enc[r * E + col] = Number.isNaN(v) ? c.impute! : v;
-      }
+      copyNumeric(enc, col * N, rawCol.numbers, isTrain, c.impute ?? NaN);
       col++;
     } else if (c.kind === 'categorical' && rawCol.kind === 'categorical') {
       const cats = indicatorCategories(c);
@@ -689,7 +698,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
           continue; // all-zero indicators
         }
         const i = at.get(label);
-        if (i !== undefined) enc[r * E + col + i] = 1;
+        if (i !== undefined) enc[(col + i) * N + r] = 1;
       }
       col += cats.length;
     }
@@ -703,7 +712,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
       transforms.push({ name: encoded[j]!.name, encoded: j, center: 0, scale: 1 });
       continue;
     }
-    const { center, scale } = centreAndScale(N, (r) => enc[r * E + j]!, train);
+    const { center, scale } = centreAndScaleMasked(enc, j * N, N, isTrain, 1);
     // A constant column carries no information once centered (and would make the bias collinear): drop it.
     if (isConstant(center, scale)) droppedConstant.push(encoded[j]!.name);
     else transforms.push({ name: encoded[j]!.name, encoded: j, center, scale });
@@ -717,6 +726,12 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
   for (let r = 0; r < N; r++) if (isTrain[r] !== 2) counts[isTrain[r] === 1 ? 'train' : 'test'][raw.rowTask[r]!]!++;
   const lines = { train: [] as Int32Array[], test: [] as Int32Array[] };
   const rowIndex = { train: [] as Int32Array[], test: [] as Int32Array[] };
+  // (a function of its own: a closure in the loop below would capture its per-iteration bindings, which costs a
+  // context allocation per row even when it never runs)
+  const overflow = (r: number, k: number): void => {
+    const f = transforms[k]!;
+    standardizeValue(enc[f.encoded * N + r]!, f, () => ({ message: 'this value', location: { file, row: lineOf(r), csvColumn: raw.columns[encoded[f.encoded]!.input]!.name } }));
+  };
   const make = (which: 'train' | 'test'): TaskData[] => {
     // one shared buffer per split, a view per task: worker threads read the rows without copying them
     const total = counts[which].reduce((a, b) => a + b, 0);
@@ -732,33 +747,42 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
       rowIndex[which].push(new Int32Array(n));
       start += n;
     }
-    const fill = new Array<number>(T).fill(0);
+    // where each row of this split goes in Xall (its task's block, in file order within the task)
     const want = which === 'train' ? 1 : 0;
+    const first = new Int32Array(T);
+    for (let t = 1; t < T; t++) first[t] = first[t - 1]! + counts[which][t - 1]!;
     const K = transforms.length;
-    const source = Int32Array.from(transforms, (f) => f.encoded);
-    const center = Float64Array.from(transforms, (f) => (spec.standardize ? f.center : 0));
-    const scale = Float64Array.from(transforms, (f) => (spec.standardize ? f.scale : 1));
+    const fill = new Int32Array(T);
+    const rows = new Int32Array(total); // data row of each row of Xall
     for (let r = 0; r < N; r++) {
       if (isTrain[r] !== want) continue;
       const t = raw.rowTask[r]!;
       const i = fill[t]!++;
-      const X = Xs[t]!.data;
-      const o = i * d;
-      const re = r * E;
-      for (let k = 0; k < K; k++) {
-        const z = (enc[re + source[k]!]! - center[k]!) / scale[k]!;
-        // (x − 0) / 1 is x itself; a value whose distance from the centre overflows is an error naming its cell
-        if (!Number.isFinite(z) && spec.standardize) {
-          const f = transforms[k]!;
-          standardizeValue(enc[re + f.encoded]!, f, () => ({ message: 'this value', location: { file, row: lineOf(r), csvColumn: raw.columns[encoded[f.encoded]!.input]!.name } }));
-        }
-        X[o + k] = z;
-      }
-      if (biasColumn >= 0) X[o + biasColumn] = 1;
+      rows[first[t]! + i] = r;
       ys[t]![i] = raw.target[r]!;
       lines[which][t]![i] = lineOf(r);
       rowIndex[which][t]![i] = r;
     }
+    // then column by column: one scan of an encoded column, standardized into its place in every row
+    let finite = true;
+    transforms.forEach((f, k) => {
+      const col = f.encoded * N;
+      const c = spec.standardize ? f.center : 0;
+      const sc = spec.standardize ? f.scale : 1;
+      for (let q = 0; q < total; q++) {
+        const z = (enc[col + rows[q]!]! - c) / sc;
+        if (!Number.isFinite(z)) finite = false;
+        Xall[q * d + k] = z;
+      }
+    });
+    // (x − 0) / 1 is x itself; a value whose distance from the centre overflows is an error naming its cell (the
+    // first in file order)
+    if (!finite && spec.standardize) {
+      let at = [Infinity, 0];
+      for (let q = 0; q < total; q++) for (let k = 0; k < K; k++) if (!Number.isFinite(Xall[q * d + k]!) && rows[q]! < at[0]!) at = [rows[q]!, k];
+      overflow(at[0]!, at[1]!);
+    }
+    if (biasColumn >= 0) for (let q = 0; q < total; q++) Xall[q * d + biasColumn] = 1;
     return raw.taskIds.map((id, t) => ({ id, index: t, X: Xs[t]! as DenseMatrix, y: ys[t]!, biasColumn }));
   };
   const preprocessing: Preprocessing = {
@@ -790,6 +814,15 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     ...(raw.classes ? { classes: raw.classes } : {}),
     files: raw.files,
   };
+}
+
+/** enc[at + r] = the column's value of row r (the imputed value where it is missing) for the rows not left out (2). */
+function copyNumeric(enc: Float64Array, at: number, numbers: Float64Array, isTrain: Uint8Array, impute: number): void {
+  for (let r = 0; r < numbers.length; r++) {
+    if (isTrain[r] === 2) continue;
+    const v = numbers[r]!;
+    enc[at + r] = v === v ? v : impute;
+  }
 }
 
 /** Reads a file's bytes (used to record data files in the run's output). */

@@ -105,6 +105,33 @@ export function centreAndScale(n: number, value: (i: number) => number, use: (i:
   return { center: mean * unit, scale: Math.sqrt(ss / count) * unit, count };
 }
 
+/**
+ * {@link centreAndScale} of `values[at + i]` over the rows where `mask[i] === want`: the same arithmetic, in plain
+ * loops (the column scans of data preparation, where a callback per value cost more than the sums).
+ */
+export function centreAndScaleMasked(values: Float64Array, at: number, n: number, mask: Uint8Array, want: number): { center: number; scale: number; count: number } {
+  let count = 0;
+  let M = 0;
+  for (let i = 0; i < n; i++)
+    if (mask[i] === want) {
+      count++;
+      const a = Math.abs(values[at + i]!);
+      if (a > M) M = a;
+    }
+  if (count === 0 || M === 0) return { center: 0, scale: 0, count };
+  const unit = M >= TINY && M <= SAFE ? 1 : M;
+  let sum = 0;
+  for (let i = 0; i < n; i++) if (mask[i] === want) sum += unit === 1 ? values[at + i]! : values[at + i]! / unit;
+  const mean = sum / count;
+  let ss = 0;
+  for (let i = 0; i < n; i++)
+    if (mask[i] === want) {
+      const dv = (unit === 1 ? values[at + i]! : values[at + i]! / unit) - mean;
+      ss += dv * dv;
+    }
+  return { center: mean * unit, scale: Math.sqrt(ss / count) * unit, count };
+}
+
 /** Whether a column with this centre and scale is constant (carries no information once centred). */
 export function isConstant(center: number, scale: number): boolean {
   return !(scale > 1e-12 * Math.max(1, Math.abs(center)));

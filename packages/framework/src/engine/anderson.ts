@@ -86,6 +86,15 @@ export class Anderson {
     return { next: next ?? g, extrapolated: next !== undefined, rejected: false };
   }
 
+  /** Scratch columns of the differences and of Q, reused from round to round (the arithmetic is the same). */
+  private scratch: Float64Array[] = [];
+
+  private column(i: number, n: number): Float64Array {
+    let c = this.scratch[i];
+    if (!c || c.length !== n) this.scratch[i] = c = new Float64Array(n);
+    return c;
+  }
+
   /** x_{k+1} = g_k − ΔG γ with γ from a least-squares solve by modified Gram–Schmidt; undefined if degenerate. */
   private extrapolate(): Float64Array | undefined {
     const h = this.history;
@@ -96,11 +105,15 @@ export class Anderson {
     const dF: Float64Array[] = [];
     const dG: Float64Array[] = [];
     for (let i = 0; i < m; i++) {
-      const a = new Float64Array(n);
-      const b = new Float64Array(n);
+      const a = this.column(2 * i, n);
+      const b = this.column(2 * i + 1, n);
+      const f0 = h[i]!.f;
+      const f1 = h[i + 1]!.f;
+      const g0 = h[i]!.g;
+      const g1 = h[i + 1]!.g;
       for (let j = 0; j < n; j++) {
-        a[j] = h[i + 1]!.f[j]! - h[i]!.f[j]!;
-        b[j] = h[i + 1]!.g[j]! - h[i]!.g[j]!;
+        a[j] = f1[j]! - f0[j]!;
+        b[j] = g1[j]! - g0[j]!;
       }
       dF.push(a);
       dG.push(b);
@@ -109,16 +122,19 @@ export class Anderson {
     const Q: Float64Array[] = [];
     const R: number[][] = [];
     const kept: number[] = [];
-    const scale = Math.max(...dF.map(norm));
+    let scale = -Infinity;
+    for (const c of dF) scale = Math.max(scale, norm(c));
     if (!(scale > 0)) return undefined;
     for (let i = 0; i < m; i++) {
-      const v = new Float64Array(dF[i]!);
+      const v = this.column(2 * m + Q.length, n);
+      v.set(dF[i]!);
       const r: number[] = [];
       for (let q = 0; q < Q.length; q++) {
+        const u = Q[q]!;
         let s = 0;
-        for (let j = 0; j < n; j++) s += Q[q]![j]! * v[j]!;
+        for (let j = 0; j < n; j++) s += u[j]! * v[j]!;
         r.push(s);
-        for (let j = 0; j < n; j++) v[j]! -= s * Q[q]![j]!;
+        for (let j = 0; j < n; j++) v[j]! -= s * u[j]!;
       }
       const vn = norm(v);
       if (!(vn > 1e-10 * scale)) continue;
@@ -143,13 +159,14 @@ export class Anderson {
       for (let c = i + 1; c < p; c++) s -= R[c]![i]! * gamma[c]!;
       gamma[i] = s / R[i]![i]!;
     }
-    if (!gamma.every(Number.isFinite)) return undefined;
+    for (let c = 0; c < p; c++) if (!Number.isFinite(gamma[c]!)) return undefined;
     const next = new Float64Array(h[k]!.g);
     for (let c = 0; c < p; c++) {
       const col = dG[kept[c]!]!;
       const gc = gamma[c]!;
       for (let j = 0; j < n; j++) next[j]! -= gc * col[j]!;
     }
-    return next.every(Number.isFinite) ? next : undefined;
+    for (let j = 0; j < n; j++) if (!Number.isFinite(next[j]!)) return undefined;
+    return next;
   }
 }

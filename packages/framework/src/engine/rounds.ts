@@ -386,12 +386,14 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     if (record) {
       const obj = await objectiveAt(g, own, atW);
       entry.objective = obj;
-      entry.test = ctx.test(g);
+      // test metrics after every round with evaluate.everyRound, else after the last one only (below)
+      if (everyRound) entry.test = ctx.test(g);
       objectiveChange = prevObjective === undefined ? Infinity : Math.abs(obj.total - prevObjective) / Math.max(Math.abs(obj.total), Number.MIN_VALUE);
       prevObjective = obj.total;
     }
     records.push(entry);
     const objDone = !(everyRound || R.stopEarly) || objectiveChange <= R.tol || (r === 1 && wDone);
+    if (!entry.test && (last || (R.stopEarly && !rejected && wDone && objDone && fresh))) entry.test = ctx.test(g);
     if (!rejected && wDone && objDone && fresh) {
       if (!converged) convergedAt = r;
       converged = true;

@@ -36,7 +36,7 @@ export interface TaskStats {
   /** Xᵀy. */
   b: Float64Array;
   yy: number;
-  /** Largest eigenvalue of XᵀX. */
+  /** Largest eigenvalue of XᵀX: NaN until a solver needs it (see {@link largestOf}; the exact solver never does). */
   lmax: number;
 }
 
@@ -66,7 +66,7 @@ export function computeStats(task: TaskData): TaskStats {
   let yy = 0;
   for (let i = 0; i < n; i++) yy += task.y[i]! * task.y[i]!;
   const { G, b } = gramAndXty(X, task.y, n, d);
-  return { n, d, G, b, yy, lmax: largestEigenvalue(G, d) };
+  return { n, d, G, b, yy, lmax: NaN };
 }
 
 /**
@@ -233,7 +233,13 @@ function maxPull(p: TaskProblem): number {
 export function lipschitz(p: TaskProblem): number {
   const bound = p.loss.component.curvatureBound?.(p.loss.options) ?? Infinity;
   if (!p.model.layout.linear || !Number.isFinite(bound)) return Infinity;
-  return bound * p.stats.lmax + 2 * p.ridge + 2 * maxPull(p) || 1;
+  return bound * largestOf(p.stats) + 2 * p.ridge + 2 * maxPull(p) || 1;
+}
+
+/** The largest eigenvalue of a task's XᵀX, computed (power iteration) the first time it is asked for and kept. */
+export function largestOf(stats: TaskStats): number {
+  if (Number.isNaN(stats.lmax) && stats.G.length) stats.lmax = largestEigenvalue(stats.G, stats.d);
+  return stats.lmax;
 }
 
 /** The loss of the row {@link rowCoef} last saw (a module variable, so the hot loop allocates nothing). */

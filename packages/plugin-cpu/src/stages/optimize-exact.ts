@@ -119,7 +119,9 @@ function factorInto(block: FactorBlock, list: { t: number; G: Float64Array }[], 
     });
     const bad = k.cholFactors(scratchBase(), list.length, P);
     if (bad) throw fail(bad - 1);
-    list.forEach(({ t }, i) => block.L.set(mem.subarray(i * P2, (i + 1) * P2), t * P2));
+    // every task in index order (a run's first round): one copy
+    if (list.every(({ t }, i) => t === i)) block.L.set(mem.subarray(0, list.length * P2));
+    else list.forEach(({ t }, i) => block.L.set(mem.subarray(i * P2, (i + 1) * P2), t * P2));
     return;
   }
   list.forEach(({ t, G }, i) => {
