@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Generates packages/plugin-cpu/src/wasm/kernels.wat (WebAssembly text, SIMD) from scripts/wasm-kernels.mjs, compiles
- * it with wabt and writes the bytes, base64, into packages/plugin-cpu/src/wasm/kernels-wasm.ts (both committed, so
+ * Generates packages/framework/src/math/wasm/kernels.wat (WebAssembly text, SIMD) from scripts/wasm-kernels.mjs, compiles
+ * it with wabt and writes the bytes, base64, into packages/framework/src/math/wasm/kernels-wasm.ts (both committed, so
  * installing the package needs no compiler).
  *   node scripts/build-wasm.mjs           write kernels.wat and kernels-wasm.ts
  *   node scripts/build-wasm.mjs --check   exit 1 when either is not what the generator gives
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 import { kernelsWat } from './wasm-kernels.mjs';
 
-const dir = fileURLToPath(new URL('../packages/plugin-cpu/src/wasm/', import.meta.url));
+const dir = fileURLToPath(new URL('../packages/framework/src/math/wasm/', import.meta.url));
 const wat = kernelsWat();
 const wabt = await wabtInit();
 const module = wabt.parseWat('kernels.wat', wat, { simd: true });
@@ -30,7 +30,7 @@ if (process.argv.includes('--check')) {
     ['kernels-wasm.ts', text],
   ].filter(([file, want]) => readFileSync(`${dir}${file}`, 'utf8') !== want);
   if (stale.length) {
-    console.error(`${stale.map(([f]) => `packages/plugin-cpu/src/wasm/${f}`).join(' and ')} ${stale.length > 1 ? 'are' : 'is'} out of date: run npm run wasm`);
+    console.error(`${stale.map(([f]) => `packages/framework/src/math/wasm/${f}`).join(' and ')} ${stale.length > 1 ? 'are' : 'is'} out of date: run npm run wasm`);
     process.exit(1);
   }
 } else {

@@ -135,7 +135,7 @@ rounds: 3
 describe('plugin-cpu kernels against plain loops', () => {
   it('gram (WebAssembly SIMD kernel, and the register-blocked JavaScript) equals the textbook triple loop for every remainder of n and d', async () => {
     const { linalg } = await import('@weightshare/plugin-cpu');
-    const { gramSimd, kernels, statsSimd } = await import('../packages/plugin-cpu/src/wasm/kernels.js');
+    const { gramSimd, kernels, statsSimd } = await import('../packages/framework/src/math/wasm/kernels.js');
     const k = kernels();
     expect(k, 'WebAssembly SIMD runs on Node 20: the kernel path must be the one tested').not.toBeNull();
     const rng = new Rng(11);
@@ -286,7 +286,7 @@ describe('plugin-cpu without WebAssembly SIMD', () => {
   const script = `
     import { Rng, loadSpecText, PluginRegistry, runPipeline } from '@weightshare/framework';
     import { cpuPlugin, linalg } from '@weightshare/plugin-cpu';
-    import { kernels } from './packages/plugin-cpu/dist/wasm/kernels.js';
+    import { kernels } from './packages/framework/dist/math/wasm/kernels.js';
     const rng = new Rng(5);
     const out = { kernels: kernels() !== null };
     const n = 2000, d = 160; // n·d² ≥ GRAM_SIMD_MIN

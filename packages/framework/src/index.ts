@@ -7,6 +7,7 @@ export * from './random.js';
 export * from './math/dense.js';
 export { lbfgsDirection } from './math/lbfgs.js';
 export { dotAt, choleskyMirrored, choleskySolveMirrored } from './math/cholesky.js';
+export * as simd from './math/wasm/kernels.js';
 export * from './plugin/types.js';
 export * from './components/index.js';
 export { parameterNames } from './model/parameters.js';

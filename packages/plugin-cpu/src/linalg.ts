@@ -5,7 +5,8 @@
 
 import { choleskyMirrored } from '@weightshare/framework';
 import { addRows, mirrorUpper } from './gram-parts.js';
-import { gemmSub, gramSimd, kernels, reserve, scratchBase, statsSimd } from './wasm/kernels.js';
+import { simd } from '@weightshare/framework';
+const { gemmSub, gramSimd, kernels, reserve, residentProduct, scratchBase, statsSimd } = simd;
 
 /** An LU factorization PA = LU, stored in place (unit lower L below the diagonal, U on and above). */
 export interface LU {
@@ -410,13 +411,17 @@ export function largestEigenvalue(a: Float64Array, n: number, iterations = 100):
   let v = new Float64Array(n);
   for (let i = 0; i < n; i++) v[i] = 1 / Math.sqrt(n) + (i % 7) * 1e-3; // fixed start: deterministic
   let lambda = 0;
+  // A·v in the kernel (A resident for the iterations) from order 32
+  const k = n >= 32 ? kernels() : null;
   for (let it = 0; it < iterations; it++) {
     const w = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let j = 0; j < n; j++) s += a[i * n + j]! * v[j]!;
-      w[i] = s;
-    }
+    if (k) w.set(residentProduct(k, a, n, v));
+    else
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += a[i * n + j]! * v[j]!;
+        w[i] = s;
+      }
     let norm = 0;
     for (let i = 0; i < n; i++) norm += w[i]! * w[i]!;
     norm = Math.sqrt(norm);

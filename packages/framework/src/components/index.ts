@@ -3,6 +3,7 @@
  * framework's float64 evaluation of them — the per-task data loss of the objective and the model's outputs on new
  * rows — used whatever backend the stages ran on.
  */
+import { kernels, linearSum } from '../math/wasm/kernels.js';
 import type { PluginRegistry } from '../engine/registry.js';
 import type { LossComponent, LossInfo, ModelComponent, ModelInfo, ModelLayout, TaskData } from '../plugin/types.js';
 import { componentOptions, type ComponentSpec } from '../spec/types.js';
@@ -74,11 +75,19 @@ export function dataLoss(
   return loss.component.value(task.y, outputsFor(task, th, model), layout.outputs, null, loss.options);
 }
 
-/** The fused pass of {@link dataLoss}: four rows at a time, four independent dot products sharing the loads of w. */
+/** Rows × features from which {@link linearLoss} runs z = Xw in the SIMD kernel (below, copying costs more than it saves). */
+const KERNEL_LOSS_MIN = 1 << 16;
+
+/**
+ * The fused pass of {@link dataLoss}: z = Xw in the SIMD kernel for big tasks, else four rows at a time (four
+ * independent dot products sharing the loads of w); the loss terms summed in row order either way.
+ */
 function linearLoss(t: Pick<TaskData, 'X' | 'y'>, w: ArrayLike<number>, squared: boolean): number {
   const { rows: n, cols: d, data: X } = t.X;
   const y = t.y;
   const term = (z: number, yi: number): number => (squared ? (yi - z) ** 2 : logisticLoss(z, yi));
+  const k = n * d >= KERNEL_LOSS_MIN ? kernels() : null;
+  if (k) return linearSum(k, X, y, n, d, w, term);
   let s = 0;
   let i = 0;
   for (; i + 3 < n; i += 4) {

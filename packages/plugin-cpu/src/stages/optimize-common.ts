@@ -23,7 +23,9 @@ import {
   TaskFailure,
 } from '@weightshare/framework';
 import { gramAndXty, largestEigenvalue } from '../linalg.js';
-import { kernels, reserve, residentBlock, scratchBase, type Kernels } from '../wasm/kernels.js';
+import { simd } from '@weightshare/framework';
+const { kernels, reserve, residentBlock, residentProduct, scratchBase } = simd;
+type Kernels = simd.Kernels;
 import { Rng } from '@weightshare/framework';
 
 
@@ -288,12 +290,17 @@ export function valueAndGradient(p: TaskProblem, w: Float64Array, g: Float64Arra
   let kernel: Kernels | null;
   if (p.fast === 0 && !rows) {
     const { G, b, yy, d } = p.stats;
+    // Gw: in the kernel, with G resident while the task's epochs run, from d = 32; else row by row here
+    const Gw = d >= 32 && (kernel = kernels()) !== null ? residentProduct(kernel, G, d, w) : undefined;
     let wGw = 0;
     let bw = 0;
     for (let j = 0; j < d; j++) {
       let s = 0;
-      const rj = j * d;
-      for (let k = 0; k < d; k++) s += G[rj + k]! * w[k]!;
+      if (Gw) s = Gw[j]!;
+      else {
+        const rj = j * d;
+        for (let k = 0; k < d; k++) s += G[rj + k]! * w[k]!;
+      }
       g[j] = 2 * (s - b[j]!);
       wGw += w[j]! * s;
       bw += b[j]! * w[j]!;
@@ -364,6 +371,7 @@ export function valueAndGradient(p: TaskProblem, w: Float64Array, g: Float64Arra
   }
   return f;
 }
+
 
 /** Rows × features from which the fused linear loop runs in the SIMD kernel, and up to which (float64s). */
 const KERNEL_ROWS_MIN = 4096;

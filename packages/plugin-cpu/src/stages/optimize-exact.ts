@@ -1,6 +1,7 @@
 import { choleskyMirrored, choleskySolveMirrored, linearSystemSingular, refOf, standardOptions, TaskFailure, type OptimizeInput, type OptimizeOutput, type StageContext, type StageMethod, type TaskOptimizeReport } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
-import { kernels, reserve, residentBlock, scratchBase } from '../wasm/kernels.js';
+import { simd } from '@weightshare/framework';
+const { kernels, reserve, residentBlock, scratchBase } = simd;
 import { perTask, statsBack, statsFor, statsOfTasks, type TaskItem, type TaskResult, type TaskStats } from './optimize-common.js';
 
 /** The normal-equations matrix XᵀX + diag(pulls + ρ·mask), factorized; throws LINEAR_SYSTEM_SINGULAR naming the task. */
