@@ -98,26 +98,87 @@ export function disposeBatches(): void {
  */
 const statsByRows = new WeakMap<Float64Array, { y: Float64Array; G: Float32Array; b: Float32Array; yy: number }>();
 
+/** Rows of X per product when XᵀX is summed in pieces (each piece's transpose stays in the cache while it is made). */
+const STATS_CHUNK_ROWS = 4096;
+
 /**
  * One task's statistics, as plain 2-D products with the transpose made here: the wasm backend runs those through
- * XNNPACK (~12–20 GFLOP/s here) but batched or transposed-operand products through a generic loop (~1.5 GFLOP/s).
+ * XNNPACK (~20–25 GFLOP/s here) but batched or transposed-operand products through a generic loop (~1.5 GFLOP/s).
+ * Rows are taken in pieces of {@link STATS_CHUNK_ROWS}: each piece is converted to float32 and transposed in 32×32
+ * blocks (a row-by-row transpose of a 50,000-row task wrote one cache line per value), multiplied, and the products
+ * summed on the device.
  */
 export function taskStats(t: TaskData): { G: Float32Array; b: Float32Array; yy: number } {
   const hit = statsByRows.get(t.X.data);
   if (hit && hit.y === t.y && hit.G.length === t.X.cols * t.X.cols) return hit;
   const m = t.y.length;
   const d = t.X.cols;
-  const x = Float32Array.from(t.X.data);
-  const xt = new Float32Array(m * d);
-  for (let i = 0; i < m; i++) for (let j = 0; j < d; j++) xt[j * m + i] = x[i * d + j]!;
+  const X = t.X.data;
   let yy = 0;
   for (let i = 0; i < m; i++) yy += t.y[i]! * t.y[i]!;
-  const [G, b] = tf.tidy(() => {
-    const Xt = tf.tensor2d(xt, [d, m]);
-    return [tf.matMul(Xt, tf.tensor2d(x, [m, d])), tf.matMul(Xt, tf.tensor2d(Float32Array.from(t.y), [m, 1]))];
-  });
-  const out = { y: t.y, G: G.dataSync() as Float32Array, b: b.dataSync() as Float32Array, yy };
-  tf.dispose([G, b]);
+  // XᵀX is symmetric: with the columns split in halves A | B, its blocks AᵀA, AᵀB and BᵀB (BᵀA is AᵀB transposed)
+  // are three quarters of the full product's work (for wide X only: below, three products cost more than one)
+  const h = d >= 64 ? (d >> 1) & ~7 : d;
+  const w = d - h;
+  let sums: tf.Tensor2D[] | undefined;
+  const rows = Math.min(m, STATS_CHUNK_ROWS);
+  const x = new Float32Array(rows * d);
+  const xt = new Float32Array(rows * d);
+  const xa = new Float32Array(rows * h);
+  const xb = new Float32Array(rows * w);
+  for (let i0 = 0; i0 < m; i0 += rows) {
+    const mc = Math.min(rows, m - i0);
+    const part = mc === rows ? x : x.subarray(0, mc * d);
+    part.set(X.subarray(i0 * d, (i0 + mc) * d)); // float64 → float32
+    // Xᵀ of the piece, in 32×32 blocks (one column of a block at a time: contiguous writes)
+    const partT = mc === rows ? xt : xt.subarray(0, mc * d);
+    for (let a = 0; a < mc; a += 32)
+      for (let c = 0; c < d; c += 32) {
+        const aEnd = Math.min(mc, a + 32);
+        const cEnd = Math.min(d, c + 32);
+        for (let j = c; j < cEnd; j++) {
+          const o = j * mc;
+          for (let i = a; i < aEnd; i++) partT[o + i] = part[i * d + j]!;
+        }
+      }
+    if (w) for (let i = 0; i < mc; i++) {
+      xa.set(part.subarray(i * d, i * d + h), i * h);
+      xb.set(part.subarray(i * d + h, i * d + d), i * w);
+    }
+    const next = tf.tidy((): tf.Tensor2D[] => {
+      const yc = tf.tensor2d(Float32Array.from(t.y.subarray(i0, i0 + mc)), [mc, 1]);
+      let products: tf.Tensor2D[];
+      if (!w) {
+        const Xt = tf.tensor2d(partT, [d, mc]);
+        products = [tf.matMul(Xt, tf.tensor2d(part, [mc, d])), tf.matMul(Xt, yc)];
+      } else {
+        const At = tf.tensor2d(partT.subarray(0, h * mc), [h, mc]);
+        const Bt = tf.tensor2d(partT.subarray(h * mc, d * mc), [w, mc]);
+        const B = tf.tensor2d(xb.subarray(0, mc * w), [mc, w]);
+        products = [tf.matMul(At, tf.tensor2d(xa.subarray(0, mc * h), [mc, h])), tf.matMul(At, B), tf.matMul(Bt, B), tf.matMul(At, yc), tf.matMul(Bt, yc)];
+      }
+      return sums ? products.map((p, k) => tf.add(sums![k]!, p) as tf.Tensor2D) : products;
+    });
+    if (sums) tf.dispose(sums);
+    sums = next;
+  }
+  const parts = sums!.map((p) => p.dataSync() as Float32Array);
+  tf.dispose(sums!);
+  let G: Float32Array;
+  let b: Float32Array;
+  if (!w) [G, b] = parts as [Float32Array, Float32Array];
+  else {
+    const [AA, AB, BB, bA, bB] = parts as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    G = new Float32Array(d * d);
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < d; j++) G[i * d + j] = j < h ? AA[i * h + j]! : AB[i * w + j - h]!;
+    for (let i = 0; i < w; i++)
+      for (let j = 0; j < d; j++) G[(h + i) * d + j] = j < h ? AB[j * w + i]! : BB[i * w + j - h]!;
+    b = new Float32Array(d);
+    b.set(bA, 0);
+    b.set(bB, h);
+  }
+  const out = { y: t.y, G, b, yy };
   statsByRows.set(t.X.data, out);
   return out;
 }
