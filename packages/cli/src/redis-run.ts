@@ -50,7 +50,7 @@ export const SHARD_VERSION = 1;
  */
 export const REMOTE_ENTRIES: Readonly<Record<string, readonly string[]>> = {
   '@weightshare/framework': ['dataLossItem'],
-  '@weightshare/plugin-cpu': ['solveExact', 'solveGd', 'solveSgd', 'solveAdam', 'solveLbfgs', 'solveNewton'],
+  '@weightshare/plugin-cpu': ['solveExact', 'solveGd', 'solveSgd', 'solveAdam', 'solveLbfgs', 'solveNewton', 'computeStats'],
 };
 const BUILTIN_PACKAGES = Object.keys(REMOTE_ENTRIES);
 

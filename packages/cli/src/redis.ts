@@ -217,15 +217,17 @@ export async function collect(
     if (state !== 'completed' && state !== 'failed') return;
     const job = await bull.Job.fromId(queue, id);
     if (!job || !pending.has(id)) return;
-    pending.delete(id);
     if ((await handle(id, state, job)) === 'again') {
       // the job's result cannot be used (e.g. its result blob is gone): it runs again, fresh
-      pending.set(id, p);
       await restore?.(id);
       await queue.remove(id);
       await queue.add(p.name, p.data, p.opts);
       return;
     }
+    // pending until its handler is done: were it taken off before (as it once was), the last job to be taken off
+    // could finish the call while an earlier one's handler still awaited its result blob, and the caller read
+    // results that were not there yet (a shard's items missing: seen as NaN losses and missing reports)
+    pending.delete(id);
     if (!pending.size) finish();
   };
   // one look per job at a time (the poll must not pile up commands while Redis is away)
