@@ -321,3 +321,42 @@ rounds: 2
     }
   });
 });
+
+describe('collecting the jobs of a call', () => {
+  it('returns only once every finished job has been handled, however long each handler takes', async () => {
+    // the handler of the first job to finish is slow (its result blob is still being read) while the other's is
+    // quick: the call must not end before the slow one is done (it once did, leaving a shard's items out)
+    const redis = await sharedRedis();
+    const { Queue, QueueEvents, Worker, Job } = await import('bullmq');
+    const { collect, jobOptions } = await import('../packages/cli/src/redis.js');
+    const name = `collect-${process.pid}-${Date.now()}`;
+    const url = new URL(redis.url);
+    const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
+    const queue = new Queue(name, { connection });
+    const events = new QueueEvents(name, { connection });
+    const worker = new Worker(name, async (job) => ({ n: job.data.n }), { connection });
+    try {
+      await events.waitUntilReady();
+      for (let round = 0; round < 3; round++) {
+        const payloads = [0, 1, 2].map((n) => ({ name: 'shard', data: { n, round }, opts: jobOptions(`${name}-${round}-${n}`) }));
+        const handled: number[] = [];
+        await collect({ Job } as never, queue, events, payloads as never, async (_id, _state, job) => {
+          const n = (job.returnvalue as { n: number }).n;
+          // the first job handled waits, as a slow read would; the others return at once
+          if (!handled.length) {
+            handled.push(-1);
+            await new Promise((r) => setTimeout(r, 300));
+          }
+          handled.push(n);
+        });
+        expect(handled.filter((n) => n >= 0).sort(), `round ${round}`).toEqual([0, 1, 2]);
+      }
+    } finally {
+      await worker.close();
+      await events.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      await redis.stop();
+    }
+  }, 60_000);
+});
