@@ -205,14 +205,17 @@ describe('the precompiled spec validator (scripts/build-validators.mjs, part of 
     }
   });
 
-  it('`weightshare --help` loads no backend (TensorFlow.js is imported only when a command runs)', async () => {
+  it('`weightshare --help` loads no backend and not the framework (they are imported only when a command runs)', async () => {
     const { spawnSync } = await import('node:child_process');
     const probe = `const { createRequire } = await import('node:module'); const { main } = await import(${JSON.stringify(new URL('../packages/cli/dist/main.js', import.meta.url).href)});
 const out = []; await main(['--help'], { stdout: { write: (s) => out.push(s) }, stderr: { write: () => {} } });
-const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('@tensorflow'));
-console.log(JSON.stringify({ help: out.join('').includes('Usage'), loaded: loaded.length }));`;
+const cache = Object.keys(createRequire(import.meta.url).cache);
+const loaded = cache.filter((k) => k.includes('@tensorflow'));
+// nor the framework: its CommonJS dependencies (schema validation, DI container, CSV parser) are not loaded either
+const framework = cache.filter((k) => ['ajv', 'tsyringe', 'reflect-metadata', 'csv-parse', 'yaml'].some((m) => k.includes('/node_modules/' + m + '/')));
+console.log(JSON.stringify({ help: out.join('').includes('Usage'), loaded: loaded.length, framework }));`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ help: true, loaded: 0 });
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ help: true, loaded: 0, framework: [] });
   });
 });

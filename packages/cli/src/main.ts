@@ -7,43 +7,39 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import {
-  buildSpecSchema,
-  decodeNpy,
-  fileNotFound,
-  formatError,
-  internalError,
-  invalidArgument,
-  loadPipeline,
-  matrixCsv,
-  PluginRegistry,
-  resumeRefused,
-  RunFolder,
-  runPipeline,
-  specReferenceMarkdown,
-  STAGE_NAMES,
-  asWeightshareError,
-  writeFileAtomic,
-  WorkerExecutor,
-  InProcessExecutor,
-  nullStore,
-  pruneCache,
-  parseParamFlag,
-  splitRowsCsv,
-  type LoadedPipeline,
-  type LoadedSpec,
-  type PluginLoading,
-  type ResolvedSpec,
-  type RunOutcome,
-} from '@weightshare/framework';
-import { formatSummary } from './format.js';
-import { sweepTerminalProgress, terminalProgress } from './progress.js';
-import { diffRuns, diffSweeps, listRunsTable, removeRuns, showRun, showSweep, verifyRun } from './runs.js';
+import type * as Framework from '@weightshare/framework';
+import type { LoadedPipeline, LoadedSpec, PluginLoading, PluginRegistry, ResolvedSpec, RunFolder, RunOutcome } from '@weightshare/framework';
+// errors only, at start-up: the framework itself, the built-in plugins and the commands' modules load before an action
+// runs (not for --help or a usage error), in the preAction hook below
+import { asWeightshareError, fileNotFound, formatError, internalError, invalidArgument, resumeRefused } from '@weightshare/framework/errors';
+import type { RemotePool, SweepPlan } from './sweep.js';
 import { builtinPlugins, loadBuiltins } from './plugins.js';
 import { registerPredict } from './predict.js';
-import { writeReport } from './report.js';
-import { compareJson, compareRuns, formatCompare, writeCompareHtml } from './compare.js';
-import { defaultJobs, executeSweep, formatSweep, isSweepDir, openSweep, planSweep, sweepRefit, type RemotePool, type SweepPlan } from './sweep.js';
+
+/** The framework and the commands' modules, once an action is about to run. */
+let fw: typeof Framework;
+let cli: {
+  format: typeof import('./format.js');
+  progress: typeof import('./progress.js');
+  runs: typeof import('./runs.js');
+  report: typeof import('./report.js');
+  compare: typeof import('./compare.js');
+  sweep: typeof import('./sweep.js');
+};
+async function loadModules(): Promise<void> {
+  const [framework, format, progress, runs, report, compare, sweep] = await Promise.all([
+    import('@weightshare/framework'),
+    import('./format.js'),
+    import('./progress.js'),
+    import('./runs.js'),
+    import('./report.js'),
+    import('./compare.js'),
+    import('./sweep.js'),
+    loadBuiltins(),
+  ]);
+  fw = framework;
+  cli = { format, progress, runs, report, compare, sweep };
+}
 
 export { builtinPlugins, loadBuiltins };
 
@@ -69,24 +65,24 @@ interface ExecOptions {
 
 /** Runs a loaded spec, into `run` when given (checkpointed, cached), and prints the outcome. */
 async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run: RunFolder | undefined, opts: ExecOptions): Promise<void> {
-  const progress = terminalProgress(io.stderr, Boolean(opts.progress));
+  const progress = cli.progress.terminalProgress(io.stderr, Boolean(opts.progress));
   const cacheDir = opts.cache ? (opts.cacheDir ?? join(loaded.spec.output.dir, '.cache')) : null;
   // every place the run writes, said before it starts (a spec from someone else chooses output.dir)
   if (run) io.stderr.write(`writing ${resolve(run.dir)}${cacheDir ? ` and the stage cache ${resolve(cacheDir)}` : ''}\n`);
-  const store = run ? run.store(cacheDir, (m) => io.stderr.write(`warning: ${m}\n`)) : nullStore;
+  const store = run ? run.store(cacheDir, (m) => io.stderr.write(`warning: ${m}\n`)) : fw.nullStore;
   const started = performance.now();
-  const threads = (opts.threads ?? 1) > 1 ? new WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
+  const threads = (opts.threads ?? 1) > 1 ? new fw.WorkerExecutor(opts.threads, (done, total) => progress.tasks(done, total)) : undefined;
   let remote: import('./redis-run.js').RedisTaskExecutor | undefined;
   if (opts.executor !== undefined) {
     const { dataRefOf, RedisTaskExecutor } = await import('./redis-run.js');
     const shaOf = (f: string): string | null => (existsSync(f) && statSync(f).isFile() ? createHash('sha256').update(readFileSync(f)).digest('hex') : null);
-    const local = threads ?? new InProcessExecutor((done, total) => progress.tasks(done, total));
+    const local = threads ?? new fw.InProcessExecutor((done, total) => progress.tasks(done, total));
     remote = await RedisTaskExecutor.open(opts.executor, opts.queue ?? 'weightshare', dataRefOf(loaded, shaOf), opts.shards ?? 2, local, (l) => io.stderr.write(l + '\n'));
   }
   const executor = remote ?? threads;
   let outcome: RunOutcome;
   try {
-    outcome = await runPipeline(loaded, registry, { progress, store, ...(executor ? { executor } : {}) });
+    outcome = await fw.runPipeline(loaded, registry, { progress, store, ...(executor ? { executor } : {}) });
     if (run) run.complete(outcome, store as ReturnType<RunFolder['store']>);
   } catch (e) {
     run?.fail(e);
@@ -102,7 +98,7 @@ async function execute(io: Io, loaded: LoadedSpec, registry: PluginRegistry, run
     io.stderr.write(`per-task work through Redis: ${st.jobs} jobs for ${st.calls} calls (${mib(st.sent)} MiB sent, ${mib(st.received)} MiB received); ${st.local} calls ran here (work that names no task of the run)\n`);
   }
   if (opts.json) io.stdout.write(JSON.stringify({ outputDir: run?.dir ?? null, ...outcome.results }, null, 2) + '\n');
-  else io.stdout.write(formatSummary(outcome, run?.dir) + `\n  took ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
+  else io.stdout.write(cli.format.formatSummary(outcome, run?.dir) + `\n  took ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -121,7 +117,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     });
   // --use choices travel with the --set assignments (run folders, sweep jobs), first, as the spec's uses would
   // the built-in plugins load before any action (not for --help or a usage error)
-  program.hook('preAction', () => loadBuiltins().then(() => undefined));
+  program.hook('preAction', () => loadModules());
   program.hook('preAction', (_, action) => {
     const o = action.opts() as { use?: string[]; set?: string[] };
     if (o.use?.length) action.setOptionValue('set', [...o.use, ...(o.set ?? [])]);
@@ -165,12 +161,12 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (opts.executor !== undefined) await checkExecutor(opts.executor); // before the run folder is made
       const set = opts.out !== undefined ? [...opts.set, `output.dir=${JSON.stringify(opts.out)}`] : opts.set;
       const overrides = { set, backend: opts.backend };
-      const { loaded, registry } = await loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
-      const run = loaded.spec.output.write ? RunFolder.create(loaded.spec.output.dir, loaded, registry, overrides) : undefined;
+      const { loaded, registry } = await fw.loadPipeline(file, builtinPlugins, overrides, {}, { allow: allowedFolders(opts.allowPluginPath) });
+      const run = loaded.spec.output.write ? fw.RunFolder.create(loaded.spec.output.dir, loaded, registry, overrides) : undefined;
       if (opts.report && !run) throw invalidArgument('--report writes report.html into the run folder, but this spec has output.write: false; remove one of the two.');
       const stop = run ? onInterrupt(io, run.dir, () => run.unlock()) : undefined;
       await execute(io, loaded, registry, run, opts).finally(stop);
-      if (opts.report && run) io.stderr.write(`report → ${(await writeReport(run.dir)).file}\n`);
+      if (opts.report && run) io.stderr.write(`report → ${(await cli.report.writeReport(run.dir)).file}\n`);
     });
 
   allowOption(program.command('resume'))
@@ -191,21 +187,21 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       const sweepDir = existsSync(id) ? id : join(opts.dir, id);
       // a run folder may come from someone else: its plugins are the packages installed here, never its paths
       const plugins = { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() };
-      if (isSweepDir(sweepDir)) {
+      if (cli.sweep.isSweepDir(sweepDir)) {
         if (opts.shards !== undefined) throw invalidArgument(`--shards splits a run's per-task work; ${sweepDir} is a sweep folder, whose jobs are whole fits. Leave --shards out.`);
-        const plan = openSweep(sweepDir, Boolean(opts.force));
+        const plan = cli.sweep.openSweep(sweepDir, Boolean(opts.force));
         const remote = opts.executor !== undefined ? await remotePool(opts.executor, opts.queue, sweepDir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
         const stop = onInterrupt(io, sweepDir);
-        const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
-        const summary = await executeSweep(sweepDir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
-        io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
+        const bar = opts.progress ? undefined : cli.progress.sweepTerminalProgress(io.stderr);
+        const summary = await cli.sweep.executeSweep(sweepDir, plan, opts.jobs ?? cli.sweep.defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
+        io.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : cli.sweep.formatSweep(summary) + `\nwritten to ${sweepDir}/\n`);
         return;
       }
-      const run = RunFolder.open(id, opts.dir);
+      const run = fw.RunFolder.open(id, opts.dir);
       if (opts.executor !== undefined && run.manifest.status !== 'completed') await checkExecutor(opts.executor);
       if (run.manifest.status === 'completed') {
         // nothing to run, but its files must still be what the run wrote
-        const { error } = verifyRun(run, false);
+        const { error } = cli.runs.verifyRun(run, false);
         if (error) throw error;
         io.stderr.write(`run ${run.dir} is already complete (its files intact); nothing to resume.\n`);
         return;
@@ -214,7 +210,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       run.lock();
       try {
         const m = run.manifest;
-        const { loaded, registry } = await loadPipeline(m.spec.file, builtinPlugins, {}, { text: run.resolvedSpecText(), baseDir: m.baseDir }, plugins);
+        const { loaded, registry } = await fw.loadPipeline(m.spec.file, builtinPlugins, {}, { text: run.resolvedSpecText(), baseDir: m.baseDir }, plugins);
         const changes = run.changes(registry);
         if (changes.length && !opts.force) throw resumeRefused(run.dir, changes);
         run.noteResume(changes);
@@ -243,10 +239,10 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       const started = performance.now();
       const plugins = { allow: allowedFolders(opts.allowPluginPath) };
       if (opts.executor !== undefined) await checkExecutor(opts.executor); // before the sweep folder is made
-      const { plan, dir } = await planSweep(file, {
+      const { plan, dir } = await cli.sweep.planSweep(file, {
         set: opts.set,
         backend: opts.backend,
-        params: opts.param.map(parseParamFlag),
+        params: opts.param.map(fw.parseParamFlag),
         splits: opts.splits?.split(',').map((x) => x.trim()).filter(Boolean),
         cache: opts.cache,
         out: opts.out,
@@ -255,14 +251,14 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       io.stderr.write(`writing ${resolve(dir)}${plan.cache ? ` and the stage cache ${resolve(dir, '..', '.cache')}` : ''}\n`);
       const remote = opts.executor !== undefined ? await remotePool(opts.executor, opts.queue, dir, plan, plugins, (l) => io.stderr.write(l + '\n')) : undefined;
       const stop = onInterrupt(io, dir);
-      const bar = opts.progress ? undefined : sweepTerminalProgress(io.stderr);
-      const summary = await executeSweep(dir, plan, opts.jobs ?? defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
+      const bar = opts.progress ? undefined : cli.progress.sweepTerminalProgress(io.stderr);
+      const summary = await cli.sweep.executeSweep(dir, plan, opts.jobs ?? cli.sweep.defaultJobs(), (l) => opts.progress && io.stderr.write(l + '\n'), plugins, bar?.job, remote).finally(() => (bar?.end(), stop()));
       io.stdout.write(
         opts.json
           ? JSON.stringify({ sweepDir: dir, ...summary }, null, 2) + '\n'
-          : formatSweep(summary) + `\nwritten to ${dir}/ (summary.md, summary.json, jobs/); took ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+          : cli.sweep.formatSweep(summary) + `\nwritten to ${dir}/ (summary.md, summary.json, jobs/); took ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
       );
-      if (opts.report) io.stderr.write(`report → ${(await writeReport(dir)).file}\n`);
+      if (opts.report) io.stderr.write(`report → ${(await cli.report.writeReport(dir)).file}\n`);
     });
 
   allowOption(program.command('worker'))
@@ -276,7 +272,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .action(async (opts: { redis: string; concurrency?: number; queue: string; dataRoot?: string; cacheDir?: string; stallMs: number; allowPluginPath: string[] }) => {
       const { runWorker } = await import('./redis.js');
       if (opts.dataRoot && !existsSync(opts.dataRoot)) throw invalidArgument(`--data-root ${opts.dataRoot} does not exist; give the folder on this machine that holds the coordinator's spec folder (its data files at the same relative paths).`);
-      await runWorker({ redis: opts.redis, queue: opts.queue, concurrency: opts.concurrency ?? defaultJobs(), dataRoot: opts.dataRoot, cacheDir: opts.cacheDir, stallMs: opts.stallMs, plugins: { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() }, log: (l) => io.stderr.write(l + '\n') });
+      await runWorker({ redis: opts.redis, queue: opts.queue, concurrency: opts.concurrency ?? cli.sweep.defaultJobs(), dataRoot: opts.dataRoot, cacheDir: opts.cacheDir, stallMs: opts.stallMs, plugins: { allow: allowedFolders(opts.allowPluginPath), installedFrom: process.cwd() }, log: (l) => io.stderr.write(l + '\n') });
     });
 
   program
@@ -289,7 +285,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .action(async (id: string, opts: { out?: string; dir: string; json?: boolean }) => {
       const started = performance.now();
       if (opts.out !== undefined) checkOutFolder(opts.out, '--out');
-      const w = await writeReport(id, opts.out, opts.dir);
+      const w = await cli.report.writeReport(id, opts.out, opts.dir);
       io.stdout.write(opts.json ? JSON.stringify(w) + '\n' : `${w.kind} report → ${w.file} (${(w.bytes / 1024).toFixed(0)} KiB, ${w.charts.length} charts; took ${((performance.now() - started) / 1000).toFixed(2)} s)\n`);
     });
 
@@ -302,7 +298,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--dir <dir>', 'folder of runs', 'runs')
     .option('--json', 'as JSON')
     .action((opts: { dir: string; json?: boolean }) => {
-      io.stdout.write(listRunsTable(opts.dir, Boolean(opts.json)));
+      io.stdout.write(cli.runs.listRunsTable(opts.dir, Boolean(opts.json)));
     });
   runs
     .command('show')
@@ -313,7 +309,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--tasks', 'also the per-task table (test rows, shared vs independent vs pooled)')
     .action((id: string, opts: { dir: string; json?: boolean; tasks?: boolean }) => {
       const sweep = sweepFolder(id, opts.dir);
-      io.stdout.write(sweep ? showSweep(sweep, Boolean(opts.json)) : showRun(RunFolder.open(id, opts.dir), Boolean(opts.json), Boolean(opts.tasks)));
+      io.stdout.write(sweep ? cli.runs.showSweep(sweep, Boolean(opts.json)) : cli.runs.showRun(fw.RunFolder.open(id, opts.dir), Boolean(opts.json), Boolean(opts.tasks)));
     });
   runs
     .command('diff')
@@ -326,9 +322,9 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .action((a: string, b: string, opts: { dir: string; all?: boolean; json?: boolean }) => {
       const sa = sweepFolder(a, opts.dir);
       const sb = sweepFolder(b, opts.dir);
-      if (sa && sb) io.stdout.write(diffSweeps(sa, sb, Boolean(opts.json)));
+      if (sa && sb) io.stdout.write(cli.runs.diffSweeps(sa, sb, Boolean(opts.json)));
       else if (sa || sb) throw invalidArgument(`runs diff compares two runs or two sweeps; ${sa ? a : b} is a sweep and ${sa ? b : a} is not. To compare a sweep's chosen model with a run, diff its refit run folder (weightshare runs show ${sa ? a : b}).`);
-      else io.stdout.write(diffRuns(RunFolder.open(a, opts.dir), RunFolder.open(b, opts.dir), Boolean(opts.all), Boolean(opts.json)));
+      else io.stdout.write(cli.runs.diffRuns(fw.RunFolder.open(a, opts.dir), fw.RunFolder.open(b, opts.dir), Boolean(opts.all), Boolean(opts.json)));
     });
   runs
     .command('compare')
@@ -339,10 +335,10 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--html <file>', 'also write the comparison as an HTML page, with every run\'s objective per round overlaid')
     .action(async (ids: string[], opts: { dir: string; json?: boolean; html?: string }) => {
       if (opts.html) checkOutFolder(opts.html, '--html');
-      const c = compareRuns(ids, opts.dir);
-      io.stdout.write(opts.json ? compareJson(c) : formatCompare(c));
+      const c = cli.compare.compareRuns(ids, opts.dir);
+      io.stdout.write(opts.json ? cli.compare.compareJson(c) : cli.compare.formatCompare(c));
       if (opts.html) {
-        await writeCompareHtml(c, opts.html);
+        await cli.compare.writeCompareHtml(c, opts.html);
         io.stderr.write(`comparison → ${resolve(opts.html)}\n`);
       }
     });
@@ -359,12 +355,12 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--json', 'print what was written as JSON')
     .action((id: string, opts: { out: string; dir: string; what: string; rows?: 'test' | 'train'; force?: boolean; split?: string; json?: boolean }) => {
       const sweep = sweepFolder(id, opts.dir);
-      const run = sweep ? RunFolder.open(sweepRefit(sweep, opts.split)) : RunFolder.open(id, opts.dir);
+      const run = sweep ? fw.RunFolder.open(cli.sweep.sweepRefit(sweep, opts.split)) : fw.RunFolder.open(id, opts.dir);
       checkOutFolder(opts.out, '--out');
       if (opts.rows) {
         if (existsSync(opts.out) && !opts.force) throw invalidArgument(`--out "${opts.out}" already exists; choose another file, or add --force to replace it.`);
-        const { text, rows } = splitRowsCsv(JSON.parse(run.resolvedSpecText()) as ResolvedSpec, run.manifest.baseDir, opts.rows);
-        writeFileAtomic(opts.out, text);
+        const { text, rows } = fw.splitRowsCsv(JSON.parse(run.resolvedSpecText()) as ResolvedSpec, run.manifest.baseDir, opts.rows);
+        fw.writeFileAtomic(opts.out, text);
         io.stdout.write(opts.json ? JSON.stringify({ run: run.dir, rows: opts.rows, count: rows, out: opts.out }) + '\n' : `${rows} ${opts.rows} rows of ${run.manifest.id} → ${opts.out}\n`);
         return;
       }
@@ -373,7 +369,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       if (ext !== '.csv' && ext !== '.npy') throw invalidArgument(`--out ${opts.out}: the file must end in .csv or .npy (the format to export).`);
       if (run.manifest.status !== 'completed') throw invalidArgument(`run ${run.dir} is ${run.manifest.status}; only completed runs have final weights (resume it first).`);
       // checked against the manifest: a damaged file is never exported; the relation is stored as .npy only (T×T), its CSV made from it
-      writeFileAtomic(opts.out, opts.what === 'relation' && ext === '.csv' ? relationCsv(run) : run.output(`${opts.what}${ext}`));
+      fw.writeFileAtomic(opts.out, opts.what === 'relation' && ext === '.csv' ? relationCsv(run) : run.output(`${opts.what}${ext}`));
       io.stdout.write(opts.json ? JSON.stringify({ run: run.dir, what: opts.what, out: opts.out }) + '\n' : `${opts.what} of ${run.manifest.id} → ${opts.out}\n`);
     });
 
@@ -384,7 +380,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--dir <dir>', 'folder of runs', 'runs')
     .option('--json', 'as JSON: the intact files and the damaged ones')
     .action((id: string, opts: { dir: string; json?: boolean }) => {
-      const { text, error } = verifyRun(RunFolder.open(id, opts.dir), Boolean(opts.json));
+      const { text, error } = cli.runs.verifyRun(fw.RunFolder.open(id, opts.dir), Boolean(opts.json));
       io.stdout.write(text);
       if (error) throw error;
     });
@@ -394,7 +390,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .argument('<run...>', 'run or sweep folders, or their ids under --dir')
     .option('--dir <dir>', 'folder of runs', 'runs')
     .action((ids: string[], opts: { dir: string }) => {
-      io.stdout.write(removeRuns(ids, opts.dir));
+      io.stdout.write(cli.runs.removeRuns(ids, opts.dir));
     });
 
   program
@@ -406,7 +402,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--dir <dir>', 'folder of runs whose .cache to prune', 'runs')
     .action((opts: { maxSize: string; dir: string }) => {
       const max = parseSize(opts.maxSize);
-      const r = pruneCache(join(opts.dir, '.cache'), max);
+      const r = fw.pruneCache(join(opts.dir, '.cache'), max);
       io.stdout.write(`${join(opts.dir, '.cache')}: removed ${r.removed.length} entries (${formatBytes(r.before - r.after)}), kept ${r.kept} (${formatBytes(r.after)}; limit ${formatBytes(max)})\n`);
     });
 
@@ -415,7 +411,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--explain', 'print, for each key written, the file and line (or the flag) that set it; keys not listed have their defaults')
     .option('--no-plugins', 'import none of the spec\'s plugins: check everything else, and say what could not be checked')
     .action(async (file: string, opts: { backend?: string; set: string[]; allowPluginPath: string[]; json?: boolean; explain?: boolean; plugins: boolean }) => {
-      const pipeline = await loadPipeline(file, builtinPlugins, { set: opts.set, backend: opts.backend }, {}, { allow: allowedFolders(opts.allowPluginPath), import: opts.plugins });
+      const pipeline = await fw.loadPipeline(file, builtinPlugins, { set: opts.set, backend: opts.backend }, {}, { allow: allowedFolders(opts.allowPluginPath), import: opts.plugins });
       const { loaded } = pipeline;
       if (!opts.plugins) io.stderr.write(notImported(pipeline));
       if (opts.json) io.stdout.write(JSON.stringify(loaded.spec, null, 2) + '\n');
@@ -426,7 +422,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       } else {
         const s = loaded.spec;
         io.stdout.write(
-          `${file}: valid${pipeline.unchecked.length ? ' as far as it can be checked without its plugins' : ''}. ${s.name}: ${STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds.stopEarly ? `up to ${s.rounds.max} rounds (tol ${s.rounds.tol})` : `${s.rounds.max} round${s.rounds.max === 1 ? '' : 's'}`}, seed ${s.seed}.\n`,
+          `${file}: valid${pipeline.unchecked.length ? ' as far as it can be checked without its plugins' : ''}. ${s.name}: ${fw.STAGE_NAMES.map((st) => `${st} ${s.stages[st].method} (${s.stages[st].backend})`).join(' → ')}, ${s.rounds.stopEarly ? `up to ${s.rounds.max} rounds (tol ${s.rounds.tol})` : `${s.rounds.max} round${s.rounds.max === 1 ? '' : 's'}`}, seed ${s.seed}.\n`,
         );
       }
     });
@@ -437,9 +433,9 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--write <file>', 'write the schema to this file')
     .option('--markdown', 'print the reference tables of every method and option instead (as in docs/spec.md)')
     .action(async (file: string | undefined, opts: { allowPluginPath: string[]; write?: string; markdown?: boolean }) => {
-      const schema = buildSpecSchema(file ? (await loadPipeline(file, builtinPlugins, {}, {}, { allow: allowedFolders(opts.allowPluginPath) })).registry : new PluginRegistry(builtinPlugins));
-      const text = opts.markdown ? specReferenceMarkdown(schema) : JSON.stringify(schema, null, 2) + '\n';
-      if (opts.write) writeFileAtomic(opts.write, text);
+      const schema = fw.buildSpecSchema(file ? (await fw.loadPipeline(file, builtinPlugins, {}, {}, { allow: allowedFolders(opts.allowPluginPath) })).registry : new fw.PluginRegistry(builtinPlugins));
+      const text = opts.markdown ? fw.specReferenceMarkdown(schema) : JSON.stringify(schema, null, 2) + '\n';
+      if (opts.write) fw.writeFileAtomic(opts.write, text);
       else io.stdout.write(text);
     });
 
@@ -449,9 +445,9 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     .option('--json', 'as JSON (option schemas included)')
     .option('--no-plugins', 'import none of the spec\'s plugins: list the built-in ones, check the spec, and say what could not be checked')
     .action(async (file: string | undefined, opts: { allowPluginPath: string[]; json?: boolean; plugins: boolean }) => {
-      const pipeline = file ? await loadPipeline(file, builtinPlugins, {}, {}, { allow: allowedFolders(opts.allowPluginPath), import: opts.plugins }) : undefined;
+      const pipeline = file ? await fw.loadPipeline(file, builtinPlugins, {}, {}, { allow: allowedFolders(opts.allowPluginPath), import: opts.plugins }) : undefined;
       if (pipeline && !opts.plugins) io.stderr.write(notImported(pipeline));
-      const registry = pipeline?.registry ?? new PluginRegistry(builtinPlugins);
+      const registry = pipeline?.registry ?? new fw.PluginRegistry(builtinPlugins);
       const list = registry.plugins.map((p) => ({
         name: p.meta.name,
         version: p.meta.version,
@@ -460,7 +456,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         precision: p.capabilities.precision,
         features: p.capabilities.features ?? [],
         stages: Object.fromEntries(
-          STAGE_NAMES.map((s) => [s, Object.fromEntries(Object.entries(p.stages[s] ?? {}).map(([m, impl]) => [m, { description: impl.description, options: impl.options }]))]),
+          fw.STAGE_NAMES.map((s) => [s, Object.fromEntries(Object.entries(p.stages[s] ?? {}).map(([m, impl]) => [m, { description: impl.description, options: impl.options }]))]),
         ),
       }));
       if (opts.json) {
@@ -469,7 +465,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       }
       for (const p of list) {
         io.stdout.write(`${p.name}@${p.version} (backend ${p.backend}, ${p.precision}, plugin API ${p.apiVersion})\n`);
-        for (const s of STAGE_NAMES)
+        for (const s of fw.STAGE_NAMES)
           for (const [m, info] of Object.entries(p.stages[s] ?? {})) {
             const options = Object.entries(info.options as Record<string, { default?: unknown }>).map(([k, v]) => (v.default !== undefined ? `${k}=${JSON.stringify(v.default)}` : k));
             io.stdout.write(`  ${s.padEnd(9)} ${m.padEnd(16)} ${info.description}${options.length ? `\n  ${' '.repeat(27)}options: ${options.join(', ')}` : ''}\n`);
@@ -493,15 +489,15 @@ function checkOutFolder(file: string, flag: string): void {
 
 /** The sweep folder `id` names (a path, or an id under `dir`), if it is one. */
 function sweepFolder(id: string, dir: string): string | undefined {
-  for (const d of [id, join(dir, id)]) if (isSweepDir(d)) return d;
+  for (const d of [id, join(dir, id)]) if (cli.sweep.isSweepDir(d)) return d;
   return undefined;
 }
 
 /** A completed run's relation as CSV (task ids as header and first column), from relation.npy and results.json. */
 function relationCsv(run: RunFolder): string {
-  const A = decodeNpy(run.output('relation.npy'));
+  const A = fw.decodeNpy(run.output('relation.npy'));
   const ids = (JSON.parse(run.output('results.json').toString('utf8')) as { perTask: { id: string }[] }).perTask.map((t) => t.id);
-  return matrixCsv(A, ids, ids);
+  return fw.matrixCsv(A, ids, ids);
 }
 
 /** `--allow-plugin-path` folders; each must exist. @throws WeightshareError INVALID_ARGUMENT */
@@ -590,7 +586,7 @@ async function checkExecutor(url: string): Promise<void> {
 /** The pool of remote workers for a sweep (`--executor redis://…`): checks the server first, within seconds. */
 async function remotePool(url: string, queue: string, dir: string, plan: SweepPlan, plugins: PluginLoading, warn: (line: string) => void): Promise<RemotePool> {
   const { RedisPool, versionsOf } = await import('./redis.js');
-  const { registry } = await loadPipeline(plan.spec.file, builtinPlugins, { set: plan.set, backend: plan.backend }, { text: readFileSync(join(dir, 'spec.source.yaml'), 'utf8'), baseDir: plan.baseDir }, plugins);
+  const { registry } = await fw.loadPipeline(plan.spec.file, builtinPlugins, { set: plan.set, backend: plan.backend }, { text: readFileSync(join(dir, 'spec.source.yaml'), 'utf8'), baseDir: plan.baseDir }, plugins);
   const label = (key: string): string => {
     const m = /^(.*?)-(?:r(\d+)-)?c(\d+)$/.exec(key);
     if (!m) return key;

@@ -1,8 +1,8 @@
 /** `weightshare predict`: applies a completed run's model to the rows of a CSV file. */
 import { Command, Option } from 'commander';
-import { invalidArgument, loadModel, type CsvPredictionReport, type Metrics, type UnseenTaskPolicy } from '@weightshare/framework';
+import type { CsvPredictionReport, Metrics, UnseenTaskPolicy } from '@weightshare/framework';
+import { invalidArgument } from '@weightshare/framework/errors';
 import type { Io } from './main.js';
-import { isSweepDir, sweepRefit } from './sweep.js';
 
 export function registerPredict(program: Command, io: Io): void {
   program
@@ -15,8 +15,9 @@ export function registerPredict(program: Command, io: Io): void {
     .addOption(new Option('--unseen <policy>', 'rows of a task the model was not trained on: predict with the fused (shared) model, or stop with an error').choices(['fused', 'error']).default('fused'))
     .option('--split <name>', 'for a sweep folder: the outer split whose chosen model to use')
     .option('--json', 'print a JSON report (rows, unseen tasks, ignored columns, metrics when the target column is present) instead of the text one')
-    .action((dir: string, opts: { data: string; out?: string; force?: boolean; unseen: UnseenTaskPolicy; json?: boolean; split?: string }) => {
+    .action(async (dir: string, opts: { data: string; out?: string; force?: boolean; unseen: UnseenTaskPolicy; json?: boolean; split?: string }) => {
       if (opts.out === undefined && opts.json) throw invalidArgument('--json prints the report on stdout, so the predictions need --out <file>.');
+      const [{ loadModel }, { isSweepDir, sweepRefit }] = await Promise.all([import('@weightshare/framework'), import('./sweep.js')]);
       const model = loadModel(isSweepDir(dir) ? sweepRefit(dir, opts.split) : dir);
       if (opts.out === undefined) {
         // the predictions are the output: stream them to stdout, the report to stderr
