@@ -308,6 +308,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
   try {
     const rawBytes = generate(name, p, dir);
     const results = {};
+    const active = [];
     for (const impl of impls) {
       if (impl === 'cpu-direct' && !w.extraImpls?.includes(impl)) continue;
       if (impl === 'numpy' && !numpyAvailable) {
@@ -318,13 +319,20 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
         rows.push({ name, impl, skipped: w.unsupported?.[impl] ?? w.skip[impl] });
         continue;
       }
-      const out = join(dir, `out-${impl}`);
-      const runs = [];
-      for (let k = 0; k < repeat; k++) {
-        const t = runImpl(name, impl, dir, out);
-        runs.push(t);
-        if (t.error) break;
+      active.push(impl);
+    }
+    // the implementations in turn, run after run (numpy, cpu, tfjs, numpy, cpu, …): a drift of the machine's speed
+    // over the minutes a workload takes then hits every implementation alike, not whichever ran last
+    const runsOf = Object.fromEntries(active.map((impl) => [impl, []]));
+    for (let k = 0; k < repeat; k++)
+      for (const impl of active) {
+        const runs = runsOf[impl];
+        if (runs.some((r) => r.error)) continue;
+        runs.push(runImpl(name, impl, dir, join(dir, `out-${impl}`)));
       }
+    for (const impl of active) {
+      const out = join(dir, `out-${impl}`);
+      const runs = runsOf[impl];
       const failed = runs.find((r) => r.error);
       const secs = runs.map((r) => r.seconds).sort((a, b) => a - b);
       const t = failed ?? { seconds: secs[Math.floor(secs.length / 2)], peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)), all: secs };
