@@ -244,9 +244,12 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
     });
     const label = (s: string | null): string => s ?? 'split';
     const baselines = `evaluate.baselines=${(plan.sweep.model ?? 'shared') !== 'shared'}`;
+    // a validation fit is scored on its final weights only: no per-round test metrics (the objective, which the
+    // convergence test needs, is still computed every round)
+    const perRound = 'evaluate.everyRound=false';
     const jobOf = (s: string | null, c: Candidate, rung?: number): SweepJob => ({
       key: rung === undefined ? `${label(s)}-c${c.id}` : `${label(s)}-r${rung}-c${c.id}`,
-      ...base(s, [...c.set, ...(rung === undefined ? [] : [`${plan.sweep.budget!.path}=${plan.rungs![rung]}`]), baselines]),
+      ...base(s, [...c.set, ...(rung === undefined ? [] : [`${plan.sweep.budget!.path}=${plan.rungs![rung]}`]), baselines, perRound]),
       validation: plan.sweep.validationFraction,
     });
     const done = (key: string): JobResult | undefined => (existsSync(jobFile(dir, key)) ? (JSON.parse(readFileSync(jobFile(dir, key), 'utf8')) as JobResult) : undefined);

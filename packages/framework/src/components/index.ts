@@ -75,18 +75,17 @@ export function dataLoss(
   return loss.component.value(task.y, outputsFor(task, th, model), layout.outputs, null, loss.options);
 }
 
-/** Rows × features from which {@link linearLoss} runs z = Xw in the SIMD kernel (below, copying costs more than it saves). */
-const KERNEL_LOSS_MIN = 1 << 16;
 
 /**
- * The fused pass of {@link dataLoss}: z = Xw in the SIMD kernel for big tasks, else four rows at a time (four
+ * The fused pass of {@link dataLoss}: z = Xw in the SIMD kernel where WebAssembly SIMD runs (for every task, so the
+ * numbers are the same on any thread and whichever way the rows reach the kernel), else four rows at a time (four
  * independent dot products sharing the loads of w); the loss terms summed in row order either way.
  */
 function linearLoss(t: Pick<TaskData, 'X' | 'y'>, w: ArrayLike<number>, squared: boolean): number {
   const { rows: n, cols: d, data: X } = t.X;
   const y = t.y;
   const term = (z: number, yi: number): number => (squared ? (yi - z) ** 2 : logisticLoss(z, yi));
-  const k = n * d >= KERNEL_LOSS_MIN ? kernels() : null;
+  const k = kernels();
   if (k) return linearSum(k, X, y, n, d, w, term);
   let s = 0;
   let i = 0;

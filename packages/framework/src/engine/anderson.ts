@@ -18,6 +18,12 @@ interface Point {
   g: Float64Array;
   f: Float64Array;
   fnorm: number;
+  /**
+   * The differences to the next point of the history (Δf, Δg, ‖Δf‖), kept once computed: consecutive points stay
+   * consecutive as the history shifts, so each pair's difference is computed once, not once per step (the same
+   * numbers either way). Cleared when another point becomes the next one.
+   */
+  next?: { dF: Float64Array; dG: Float64Array; norm: number };
 }
 
 /** The step after one evaluation of G. */
@@ -75,6 +81,7 @@ export class Anderson {
       this.lastExtrapolated = false;
       return { next: last.g, extrapolated: false, rejected: true };
     }
+    if (last) last.next = undefined; // its successor is now `point`
     this.history.push(point);
     if (this.history.length > this.memory + 1) this.history.shift();
     if (this.history.length < 2) {
@@ -101,32 +108,38 @@ export class Anderson {
     const k = h.length - 1;
     const n = h[k]!.f.length;
     const m = k;
-    // columns Δf_i = f_{i+1} − f_i and Δg_i, i = 0 … m−1
+    // columns Δf_i = f_{i+1} − f_i and Δg_i, i = 0 … m−1 (each pair's kept on its first point)
     const dF: Float64Array[] = [];
     const dG: Float64Array[] = [];
+    const norms: number[] = [];
     for (let i = 0; i < m; i++) {
-      const a = this.column(2 * i, n);
-      const b = this.column(2 * i + 1, n);
-      const f0 = h[i]!.f;
-      const f1 = h[i + 1]!.f;
-      const g0 = h[i]!.g;
-      const g1 = h[i + 1]!.g;
-      for (let j = 0; j < n; j++) {
-        a[j] = f1[j]! - f0[j]!;
-        b[j] = g1[j]! - g0[j]!;
+      const p0 = h[i]!;
+      if (!p0.next) {
+        const a = new Float64Array(n);
+        const b = new Float64Array(n);
+        const f0 = p0.f;
+        const f1 = h[i + 1]!.f;
+        const g0 = p0.g;
+        const g1 = h[i + 1]!.g;
+        for (let j = 0; j < n; j++) {
+          a[j] = f1[j]! - f0[j]!;
+          b[j] = g1[j]! - g0[j]!;
+        }
+        p0.next = { dF: a, dG: b, norm: norm(a) };
       }
-      dF.push(a);
-      dG.push(b);
+      dF.push(p0.next.dF);
+      dG.push(p0.next.dG);
+      norms.push(p0.next.norm);
     }
     // QR of ΔF by modified Gram–Schmidt, dropping columns that are (nearly) dependent on the previous ones
     const Q: Float64Array[] = [];
     const R: number[][] = [];
     const kept: number[] = [];
     let scale = -Infinity;
-    for (const c of dF) scale = Math.max(scale, norm(c));
+    for (const c of norms) scale = Math.max(scale, c);
     if (!(scale > 0)) return undefined;
     for (let i = 0; i < m; i++) {
-      const v = this.column(2 * m + Q.length, n);
+      const v = this.column(Q.length, n);
       v.set(dF[i]!);
       const r: number[] = [];
       for (let q = 0; q < Q.length; q++) {

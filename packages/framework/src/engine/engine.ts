@@ -600,7 +600,7 @@ export class Engine {
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.lastTurn = performance.now();
     }
-    if (this.store === nullStore) {
+    if (this.store === nullStore || this.store.holds?.(id) === false) {
       // nothing stored, nothing to look up: the key (hashes of the inputs) is not even computed
       this.sources[id] = 'computed';
       return compute();
@@ -616,7 +616,7 @@ export class Engine {
 
   /** The stored outputs of a stage (this run's checkpoint or the cache), or undefined; never computes. */
   private stored(id: string, keyParts: () => Record<string, unknown>): StoredStage | undefined {
-    return this.store === nullStore ? undefined : this.lookup(id, jsonHash({ format: 1, ...keyParts() }));
+    return this.store === nullStore || this.store.holds?.(id) === false ? undefined : this.lookup(id, jsonHash({ format: 1, ...keyParts() }));
   }
 
   private lookup(id: string, key: string): StoredStage | undefined {

@@ -57,6 +57,11 @@ export interface StageStore {
   save(id: string, key: string, stage: StoredStage): void;
   /** Deletes the run's own checkpoints whose id `drop` selects (the shared cache keeps its entries). */
   discard?(drop: (id: string) => boolean): void;
+  /**
+   * Whether this store can load or save stage `id` at all (default: yes). When it cannot, the engine computes the
+   * stage without its key (the hashes of every input: a few MiB hashed per stage on bigger data).
+   */
+  holds?(id: string): boolean;
 }
 
 /** A store that keeps nothing (runs that write no output). */
@@ -253,6 +258,10 @@ export class CacheStore implements StageStore {
     private readonly warn: (message: string) => void = () => {},
   ) {
     removeDeadTemps(cacheDir);
+  }
+
+  holds(id: string): boolean {
+    return this.keep(id);
   }
 
   load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined {
