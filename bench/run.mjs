@@ -65,6 +65,7 @@ const WORKLOADS = {
   },
   predict: {
     title: 'Predict: a model applied to a CSV file (CSV in, CSV out)',
+    separate: true,
     full: { T: 100, d: 30, N: 1000000 },
     smoke: { T: 4, d: 3, N: 500 },
     units: (p) => [p.N, 'rows'],
@@ -84,6 +85,7 @@ const WORKLOADS = {
   },
   mlp: {
     title: 'MLP, squared loss: mean-regularized soft sharing, Adam',
+    separate: true,
     // d: 30 features and the bias column; hidden: [64] tanh, so θ is layer1 [31, 64] then output [65, 1]
     full: { T: 200, d: 31, n: 500, hidden: [64], epochs: 200, rounds: 3, lambda: 1, ridge: 0, lr: 0.01 },
     smoke: { T: 6, d: 5, n: 40, hidden: [8], epochs: 20, rounds: 2, lambda: 1, ridge: 0, lr: 0.01 },
@@ -302,7 +304,8 @@ const numpyAvailable = spawnSync('python3', ['-c', 'import numpy']).status === 0
 const rows = [];
 let failed = false;
 for (const [name, w] of Object.entries(WORKLOADS)) {
-  if (only && !only.includes(name)) continue;
+  // predict and mlp (tens of minutes at full size) run only when named (--workloads), each in its own block
+  if (only ? !only.includes(name) : w.separate && !smoke) continue;
   const p = structuredClone(smoke ? w.smoke : w.full);
   const dir = mkdtempSync(join(tmpdir(), `ws-bench-${name}-`));
   try {
