@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { csvInvalid, dataInvalid, excerpt, type Problem, type SourceLocation } from '../errors.js';
 import { readRegularFile } from '../io.js';
 import { checkRunSize } from '../resources.js';
-import { preparedBuffers, sharedFloat64, type DenseMatrix } from '../math/dense.js';
+import { sharedFloat64, type DenseMatrix } from '../math/dense.js';
 import type { LossComponent, TargetKind, TaskData } from '../plugin/types.js';
 import type { Rng } from '../random.js';
 import type { CsvDataSpec, DataSpec, SplitSpec, SyntheticDataSpec } from '../spec/types.js';
@@ -783,8 +783,6 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
       overflow(at[0]!, at[1]!);
     }
     if (biasColumn >= 0) for (let q = 0; q < total; q++) Xall[q * d + biasColumn] = 1;
-    // filled: from here on nothing writes these buffers
-    preparedBuffers.add(Xall.buffer);
     return raw.taskIds.map((id, t) => ({ id, index: t, X: Xs[t]! as DenseMatrix, y: ys[t]!, biasColumn }));
   };
   const preprocessing: Preprocessing = {

@@ -17,12 +17,6 @@ export function sharedFloat64(length: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(length * 8));
 }
 
-/**
- * Buffers of prepared task data, which nothing writes once they are filled: values derived from them (a copy in the
- * SIMD kernels' memory) may be kept for as long as the buffer lives. Only data preparation adds to it.
- */
-export const preparedBuffers = new WeakSet<ArrayBufferLike>();
-
 /** A new zero matrix. */
 export function zeros(rows: number, cols: number): DenseMatrix {
   return { rows, cols, data: new Float64Array(rows * cols) };
