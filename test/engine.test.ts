@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import 'reflect-metadata';
 import { container } from 'tsyringe';
-import { estimateRelation, fromRows, PluginRegistry, sparsify, stageToken, WeightshareError, PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
+import { estimateRelation, fromRows, relationFacts, PluginRegistry, sparsify, stageToken, WeightshareError, PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { relativeError, weightedMeanRegularized } from './helpers/oracles.js';
 import { runText, scratch, syntheticSpec } from './helpers/run.js';
@@ -276,5 +276,46 @@ rounds: 4
     expect(Buffer.from(last.weights.data.buffer).equals(Buffer.from(every.weights.data.buffer))).toBe(true);
     expect(last.results.rounds[3]).toEqual(every.results.rounds[3]);
     expect(last.results.models).toEqual(every.results.models);
+  });
+
+});
+
+describe('relation facts', () => {
+  it('relation facts from one tiled pass match entry-by-entry checks, at sizes on and off the 64-entry tile', () => {
+    const naive = (T: number, a: Float64Array) => {
+      let edges = 0;
+      let directedEdges = 0;
+      let symmetric = true;
+      for (let s = 0; s < T; s++)
+        for (let t = 0; t < T; t++) {
+          if (s !== t && a[s * T + t] !== 0) directedEdges++;
+          if (s < t && (a[s * T + t] !== 0 || a[t * T + s] !== 0)) edges++;
+          if (a[s * T + t] !== a[t * T + s]) symmetric = false;
+        }
+      return { finite: a.every(Number.isFinite), nonNegative: a.every((x) => x >= 0), symmetric, edges, directedEdges };
+    };
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const T of [1, 2, 63, 64, 65, 130]) {
+      const sym = new Float64Array(T * T);
+      for (let s = 0; s < T; s++)
+        for (let t = s; t < T; t++) sym[s * T + t] = sym[t * T + s] = next() < 0.3 ? Math.floor(next() * 4) : 0;
+      const cases: Float64Array[] = [sym];
+      const at = (i: number, v: number) => {
+        const m = sym.slice();
+        m[i] = v;
+        return m;
+      };
+      const last = T * T - 1;
+      cases.push(at(last, -1), at(Math.floor(T * T / 2), Number.NaN), at(0, Number.POSITIVE_INFINITY));
+      if (T > 1) cases.push(at((T - 1) * T, 5), at(1, 0.5)); // entries (T−1, 0) and (0, 1): asymmetric
+      for (const data of cases) {
+        const facts = relationFacts({ rows: T, cols: T, data });
+        const want = naive(T, data);
+        // the rest is only read of a finite relation (the engine refuses any other)
+        if (!want.finite) expect(facts.finite).toBe(false);
+        else expect(facts).toEqual(want);
+      }
+    }
   });
 });

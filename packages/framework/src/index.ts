@@ -36,7 +36,7 @@ export * from './results.js';
 export { planObjective, exactPenalty, type ObjectivePlan, type PenaltyForm } from './engine/objective.js';
 export { Anderson } from './engine/anderson.js';
 export { loadDataset, splitRows, prepareData, holdOutValidation, loadPrepared, clearPreparedData, type PreparedData, type RawDataset, type RawFeature, type MissingReport, type SpecPlace } from './data/dataset.js';
-export { buildRelation, estimateRelation, sparsify, relationSummary, precisionWeights } from './data/relation.js';
+export { buildRelation, estimateRelation, sparsify, relationFacts, relationSummary, precisionWeights } from './data/relation.js';
 export { learnCovariance, kmeans, clusterRelation, adjustedRandIndex, correlations } from './data/learn.js';
 export { symmetricEigen } from './math/eigen.js';
 export { readCsv, parseCell, readMatrixFile, detectDelimiter, DEFAULT_MISSING_TOKENS, type MatrixExpectation } from './data/csv.js';

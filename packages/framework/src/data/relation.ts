@@ -22,8 +22,12 @@ export function buildRelation(spec: RelationSpec, taskIds: readonly string[], we
   const T = taskIds.length;
   let A: DenseMatrix;
   switch (spec.method) {
-    case 'identity':
-      return identity(T);
+    case 'identity': {
+      // its facts are known: no pass over its T² entries (most of them never touched, so never paged in)
+      A = identity(T);
+      FACTS.set(A.data, { finite: true, nonNegative: true, symmetric: true, edges: 0, directedEdges: 0 });
+      return A;
+    }
     case 'uniform': {
       A = zeros(T, T);
       A.data.fill(1);
@@ -153,26 +157,73 @@ export function sparsify(A: DenseMatrix, opts: Sparsify): DenseMatrix {
   return out;
 }
 
+export interface RelationFacts {
+  /** Every entry finite. */
+  finite: boolean;
+  /** Every entry ≥ 0. */
+  nonNegative: boolean;
+  /** A = Aᵀ exactly. */
+  symmetric: boolean;
+  /** Unordered pairs {s, t}, s ≠ t, with a nonzero weight in either direction. */
+  edges: number;
+  /** Nonzero off-diagonal entries. */
+  directedEdges: number;
+}
+
+const FACTS = new WeakMap<ArrayLike<number>, RelationFacts>();
+const TILE = 64;
+
+/**
+ * What the engine checks of a relation, from one pass over it (T² entries: at 10,000 tasks a dense relation is
+ * 800 MB, so five separate passes with column-order reads cost seconds). The pass walks 64×64 tiles of the upper
+ * triangle with their mirrored tiles, so both reads stay in cache. Memoized per matrix: a relation is never changed
+ * once built (a learned relation makes a new matrix each time).
+ */
+export function relationFacts(A: DenseMatrix): RelationFacts {
+  const known = FACTS.get(A.data);
+  if (known) return known;
+  const T = A.rows;
+  const a = A.data;
+  let finite = true;
+  let nonNegative = true;
+  let symmetric = true;
+  let edges = 0;
+  let directed = 0;
+  for (let i0 = 0; i0 < T; i0 += TILE) {
+    const i1 = Math.min(T, i0 + TILE);
+    for (let i = i0; i < i1; i++) {
+      const x = a[i * T + i]!;
+      if (x - x !== 0) finite = false;
+      if (x < 0) nonNegative = false;
+    }
+    for (let j0 = i0; j0 < T; j0 += TILE) {
+      const j1 = Math.min(T, j0 + TILE);
+      for (let i = i0; i < i1; i++)
+        for (let j = j0 === i0 ? i + 1 : j0; j < j1; j++) {
+          const u = a[i * T + j]!;
+          const v = a[j * T + i]!;
+          if (u - u !== 0 || v - v !== 0) finite = false;
+          if (u < 0 || v < 0) nonNegative = false;
+          if (u !== 0) directed++;
+          if (v !== 0) directed++;
+          if (u !== 0 || v !== 0) edges++;
+          if (u !== v) symmetric = false;
+        }
+    }
+  }
+  const facts = { finite, nonNegative, symmetric, edges, directedEdges: directed };
+  FACTS.set(A.data, facts);
+  return facts;
+}
+
 /**
  * The relation's size as a graph, one definition everywhere (results.json, the summary, reports): `edges` counts the
  * unordered pairs {s, t}, s ≠ t, with a nonzero weight in either direction; `directedEdges` the nonzero off-diagonal
  * entries; `symmetric` whether A = Aᵀ exactly.
  */
 export function relationSummary(A: DenseMatrix): { edges: number; directedEdges: number; symmetric: boolean } {
-  const T = A.rows;
-  let edges = 0;
-  let directed = 0;
-  let symmetric = true;
-  for (let s = 0; s < T; s++)
-    for (let t = s + 1; t < T; t++) {
-      const a = A.data[s * T + t]!;
-      const b = A.data[t * T + s]!;
-      if (a !== 0) directed++;
-      if (b !== 0) directed++;
-      if (a !== 0 || b !== 0) edges++;
-      if (a !== b) symmetric = false;
-    }
-  return { edges, directedEdges: directed, symmetric };
+  const { edges, directedEdges, symmetric } = relationFacts(A);
+  return { edges, directedEdges, symmetric };
 }
 
 /**

@@ -16,6 +16,7 @@
  * can name: the recorded value is then labelled a surrogate (the round's own per-task problem at its targets).
  */
 import type { DenseMatrix } from '../math/dense.js';
+import { relationFacts } from '../data/relation.js';
 import type { TaskData } from '../plugin/types.js';
 import type { ObjectiveInfo, ObjectiveValue } from '../results.js';
 import type { RelationSpec } from '../spec/types.js';
@@ -35,17 +36,6 @@ export interface ObjectivePlan extends ObjectiveInfo {
 }
 
 const DATA = 'Σ_t L_t(w_t) + ρ Σ_t ‖P w_t‖²';
-
-function isSymmetric(A: DenseMatrix): boolean {
-  const T = A.rows;
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) if (A.data[i * T + j] !== A.data[j * T + i]) return false;
-  return true;
-}
-
-function nonNegative(A: DenseMatrix): boolean {
-  for (let i = 0; i < A.data.length; i++) if (A.data[i]! < 0) return false;
-  return true;
-}
 
 /**
  * The objective for the built-in propagate and fuse methods (by their standard names), given their resolved options
@@ -91,8 +81,8 @@ function planFixed(propagate: { method: string }, fuse: { method: string; scope?
   const p = propagate.method;
   const f = fuse.method;
   const scope = fuse.scope ?? 'global';
-  const sym = isSymmetric(A);
-  const graph = sym && nonNegative(A);
+  const { symmetric: sym, nonNegative } = relationFacts(A);
+  const graph = sym && nonNegative;
   const meanLike = (f === 'mean' && scope === 'global') || (f === 'weighted-mean' && scope === 'global');
   if (p === 'identity' && f === 'precision') {
     if (!sym) return surrogate('fuse precision on a relation that is not symmetric is not the gradient of a penalty.');
