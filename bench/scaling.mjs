@@ -4,11 +4,13 @@
  * rows per task n (T fixed), on synthetic data (20 features with the bias), plugin-cpu in process (one thread), for
  *   exact    mean-regularized, the exact optimizer from cached XᵀX: a round is T solves of order d (O(T·d²), no rows)
  *   gd rows  logistic loss, 10 epochs of full-batch gd a round: O(T·n·d) per epoch
- * A round's time is (time of 12 rounds − time of 2 rounds) / 10 on the same prepared data, so data preparation, the
- * initial fits and the final evaluation cancel out; each is the median of 3. The fitted exponent is the slope of
+ * A round's time is (time of 2 + k rounds − time of 2 rounds) / k on the same prepared data (k = 10, or more so that
+ * the k rounds take at least 0.5 s), so data preparation, the initial fits and the final evaluation cancel out; each
+ * is the median of 3. The fitted exponent is the slope of
  * log(time) against log(size), least squares over the points. Writes bench/scaling.svg (log-log, the report's chart
- * format: Vega-Lite rendered to SVG) and, with --write, the table in bench/RESULTS.md.
- *   node bench/scaling.mjs [--quick] [--write]
+ * format: Vega-Lite rendered to SVG), the measured points to bench/scaling.json and, with --write, the table in
+ * bench/RESULTS.md. --redraw draws the chart and the table again from bench/scaling.json without measuring.
+ *   node bench/scaling.mjs [--quick] [--write] [--redraw]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -49,8 +51,12 @@ async function perRound(variant, T, n) {
     await runPipeline(spec(variant, T, n, rounds), registry, { data });
     return (performance.now() - t0) / 1000;
   };
+  // enough extra rounds that they take ≥ 0.5 s (a run's fixed cost varies by more than a few rounds at large T)
+  let extra = 10;
+  const probe = (await time(2 + extra)) - (await time(2));
+  if (probe < 0.5) extra = Math.min(400, Math.ceil((extra * 0.5) / Math.max(probe, 1e-3)));
   const diffs = [];
-  for (let r = 0; r < 3; r++) diffs.push(((await time(12)) - (await time(2))) / 10);
+  for (let r = 0; r < 3; r++) diffs.push(((await time(2 + extra)) - (await time(2))) / extra);
   return Math.max(median(diffs), 1e-9);
 }
 
@@ -69,18 +75,21 @@ function slope(points) {
   return num / den;
 }
 
-const results = [];
-for (const [axis, { values, fixed }] of Object.entries(SWEEPS))
-  for (const variant of Object.keys(VARIANTS)) {
-    const points = [];
-    for (const size of values) {
-      const [T, n] = axis === 'tasks' ? [size, fixed] : [fixed, size];
-      const seconds = await perRound(variant, T, n);
-      points.push({ size, seconds });
-      console.error(`${variant}, ${axis} ${size} (T ${T}, n ${n}): ${(seconds * 1000).toFixed(3)} ms per round`);
+const redraw = process.argv.includes('--redraw');
+const results = redraw ? JSON.parse(readFileSync(join(root, 'bench/scaling.json'), 'utf8')).results : [];
+if (!redraw)
+  for (const [axis, { values, fixed }] of Object.entries(SWEEPS))
+    for (const variant of Object.keys(VARIANTS)) {
+      const points = [];
+      for (const size of values) {
+        const [T, n] = axis === 'tasks' ? [size, fixed] : [fixed, size];
+        const seconds = await perRound(variant, T, n);
+        points.push({ size, seconds });
+        console.error(`${variant}, ${axis} ${size} (T ${T}, n ${n}): ${(seconds * 1000).toFixed(3)} ms per round`);
+      }
+      results.push({ axis, variant, fixed, points, exponent: slope(points) });
     }
-    results.push({ axis, variant, fixed, points, exponent: slope(points) });
-  }
+if (!quick && !redraw) writeFileSync(join(root, 'bench/scaling.json'), `${JSON.stringify({ machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, results }, null, 1)}\n`);
 
 const fmt = (s) => (s >= 0.1 ? `${s.toFixed(2)} s` : s >= 1e-3 ? `${(s * 1000).toFixed(1)} ms` : `${(s * 1e6).toFixed(0)} µs`);
 const table = [
@@ -101,8 +110,8 @@ const svg = await renderSvg({
   encoding: {
     x: { field: 'size', type: 'quantitative', title: 'tasks T, or training rows per task n', scale: { type: 'log' } },
     y: { field: 'seconds', type: 'quantitative', title: 'seconds per round', scale: { type: 'log' } },
-    color: { field: 'series', type: 'nominal', title: null, scale: { scheme: 'viridis' } },
-    strokeDash: { field: 'series', type: 'nominal', title: null },
+    color: { field: 'series', type: 'nominal', title: null, scale: { scheme: 'viridis' }, legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+    strokeDash: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
   },
 });
 if (!quick) writeFileSync(join(root, 'bench/scaling.svg'), svg);
