@@ -317,5 +317,10 @@ describe('relation facts', () => {
         else expect(facts).toEqual(want);
       }
     }
+    // computed afresh on every call: a matrix changed in place gets its new facts
+    const A = { rows: 2, cols: 2, data: Float64Array.from([1, 2, 2, 1]) };
+    expect(relationFacts(A).nonNegative).toBe(true);
+    A.data[1] = -5;
+    expect(relationFacts(A)).toMatchObject({ nonNegative: false, symmetric: false });
   });
 });

@@ -25,7 +25,7 @@ export function buildRelation(spec: RelationSpec, taskIds: readonly string[], we
     case 'identity': {
       // its facts are known: no pass over its T² entries (most of them never touched, so never paged in)
       A = identity(T);
-      FACTS.set(A.data, { finite: true, nonNegative: true, symmetric: true, edges: 0, directedEdges: 0 });
+      knownIdentity(A);
       return A;
     }
     case 'uniform': {
@@ -172,16 +172,15 @@ export interface RelationFacts {
 
 const FACTS = new WeakMap<ArrayLike<number>, RelationFacts>();
 const TILE = 64;
+const IDENTITY_FACTS: RelationFacts = { finite: true, nonNegative: true, symmetric: true, edges: 0, directedEdges: 0 };
 
 /**
  * What the engine checks of a relation, from one pass over it (T² entries: at 10,000 tasks a dense relation is
  * 800 MB, so five separate passes with column-order reads cost seconds). The pass walks 64×64 tiles of the upper
- * triangle with their mirrored tiles, so both reads stay in cache. Memoized per matrix: a relation is never changed
- * once built (a learned relation makes a new matrix each time).
+ * triangle with their mirrored tiles, so both reads stay in cache. `nonNegative`, `symmetric` and the edge counts
+ * are only meaningful when `finite` (the engine refuses any other relation).
  */
 export function relationFacts(A: DenseMatrix): RelationFacts {
-  const known = FACTS.get(A.data);
-  if (known) return known;
   const T = A.rows;
   const a = A.data;
   let finite = true;
@@ -211,9 +210,23 @@ export function relationFacts(A: DenseMatrix): RelationFacts {
         }
     }
   }
-  const facts = { finite, nonNegative, symmetric, edges, directedEdges: directed };
-  FACTS.set(A.data, facts);
+  return { finite, nonNegative, symmetric, edges, directedEdges: directed };
+}
+
+/**
+ * The engine's relationFacts, once per relation: a relation is read-only once built (docs/plugins.md; a learned
+ * relation makes a new matrix each time), so its facts are kept with its data array. Not exported from the package:
+ * a caller that may change a matrix calls relationFacts.
+ */
+export function relationFactsOnce(A: DenseMatrix): RelationFacts {
+  let facts = FACTS.get(A.data);
+  if (!facts) FACTS.set(A.data, (facts = relationFacts(A)));
   return facts;
+}
+
+/** Records that A, just built as the identity, is one: no pass over it. */
+function knownIdentity(A: DenseMatrix): void {
+  FACTS.set(A.data, IDENTITY_FACTS);
 }
 
 /**
@@ -221,8 +234,8 @@ export function relationFacts(A: DenseMatrix): RelationFacts {
  * unordered pairs {s, t}, s ≠ t, with a nonzero weight in either direction; `directedEdges` the nonzero off-diagonal
  * entries; `symmetric` whether A = Aᵀ exactly.
  */
-export function relationSummary(A: DenseMatrix): { edges: number; directedEdges: number; symmetric: boolean } {
-  const { edges, directedEdges, symmetric } = relationFacts(A);
+export function relationSummary(A: DenseMatrix, facts = relationFacts(A)): { edges: number; directedEdges: number; symmetric: boolean } {
+  const { edges, directedEdges, symmetric } = facts;
   return { edges, directedEdges, symmetric };
 }
 

@@ -9,7 +9,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
 import { asWeightshareError, dataInvalid, excerpt, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext, type SourceLocation } from '../errors.js';
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
-import { buildRelation, relationFacts, relationSummary, TASK_ORDER } from '../data/relation.js';
+import { buildRelation, relationFactsOnce, relationSummary, TASK_ORDER } from '../data/relation.js';
 import { readMatrixFile } from '../data/csv.js';
 import { evaluate, outputsAll, predictAll, type Evaluated, type Evaluation } from '../eval/metrics.js';
 import { dataLoss, dataLossItem, lossOf, modelOf, refOf } from '../components/index.js';
@@ -316,7 +316,7 @@ export class Engine {
           : {}),
         files: data.files,
       },
-      relation: { method: spec.relation.method, ...relationSummary(rounds.relation.A), ...this.relationReport(rounds, data, learner) },
+      relation: { method: spec.relation.method, ...relationSummary(rounds.relation.A, relationFactsOnce(rounds.relation.A)), ...this.relationReport(rounds, data, learner) },
       objective: { kind: plan.kind, formula: plan.formula, reason: plan.reason },
       convergence: rounds.convergence,
       rounds: rounds.rounds,
@@ -518,7 +518,7 @@ export class Engine {
     const stage = await this.stage('relation', relationKey, async () => {
       const first: RelationState =
         rel.method === 'learn' ? learner!.update(B, { A: zeros(T, T), extra: {}, constant: 0, info: {} }, 1) : { A: buildRelation(rel, data.taskIds, similarityInput(B), similarityBias, this.place), extra: {}, constant: 0, info: {} };
-      if (!relationFacts(first.A).finite) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
+      if (!relationFactsOnce(first.A).finite) throw relationInvalid('the relation matrix has NaN or infinite entries.', this.place.locate(['relation']));
       return { matrices: { A: first.A, ...first.extra }, json: learner ? { constant: first.constant, info: first.info } : {} };
     });
     const { A, ...extra } = stage.matrices;

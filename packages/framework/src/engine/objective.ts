@@ -16,7 +16,7 @@
  * can name: the recorded value is then labelled a surrogate (the round's own per-task problem at its targets).
  */
 import type { DenseMatrix } from '../math/dense.js';
-import { relationFacts } from '../data/relation.js';
+import { relationFactsOnce } from '../data/relation.js';
 import type { TaskData } from '../plugin/types.js';
 import type { ObjectiveInfo, ObjectiveValue } from '../results.js';
 import type { RelationSpec } from '../spec/types.js';
@@ -81,7 +81,7 @@ function planFixed(propagate: { method: string }, fuse: { method: string; scope?
   const p = propagate.method;
   const f = fuse.method;
   const scope = fuse.scope ?? 'global';
-  const { symmetric: sym, nonNegative } = relationFacts(A);
+  const { symmetric: sym, nonNegative } = relationFactsOnce(A);
   const graph = sym && nonNegative;
   const meanLike = (f === 'mean' && scope === 'global') || (f === 'weighted-mean' && scope === 'global');
   if (p === 'identity' && f === 'precision') {
