@@ -5,14 +5,14 @@
  *   exact    mean-regularized, the exact optimizer from cached XᵀX: a round is T solves of order d (O(T·d²), no rows)
  *   gd rows  logistic loss, 10 epochs of full-batch gd a round: O(T·n·d) per epoch
  * A round's time is (time of 2 + k rounds − time of 2 rounds) / k on the same prepared data (k = 10, or more so that
- * the k rounds take at least 0.5 s), so data preparation, the initial fits and the final evaluation cancel out; each
+ * the k rounds take at least 0.5 s, after a warm-up run), so data preparation, the initial fits and the final evaluation cancel out; each
  * is the median of 3. The fitted exponent is the slope of
  * log(time) against log(size), least squares over the points. Writes bench/scaling.svg (log-log, the report's chart
  * format: Vega-Lite rendered to SVG), the measured points to bench/scaling.json and, with --write, the table in
  * bench/RESULTS.md. --redraw draws the chart and the table again from bench/scaling.json without measuring.
  *   node bench/scaling.mjs [--quick] [--write] [--redraw]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,10 +51,14 @@ async function perRound(variant, T, n) {
     await runPipeline(spec(variant, T, n, rounds), registry, { data });
     return (performance.now() - t0) / 1000;
   };
+  await time(2); // warm: the first run of a size pays for compiling and first allocations
   // enough extra rounds that they take ≥ 0.5 s (a run's fixed cost varies by more than a few rounds at large T)
   let extra = 10;
-  const probe = (await time(2 + extra)) - (await time(2));
-  if (probe < 0.5) extra = Math.min(400, Math.ceil((extra * 0.5) / Math.max(probe, 1e-3)));
+  for (;;) {
+    const took = (await time(2 + extra)) - (await time(2));
+    if (took >= 0.5 || extra >= 100000) break;
+    extra = Math.min(100000, Math.ceil((extra * 0.6) / Math.max(took, 0.005)));
+  }
   const diffs = [];
   for (let r = 0; r < 3; r++) diffs.push(((await time(2 + extra)) - (await time(2))) / extra);
   return Math.max(median(diffs), 1e-9);
@@ -76,7 +80,13 @@ function slope(points) {
 }
 
 const redraw = process.argv.includes('--redraw');
-const results = redraw ? JSON.parse(readFileSync(join(root, 'bench/scaling.json'), 'utf8')).results : [];
+const saved = join(root, 'bench/scaling.json');
+if (redraw && !existsSync(saved)) {
+  console.error('bench/scaling.json is missing: run node bench/scaling.mjs (without --redraw) to measure first.');
+  process.exit(2);
+}
+const measured = redraw ? JSON.parse(readFileSync(saved, 'utf8')) : { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, results: [] };
+const results = measured.results;
 if (!redraw)
   for (const [axis, { values, fixed }] of Object.entries(SWEEPS))
     for (const variant of Object.keys(VARIANTS)) {
@@ -89,7 +99,7 @@ if (!redraw)
       }
       results.push({ axis, variant, fixed, points, exponent: slope(points) });
     }
-if (!quick && !redraw) writeFileSync(join(root, 'bench/scaling.json'), `${JSON.stringify({ machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, results }, null, 1)}\n`);
+if (!quick && !redraw) writeFileSync(saved, `${JSON.stringify(measured, null, 1)}\n`);
 
 const fmt = (s) => (s >= 0.1 ? `${s.toFixed(2)} s` : s >= 1e-3 ? `${(s * 1000).toFixed(1)} ms` : `${(s * 1e6).toFixed(0)} µs`);
 const table = [
@@ -116,7 +126,7 @@ const svg = await renderSvg({
 });
 if (!quick) writeFileSync(join(root, 'bench/scaling.svg'), svg);
 const block = `<!-- scaling -->
-Machine: ${cpus().length} × ${cpus()[0].model}, Node ${process.version}. Command: \`node bench/scaling.mjs --write\` (synthetic data, ${FEATURES} features and the bias; medians of 3).
+Machine: ${measured.machine}, Node ${measured.node}. Command: \`node bench/scaling.mjs --write\` (synthetic data, ${FEATURES} features and the bias; medians of 3).
 
 ${table.join('\n')}
 
