@@ -18,6 +18,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeNpy, encodeNpy, loadPipeline, runPipeline } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
+import { checkFlags, freshData, maxRelativeError, median } from './common.mjs';
+
+checkFlags(['--write'], 'usage: node bench/convergence.mjs [--write]');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const TOL = 1e-8;
@@ -29,22 +32,6 @@ const load = (lambda) =>
   loadPipeline(join(root, 'pipelines/school-mean-regularized.yaml'), [cpuPlugin], {
     set: ['output.write=false', 'evaluate.baselines=false', 'evaluate.everyRound=false', `stages.optimize.lambda=${lambda}`, `stages.optimize.ridge=${RIDGE}`, `rounds={max: 100000, tol: ${TOL}, acceleration: anderson}`],
   });
-
-/** The prepared data with every array copied: plugin caches keyed by the rows (XᵀX) start empty. */
-const fresh = (data) => {
-  const copy = (t) => ({ ...t, X: { ...t.X, data: t.X.data.slice() }, y: t.y.slice() });
-  return { ...data, train: data.train.map(copy), test: data.test.map(copy) };
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const err = (W, R) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < R.length; i++) {
-    num = Math.max(num, Math.abs(W[i] - R[i]));
-    den = Math.max(den, Math.abs(R[i]));
-  }
-  return num / den;
-};
 
 const rows = [];
 for (const lambda of LAMBDAS) {
@@ -58,7 +45,7 @@ for (const lambda of LAMBDAS) {
   const times = [];
   let out;
   for (let r = 0; r < 3; r++) {
-    const data = fresh(first.data);
+    const data = freshData(first.data);
     const t0 = performance.now();
     out = await runPipeline(loaded, registry, { data });
     times.push((performance.now() - t0) / 1000);
@@ -70,8 +57,8 @@ for (const lambda of LAMBDAS) {
   const closed = decodeNpy(readFileSync(join(work, `W${lambda}-closed.npy`))).data;
   const plain = decodeNpy(readFileSync(join(work, `W${lambda}-plain.npy`))).data;
   const ours = median(times);
-  rows.push(`| ${lambda} | weightshare (Anderson) | ${out.results.convergence.rounds} | ${ours.toFixed(3)} s | ${err(out.weights.data, closed).toExponential(1)} | 1.00× |`);
-  rows.push(`| ${lambda} | NumPy, plain alternation | ${py.plain.rounds} | ${py.plain.seconds.toFixed(3)} s | ${err(plain, closed).toExponential(1)} | ${(py.plain.seconds / ours).toFixed(2)}× |`);
+  rows.push(`| ${lambda} | weightshare (Anderson) | ${out.results.convergence.rounds} | ${ours.toFixed(3)} s | ${maxRelativeError(out.weights.data, closed).toExponential(1)} | 1.00× |`);
+  rows.push(`| ${lambda} | NumPy, plain alternation | ${py.plain.rounds} | ${py.plain.seconds.toFixed(3)} s | ${maxRelativeError(plain, closed).toExponential(1)} | ${(py.plain.seconds / ours).toFixed(2)}× |`);
   rows.push(`| ${lambda} | NumPy, closed form | — | ${py.closed.seconds.toFixed(3)} s | 0 (the reference) | ${(py.closed.seconds / ours).toFixed(2)}× |`);
 }
 rmSync(work, { recursive: true, force: true });

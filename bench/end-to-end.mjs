@@ -13,10 +13,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkFlags, median } from './common.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
+checkFlags(['--repeat', '--write'], 'usage: node bench/end-to-end.mjs [--repeat 5] [--write]');
 const repeat = Number(arg('--repeat', '5'));
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
+  console.error('--repeat: expected a whole number of runs from 1 to 100, e.g. --repeat 5.');
+  process.exit(2);
+}
 const env = { ...process.env };
 delete env.OPENBLAS_CORETYPE;
 delete env.OPENBLAS_L2_SIZE;
@@ -45,7 +51,6 @@ for (let i = 0; i <= repeat; i++) {
   ours.push(a.seconds);
   theirs.push(b.seconds);
 }
-const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 const ratios = ours.map((s, i) => s / theirs[i]);
 const block = `<!-- end-to-end -->
 Machine: ${cpus().length} × ${cpus()[0].model}, Node ${process.version}. Command: \`node bench/end-to-end.mjs --write\` (${repeat} runs of each, in turn, after a warm-up pair; whole processes).

@@ -70,7 +70,7 @@ export async function startLab({ workers: count = 2, concurrency = 1 } = {}) {
 /** Bytes Redis received and sent between two INFO snapshots. */
 export const netBytes = (before, after) => Number(after.total_net_input_bytes) - Number(before.total_net_input_bytes) + Number(after.total_net_output_bytes) - Number(before.total_net_output_bytes);
 
-export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export { median } from './common.mjs';
 
 /** Replaces the block between `<!-- marker -->` lines of bench/RESULTS-distributed.md (made if missing). */
 export function writeBlock(readFileSync, writeFileSync, marker, block) {

@@ -19,6 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { loadSpecText, PluginRegistry, runPipeline } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { renderSvg } from '../packages/cli/dist/report-charts.js';
+import { checkFlags, freshData, median } from './common.mjs';
+
+checkFlags(['--quick', '--write', '--redraw'], 'usage: node bench/scaling.mjs [--quick] [--write] [--redraw]');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -38,15 +41,13 @@ const spec = (variant, T, n, rounds) =>
     join(root, 'bench/scaling.yaml'),
     registry,
   );
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Seconds per round of `variant` at T tasks × n training rows each. */
 async function perRound(variant, T, n) {
   const first = await runPipeline(spec(variant, T, n, 2), registry);
-  const copy = (t) => ({ ...t, X: { ...t.X, data: t.X.data.slice() }, y: t.y.slice() });
   const time = async (rounds) => {
     // a fresh copy of the rows each time: nothing cached from an earlier run (XᵀX) is reused
-    const data = { ...first.data, train: first.data.train.map(copy), test: first.data.test.map(copy) };
+    const data = freshData(first.data);
     const t0 = performance.now();
     await runPipeline(spec(variant, T, n, rounds), registry, { data });
     return (performance.now() - t0) / 1000;

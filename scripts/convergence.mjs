@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeNpy, loadSpecText, PluginRegistry, runPipeline } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { tfjsPlugin } from '@weightshare/plugin-tfjs';
+import { maxRelativeError } from '../bench/common.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
@@ -71,16 +72,6 @@ np.save(f'{w}/oracle.npy', W)
   return new Float64Array(buf.buffer.slice(buf.byteOffset + 10 + headerLen, buf.byteOffset + buf.length));
 }
 
-const relErr = (a, b) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-};
-
 const rows = [];
 for (const [fusion, extra] of Object.entries(fusions)) {
   for (const lambda of lambdas) {
@@ -90,7 +81,7 @@ for (const [fusion, extra] of Object.entries(fusions)) {
       const { out, seconds } = await run([...extra, `stages.optimize.lambda=${lambda}`, `rounds={max: ${max}, tol: ${tol}, acceleration: ${mode}}`]);
       W0 ??= oracle(out, lambda, extra.length > 0);
       const c = out.results.convergence;
-      cells[mode] = { rounds: out.results.rounds.length, converged: c.converged, error: relErr(out.weights.data, W0), seconds };
+      cells[mode] = { rounds: out.results.rounds.length, converged: c.converged, error: maxRelativeError(out.weights.data, W0), seconds };
       console.error(`${fusion} λ=${lambda} ${mode}: ${cells[mode].rounds} rounds${c.converged ? '' : ' (not converged)'}, error ${cells[mode].error.toExponential(1)}, ${seconds.toFixed(1)} s`);
     }
     rows.push({ fusion, lambda, ...cells });
