@@ -205,6 +205,43 @@ describe('the precompiled spec validator (scripts/build-validators.mjs, part of 
     }
   });
 
+  it('has every built-in method\'s, loss\'s and model\'s option validator, reporting and filling in what Ajv compiling the schema does', async () => {
+    const { createRequire } = await import('node:module');
+    const { join } = await import('node:path');
+    const { Ajv2020 } = await import('ajv/dist/2020.js');
+    const { OPTION_VALIDATOR_OPTIONS, PRECOMPILED_OPTION_VALIDATORS, optionSchemaOf, validatorKey } = await import('@weightshare/framework');
+    const file = join(fileURLToPath(new URL('../packages/framework/dist/validators/', import.meta.url)), PRECOMPILED_OPTION_VALIDATORS);
+    const pre = createRequire(import.meta.url)(file) as Record<string, ((d: unknown) => boolean) & { errors?: unknown }>;
+    const reg = registry();
+    const schemas = [...reg.all().map((m) => optionSchemaOf(m.impl, 'stage')), ...[...reg.losses(), ...reg.models()].map((c) => optionSchemaOf(c.impl, 'component'))];
+    expect(schemas.length).toBeGreaterThan(20);
+    for (const schema of schemas) {
+      const v = pre[`v${validatorKey('options', JSON.stringify(schema))}`];
+      expect(v, JSON.stringify(schema).slice(0, 200)).toBeTypeOf('function');
+      const live = new Ajv2020(OPTION_VALIDATOR_OPTIONS).compile(schema);
+      const keys = Object.keys((schema as { properties: object }).properties);
+      // nothing given (defaults filled in), an unknown key, and every option given a string (wrong for most)
+      for (const input of [{ method: 'm' }, { method: 'm', nosuchoption: 1 }, Object.fromEntries(keys.map((k) => [k, 'text']))]) {
+        const [a, b] = [structuredClone(input), structuredClone(input)];
+        expect(v!(a)).toBe(live(b));
+        expect(JSON.parse(JSON.stringify(v!.errors ?? null))).toEqual(JSON.parse(JSON.stringify(live.errors ?? null)));
+        expect(a).toEqual(b);
+      }
+    }
+  });
+
+  it('`weightshare validate` loads neither TensorFlow.js nor Ajv\'s compiler, the DI container, the CSV parser or the progress bar', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const probe = `const { createRequire } = await import('node:module'); const { main } = await import(${JSON.stringify(new URL('../packages/cli/dist/main.js', import.meta.url).href)});
+const out = []; const code = await main(['validate', ${JSON.stringify(fileURLToPath(new URL('../pipelines/quickstart.yaml', import.meta.url)))}], { stdout: { write: (s) => out.push(s) }, stderr: { write: (s) => out.push(s) } });
+const cache = Object.keys(createRequire(import.meta.url).cache);
+const heavy = cache.filter((k) => ['@tensorflow/', 'ajv/dist/2020', 'ajv/dist/core', 'tsyringe/', 'reflect-metadata/', 'csv-parse/', 'cli-progress/', 'ml-matrix/'].some((m) => k.includes('/node_modules/' + m)));
+console.log(JSON.stringify({ code, valid: out.join('').includes(': valid.'), heavy }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ code: 0, valid: true, heavy: [] });
+  });
+
   it('`weightshare --help` loads no backend and not the framework (they are imported only when a command runs)', async () => {
     const { spawnSync } = await import('node:child_process');
     const probe = `const { createRequire } = await import('node:module'); const { main } = await import(${JSON.stringify(new URL('../packages/cli/dist/main.js', import.meta.url).href)});

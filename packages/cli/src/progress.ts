@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type * as CliProgress from 'cli-progress';
 import type { ProgressReporter } from '@weightshare/framework';
 
 /**
@@ -17,13 +18,15 @@ export function terminalProgress(stream: NodeJS.WriteStream, lines: boolean): Pr
   }
   if (!stream.isTTY) return { phase() {}, tasks() {}, end() {} };
   const started = Date.now();
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: CliProgress.SingleBar | undefined;
   let label = '';
   let step = 0;
   let steps = 1;
   let taskText = '';
-  const ensure = (): cliProgress.SingleBar | undefined => {
+  const ensure = (): CliProgress.SingleBar | undefined => {
     if (bar || Date.now() - started < 300) return bar;
+    // loaded when a bar is first drawn (16 modules): most commands end before that, or have no terminal
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
     bar = new cliProgress.SingleBar(
       { stream, format: ' {bar} {value}/{total} {label}{tasks}', hideCursor: true, clearOnComplete: true, barsize: 24 },
       cliProgress.Presets.shades_classic,

@@ -1,5 +1,5 @@
 /** Crossing the plugin boundary: float64 DenseMatrix in, float32 tensors inside, float64 DenseMatrix out. */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tf.js';
 import type { DenseMatrix } from '@weightshare/framework';
 
 export function toTensor(m: DenseMatrix): tf.Tensor2D {

@@ -4,7 +4,7 @@
  * solved with Krylov methods written in tfjs ops (tfjs has no direct solver). One file per method under `stages/`.
  */
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tf.js';
 import { PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
 import { useDevice, type Device } from './runtime.js';
 import { fuseIdentity } from './stages/fuse-identity.js';
@@ -46,7 +46,8 @@ export const tfjsPlugin: Plugin = {
     running = await useDevice((settings.device as Device | undefined) ?? 'auto');
   },
   runtime() {
-    return { device: running ?? tf.getBackend(), tfjs: tf.version_core };
+    // after setup (the engine asks then); before it, TensorFlow.js is not loaded yet
+    return tf ? { device: running ?? tf.getBackend(), tfjs: tf.version_core } : { device: 'not started' };
   },
   dispose() {
     disposeBatches();

@@ -6,7 +6,7 @@
  *   bicgstab  BiCGSTAB (van der Vorst 1992), for general non-singular A
  * Both take A as a function, so batched systems (one per task) work the same way with 3-D tensors.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tf.js';
 
 export interface KrylovResult {
   x: tf.Tensor;

@@ -7,7 +7,7 @@
  *   cpu             @tensorflow/tfjs-backend-cpu (plain JavaScript) — always installed
  *   auto            the first of tensorflow, wasm, cpu that loads
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { loadTf, tf } from './tf.js';
 import { WeightshareError, ErrorCode } from '@weightshare/framework';
 
 export type Device = 'auto' | 'tensorflow' | 'tensorflow-gpu' | 'wasm' | 'cpu';
@@ -34,6 +34,7 @@ export async function nativeAvailable(device: 'tensorflow' | 'tensorflow-gpu'): 
  * @throws WeightshareError BACKEND_UNAVAILABLE (as INVALID_ARGUMENT) when an explicitly requested device is not installed
  */
 export async function useDevice(device: Device): Promise<string> {
+  await loadTf();
   if (!prodModeSet) {
     tf.enableProdMode(); // no debug checks, and no "install tfjs-node" banner on the console
     prodModeSet = true;

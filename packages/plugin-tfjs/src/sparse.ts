@@ -6,7 +6,7 @@
  * tensor's values are already in this process's memory there — and everything else stays a tfjs op. On other
  * devices (tfjs-node's `tensorflow`, a GPU) the dense product stays on the device.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tf.js';
 
 /** Compressed sparse rows of an n×n float32 matrix. */
 export interface Csr {

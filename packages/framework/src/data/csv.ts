@@ -3,7 +3,14 @@
  * being row 1) and column. Parsing itself is csv-parse's (quotes, CRLF, BOM); numbers are checked here.
  */
 import { createHash } from 'node:crypto';
-import { parse } from 'csv-parse/sync';
+import { createRequire } from 'node:module';
+import type { parse as Parse } from 'csv-parse/sync';
+
+// csv-parse (~20 ms to import) is loaded on first use: the fast path reads most files without it, and commands that
+// read no CSV file (validate, --help) never load it
+let csvParse: typeof Parse | undefined;
+/** csv-parse's synchronous `parse`, imported on the first call. */
+export const parse: typeof Parse = ((input: never, options: never) => (csvParse ??= (createRequire(import.meta.url)('csv-parse/sync') as { parse: typeof Parse }).parse)(input, options)) as typeof Parse;
 import { csvInvalid, dataInvalid, excerpt, fileNotFound, type Problem, type SourceLocation, type WeightshareError } from '../errors.js';
 import { NotARegularFile, readRegularFile } from '../io.js';
 

@@ -4,9 +4,9 @@
  * data → init → relation → rounds of propagate → fuse → optimize → evaluation and baselines.
  */
 import { stageOutputProblem } from './check-output.js';
-import 'reflect-metadata';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
+import { createRequire } from 'node:module';
+import type { DependencyContainer } from 'tsyringe';
 import { asWeightshareError, dataInvalid, excerpt, pluginError, relationInvalid, WeightshareError, ErrorCode, type ErrorContext, type SourceLocation } from '../errors.js';
 import { loadPrepared, type PreparedData, type SpecPlace } from '../data/dataset.js';
 import { buildRelation, relationFactsOnce, relationSummary, TASK_ORDER } from '../data/relation.js';
@@ -67,10 +67,27 @@ export class RunResources {
   }
 }
 
+let di: typeof import('tsyringe') | undefined;
+
+/**
+ * tsyringe (with its reflect-metadata polyfill, which it needs loaded first), imported when the first run container
+ * is made: commands that run nothing (validate, plugins, schema) never load it. Its package is CommonJS, so this is
+ * the same module instance an `import 'tsyringe'` gives.
+ */
+function tsyringe(): typeof import('tsyringe') {
+  if (!di) {
+    const load = createRequire(import.meta.url);
+    load('reflect-metadata');
+    di = load('tsyringe') as typeof import('tsyringe');
+  }
+  return di;
+}
+
 /**
  * A container of its own for one run. Nothing is registered in tsyringe's global container.
  */
 export function createRunContainer(loaded: LoadedSpec, registry: PluginRegistry, options: RunOptions = {}): DependencyContainer {
+  const { container: rootContainer, Lifecycle } = tsyringe();
   const c = rootContainer.createChildContainer();
   const progress = options.progress ?? silentProgress;
   c.register(TOKENS.Spec, { useValue: loaded });

@@ -9,10 +9,9 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parse } from 'csv-parse/sync';
 import { ErrorCode, invalidArgument, runCorrupt, WeightshareError, type Problem } from '../errors.js';
 import type { DenseMatrix } from '../math/dense.js';
-import { detectDelimiter, parseCell } from '../data/csv.js';
+import { detectDelimiter, parse, parseCell } from '../data/csv.js';
 import { standardizeValue, indicatorCategories, type InputColumn } from '../data/preprocess.js';
 import { scoreOutputs, type Metrics } from '../eval/metrics.js';
 import { BUILTIN_LOSSES } from '../components/losses.js';

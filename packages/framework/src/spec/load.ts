@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { sha256 } from '../store/hash.js';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isStandIn } from '../plugin/stand-ins.js';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020 as Ajv, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, parseDocument, isAlias, isMap, isSeq, isPair, isScalar, visit, type Document, type Node } from 'yaml';
 import {
   didYouMean,
@@ -436,7 +436,7 @@ export function validateSpec(parsed: ParsedSpec, registry: PluginRegistry, backe
   }
 
   const schema = buildSpecSchema(registry, true);
-  const validate = compile(schema);
+  const validate = validatorOf('spec', schema);
   const candidate = plainData(obj) as Record<string, unknown>;
   const problems: Problem[] = [];
   // every phase runs, so that all problems of a spec are reported in one go
@@ -491,38 +491,74 @@ function normalizeSpec(spec: ResolvedSpec): ResolvedSpec {
  * against the JSON Schema meta-schema when it was compiled (here, or at build time for the built-in plugins), so they
  * are not checked again: compiling the draft-2020 meta-schema costs ~0.2 s per Ajv instance.
  */
-const OPTION_VALIDATOR_OPTIONS = { allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true, validateSchema: false } as const;
-
-const compiled = new WeakMap<JsonSchema, ValidateFunction>();
-const schemaCache = new Map<string, ValidateFunction>();
+export const OPTION_VALIDATOR_OPTIONS = { allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true, validateSchema: false } as const;
 
 /** The Ajv options of the spec schema's validator (the build's precompiled validators use the same). */
 export const SPEC_VALIDATOR_OPTIONS = { allErrors: true, verbose: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true } as const;
 
+/** Which validator a schema is compiled for: the whole spec, or one method's (or loss's, model's) options. */
+export type ValidatorKind = 'spec' | 'options';
+
 /**
- * The name of the precompiled validator of a spec schema: a hash of the schema, the options and Ajv's version, so a
- * validator is only ever used for exactly the schema it was generated from.
+ * The name of the precompiled validator of a schema: a hash of its kind, the schema, the Ajv options and Ajv's
+ * version, so a validator is only ever used for exactly the schema it was generated from.
  */
-export function specValidatorKey(schemaJson: string): string {
-  return sha256(`spec-validator 1\najv ${AJV_VERSION}\n${JSON.stringify(SPEC_VALIDATOR_OPTIONS)}\n${schemaJson}`).slice(0, 32);
+export function validatorKey(kind: ValidatorKind, schemaJson: string): string {
+  const options = kind === 'spec' ? SPEC_VALIDATOR_OPTIONS : OPTION_VALIDATOR_OPTIONS;
+  return sha256(`${kind === 'spec' ? 'spec-validator 1' : 'option-validator 1'}\najv ${AJV_VERSION}\n${JSON.stringify(options)}\n${schemaJson}`).slice(0, 32);
 }
 
-/** Where the build writes precompiled validators (`scripts/build-validators.mjs`): dist/validators/<key>.cjs. */
+/** The name of the precompiled validator of a spec schema ({@link validatorKey} of kind `spec`). */
+export function specValidatorKey(schemaJson: string): string {
+  return validatorKey('spec', schemaJson);
+}
+
+/**
+ * Where the build writes precompiled validators (`scripts/build-validators.mjs`): dist/validators/<key>.cjs for the
+ * built-in plugins' spec schema, and dist/validators/options.cjs with one export per option schema, named by key.
+ */
 export const PRECOMPILED_VALIDATORS = fileURLToPath(new URL('../validators/', import.meta.url));
+
+/** The file of the precompiled option validators (exports keyed by {@link validatorKey}). */
+export const PRECOMPILED_OPTION_VALIDATORS = 'options.cjs';
 
 const requireHere = createRequire(import.meta.url);
 const AJV_VERSION = (requireHere('ajv/package.json') as { version: string }).version;
 
-function compile(schema: JsonSchema): ValidateFunction {
-  const key = JSON.stringify(schema);
-  let v = schemaCache.get(key) ?? compiled.get(schema);
+// Ajv itself (~50 ms to import) is loaded only to compile a schema no build precompiled (third-party plugins' options)
+let AjvClass: typeof Ajv | undefined;
+
+/** A fresh Ajv instance with the options of `kind` (plus `extra`: the build's precompiling adds `code.source`). */
+export function validatorCompiler(kind: ValidatorKind, extra: Record<string, unknown> = {}): Ajv {
+  AjvClass ??= (requireHere('ajv/dist/2020.js') as { Ajv2020: typeof Ajv }).Ajv2020;
+  return new AjvClass({ ...(kind === 'spec' ? SPEC_VALIDATOR_OPTIONS : OPTION_VALIDATOR_OPTIONS), ...extra });
+}
+
+let precompiledOptions: Record<string, ValidateFunction> | undefined;
+const schemaCache = new Map<string, ValidateFunction>();
+
+/**
+ * The validator of a schema: precompiled at build time when the build saw this exact schema (the built-in plugins'),
+ * else compiled here (and kept for the process).
+ */
+export function validatorOf(kind: ValidatorKind, schema: JsonSchema): ValidateFunction {
+  const json = JSON.stringify(schema);
+  const cacheKey = `${kind}\n${json}`;
+  let v = schemaCache.get(cacheKey);
   if (!v) {
-    // the built-in plugins' schema was compiled to standalone code at build time (compiling it takes ~0.2–0.5 s);
-    // a schema with third-party plugins' options is compiled here
-    const file = join(PRECOMPILED_VALIDATORS, `${specValidatorKey(key)}.cjs`);
-    if (existsSync(file)) v = requireHere(file) as ValidateFunction;
-    else v = new Ajv2020(SPEC_VALIDATOR_OPTIONS).compile(schema);
-    schemaCache.set(key, v);
+    const key = validatorKey(kind, json);
+    if (kind === 'spec') {
+      const file = join(PRECOMPILED_VALIDATORS, `${key}.cjs`);
+      if (existsSync(file)) v = requireHere(file) as ValidateFunction;
+    } else {
+      if (!precompiledOptions) {
+        const file = join(PRECOMPILED_VALIDATORS, PRECOMPILED_OPTION_VALIDATORS);
+        precompiledOptions = existsSync(file) ? (requireHere(file) as Record<string, ValidateFunction>) : {};
+      }
+      v = Object.hasOwn(precompiledOptions, `v${key}`) ? precompiledOptions[`v${key}`] : undefined;
+    }
+    v ??= validatorCompiler(kind).compile(schema);
+    schemaCache.set(cacheKey, v);
   }
   return v;
 }
@@ -931,6 +967,19 @@ export function fitProblem(m: RegisteredMethod, spec: Pick<ResolvedSpec, 'loss' 
 
 const componentValidators = new WeakMap<object, ValidateFunction>();
 
+/**
+ * The schema a stage method's (or a loss's, a model's) options are validated against in phase two: its options,
+ * `method` (and a stage's `backend`), nothing else.
+ */
+export function optionSchemaOf(impl: { readonly options: Record<string, JsonSchema>; readonly required?: readonly string[] }, of: 'stage' | 'component'): JsonSchema {
+  return {
+    type: 'object',
+    properties: { method: {}, ...(of === 'stage' ? { backend: {} } : {}), ...impl.options },
+    ...(impl.required?.length ? { required: [...impl.required] } : {}),
+    additionalProperties: false,
+  };
+}
+
 /** Phase two for `loss` and `model`: their options against the component's schema, defaults filled in. */
 function validateComponentOptions(spec: ResolvedSpec, registry: PluginRegistry, locate: Locate): Problem[] {
   const out: Problem[] = [];
@@ -941,13 +990,7 @@ function validateComponentOptions(spec: ResolvedSpec, registry: PluginRegistry, 
     if (!c) continue; // reported by the schema
     let v = componentValidators.get(c.impl);
     if (!v) {
-      const schema: JsonSchema = {
-        type: 'object',
-        properties: { method: {}, ...c.impl.options },
-        ...(c.impl.required?.length ? { required: [...c.impl.required] } : {}),
-        additionalProperties: false,
-      };
-      v = new Ajv2020(OPTION_VALIDATOR_OPTIONS).compile(schema);
+      v = validatorOf('options', optionSchemaOf(c.impl, 'component'));
       componentValidators.set(c.impl, v);
     }
     if (!v(entry)) {
@@ -977,13 +1020,8 @@ function validateStageOptions(
     if (!m) continue;
     let v = stageValidators.get(m.impl);
     if (!v) {
-      const schema: JsonSchema = {
-        type: 'object',
-        properties: { method: {}, backend: {}, ...m.impl.options },
-        ...(m.impl.required?.length ? { required: [...m.impl.required] } : {}),
-        additionalProperties: false,
-      };
-      v = { validate: new Ajv2020(OPTION_VALIDATOR_OPTIONS).compile(schema), schema };
+      const schema = optionSchemaOf(m.impl, 'stage');
+      v = { validate: validatorOf('options', schema), schema };
       stageValidators.set(m.impl, v);
     }
     if (!v.validate(st)) {

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import { negativeRelation, standardOptions, type FuseInput, type FuseOutput } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import type { FuseInput, FuseOutput, StageMethod } from '@weightshare/framework';
 import { reduceFuse, scopeOption } from './fuse-common.js';
 

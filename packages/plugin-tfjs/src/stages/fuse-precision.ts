@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import { precisionWeights, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 import { output } from './fuse-common.js';

@@ -6,7 +6,7 @@
  * no op gradients, so tf.grad is not available without the full tfjs package): for each block, from the output down,
  * ∂W = A_{l−1}ᵀ·δ_l (and the bias row Σ_rows δ_l), δ_{l−1} = (δ_l·W_lᵀ) ⊙ act′(pre_{l−1}).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import type { ModelLayout } from '@weightshare/framework';
 
 const GELU_C = Math.sqrt(2 / Math.PI);

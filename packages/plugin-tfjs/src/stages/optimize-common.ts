@@ -6,7 +6,7 @@
  * versions of the framework's reference formulas, chosen by name (a plugin's loss has no tensor form here).
  * The batch of a task set is built once per run and released by the plugin's dispose().
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import { mlpBackward, mlpForward, type Pass } from './mlp.js';
 import { BUILTIN_LOSSES, nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
 

@@ -13,7 +13,7 @@
  * or after {@link STALLS} iterations in a row that lower neither f nor the smallest ‖∇f‖ seen (θ is then optimal to
  * float32 precision); or after `epochs` iterations.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import { lbfgsDirection, standardOptions, type OptimizeInput, type OptimizeOutput, type StageMethod } from '@weightshare/framework';
 import { batchOf, checkFinite, lossOf, norms, parameters, RESOLUTION, TENSOR_LOSSES, TENSOR_MODELS, thetaShape, valueAndGradient, weightsOf } from './optimize-common.js';
 

@@ -5,7 +5,7 @@
  * (Poisson's curvature is unbounded) and no `lr` is given, steps are searched as plugin-cpu searches them: gd
  * backtracks every epoch from twice its last step, sgd once at the start.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import type { OptimizeInput, OptimizeOutput, Rng, StageContext } from '@weightshare/framework';
 import { armijoSteps, batchOf, checkFinite, lipschitz, lossOf, norms, parameters, valueAndGradient, weightsOf, type Batch } from './optimize-common.js';
 

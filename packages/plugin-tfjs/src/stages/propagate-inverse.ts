@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import type { PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 import { solveOptions, solveRelation } from './propagate-solve.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import { standardOptions, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 import { cg } from '../krylov.js';

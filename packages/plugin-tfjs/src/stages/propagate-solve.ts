@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
 import { standardOptions, type DenseMatrix, type JsonSchema, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 import { toTensor } from '../convert.js';
 import { bicgstab, cg } from '../krylov.js';
