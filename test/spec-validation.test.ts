@@ -235,11 +235,18 @@ describe('the precompiled spec validator (scripts/build-validators.mjs, part of 
     const probe = `const { createRequire } = await import('node:module'); const { main } = await import(${JSON.stringify(new URL('../packages/cli/dist/main.js', import.meta.url).href)});
 const out = []; const code = await main(['validate', ${JSON.stringify(fileURLToPath(new URL('../pipelines/quickstart.yaml', import.meta.url)))}], { stdout: { write: (s) => out.push(s) }, stderr: { write: (s) => out.push(s) } });
 const cache = Object.keys(createRequire(import.meta.url).cache);
-const heavy = cache.filter((k) => ['@tensorflow/', 'ajv/dist/2020', 'ajv/dist/core', 'tsyringe/', 'reflect-metadata/', 'csv-parse/', 'cli-progress/', 'ml-matrix/'].some((m) => k.includes('/node_modules/' + m)));
-console.log(JSON.stringify({ code, valid: out.join('').includes(': valid.'), heavy }));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+console.log(JSON.stringify({ code, valid: out.join('').includes(': valid.'), cache }));`;
+    // CommonJS modules are in require.cache; ES modules (csv-parse's, for one) only pass the loader's load hook, which
+    // writes each URL it loads to stderr
+    const hook = `export async function load(url, context, next) { process.stderr.write('LOADED ' + url + '\\n'); return next(url, context); }`;
+    const register = `import { register } from 'node:module'; register(${JSON.stringify('data:text/javascript,' + encodeURIComponent(hook))});`;
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', probe], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ code: 0, valid: true, heavy: [] });
+    const { code, valid, cache } = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { code: number; valid: boolean; cache: string[] };
+    const esm = r.stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => l.slice(7));
+    expect(esm.some((u) => u.includes('/packages/framework/')), 'the load hook saw the framework load').toBe(true);
+    const heavy = [...cache, ...esm].filter((k) => ['@tensorflow/', 'ajv/dist/2020', 'ajv/dist/core', 'tsyringe/', 'reflect-metadata/', 'csv-parse/', 'cli-progress/', 'ml-matrix/'].some((m) => k.includes('/node_modules/' + m)));
+    expect({ code, valid, heavy }).toEqual({ code: 0, valid: true, heavy: [] });
   });
 
   it('`weightshare --help` loads no backend and not the framework (they are imported only when a command runs)', async () => {

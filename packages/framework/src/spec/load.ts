@@ -491,10 +491,10 @@ function normalizeSpec(spec: ResolvedSpec): ResolvedSpec {
  * against the JSON Schema meta-schema when it was compiled (here, or at build time for the built-in plugins), so they
  * are not checked again: compiling the draft-2020 meta-schema costs ~0.2 s per Ajv instance.
  */
-export const OPTION_VALIDATOR_OPTIONS = { allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true, validateSchema: false } as const;
+export const OPTION_VALIDATOR_OPTIONS = Object.freeze({ allErrors: true, verbose: true, useDefaults: true, strict: false, allowUnionTypes: true, validateSchema: false } as const);
 
 /** The Ajv options of the spec schema's validator (the build's precompiled validators use the same). */
-export const SPEC_VALIDATOR_OPTIONS = { allErrors: true, verbose: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true } as const;
+export const SPEC_VALIDATOR_OPTIONS = Object.freeze({ allErrors: true, verbose: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true } as const);
 
 /** Which validator a schema is compiled for: the whole spec, or one method's (or loss's, model's) options. */
 export type ValidatorKind = 'spec' | 'options';
@@ -535,6 +535,17 @@ export function validatorCompiler(kind: ValidatorKind, extra: Record<string, unk
 }
 
 let precompiledOptions: Record<string, ValidateFunction> | undefined;
+
+/** A build output of dist/validators/, or undefined when absent or unreadable (then the schema is compiled here). */
+function precompiled<T>(name: string): T | undefined {
+  const file = join(PRECOMPILED_VALIDATORS, name);
+  if (!existsSync(file)) return undefined;
+  try {
+    return requireHere(file) as T;
+  } catch {
+    return undefined; // a damaged build output costs time, never a wrong check
+  }
+}
 const schemaCache = new Map<string, ValidateFunction>();
 
 /**
@@ -547,14 +558,9 @@ export function validatorOf(kind: ValidatorKind, schema: JsonSchema): ValidateFu
   let v = schemaCache.get(cacheKey);
   if (!v) {
     const key = validatorKey(kind, json);
-    if (kind === 'spec') {
-      const file = join(PRECOMPILED_VALIDATORS, `${key}.cjs`);
-      if (existsSync(file)) v = requireHere(file) as ValidateFunction;
-    } else {
-      if (!precompiledOptions) {
-        const file = join(PRECOMPILED_VALIDATORS, PRECOMPILED_OPTION_VALIDATORS);
-        precompiledOptions = existsSync(file) ? (requireHere(file) as Record<string, ValidateFunction>) : {};
-      }
+    if (kind === 'spec') v = precompiled<ValidateFunction>(`${key}.cjs`);
+    else {
+      precompiledOptions ??= precompiled<Record<string, ValidateFunction>>(PRECOMPILED_OPTION_VALIDATORS) ?? {};
       v = Object.hasOwn(precompiledOptions, `v${key}`) ? precompiledOptions[`v${key}`] : undefined;
     }
     v ??= validatorCompiler(kind).compile(schema);
