@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadSpecFile, type WeightshareError } from '@weightshare/framework';
+import { loadSpecFile, loadSpecText, parseSpecText, type WeightshareError } from '@weightshare/framework';
 import { cli } from './helpers/cli.js';
 import { registry, scratch } from './helpers/run.js';
 
@@ -177,6 +177,32 @@ stages:
 `,
     });
     expect(load(dir).spec.stages.optimize).toMatchObject({ method: 'gd', epochs: 40, ridge: 0.5, lambda: 2 });
+  });
+});
+
+describe('one spec text parsed many times (a sweep or λ grid in one process reuses the parse)', () => {
+  it('each load gets its own data: overrides, extends and edits of one load never reach another; positions name its own file', () => {
+    const dir = project({ 'base.yaml': BASE, 'exp.yaml': 'extends: base.yaml\nname: exp\nrounds: 7\n', 'copy.yaml': 'extends: base.yaml\nname: exp\nrounds: 7\n' });
+    const first = loadSpecFile(join(dir, 'exp.yaml'), registry(), { set: ['stages.optimize.lambda=1', 'stages.fuse.method=median'] });
+    expect(first.spec.stages.optimize).toMatchObject({ lambda: 1 });
+    const again = load(dir);
+    expect(again.spec.stages.optimize).toMatchObject({ method: 'exact', lambda: 10, ridge: 1 });
+    expect(again.spec.stages.fuse.method).toBe('mean');
+    expect(again.spec.rounds.max).toBe(7);
+    // the same text in another file: its positions are in that file (and line 3 of it)
+    const copy = load(dir, 'copy.yaml');
+    expect(copy.locate(['rounds'])).toMatchObject({ file: join(dir, 'copy.yaml'), line: 3 });
+    expect(again.locate(['rounds'])).toMatchObject({ file: join(dir, 'exp.yaml'), line: 3 });
+    // the parsed data is the caller's to change
+    const a = parseSpecText(BASE, 'a.yaml');
+    (a.data.stages as Record<string, Record<string, unknown>>).optimize!.lambda = 99;
+    delete a.data.relation;
+    const b = parseSpecText(BASE, 'b.yaml');
+    expect((b.data.stages as Record<string, Record<string, unknown>>).optimize!.lambda).toBe(10);
+    expect(b.data.relation).toMatchObject({ method: 'estimate' });
+    expect(b.locate(['stages', 'optimize'])).toMatchObject({ file: 'b.yaml', line: 9 });
+    // a text that fails to parse fails every time, naming the file it came from
+    for (const f of ['bad1.yaml', 'bad2.yaml']) expect(() => loadSpecText('name: [unclosed\n', f, registry())).toThrow(f);
   });
 });
 

@@ -102,6 +102,63 @@ export interface ParsedSpec {
   explain(): { path: string; location: SourceLocation }[];
 }
 
+/** A spec text parsed: the YAML document (for source positions) and its data, the data not to be modified. */
+interface ParsedYaml {
+  doc: Document;
+  lineCounter: LineCounter;
+  data: unknown;
+}
+
+/**
+ * YAML texts parsed before, by text: the runs of a sweep or a λ grid in one process load the same spec (and its bases)
+ * many times, and parsing is most of loading one. A pure function of the text; the document is only read afterwards
+ * and each caller gets its own copy of the data. Texts that fail to parse are not kept (they throw every time).
+ */
+const yamlMemo = new Map<string, ParsedYaml>();
+const YAML_MEMO_SIZE = 16;
+/** Longest text kept (a spec is a few KiB; a huge one is parsed each time rather than held). */
+const YAML_MEMO_MAX_CHARS = 1 << 20;
+
+/**
+ * The YAML document of a spec text and its data as plain prototype-free objects, a fresh copy for each call (the
+ * caller modifies it: overrides, extends).
+ * @throws WeightshareError SPEC_YAML, SPEC_EMPTY
+ */
+function parseYaml(text: string, file: string): ParsedYaml {
+  let hit = yamlMemo.get(text);
+  if (!hit) {
+    const lineCounter = new LineCounter();
+    const pos = (offset: number): SourceLocation => {
+      const { line, col } = lineCounter.linePos(offset);
+      return { file, line, column: col };
+    };
+    // merge keys (<<: *base) are YAML 1.1's way to share a mapping within a file; aliases stay bounded (yamlData)
+    const doc = guardYaml(file, pos(0), () => parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true }));
+    if (doc.errors.length) {
+      throw specYaml(
+        file,
+        doc.errors.map((e) => ({ message: e.message.split('\n')[0]!, location: pos(e.pos[0]) })),
+      );
+    }
+    if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) throw specEmpty(file);
+    hit = { doc, lineCounter, data: yamlData(doc, file, pos) };
+    if (text.length <= YAML_MEMO_MAX_CHARS) {
+      yamlMemo.set(text, hit);
+      if (yamlMemo.size > YAML_MEMO_SIZE) yamlMemo.delete(yamlMemo.keys().next().value!);
+    }
+  }
+  return { ...hit, data: copyPlain(hit.data) };
+}
+
+/** A deep copy of plain data (what {@link plainData} made: prototype-free objects, arrays, scalars; no cycles). */
+function copyPlain(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(copyPlain);
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const k of Object.keys(value)) out[k] = copyPlain((value as Record<string, unknown>)[k]);
+  return out;
+}
+
 /** Deepest chain of `extends:` files (a longer one is almost surely a mistake, and keeps recursion bounded). */
 const MAX_EXTENDS_DEPTH = 16;
 
@@ -110,27 +167,16 @@ const MAX_EXTENDS_DEPTH = 16;
  * @throws WeightshareError SPEC_YAML, SPEC_EMPTY, SPEC_INVALID (top level not a mapping), INVALID_ARGUMENT
  */
 export function parseSpecText(text: string, file: string, set: readonly SetOverride[] = [], chain: readonly string[] = []): ParsedSpec {
-  const lineCounter = new LineCounter();
+  const { doc, lineCounter, data } = parseYaml(text, file);
   const pos = (offset: number): SourceLocation => {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, column: col };
   };
-  // merge keys (<<: *base) are YAML 1.1's way to share a mapping within a file; aliases stay bounded (yamlData)
-  const doc = guardYaml(file, pos(0), () => parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true }));
-  if (doc.errors.length) {
-    throw specYaml(
-      file,
-      doc.errors.map((e) => ({ message: e.message.split('\n')[0]!, location: pos(e.pos[0]) })),
-    );
-  }
-  if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) throw specEmpty(file);
-
-  const data = yamlData(doc, file, pos);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw specInvalid(file, [
       {
         message: `the top level must be a mapping of keys (apiVersion, name, data, stages, …), got ${describe(data)}`,
-        location: { ...pos(doc.contents.range?.[0] ?? 0), path: '' },
+        location: { ...pos(doc.contents?.range?.[0] ?? 0), path: '' },
       },
     ]);
   }
