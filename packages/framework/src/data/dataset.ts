@@ -676,19 +676,23 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     else for (const cat of indicatorCategories(c)) encoded.push({ name: `${c.column}=${cat}`, input: k, category: cat });
   });
   const E = encoded.length;
-  const enc = new Float64Array(N * E); // column by column: enc[j·N + r] (each column is written and scanned in order)
+  // each encoded column's values by data row (read only on rows not left out): a numeric column without imputed cells
+  // is the loaded column itself (no copy: a fresh megabyte-sized buffer per preparation costs more in page faults than
+  // the copy), imputed and indicator columns are made here
+  const enc: Float64Array[] = new Array(E);
   const unseen = new CellProblems(file);
   const unseenCounts: Record<string, number> = {};
   let col = 0;
   inputs.forEach((c, k) => {
     const rawCol = raw.columns[k]!;
     if (c.kind === 'numeric' && rawCol.kind === 'numeric') {
-      copyNumeric(enc, col * N, rawCol.numbers, isTrain, c.impute ?? NaN);
+      enc[col] = c.impute === undefined ? rawCol.numbers : imputed(rawCol.numbers, isTrain, c.impute);
       col++;
     } else if (c.kind === 'categorical' && rawCol.kind === 'categorical') {
       const cats = indicatorCategories(c);
       const at = new Map(cats.map((cat, i) => [cat, i]));
       const known = new Set(c.categories);
+      for (let i = 0; i < cats.length; i++) enc[col + i] = new Float64Array(N);
       for (let r = 0; r < N; r++) {
         if (isTrain[r] === 2) continue;
         const label = rawCol.labels[r] ?? c.impute!;
@@ -698,7 +702,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
           continue; // all-zero indicators
         }
         const i = at.get(label);
-        if (i !== undefined) enc[(col + i) * N + r] = 1;
+        if (i !== undefined) enc[col + i]![r] = 1;
       }
       col += cats.length;
     }
@@ -712,7 +716,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
       transforms.push({ name: encoded[j]!.name, encoded: j, center: 0, scale: 1 });
       continue;
     }
-    const { center, scale } = centreAndScaleMasked(enc, j * N, N, isTrain, 1);
+    const { center, scale } = centreAndScaleMasked(enc[j]!, 0, N, isTrain, 1);
     // A constant column carries no information once centered (and would make the bias collinear): drop it.
     if (isConstant(center, scale)) droppedConstant.push(encoded[j]!.name);
     else transforms.push({ name: encoded[j]!.name, encoded: j, center, scale });
@@ -730,7 +734,7 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
   // context allocation per row even when it never runs)
   const overflow = (r: number, k: number): void => {
     const f = transforms[k]!;
-    standardizeValue(enc[f.encoded * N + r]!, f, () => ({ message: 'this value', location: { file, row: lineOf(r), csvColumn: raw.columns[encoded[f.encoded]!.input]!.name } }));
+    standardizeValue(enc[f.encoded]![r]!, f, () => ({ message: 'this value', location: { file, row: lineOf(r), csvColumn: raw.columns[encoded[f.encoded]!.input]!.name } }));
   };
   const make = (which: 'train' | 'test'): TaskData[] => {
     // one shared buffer per split, a view per task: worker threads read the rows without copying them
@@ -766,11 +770,11 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
     // then column by column: one scan of an encoded column, standardized into its place in every row
     let finite = true;
     transforms.forEach((f, k) => {
-      const col = f.encoded * N;
+      const col = enc[f.encoded]!;
       const c = spec.standardize ? f.center : 0;
       const sc = spec.standardize ? f.scale : 1;
       for (let q = 0; q < total; q++) {
-        const z = (enc[col + rows[q]!]! - c) / sc;
+        const z = (col[rows[q]!]! - c) / sc;
         if (!Number.isFinite(z)) finite = false;
         Xall[q * d + k] = z;
       }
@@ -816,13 +820,15 @@ export function prepareData(raw: RawDataset, isTrain: Uint8Array, spec: DataSpec
   };
 }
 
-/** enc[at + r] = the column's value of row r (the imputed value where it is missing) for the rows not left out (2). */
-function copyNumeric(enc: Float64Array, at: number, numbers: Float64Array, isTrain: Uint8Array, impute: number): void {
+/** The column's value of each row not left out (2), the imputed value where it is missing. */
+function imputed(numbers: Float64Array, isTrain: Uint8Array, impute: number): Float64Array {
+  const out = new Float64Array(numbers.length);
   for (let r = 0; r < numbers.length; r++) {
     if (isTrain[r] === 2) continue;
     const v = numbers[r]!;
-    enc[at + r] = v === v ? v : impute;
+    out[r] = v === v ? v : impute;
   }
+  return out;
 }
 
 /** Reads a file's bytes (used to record data files in the run's output). */
