@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import 'reflect-metadata';
 import { container } from 'tsyringe';
-import { estimateRelation, fromRows, relationFacts, PluginRegistry, sparsify, stageToken, WeightshareError, PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
+import { clearPreparedData, estimateRelation, fromRows, loadSpecText, relationFacts, PluginRegistry, runPipeline, sparsify, stageToken, WeightshareError, PLUGIN_API_VERSION, type Plugin } from '@weightshare/framework';
 import { cpuPlugin } from '@weightshare/plugin-cpu';
 import { relativeError, weightedMeanRegularized } from './helpers/oracles.js';
 import { runText, scratch, syntheticSpec } from './helpers/run.js';
@@ -187,6 +187,52 @@ stages:
     expect((b as WeightshareError).problems[0]!.message).toMatch(/unknown stages\.fuse method "trimmed-mean"/);
     const again = await loadPipeline(join(dir, 'with.yaml'), [cpuPlugin], {}, {}, allow);
     expect(again.registry).not.toBe(a.registry);
+  });
+
+  it('a λ grid in one process fits each task alone once per data set: the same initial fits, the same numbers', async () => {
+    // plugin-cpu's exact solver behind a backend that counts the calls made for the initial fits
+    const exact = cpuPlugin.stages.optimize!.exact!;
+    let initCalls = 0;
+    const counting: Plugin = {
+      meta: { name: 'counting', version: '1.0.0', apiVersion: PLUGIN_API_VERSION },
+      backend: 'counting',
+      capabilities: { precision: 'float64' },
+      stages: {
+        optimize: {
+          exact: {
+            ...exact,
+            run(input, options, ctx) {
+              if (ctx.purpose === 'init') initCalls++;
+              return exact.run(input, options, ctx);
+            },
+          },
+        },
+      },
+    };
+    const reg = new PluginRegistry([cpuPlugin, counting]);
+    const text = syntheticSpec(`init: { method: independent, ridge: 0.5 }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: exact, backend: counting, lambda: 1, ridge: 0.1 }
+rounds: 5
+`);
+    const dir = scratch();
+    const run = async (set: string[]) => runPipeline(loadSpecText(text, join(dir, 'spec.yaml'), reg, { set }), reg);
+    clearPreparedData();
+    const grid = [];
+    for (const lambda of [1, 10, 100]) grid.push(await run([`stages.optimize.lambda=${lambda}`]));
+    expect(initCalls).toBe(1);
+    // another init ridge is another fit
+    await run(['init.ridge=2']);
+    expect(initCalls).toBe(2);
+    // computed afresh (new data objects: nothing to reuse), every number is the same
+    clearPreparedData();
+    const alone = await run(['stages.optimize.lambda=10']);
+    expect(initCalls).toBe(3);
+    expect(Buffer.from(alone.weights.data.buffer).equals(Buffer.from(grid[1]!.weights.data.buffer))).toBe(true);
+    expect(alone.results.models.shared).toEqual(grid[1]!.results.models.shared);
+    expect(grid[0]!.weights.data).not.toEqual(grid[1]!.weights.data);
   });
 
   it('a plugin\'s own error is wrapped with plugin, stage, method and round, keeping the cause', async () => {

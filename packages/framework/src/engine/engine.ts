@@ -404,7 +404,7 @@ export class Engine {
       file: init.method === 'file' ? fileHash(resolvePath(this.place.baseDir, init.path)) : null,
       optimize: init.method === 'independent' ? about(methods.optimize, initOptions) : null,
     });
-    const stage = await this.stage('init', initKey, async () => {
+    const compute = async (): Promise<StoredStage> => {
       let B: DenseMatrix;
       if (init.method === 'zeros') B = zeros(T, d);
       else if (init.method === 'model') {
@@ -427,7 +427,11 @@ export class Engine {
         if (fit.biasPenalized.length) return { matrices: { B }, json: { biasPenalized: fit.biasPenalized } };
       }
       return { matrices: { B }, json: {} };
-    });
+    };
+    // the independent fits do not depend on λ: the runs of a λ grid on the same prepared data fit them once
+    const memoKey = (): string =>
+      jsonHash({ init, seed: spec.seed, loss: spec.loss, model: spec.model, optimize: about(methods.optimize, initOptions), backendOptions: spec.backendOptions ?? null });
+    const stage = await this.stage('init', initKey, init.method === 'independent' ? () => initFitsOnce(data, methods.optimize, memoKey(), compute) : compute);
     this.biasPenalized.init = (stage.json.biasPenalized as BiasPenalized[] | undefined) ?? [];
     return stage.matrices.B!;
   }
@@ -899,4 +903,29 @@ export function tiedOf(lambda: unknown, layout: ModelLayout): Uint8Array | undef
     }
   }
   return any ? tied : undefined;
+}
+
+/**
+ * Independent initial fits of the last few runs, by prepared data (its identity: the data memo hands every run on
+ * the same data the same object), the optimize method (its implementation object) and everything else they are a
+ * pure function of (the key: init section, seed, loss, model, method with its options, backend options) — what the
+ * stage cache keys them by, kept in memory. A λ grid or a sweep in one process fits each task alone once per data
+ * set instead of once per run. Each run gets its own copy of the weights.
+ */
+const initMemo = new WeakMap<PreparedData, WeakMap<object, Map<string, StoredStage>>>();
+const INIT_MEMO_SIZE = 8;
+
+async function initFitsOnce(data: PreparedData, m: RegisteredMethod, key: string, compute: () => Promise<StoredStage>): Promise<StoredStage> {
+  let byMethod = initMemo.get(data);
+  if (!byMethod) initMemo.set(data, (byMethod = new WeakMap()));
+  let byKey = byMethod.get(m.impl);
+  if (!byKey) byMethod.set(m.impl, (byKey = new Map()));
+  let hit = byKey.get(key);
+  if (!hit) {
+    hit = await compute();
+    byKey.set(key, hit);
+    if (byKey.size > INIT_MEMO_SIZE) byKey.delete(byKey.keys().next().value!);
+  }
+  const B = hit.matrices.B!;
+  return { matrices: { B: { rows: B.rows, cols: B.cols, data: B.data.slice() } }, json: structuredClone(hit.json) };
 }
