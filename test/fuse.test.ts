@@ -35,6 +35,21 @@ describe('fuse, global scope', () => {
     expect(Array.from(out.penaltyWeights)).toEqual([1, 1, 1, 1]);
   });
 
+  it('mean: the one-pass sum over rows gives the per-column mean bit for bit (tasks added in order), on awkward values', () => {
+    const rng = new Rng(5);
+    const T = 37, d = 11;
+    // magnitudes from 1e-8 to 1e8 and mixed signs: any other order of the additions rounds differently
+    const big = { rows: T, cols: d, data: Float64Array.from({ length: T * d }, () => rng.normal() * 10 ** Math.round(16 * rng.next() - 8)) };
+    const out = cpuPlugin.stages.fuse!.mean!.run({ propagated: big, relation: fromRows(Array.from({ length: T }, () => new Array<number>(T).fill(0))), taskSizes: new Array<number>(T).fill(1) }, { scope: 'global' }, ctx) as FuseOutput;
+    for (let j = 0; j < d; j++) {
+      let s = 0;
+      for (let t = 0; t < T; t++) s += big.data[t * d + j]!;
+      for (let t = 0; t < T; t++) expect(Object.is(out.targets.data[t * d + j], s / T), `E[${t}][${j}]`).toBe(true);
+    }
+    expect(out.targets.data.buffer).not.toBe(big.data.buffer);
+    expect(Array.from(out.penaltyWeights)).toEqual(new Array<number>(T).fill(1));
+  });
+
   it('weighted-mean by task sizes: E = Σ n_t C_t / Σ n_t, penalty weights n_t / mean(n)', () => {
     const out = fuse('weighted-mean', { scope: 'global', weights: 'sizes' });
     // Σn = 100: E = (10·1 + 30·2 + 20·4 + 40·9)/100, (10·10 + 30·20 + 20·40 − 40·5)/100

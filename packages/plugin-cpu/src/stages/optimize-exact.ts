@@ -35,8 +35,14 @@ interface FactorBlock {
   /** Each task's L with Lᵀ mirrored into its upper triangle (both triangular sweeps then read rows), T×d×d. */
   L: Float64Array;
   G: (Float64Array | undefined)[];
+  /** The pull per parameter of each task's factor (λ_j·c_t), T×d. */
   pulls: Float64Array;
   ridge: Float64Array;
+  /** The penalty weight c_t of each task's factor, and the λ per parameter all factors were made with. */
+  c: Float64Array;
+  lambdas: Float64Array;
+  /** The right-hand sides of a round, T×d (reused: one buffer per run instead of one per round). */
+  rhs: Float64Array;
   /** Bumped whenever a factor changes (the kernel memory holds a copy of L while it stays the same). */
   version: number;
 }
@@ -45,7 +51,17 @@ function factorBlock(ctx: StageContext, T: number, d: number): FactorBlock {
   const key = 'plugin-cpu/exact-factors';
   let block = ctx.cache.get(key) as FactorBlock | undefined;
   if (!block || block.d !== d || block.G.length !== T) {
-    block = { d, L: new Float64Array(T * d * d), G: new Array(T).fill(undefined), pulls: new Float64Array(T * d), ridge: new Float64Array(T), version: 0 };
+    block = {
+      d,
+      L: new Float64Array(T * d * d),
+      G: new Array(T).fill(undefined),
+      pulls: new Float64Array(T * d),
+      ridge: new Float64Array(T),
+      c: new Float64Array(T),
+      lambdas: new Float64Array(d).fill(NaN),
+      rhs: new Float64Array(T * d),
+      version: 0,
+    };
     ctx.cache.set(key, block);
   }
   return block;
@@ -56,7 +72,7 @@ function factorBlock(ctx: StageContext, T: number, d: number): FactorBlock {
  * pulls, so after the first round a task's solve is two triangular sweeps over its cached factor (2d² flops), less
  * than handing it to a thread would cost; all of them run in one call of the SIMD kernel over the contiguous block
  * of factors. XᵀX, which a first call may have to compute (O(nd²)), goes through the executor (worker threads
- * under --threads).
+ * under --threads). A round after the first allocates only its output.
  */
 async function solveAll(input: OptimizeInput, options: Record<string, unknown>, ctx: StageContext): Promise<OptimizeOutput> {
   const tasks = input.tasks;
@@ -67,26 +83,27 @@ async function solveAll(input: OptimizeInput, options: Record<string, unknown>, 
   const ridge = options.ridge as number;
   const mask = input.model.layout.penalized;
   const lambdas = input.lambdas;
+  const weights = input.penaltyWeights;
   const E = input.targets.data;
-  const pulls = new Float64Array(P);
-  const rhs = new Float64Array(T * P);
-  const reports: TaskOptimizeReport[] = new Array(T);
+  const rhs = block.rhs;
+  // a factor is current when its statistics, ρ, c_t and every λ_j are the ones it was made with (λ is one vector
+  // for all tasks: compared once)
+  let sameLambdas = true;
+  for (let j = 0; j < P; j++) if (block.lambdas[j] !== lambdas[j]) sameLambdas = false;
   const stale: number[] = []; // positions in `tasks` whose factor must be computed
   for (let k = 0; k < tasks.length; k++) {
     const t = tasks[k]!.index;
     const s = stats[k]!;
-    const c = input.penaltyWeights[t]!;
-    for (let j = 0; j < P; j++) pulls[j] = lambdas[j]! * c;
-    for (let j = 0; j < P; j++) rhs[t * P + j] = s.b[j]! + pulls[j]! * E[t * P + j]!;
-    reports[t] = EXACT;
-    // the cached factor, unless what it was computed from changed
-    let same = block.G[t] === s.G && block.ridge[t] === ridge;
-    for (let j = 0; j < P && same; j++) same = block.pulls[t * P + j] === pulls[j];
-    if (same) continue;
+    const c = weights[t]!;
+    const b = s.b;
+    const o = t * P;
+    for (let j = 0; j < P; j++) rhs[o + j] = b[j]! + lambdas[j]! * c * E[o + j]!;
+    if (sameLambdas && block.G[t] === s.G && block.ridge[t] === ridge && block.c[t] === c) continue;
     stale.push(k);
     block.G[t] = undefined;
     block.ridge[t] = ridge;
-    block.pulls.set(pulls, t * P);
+    block.c[t] = c;
+    for (let j = 0; j < P; j++) block.pulls[o + j] = lambdas[j]! * c;
   }
   if (stale.length) {
     factorInto(block, stale.map((k) => ({ t: tasks[k]!.index, G: stats[k]!.G })), P, ridge, mask, (i, e) => {
@@ -94,9 +111,22 @@ async function solveAll(input: OptimizeInput, options: Record<string, unknown>, 
       return new TaskFailure(k, 'optimize/exact', singular(tasks[k]!.id, stats[k]!.n, P, ctx.round));
     });
     for (const k of stale) block.G[tasks[k]!.index] = stats[k]!.G;
+    block.lambdas.set(lambdas);
     block.version++;
   }
-  return { weights: { rows: T, cols: P, data: choleskySolves(block, rhs, T, P) }, perTask: reports };
+  return { weights: { rows: T, cols: P, data: choleskySolves(block, rhs, T, P) }, perTask: exactReports(T) };
+}
+
+/** T reports of an exact solve (one frozen array per task count, shared: the engine only reads them). */
+const reportsByCount = new Map<number, TaskOptimizeReport[]>();
+function exactReports(T: number): TaskOptimizeReport[] {
+  let r = reportsByCount.get(T);
+  if (!r) {
+    r = Object.freeze(new Array<TaskOptimizeReport>(T).fill(EXACT)) as TaskOptimizeReport[];
+    reportsByCount.set(T, r);
+    if (reportsByCount.size > 16) reportsByCount.delete(reportsByCount.keys().next().value!);
+  }
+  return r;
 }
 
 /** The normal equations of a task are not positive definite: LINEAR_SYSTEM_SINGULAR naming the task and the fix. */
