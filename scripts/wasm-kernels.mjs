@@ -73,6 +73,75 @@ function dotInto(out, a, b, len) {
         (br $d1)))`;
 }
 
+/**
+ * {@link dotInto} for several pairs of vectors of the same length at once (pair q: A_q·B_q into outs[q], byte offsets
+ * as <q> in the expressions), each sum in exactly the order dotInto adds it: independent dependency chains for the
+ * processor to overlap. Clobbers $dl and, for each pair q, $da<q>, $db<q>, $s<q>a, $s<q>b.
+ */
+function dotIntoN(outs, a, b, len) {
+  const Q = outs.map((_, q) => q);
+  const each = (f) => Q.map(f).join('\n        ');
+  return `${Q.map((q) => `(local.set $da${q} ${a(q)}) (local.set $db${q} ${b(q)})`).join(' ')} (local.set $dl ${len})
+      ${Q.map((q) => `(local.set $s${q}a (v128.const i64x2 0 0)) (local.set $s${q}b (v128.const i64x2 0 0))`).join(' ')}
+      (block $e4done (loop $e4
+        (br_if $e4done (i32.lt_s (local.get $dl) (i32.const 4)))
+        ${each((q) => `(local.set $s${q}a (f64x2.add (local.get $s${q}a) (f64x2.mul (v128.load (local.get $da${q})) (v128.load (local.get $db${q})))))`)}
+        ${each((q) => `(local.set $s${q}b (f64x2.add (local.get $s${q}b) (f64x2.mul (v128.load offset=16 (local.get $da${q})) (v128.load offset=16 (local.get $db${q})))))`)}
+        ${each((q) => `(local.set $da${q} (i32.add (local.get $da${q}) (i32.const 32))) (local.set $db${q} (i32.add (local.get $db${q}) (i32.const 32)))`)}
+        (local.set $dl (i32.sub (local.get $dl) (i32.const 4)))
+        (br $e4)))
+      ${each((q) => `(local.set $s${q}a (f64x2.add (local.get $s${q}a) (local.get $s${q}b)))
+        (local.set ${outs[q]} (f64.add (f64x2.extract_lane 0 (local.get $s${q}a)) (f64x2.extract_lane 1 (local.get $s${q}a))))`)}
+      (block $e1done (loop $e1
+        (br_if $e1done (i32.le_s (local.get $dl) (i32.const 0)))
+        ${each((q) => `(local.set ${outs[q]} (f64.add (local.get ${outs[q]}) (f64.mul (f64.load (local.get $da${q})) (f64.load (local.get $db${q})))))
+        (local.set $da${q} (i32.add (local.get $da${q}) (i32.const 8))) (local.set $db${q} (i32.add (local.get $db${q}) (i32.const 8)))`)}
+        (local.set $dl (i32.sub (local.get $dl) (i32.const 1)))
+        (br $e1)))`;
+}
+
+/** SOLVE_GROUP systems of cholSolves at a time (see there). */
+const SOLVE_GROUP = 4;
+
+/** The forward and backward sweeps of SOLVE_GROUP systems k, k+1, … interleaved (cholSolves' locals). */
+function solveGroup() {
+  const Q = [...Array(SOLVE_GROUP).keys()];
+  const each = (f) => Q.map(f).join('\n        ');
+  return `${each((q) => `(local.set $mt${q} (i32.add (local.get $m) (i32.mul (i32.mul (i32.add (local.get $k) (i32.const ${q})) (local.get $p)) (local.get $ps))))
+        (local.set $rt${q} (i32.add (local.get $r) (i32.mul (i32.add (local.get $k) (i32.const ${q})) (local.get $ps))))
+        (local.set $wt${q} (i32.add (local.get $w) (i32.mul (i32.add (local.get $k) (i32.const ${q})) (local.get $ps))))`)}
+      (local.set $i (i32.const 0))
+      (block $gfdone (loop $gfl
+        (br_if $gfdone (i32.ge_s (local.get $i) (local.get $p)))
+        ${each((q) => `(local.set $row${q} (i32.add (local.get $mt${q}) (i32.mul (local.get $i) (local.get $ps))))`)}
+        ${dotIntoN(Q.map((q) => `$v${q}`), (q) => `(local.get $row${q})`, (q) => `(local.get $rt${q})`, '(local.get $i)')}
+        ${each((q) => `(f64.store (i32.add (local.get $rt${q}) (i32.shl (local.get $i) (i32.const 3)))
+          (f64.div (f64.sub (f64.load (i32.add (local.get $rt${q}) (i32.shl (local.get $i) (i32.const 3)))) (local.get $v${q}))
+            (f64.load (i32.add (local.get $row${q}) (i32.shl (local.get $i) (i32.const 3))))))`)}
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $gfl)))
+      (local.set $i (i32.sub (local.get $p) (i32.const 1)))
+      (block $gbdone (loop $gbl
+        (br_if $gbdone (i32.lt_s (local.get $i) (i32.const 0)))
+        ${each((q) => `(local.set $row${q} (i32.add (local.get $mt${q}) (i32.mul (local.get $i) (local.get $ps))))`)}
+        ${dotIntoN(
+          Q.map((q) => `$v${q}`),
+          (q) => `(i32.add (local.get $row${q}) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 3)))`,
+          (q) => `(i32.add (local.get $wt${q}) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 3)))`,
+          '(i32.sub (i32.sub (local.get $p) (local.get $i)) (i32.const 1))',
+        )}
+        ${each((q) => `(f64.store (i32.add (local.get $wt${q}) (i32.shl (local.get $i) (i32.const 3)))
+          (f64.div (f64.sub (f64.load (i32.add (local.get $rt${q}) (i32.shl (local.get $i) (i32.const 3)))) (local.get $v${q}))
+            (f64.load (i32.add (local.get $row${q}) (i32.shl (local.get $i) (i32.const 3))))))`)}
+        (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+        (br $gbl)))`;
+}
+
+/** The locals {@link solveGroup} uses. */
+const GROUP_LOCALS = [...Array(SOLVE_GROUP).keys()]
+  .map((q) => `(local $mt${q} i32) (local $rt${q} i32) (local $wt${q} i32) (local $row${q} i32) (local $v${q} f64) (local $da${q} i32) (local $db${q} i32) (local $s${q}a v128) (local $s${q}b v128)`)
+  .join(' ');
+
 const TILE_LOCALS = `${ACC.map((a) => `(local ${a} v128)`).join(' ')} (local $sp v128) (local $b0 v128) (local $b1 v128) (local $p i32)`;
 
 export function kernelsWat() {
@@ -105,7 +174,8 @@ export function kernelsWat() {
 ;;
 ;; cholSolves(m, t, p, r, w): for each of t systems (L Lᵀ) w = r of order p, their factors at m (p×p each, one after
 ;; the other) stored as L with Lᵀ mirrored into the upper triangle, so that both sweeps read rows: the forward sweep
-;; overwrites r (t×p at r) with L⁻¹r, the backward sweep writes w (t×p at w).
+;; overwrites r (t×p at r) with L⁻¹r, the backward sweep writes w (t×p at w). ${SOLVE_GROUP} systems at a time (their sweeps
+;; are chains of dependent divisions, which the processor overlaps when several are interleaved), each in its own order.
 (module
   (memory (export "memory") 1)
   (func (export "gram") (param $x i32) (param $n i32) (param $d i32) (param $g i32)
@@ -275,8 +345,16 @@ export function kernelsWat() {
   (func (export "cholSolves") (param $m i32) (param $t i32) (param $p i32) (param $r i32) (param $w i32)
     (local $k i32) (local $i i32) (local $mt i32) (local $rt i32) (local $wt i32) (local $row i32) (local $ps i32) (local $v f64)
     (local $da i32) (local $db i32) (local $dl i32) (local $s0 v128) (local $s1 v128)
+    ${GROUP_LOCALS}
     (local.set $ps (i32.shl (local.get $p) (i32.const 3)))
     (local.set $k (i32.const 0))
+    ;; ${SOLVE_GROUP} systems at a time: each sweep is a chain of dependent divisions, and independent chains overlap
+    (block $gdone (loop $gl
+      (br_if $gdone (i32.gt_s (i32.add (local.get $k) (i32.const ${SOLVE_GROUP})) (local.get $t)))
+      ${solveGroup()}
+      (local.set $k (i32.add (local.get $k) (i32.const ${SOLVE_GROUP})))
+      (br $gl)))
+    ;; the rest one at a time
     (block $tdone (loop $tl
       (br_if $tdone (i32.ge_s (local.get $k) (local.get $t)))
       (local.set $mt (i32.add (local.get $m) (i32.mul (i32.mul (local.get $k) (local.get $p)) (local.get $ps))))

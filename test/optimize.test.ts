@@ -222,6 +222,40 @@ describe('plugin-cpu kernels against plain loops', () => {
     }
   });
 
+  it('the kernel\'s batched Cholesky solves (four systems interleaved, the rest one by one) give each system the bits of solving it alone', async () => {
+    const { simd, choleskyMirrored, choleskySolveMirrored } = await import('@weightshare/framework');
+    const k = simd.kernels()!;
+    const rng = new Rng(17);
+    for (const p of [1, 3, 29, 30])
+      for (const t of [1, 2, 3, 4, 5, 6, 7, 8, 9, 139]) {
+        const P2 = p * p;
+        const L = new Float64Array(t * P2);
+        for (let s = 0; s < t; s++) {
+          const R = Float64Array.from({ length: P2 }, () => rng.normal());
+          for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) for (let q = 0; q < p; q++) L[s * P2 + i * p + j]! += R[q * p + i]! * R[q * p + j]!;
+          for (let i = 0; i < p; i++) L[s * P2 + i * p + i]! += 1;
+          expect(choleskyMirrored(L, s * P2, p)).toBe(true);
+        }
+        const rhs = Float64Array.from({ length: t * p }, () => rng.normal());
+        const solveIn = (first: number, count: number): Float64Array => {
+          const mem = simd.reserve(k, count * P2 + 2 * count * p);
+          mem.set(L.subarray(first * P2, (first + count) * P2), 0);
+          mem.set(rhs.subarray(first * p, (first + count) * p), count * P2);
+          const at = simd.scratchBase();
+          k.cholSolves(at, count, p, at + count * P2 * 8, at + (count * P2 + count * p) * 8);
+          return mem.slice(count * P2 + count * p, count * P2 + 2 * count * p);
+        };
+        const all = solveIn(0, t);
+        for (let s = 0; s < t; s++) {
+          const alone = solveIn(s, 1);
+          for (let j = 0; j < p; j++) expect(Object.is(all[s * p + j], alone[j]), `t=${t} p=${p} system ${s}`).toBe(true);
+          const w = new Float64Array(p);
+          choleskySolveMirrored(L, s * P2, p, rhs.slice(s * p, s * p + p), 0, w, 0);
+          for (let j = 0; j < p; j++) expect(Math.abs(all[s * p + j]! - w[j]!)).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(w[j]!)));
+        }
+      }
+  });
+
   it('the committed kernel bytes are what kernels.wat compiles to', () => {
     const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
