@@ -137,6 +137,54 @@ function solveGroup() {
         (br $gbl)))`;
 }
 
+/**
+ * The factorizations of SOLVE_GROUP systems k, k+1, … interleaved (cholFactors' locals), each in the order of the
+ * one-at-a-time loop. A system that is not positive definite goes on with NaNs (nothing traps) and the group records
+ * the first such system in $bad: the one the one-at-a-time loop would have stopped at.
+ */
+function factorGroup() {
+  const Q = [...Array(SOLVE_GROUP).keys()];
+  const each = (f) => Q.map(f).join('\n        ');
+  return `${each((q) => `(local.set $mt${q} (i32.add (local.get $a) (i32.mul (i32.mul (i32.add (local.get $k) (i32.const ${q})) (local.get $p)) (local.get $ps))))`)}
+      (local.set $i (i32.const 0))
+      (block $gidone (loop $gil
+        (br_if $gidone (i32.ge_s (local.get $i) (local.get $p)))
+        ${each((q) => `(local.set $rt${q} (i32.add (local.get $mt${q}) (i32.mul (local.get $i) (local.get $ps))))`)}
+        (local.set $j (i32.const 0))
+        (block $gjdone (loop $gjl
+          (br_if $gjdone (i32.ge_s (local.get $j) (local.get $i)))
+          ${each((q) => `(local.set $row${q} (i32.add (local.get $mt${q}) (i32.mul (local.get $j) (local.get $ps))))`)}
+          ${dotIntoN(Q.map((q) => `$v${q}`), (q) => `(local.get $rt${q})`, (q) => `(local.get $row${q})`, '(local.get $j)')}
+          ${each((q) => `(f64.store (i32.add (local.get $rt${q}) (i32.shl (local.get $j) (i32.const 3)))
+            (f64.div (f64.sub (f64.load (i32.add (local.get $rt${q}) (i32.shl (local.get $j) (i32.const 3)))) (local.get $v${q}))
+              (f64.load (i32.add (local.get $row${q}) (i32.shl (local.get $j) (i32.const 3))))))`)}
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $gjl)))
+        ${dotIntoN(Q.map((q) => `$v${q}`), (q) => `(local.get $rt${q})`, (q) => `(local.get $rt${q})`, '(local.get $i)')}
+        ${each((q) => `(local.set $v${q} (f64.sub (f64.load (i32.add (local.get $rt${q}) (i32.shl (local.get $i) (i32.const 3)))) (local.get $v${q})))
+        (if (i32.eqz (i32.and (f64.gt (local.get $v${q}) (f64.const 0)) (f64.lt (local.get $v${q}) (f64.const inf))))
+          (then (if (i32.or (i32.eqz (local.get $bad)) (i32.lt_s (i32.add (local.get $k) (i32.const ${q + 1})) (local.get $bad)))
+            (then (local.set $bad (i32.add (local.get $k) (i32.const ${q + 1})))))))
+        (f64.store (i32.add (local.get $rt${q}) (i32.shl (local.get $i) (i32.const 3))) (f64.sqrt (local.get $v${q})))`)}
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $gil)))
+      (if (local.get $bad) (then (return (local.get $bad))))
+      ${each((q) => `;; Lᵀ into the upper triangle of system k + ${q}
+      (local.set $i (i32.const 0))
+      (block $gu${q}done (loop $gu${q}
+        (br_if $gu${q}done (i32.ge_s (local.get $i) (local.get $p)))
+        (local.set $rt${q} (i32.add (local.get $mt${q}) (i32.mul (local.get $i) (local.get $ps))))
+        (local.set $j (i32.add (local.get $i) (i32.const 1)))
+        (block $gm${q}done (loop $gm${q}
+          (br_if $gm${q}done (i32.ge_s (local.get $j) (local.get $p)))
+          (f64.store (i32.add (local.get $rt${q}) (i32.shl (local.get $j) (i32.const 3)))
+            (f64.load (i32.add (i32.add (local.get $mt${q}) (i32.mul (local.get $j) (local.get $ps))) (i32.shl (local.get $i) (i32.const 3)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $gm${q})))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $gu${q})))`)}`;
+}
+
 /** The locals {@link solveGroup} uses. */
 const GROUP_LOCALS = [...Array(SOLVE_GROUP).keys()]
   .map((q) => `(local $mt${q} i32) (local $rt${q} i32) (local $wt${q} i32) (local $row${q} i32) (local $v${q} f64) (local $da${q} i32) (local $db${q} i32) (local $s${q}a v128) (local $s${q}b v128)`)
@@ -297,9 +345,17 @@ export function kernelsWat() {
   )
   (func (export "cholFactors") (param $a i32) (param $t i32) (param $p i32) (result i32)
     (local $k i32) (local $i i32) (local $j i32) (local $mt i32) (local $ri i32) (local $rj i32) (local $ps i32) (local $v f64)
-    (local $da i32) (local $db i32) (local $dl i32) (local $s0 v128) (local $s1 v128)
+    (local $da i32) (local $db i32) (local $dl i32) (local $s0 v128) (local $s1 v128) (local $bad i32)
+    ${GROUP_LOCALS}
     (local.set $ps (i32.shl (local.get $p) (i32.const 3)))
     (local.set $k (i32.const 0))
+    ;; ${SOLVE_GROUP} factorizations at a time (chains of dependent divisions and square roots, as in cholSolves), then
+    ;; the rest one at a time
+    (block $gdone (loop $gl
+      (br_if $gdone (i32.gt_s (i32.add (local.get $k) (i32.const ${SOLVE_GROUP})) (local.get $t)))
+      ${factorGroup()}
+      (local.set $k (i32.add (local.get $k) (i32.const ${SOLVE_GROUP})))
+      (br $gl)))
     (block $tdone (loop $tl
       (br_if $tdone (i32.ge_s (local.get $k) (local.get $t)))
       (local.set $mt (i32.add (local.get $a) (i32.mul (i32.mul (local.get $k) (local.get $p)) (local.get $ps))))

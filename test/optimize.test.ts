@@ -222,6 +222,43 @@ describe('plugin-cpu kernels against plain loops', () => {
     }
   });
 
+  it('the kernel\'s batched Cholesky factorizations (four interleaved, the rest one by one) give each system the bits of factoring it alone, and name the first that is not positive definite', async () => {
+    const { simd } = await import('@weightshare/framework');
+    const k = simd.kernels()!;
+    const rng = new Rng(19);
+    const factor = (A: Float64Array, count: number, p: number): { bad: number; L: Float64Array } => {
+      const mem = simd.reserve(k, A.length);
+      mem.set(A);
+      const bad = k.cholFactors(simd.scratchBase(), count, p);
+      return { bad, L: mem.slice(0, A.length) };
+    };
+    for (const p of [1, 2, 5, 29])
+      for (const t of [1, 3, 4, 5, 8, 9, 139]) {
+        const P2 = p * p;
+        const A = new Float64Array(t * P2);
+        for (let s = 0; s < t; s++) {
+          const R = Float64Array.from({ length: P2 }, () => rng.normal());
+          for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) for (let q = 0; q < p; q++) A[s * P2 + i * p + j]! += R[q * p + i]! * R[q * p + j]!;
+          for (let i = 0; i < p; i++) A[s * P2 + i * p + i]! += 0.5;
+        }
+        const all = factor(A, t, p);
+        expect(all.bad).toBe(0);
+        for (let s = 0; s < t; s++) {
+          const alone = factor(A.slice(s * P2, (s + 1) * P2), 1, p);
+          for (let j = 0; j < P2; j++) expect(Object.is(all.L[s * P2 + j], alone.L[j]), `t=${t} p=${p} system ${s}`).toBe(true);
+        }
+        // systems 1 and (in a later row) 0 of a group not positive definite: the first one is named, as one by one
+        if (t >= 2 && p >= 2) {
+          const B = A.slice();
+          B[1 * P2] = -1; // fails at row 0
+          B[0 * P2 + (p - 1) * p + p - 1] = -1; // fails at the last row
+          expect(factor(B, t, p).bad, `t=${t} p=${p}`).toBe(1);
+          B[0 * P2 + (p - 1) * p + p - 1] = A[(p - 1) * p + p - 1]!;
+          expect(factor(B, t, p).bad, `t=${t} p=${p}`).toBe(2);
+        }
+      }
+  });
+
   it('the kernel\'s batched Cholesky solves (four systems interleaved, the rest one by one) give each system the bits of solving it alone', async () => {
     const { simd, choleskyMirrored, choleskySolveMirrored } = await import('@weightshare/framework');
     const k = simd.kernels()!;
