@@ -223,6 +223,9 @@ rounds: 5
     const grid = [];
     for (const lambda of [1, 10, 100]) grid.push(await run([`stages.optimize.lambda=${lambda}`]));
     expect(initCalls).toBe(1);
+    // the same λ again: plugin-cpu's factors of the last run are current and reused; the same bytes
+    const again = await run(['stages.optimize.lambda=100']);
+    expect(Buffer.from(again.weights.data.buffer).equals(Buffer.from(grid[2]!.weights.data.buffer))).toBe(true);
     // another init ridge is another fit
     await run(['init.ridge=2']);
     expect(initCalls).toBe(2);

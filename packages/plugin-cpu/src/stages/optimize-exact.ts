@@ -41,16 +41,30 @@ interface FactorBlock {
   /** The penalty weight c_t of each task's factor, and the λ per parameter all factors were made with. */
   c: Float64Array;
   lambdas: Float64Array;
+  /** The ridge mask (the model's penalized entries) all factors were made with. */
+  mask: Uint8Array;
   /** The right-hand sides of a round, T×d (reused: one buffer per run instead of one per round). */
   rhs: Float64Array;
   /** Bumped whenever a factor changes (the kernel memory holds a copy of L while it stays the same). */
   version: number;
 }
 
+/**
+ * The block of the last run, while it is alive: the runs of a λ grid or a sweep in one process reuse its memory
+ * (~1 MB for School) instead of each touching a fresh one. Sharing is safe: every call checks each factor against
+ * its own inputs, and the checks, factorizations and solves of a call run without an await in between.
+ */
+let recentBlock: WeakRef<FactorBlock> | undefined;
+
 function factorBlock(ctx: StageContext, T: number, d: number): FactorBlock {
   const key = 'plugin-cpu/exact-factors';
   let block = ctx.cache.get(key) as FactorBlock | undefined;
   if (!block || block.d !== d || block.G.length !== T) {
+    const recent = recentBlock?.deref();
+    if (recent && recent.d === d && recent.G.length === T) {
+      ctx.cache.set(key, recent);
+      return recent;
+    }
     block = {
       d,
       L: new Float64Array(T * d * d),
@@ -59,10 +73,12 @@ function factorBlock(ctx: StageContext, T: number, d: number): FactorBlock {
       ridge: new Float64Array(T),
       c: new Float64Array(T),
       lambdas: new Float64Array(d).fill(NaN),
+      mask: new Uint8Array(d),
       rhs: new Float64Array(T * d),
       version: 0,
     };
     ctx.cache.set(key, block);
+    recentBlock = new WeakRef(block);
   }
   return block;
 }
@@ -86,10 +102,12 @@ async function solveAll(input: OptimizeInput, options: Record<string, unknown>, 
   const weights = input.penaltyWeights;
   const E = input.targets.data;
   const rhs = block.rhs;
-  // a factor is current when its statistics, ρ, c_t and every λ_j are the ones it was made with (λ is one vector
-  // for all tasks: compared once)
+  // a factor is current when its statistics, ρ, c_t, every λ_j and the ridge mask are the ones it was made with (λ
+  // and the mask are one vector for all tasks: compared once)
   let sameLambdas = true;
-  for (let j = 0; j < P; j++) if (block.lambdas[j] !== lambdas[j]) sameLambdas = false;
+  for (let j = 0; j < P; j++) if (block.lambdas[j] !== lambdas[j] || block.mask[j] !== mask[j]) sameLambdas = false;
+  // given some of the rows only, the factors of the others could not be vouched for after λ and the mask are updated
+  if (tasks.length !== T) block.G.fill(undefined);
   const stale: number[] = []; // positions in `tasks` whose factor must be computed
   for (let k = 0; k < tasks.length; k++) {
     const t = tasks[k]!.index;
@@ -112,6 +130,7 @@ async function solveAll(input: OptimizeInput, options: Record<string, unknown>, 
     });
     for (const k of stale) block.G[tasks[k]!.index] = stats[k]!.G;
     block.lambdas.set(lambdas);
+    block.mask.set(mask);
     block.version++;
   }
   return { weights: { rows: T, cols: P, data: choleskySolves(block, rhs, T, P) }, perTask: exactReports(T) };
