@@ -170,9 +170,26 @@ describe('the plain-CSV fast path', () => {
       ['a;b;c\n1;;3\n', ';'],
       ['a\tb\nx\t2\n', '\t'],
       ['naïve,b\nÅ,é\n', ','],
+      ['a,b\n,\n1,\n,2\n', ','],
+      ['a\n1\n2', ','],
+      ['a,b\n1,2\r', ','],
+      ['a|b|c\nx|y|z\n', '|'],
+      ['a,b\n𝔸,😀\n', ','],
     ] as const)
       same(Buffer.from(text, 'utf8'), delimiter);
-    // what the fast path leaves to csv-parse: quotes, blank lines, padded fields, ragged rows, a lone CR
-    for (const text of ['a,b\n"1",2\n', 'a,b\n\n1,2\n', 'a,b\n1, 2\n', 'a,b\n1,2,3\n', 'a,b\r1,2\r', 'a,b\n1,2\n\n']) expect(plainRows(Buffer.from(text), ','), JSON.stringify(text)).toBeUndefined();
+    // what the fast path leaves to csv-parse: quotes, blank lines (also of spaces, tabs or no-break spaces), padded
+    // fields, ragged rows, a lone CR
+    for (const text of ['a,b\n"1",2\n', 'a,b\n\n1,2\n', 'a,b\n1, 2\n', 'a,b\n1,2,3\n', 'a,b\n1\n', 'a,b\r1,2\r', 'a,b\n1,2\n\n', '\n', 'a,b\n \t\n1,2\n', 'a,b\n\u00a0\n1,2\n', 'a,b\n1\r,2\n', 'a,b\r\r\n1,2\n', 'a,b\n1,2\t\n'])
+      expect(plainRows(Buffer.from(text), ','), JSON.stringify(text)).toBeUndefined();
+    // a table read either way gives the same cells through cell() and records
+    const { readCsv } = await import('../packages/framework/src/data/csv.js');
+    for (const f of files) {
+      const t = readCsv(f, f);
+      const want = viaParser(readFileSync(f), ',').slice(1);
+      expect(t.rows).toBe(want.length);
+      for (const r of [0, 1, t.rows >> 1, t.rows - 1]) for (let c = 0; c < t.header.length; c++) expect(t.cell(r, c)).toBe(want[r]!.record[c]);
+      expect(t.records).toEqual(want.map((w) => w.record));
+      expect(t.lines).toEqual(want.map((w) => w.info.lines));
+    }
   });
 });

@@ -192,7 +192,7 @@ type CategoricalDecl = string | { column: string; unseen?: 'zeros' | 'error'; dr
 
 function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, classLabels = false): RawDataset {
   const table = readCsv(resolve(place.baseDir, spec.path), spec.path, place.locate(['data', 'path']), spec.delimiter ? { delimiter: spec.delimiter } : {});
-  checkRunSize({ tasks: distinctTasks(table, spec.task), rows: table.records.length, features: spec.features?.length ?? Math.max(0, table.header.length - 2 - (spec.exclude?.length ?? 0)) }, place.locate(['data', 'path']));
+  checkRunSize({ tasks: distinctTasks(table, spec.task), rows: table.rows, features: spec.features?.length ?? Math.max(0, table.header.length - 2 - (spec.exclude?.length ?? 0)) }, place.locate(['data', 'path']));
   const problems: Problem[] = [];
   const ti = columnIndex(table, spec.task, 'task', problems, place.locate(['data', 'task']));
   const yi = columnIndex(table, spec.target, 'target', problems, place.locate(['data', 'target']));
@@ -223,7 +223,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, c
         [{ message: 'declared here', location: place.locate(['data', 'categorical', c.at]) }],
       );
 
-  const n = table.records.length;
+  const n = table.rows;
   const policy: MissingPolicy = spec.missing ?? 'error';
   const tokens = spec.missingValues ?? [...DEFAULT_MISSING_TOKENS];
   const isMissing = new Set(tokens);
@@ -244,8 +244,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, c
   const targetText: string[] | undefined = classLabels ? new Array<string>(n) : undefined;
   // tasks, targets
   for (let r = 0; r < n; r++) {
-    const rec = table.records[r]!;
-    const id = rec[ti]!;
+    const id = table.cell(r, ti);
     if (isMissing.has(id)) {
       noteMissing(r, spec.task, id, true);
       rowTask[r] = -1;
@@ -259,7 +258,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, c
       }
       rowTask[r] = t;
     }
-    const cell = rec[yi]!;
+    const cell = table.cell(r, yi);
     if (isMissing.has(cell)) {
       noteMissing(r, spec.target, cell, true);
       target[r] = NaN;
@@ -272,7 +271,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, c
       if (typeof y === 'string') cells.add(table.lines[r]!, spec.target, y + '.');
       else target[r] = y;
     }
-    splitValues?.push(rec[splitCol]!);
+    splitValues?.push(table.cell(r, splitCol));
   }
   // features, column by column: a text column is one problem with its true count, not one per cell
   const text: { column: string; count: number; example: string; line: number }[] = [];
@@ -282,7 +281,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, c
     if (cat) {
       const labels: (string | null)[] = new Array(n);
       for (let r = 0; r < n; r++) {
-        const cell = table.records[r]![ci]!;
+        const cell = table.cell(r, ci);
         if (isMissing.has(cell)) {
           noteMissing(r, name, cell, policy === 'drop-rows');
           labels[r] = null;
@@ -294,7 +293,7 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, c
     let textCount = 0;
     let firstText: { example: string; line: number } | undefined;
     for (let r = 0; r < n; r++) {
-      const cell = table.records[r]![ci]!;
+      const cell = table.cell(r, ci);
       if (isMissing.has(cell)) {
         noteMissing(r, name, cell, policy === 'drop-rows');
         numbers[r] = NaN;
@@ -340,7 +339,10 @@ function loadCsvDataset(spec: CsvDataSpec, split: SplitSpec, place: SpecPlace, c
 /** Distinct values of the task column (0 when the column is missing: reported by the caller). */
 function distinctTasks(table: CsvTable, task: string): number {
   const i = table.header.indexOf(task);
-  return i < 0 ? 0 : new Set(table.records.map((r) => r[i])).size;
+  if (i < 0) return 0;
+  const ids = new Set<string>();
+  for (let r = 0; r < table.rows; r++) ids.add(table.cell(r, i));
+  return ids.size;
 }
 
 /**
@@ -559,8 +561,8 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
     const ci = columnIndex(table, split.column, 'split', problems, place.locate(['split', 'column']));
     const ri = split.rowColumn ? columnIndex(table, split.rowColumn, 'row', problems, place.locate(['split', 'rowColumn'])) : -1;
     if (problems.length) throw dataInvalid(`${split.path}: the split column is missing.`, problems);
-    if (ri < 0 && table.records.length !== N)
-      throw dataInvalid(`${split.path} has ${table.records.length} rows but the data has ${N}; give one split row per data row, or name a row column with split.rowColumn.`);
+    if (ri < 0 && table.rows !== N)
+      throw dataInvalid(`${split.path} has ${table.rows} rows but the data has ${N}; give one split row per data row, or name a row column with split.rowColumn.`);
     // the column's values in data-row order: the same for every run that reads this split file (cached by the table)
     const key = `${ci}:${ri}:${N}`;
     let byKey = splitColumns.get(table);
@@ -571,19 +573,20 @@ export function splitRows(raw: RawDataset, split: SplitSpec, rng: Rng, place: Sp
       values = new Array<string>(N);
       lines = new Array<number>(N);
       const cells = new CellProblems(split.path);
-      table.records.forEach((rec, k) => {
+      for (let k = 0; k < table.rows; k++) {
         let r = k;
         if (ri >= 0) {
-          const v = parseCell(rec[ri]!);
+          const cell = table.cell(k, ri);
+          const v = parseCell(cell);
           if (typeof v === 'string' || !Number.isInteger(v) || v < 0 || v >= N) {
-            cells.add(table.lines[k]!, split.rowColumn!, `row index ${rec[ri]} is not an integer from 0 to ${N - 1}.`);
-            return;
+            cells.add(table.lines[k]!, split.rowColumn!, `row index ${cell} is not an integer from 0 to ${N - 1}.`);
+            continue;
           }
           r = v;
         }
-        values[r] = rec[ci]!;
+        values[r] = table.cell(k, ci);
         lines[r] = table.lines[k]!;
-      });
+      }
       cells.throwIfAny('Row indices are 0-based positions of data rows.');
       byKey.set(key, { values, lines });
     }
