@@ -245,8 +245,66 @@ console.log(JSON.stringify({ code, valid: out.join('').includes(': valid.'), cac
     const { code, valid, cache } = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { code: number; valid: boolean; cache: string[] };
     const esm = r.stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => l.slice(7));
     expect(esm.some((u) => u.includes('/packages/framework/')), 'the load hook saw the framework load').toBe(true);
-    const heavy = [...cache, ...esm].filter((k) => ['@tensorflow/', 'ajv/dist/2020', 'ajv/dist/core', 'tsyringe/', 'reflect-metadata/', 'csv-parse/', 'cli-progress/', 'ml-matrix/'].some((m) => k.includes('/node_modules/' + m)));
+    // the YAML parser is the build's one-file bundle, not the package's ~70 files
+    const heavy = [...cache, ...esm].filter((k) => ['@tensorflow/', 'ajv/dist/2020', 'ajv/dist/core', 'tsyringe/', 'reflect-metadata/', 'csv-parse/', 'cli-progress/', 'ml-matrix/', 'yaml/dist/'].some((m) => k.includes('/node_modules/' + m)));
     expect({ code, valid, heavy }).toEqual({ code: 0, valid: true, heavy: [] });
+  });
+
+  it('a process compiles neither the YAML parser nor the validators: the build\'s V8 code caches are used (and a damaged one is ignored)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { copyFileSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const dist = (p: string) => new URL(`../packages/framework/dist/${p}`, import.meta.url);
+    const probe = `const fw = await import(${JSON.stringify(dist('index.js').href)}); const { cpuPlugin } = await import(${JSON.stringify(new URL('../packages/plugin-cpu/dist/index.js', import.meta.url).href)}); const { tfjsPlugin } = await import(${JSON.stringify(new URL('../packages/plugin-tfjs/dist/index.js', import.meta.url).href)});
+await fw.loadPipeline(${JSON.stringify(fileURLToPath(new URL('../pipelines/quickstart.yaml', import.meta.url)))}, [cpuPlugin, tfjsPlugin]);
+console.log(JSON.stringify(fw.codeCacheUses.map((u) => ({ file: u.file.split('/').slice(-2).join('/'), cached: u.cached, rejected: u.rejected }))));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const uses = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { file: string; cached: boolean; rejected: boolean }[];
+    expect(uses.map((u) => u.file).sort()).toEqual([expect.stringMatching(/^validators\/[0-9a-f]{32}\.cjs$/), 'validators/options.cjs', 'vendor/yaml.cjs']);
+    for (const u of uses) expect(u, u.file).toMatchObject({ cached: true, rejected: false });
+    // a cache that does not fit its file is ignored: the file compiles and works
+    const { loadCommonJs, codeCacheFile, scratchDir } = { ...(await import('@weightshare/framework')), scratchDir: (await import('./helpers/run.js')).scratch };
+    const dir = scratchDir();
+    const copy = join(dir, 'yaml.cjs');
+    copyFileSync(fileURLToPath(dist('vendor/yaml.cjs')), copy);
+    writeFileSync(codeCacheFile(copy), Buffer.from('not a code cache'));
+    const y = loadCommonJs(copy) as typeof import('yaml');
+    expect(y.parseDocument('a: [1, 2]').toJS()).toEqual({ a: [1, 2] });
+  });
+
+  it('the bundled YAML parser (scripts/build-startup.mjs) is the installed package: the same data, errors and positions for every spec here and for broken YAML', async () => {
+    const { createRequire } = await import('node:module');
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const pkg = (await import('yaml')) as typeof import('yaml');
+    const bundled = createRequire(import.meta.url)(fileURLToPath(new URL('../packages/framework/dist/vendor/yaml.cjs', import.meta.url))) as typeof import('yaml') & { bundledVersion: string };
+    expect(bundled.bundledVersion).toBe((createRequire(import.meta.url)('yaml/package.json') as { version: string }).version);
+    const texts: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else if (e.name.endsWith('.yaml')) texts.push(readFileSync(join(dir, e.name), 'utf8'));
+      }
+    };
+    walk(fileURLToPath(new URL('../pipelines', import.meta.url)));
+    expect(texts.length).toBeGreaterThan(10);
+    texts.push('a: [1, 2\nb: {c: 1', 'x: &a [1]\ny: *a\nz: *b\n', 'k: 1\nk: 2\n', '\t- bad indent', '<<: {a: 1}\nb: 2');
+    const view = (y: typeof import('yaml'), text: string) => {
+      const lineCounter = new y.LineCounter();
+      const doc = y.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
+      const errors = doc.errors.map((e) => ({ message: e.message, at: lineCounter.linePos(e.pos[0]) }));
+      const map = y.isMap(doc.contents) ? doc.contents.items.map((p) => (y.isPair(p) && y.isScalar(p.key) ? [String(p.key.value), p.key.range] : null)) : null;
+      let data: unknown = null;
+      if (!errors.length)
+        try {
+          data = doc.toJS({ maxAliasCount: 100 });
+        } catch (e) {
+          data = `throws ${(e as Error).name}: ${(e as Error).message}`;
+        }
+      return { errors, map, data };
+    };
+    for (const text of texts) expect(view(bundled, text), text.slice(0, 80)).toEqual(view(pkg, text));
   });
 
   it('`weightshare --help` loads no backend and not the framework (they are imported only when a command runs)', async () => {

@@ -8,10 +8,12 @@ import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { sha256 } from '../store/hash.js';
+import { loadCommonJs } from '../code-cache.js';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isStandIn } from '../plugin/stand-ins.js';
 import type { Ajv2020 as Ajv, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
-import { LineCounter, parseDocument, isAlias, isMap, isSeq, isPair, isScalar, visit, type Document, type Node } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { yaml } from './yaml-lib.js';
 import {
   didYouMean,
   excerpt,
@@ -29,6 +31,8 @@ import { NotARegularFile, readRegularFile } from '../io.js';
 import { STAGE_NAMES, type JsonSchema, type StageName } from '../plugin/types.js';
 import { buildSpecSchema } from './schema.js';
 import { componentOptions, type ComponentSpec, type ResolvedSpec } from './types.js';
+
+const { parseDocument, isMap, isSeq, isPair, isScalar, visit } = yaml;
 
 /** Command-line overrides applied on top of the file. */
 export interface SpecOverrides {
@@ -127,7 +131,7 @@ const YAML_MEMO_MAX_CHARS = 1 << 20;
 function parseYaml(text: string, file: string): ParsedYaml {
   let hit = yamlMemo.get(text);
   if (!hit) {
-    const lineCounter = new LineCounter();
+    const lineCounter = new yaml.LineCounter();
     const pos = (offset: number): SourceLocation => {
       const { line, col } = lineCounter.linePos(offset);
       return { file, line, column: col };
@@ -582,12 +586,15 @@ export function validatorCompiler(kind: ValidatorKind, extra: Record<string, unk
 
 let precompiledOptions: Record<string, ValidateFunction> | undefined;
 
-/** A build output of dist/validators/, or undefined when absent or unreadable (then the schema is compiled here). */
+/**
+ * A build output of dist/validators/ (with its V8 code cache, see code-cache.ts), or undefined when absent or
+ * unreadable (then the schema is compiled here).
+ */
 function precompiled<T>(name: string): T | undefined {
   const file = join(PRECOMPILED_VALIDATORS, name);
   if (!existsSync(file)) return undefined;
   try {
-    return requireHere(file) as T;
+    return loadCommonJs(file) as T;
   } catch {
     return undefined; // a damaged build output costs time, never a wrong check
   }
