@@ -186,6 +186,35 @@ describe('plugin-tfjs runtime', () => {
     }
   });
 
+  it('XᵀX and Xᵀy of tasks of different widths and lengths in a row (the host buffers are reused) match float64 sums, and a task done again gives the same bits', async () => {
+    const { useDevice } = await import('../packages/plugin-tfjs/src/runtime.js');
+    const { taskStats } = await import('../packages/plugin-tfjs/src/stages/optimize-common.js');
+    const { Rng } = await import('@weightshare/framework');
+    await useDevice('wasm');
+    const rng = new Rng(23);
+    const task = (n: number, d: number) => ({ id: `t${n}x${d}`, index: 0, X: { rows: n, cols: d, data: Float64Array.from({ length: n * d }, () => rng.normal()) }, y: Float64Array.from({ length: n }, () => rng.normal()), biasColumn: -1 });
+    const tasks = [task(5000, 200), task(30, 7), task(4100, 64), task(9, 130)];
+    const first = tasks.map((t) => taskStats(t));
+    tasks.forEach((t, k) => {
+      const { rows: n, cols: d, data: X } = t.X;
+      for (const [i, j] of [[0, 0], [d - 1, 0], [1, d - 1], [d >> 1, (d >> 1) + 1]] as const) {
+        let g = 0;
+        for (let r = 0; r < n; r++) g += X[r * d + i]! * X[r * d + j]!;
+        expect(Math.abs(first[k]!.G[i * d + j]! - g), `${t.id} G[${i}][${j}]`).toBeLessThan(1e-4 * n);
+      }
+      let b = 0;
+      for (let r = 0; r < n; r++) b += X[r * d]! * t.y[r]!;
+      expect(Math.abs(first[k]!.b[0]! - b), `${t.id} b[0]`).toBeLessThan(1e-4 * n);
+    });
+    // the same rows in new buffers (the statistics are cached by buffer), after the others used the host buffers
+    for (const k of [0, 2]) {
+      const t = tasks[k]!;
+      const again = taskStats({ ...t, X: { ...t.X, data: t.X.data.slice() }, y: t.y.slice() });
+      expect(Buffer.from(again.G.buffer).equals(Buffer.from(first[k]!.G.buffer)), t.id).toBe(true);
+      expect(Buffer.from(again.b.buffer).equals(Buffer.from(first[k]!.b.buffer)), t.id).toBe(true);
+    }
+  });
+
   it('a full run leaves no tensors behind', async () => {
     await run('pipelines/quickstart.yaml', 'tfjs', ['rounds=1']); // the first run loads the backend
     const before = tf.memory().numTensors;

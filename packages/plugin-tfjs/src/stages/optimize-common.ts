@@ -103,6 +103,18 @@ export function disposeBatches(): void {
  */
 const statsByRows = new WeakMap<Float64Array, { y: Float64Array; G: Float32Array; b: Float32Array; yy: number }>();
 
+/**
+ * The host buffers of {@link taskStats} (a piece of X in float32, its transpose, its column halves), kept from one task
+ * to the next: a fresh set is ~13 MB of memory never touched before for a task of 200 features, and the first touch of
+ * a page costs more than the copies themselves (bench/page-faults.mjs). tf.tensor2d copies what it is given into the
+ * backend at once, so nothing refers to them after a piece is multiplied.
+ */
+let stagingBuffers: Float32Array[] = [];
+function staging(...sizes: number[]): Float32Array[] {
+  if (sizes.some((n, i) => !stagingBuffers[i] || stagingBuffers[i]!.length < n)) stagingBuffers = sizes.map((n, i) => (stagingBuffers[i] && stagingBuffers[i]!.length >= n ? stagingBuffers[i]! : new Float32Array(n)));
+  return sizes.map((n, i) => stagingBuffers[i]!.subarray(0, n));
+}
+
 /** Rows of X per product when XᵀX is summed in pieces (each piece's transpose stays in the cache while it is made). */
 const STATS_CHUNK_ROWS = 4096;
 
@@ -127,10 +139,7 @@ export function taskStats(t: TaskData): { G: Float32Array; b: Float32Array; yy: 
   const w = d - h;
   let sums: tf.Tensor2D[] | undefined;
   const rows = Math.min(m, STATS_CHUNK_ROWS);
-  const x = new Float32Array(rows * d);
-  const xt = new Float32Array(rows * d);
-  const xa = new Float32Array(rows * h);
-  const xb = new Float32Array(rows * w);
+  const [x, xt, xa, xb] = staging(rows * d, rows * d, rows * h, rows * w);
   for (let i0 = 0; i0 < m; i0 += rows) {
     const mc = Math.min(rows, m - i0);
     const part = mc === rows ? x : x.subarray(0, mc * d);
