@@ -12,6 +12,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeNpy, encodeNpy, mlpLayout, mlpModel, Rng, sha256 } from '@weightshare/framework';
+import { median } from './common.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -338,9 +339,10 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
       const runs = runsOf[impl];
       const failed = runs.find((r) => r.error);
       const secs = runs.map((r) => r.seconds).sort((a, b) => a - b);
-      const t = failed ?? { seconds: secs[Math.floor(secs.length / 2)], peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)), all: secs };
+      const faults = runs.map((r) => r.minorFaults).filter((f) => typeof f === 'number');
+      const t = failed ?? { seconds: secs[Math.floor(secs.length / 2)], peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)), all: secs, ...(faults.length ? { minorFaults: median(faults) } : {}) };
       results[impl] = { ...t, out };
-      console.error(`${name} ${impl}: ${t.error ? `FAILED ${t.error}` : `${t.seconds.toFixed(2)} s${repeat > 1 ? ` (median of ${secs.map((s) => s.toFixed(2)).join(', ')})` : ''}, peak ${(t.peakRssBytes / 2 ** 20).toFixed(0)} MiB`}`);
+      console.error(`${name} ${impl}: ${t.error ? `FAILED ${t.error}` : `${t.seconds.toFixed(2)} s${repeat > 1 ? ` (median of ${secs.map((s) => s.toFixed(2)).join(', ')})` : ''}, peak ${(t.peakRssBytes / 2 ** 20).toFixed(0)} MiB${t.minorFaults !== undefined ? `, ${t.minorFaults} minor page faults while timed (${((t.minorFaults * 4096) / 2 ** 20).toFixed(0)} MiB of fresh pages)` : ''}`}`);
     }
     const refName = ['numpy', 'cpu', ...Object.keys(results)].find((k) => results[k] && !results[k].error);
     const reference = results[refName];

@@ -7,6 +7,7 @@ Reads the workload's data and parameters (params.json) from <data-dir>, writes r
 timing.json (wall seconds, peak RSS) to <out-dir>.
 """
 import json
+import resource
 import sys
 import time
 
@@ -238,11 +239,13 @@ if __name__ == "__main__":
     import glob, os
     for f in glob.glob(f"{data_dir}/*.npy"):
         ARRAYS[os.path.basename(f)[:-4]] = np.load(f)
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.perf_counter()
     result = {"logistic-many": workload_logistic, "squared-big": workload_squared, "propagate": workload_propagate, "school-sweep": workload_school, "predict": workload_predict, "mlp": workload_mlp}[workload](data_dir, params)
     seconds = time.perf_counter() - t0
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
     for k, v in result.items():
         save(out_dir, k, v)
     # VmHWM is this address space's peak; ru_maxrss would include the peak of the process that forked us
     hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-    json.dump({"seconds": seconds, "peakRssBytes": hwm * 1024, "numpy": np.__version__}, open(f"{out_dir}/timing.json", "w"))
+    json.dump({"seconds": seconds, "peakRssBytes": hwm * 1024, "minorFaults": faults, "numpy": np.__version__}, open(f"{out_dir}/timing.json", "w"))
