@@ -13,7 +13,9 @@ import { WeightshareError, type ErrorCode, type ErrorContext, type Problem } fro
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const cache = new Map();
-parentPort.on('message', async ({ id, module, name, items, offset }) => {
+parentPort.on('message', async ({ preload, id, module, name, items, offset }) => {
+  // a module to load ahead of the first task (the framework, which every entry imports): never an error here
+  if (preload) return void import(preload).catch(() => {});
   try {
     let fn = cache.get(module + '#' + name);
     if (!fn) { fn = (await import(module))[name]; cache.set(module + '#' + name, fn); }
@@ -38,6 +40,9 @@ function revive(e: { name?: string; message: string; code?: string; problems?: P
   return Object.assign(new Error(e.message), { code: e.code, stack: e.stack });
 }
 
+/** The framework's compiled entry, which the threads load ahead of their first task (not when running from sources). */
+const FRAMEWORK_ENTRY = ((u) => (u.endsWith('.js') ? u : undefined))(new URL('../index.js', import.meta.url).href);
+
 export class WorkerExecutor implements TaskExecutor {
   private readonly workers: Worker[] = [];
   private readonly fallback: InProcessExecutor;
@@ -50,15 +55,31 @@ export class WorkerExecutor implements TaskExecutor {
     private readonly minItems = 2,
   ) {
     this.fallback = new InProcessExecutor(onItemDone);
+    // the threads start now and load the framework while the caller reads its spec and data: a thread's start and
+    // module loading (~0.1 s each, most of it memory touched for the first time) then overlap that work instead of
+    // delaying the first batch of tasks
+    if (this.threads >= 2) this.spawn();
+  }
+
+  private spawn(): void {
+    while (this.workers.length < this.threads) {
+      // the thread's source is CommonJS: not under a parent's --input-type=module, which threads inherit
+      const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
+      w.unref();
+      // a thread that fails between tasks is replaced at the next batch (during a task, map reports its error)
+      w.on('error', () => {});
+      w.once('exit', () => {
+        const at = this.workers.indexOf(w);
+        if (at >= 0) this.workers.splice(at, 1);
+      });
+      if (FRAMEWORK_ENTRY) w.postMessage({ preload: FRAMEWORK_ENTRY });
+      this.workers.push(w);
+    }
   }
 
   async map<I, O>(inputs: readonly I[], work: TaskWork<I, O>): Promise<O[]> {
     if (!work.entry || this.threads < 2 || inputs.length < this.minItems) return this.fallback.map(inputs, work);
-    while (this.workers.length < this.threads) {
-      const w = new Worker(WORKER_SOURCE, { eval: true });
-      w.unref();
-      this.workers.push(w);
-    }
+    this.spawn();
     const n = Math.min(this.threads, inputs.length);
     const size = Math.ceil(inputs.length / n);
     let done = 0;
