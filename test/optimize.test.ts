@@ -4,6 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { Rng, WeightshareError, logistic, type TaskExecutor } from '@weightshare/framework';
 import { runText, syntheticSpec } from './helpers/run.js';
 
+/** t symmetric positive definite p×p matrices one after the other: RᵀR + shift·I, R standard normal. */
+function spdSystems(rng: Rng, t: number, p: number, shift: number): Float64Array {
+  const P2 = p * p;
+  const A = new Float64Array(t * P2);
+  for (let s = 0; s < t; s++) {
+    const R = Float64Array.from({ length: P2 }, () => rng.normal());
+    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) for (let q = 0; q < p; q++) A[s * P2 + i * p + j]! += R[q * p + i]! * R[q * p + j]!;
+    for (let i = 0; i < p; i++) A[s * P2 + i * p + i]! += shift;
+  }
+  return A;
+}
+
 describe('optimize', () => {
   it('logistic loss with gd reaches a point where the full gradient of every task vanishes', async () => {
     const text = syntheticSpec(
@@ -235,12 +247,7 @@ describe('plugin-cpu kernels against plain loops', () => {
     for (const p of [1, 2, 5, 29])
       for (const t of [1, 3, 4, 5, 8, 9, 139]) {
         const P2 = p * p;
-        const A = new Float64Array(t * P2);
-        for (let s = 0; s < t; s++) {
-          const R = Float64Array.from({ length: P2 }, () => rng.normal());
-          for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) for (let q = 0; q < p; q++) A[s * P2 + i * p + j]! += R[q * p + i]! * R[q * p + j]!;
-          for (let i = 0; i < p; i++) A[s * P2 + i * p + i]! += 0.5;
-        }
+        const A = spdSystems(rng, t, p, 0.5);
         const all = factor(A, t, p);
         expect(all.bad).toBe(0);
         for (let s = 0; s < t; s++) {
@@ -266,13 +273,8 @@ describe('plugin-cpu kernels against plain loops', () => {
     for (const p of [1, 3, 29, 30])
       for (const t of [1, 2, 3, 4, 5, 6, 7, 8, 9, 139]) {
         const P2 = p * p;
-        const L = new Float64Array(t * P2);
-        for (let s = 0; s < t; s++) {
-          const R = Float64Array.from({ length: P2 }, () => rng.normal());
-          for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) for (let q = 0; q < p; q++) L[s * P2 + i * p + j]! += R[q * p + i]! * R[q * p + j]!;
-          for (let i = 0; i < p; i++) L[s * P2 + i * p + i]! += 1;
-          expect(choleskyMirrored(L, s * P2, p)).toBe(true);
-        }
+        const L = spdSystems(rng, t, p, 1);
+        for (let s = 0; s < t; s++) expect(choleskyMirrored(L, s * P2, p)).toBe(true);
         const rhs = Float64Array.from({ length: t * p }, () => rng.normal());
         const solveIn = (first: number, count: number): Float64Array => {
           const mem = simd.reserve(k, count * P2 + 2 * count * p);

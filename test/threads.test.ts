@@ -29,19 +29,20 @@ describe('WorkerExecutor', () => {
     expect(JSON.stringify(two.results)).toBe(JSON.stringify(one.results));
   });
 
-  it('starts its threads when made, loading the framework in them: an executor never used, closed or not, lets its process exit cleanly', async () => {
+  it('starts its threads when made, loading the framework in them: an executor never used, closed or not, lets its process exit cleanly, under the parent\'s flags', async () => {
     const { spawnSync } = await import('node:child_process');
     const framework = new URL('../packages/framework/dist/index.js', import.meta.url).href;
     for (const end of ['await ex.close();', '']) {
       const probe = `const { WorkerExecutor } = await import(${JSON.stringify(framework)}); const ex = new WorkerExecutor(2); await new Promise((r) => setTimeout(r, 200)); ${end} console.log('done');`;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
+      // (threads inherit the parent's flags: --input-type=module and per-process ones as the bench's)
+      const r = spawnSync(process.execPath, ['--max-old-space-size=4096', '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
       expect({ status: r.status, signal: r.signal, out: r.stdout.trim(), err: r.stderr }).toEqual({ status: 0, signal: null, out: 'done', err: '' });
     }
     // a task right after making it (the framework still loading in the threads) runs as before
     const probe = `const { WorkerExecutor, sha256 } = await import(${JSON.stringify(framework)}); const ex = new WorkerExecutor(2);
 const out = await ex.map(['a', 'b', 'c'], { name: 'hash', run: (x) => sha256(x), entry: { module: ${JSON.stringify(framework)}, export: 'sha256' } });
 await ex.close(); console.log(JSON.stringify(out.map((h, i) => h === sha256(['a', 'b', 'c'][i]))));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, ['--max-old-space-size=4096', '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('[true,true,true]');
   });

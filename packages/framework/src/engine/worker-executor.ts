@@ -11,7 +11,8 @@ import { InProcessExecutor, TaskFailure } from './executor.js';
 import { WeightshareError, type ErrorCode, type ErrorContext, type Problem } from '../errors.js';
 
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+// (a dynamic import, not require: evaluated as CommonJS, or as an ES module under the parent's --input-type=module)
+import('node:worker_threads').then(({ parentPort }) => {
 const cache = new Map();
 parentPort.on('message', async ({ preload, id, module, name, items, offset }) => {
   // a module to load ahead of the first task (the framework, which every entry imports): never an error here
@@ -26,6 +27,7 @@ parentPort.on('message', async ({ preload, id, module, name, items, offset }) =>
     }
     parentPort.postMessage({ id, out });
   } catch (e) { parentPort.postMessage({ id, failed: offset, error: plain(e) }); }
+});
 });
 // errors lose their class in structured cloning: send what is needed to rebuild them
 function plain(e) {
@@ -63,8 +65,7 @@ export class WorkerExecutor implements TaskExecutor {
 
   private spawn(): void {
     while (this.workers.length < this.threads) {
-      // the thread's source is CommonJS: not under a parent's --input-type=module, which threads inherit
-      const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
+      const w = new Worker(WORKER_SOURCE, { eval: true });
       w.unref();
       // a thread that fails between tasks is replaced at the next batch (during a task, map reports its error)
       w.on('error', () => {});
