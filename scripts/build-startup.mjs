@@ -6,13 +6,14 @@
 //   <file>.v8cache                            for that bundle and each precompiled validator: V8's code cache, made
 //                                             after running the code on this repository's specs, so that a process
 //                                             compiles none of it (framework/src/code-cache.ts).
-// Build output only (dist/ is not committed). V8 ignores a cache made by another version of Node, or one that does not
-// match its file; the file is then compiled as usual.
+// Build output only (dist/ is not committed). V8 ignores a cache made by another version of Node or under other flags,
+// and each cache starts with the SHA-256 of the source it was made from (a cache of another source is not used); the
+// file is then compiled as usual.
 import { readdirSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildSpecSchema, codeCacheFile, loadCommonJs, PluginRegistry, PRECOMPILED_OPTION_VALIDATORS, PRECOMPILED_VALIDATORS, validatorKey, YAML_BUNDLE } from '@weightshare/framework';
+import { buildSpecSchema, loadCommonJs, writeCodeCache, PluginRegistry, PRECOMPILED_OPTION_VALIDATORS, PRECOMPILED_VALIDATORS, validatorKey, YAML_BUNDLE } from '@weightshare/framework';
 import { builtinPlugins, loadBuiltins } from '../packages/cli/dist/plugins.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -70,7 +71,7 @@ const cache = (file, exercise) => {
   let script;
   const exports = loadCommonJs(file, (s) => (script = s));
   exercise(exports);
-  writeWhole(codeCacheFile(file), script.createCachedData());
+  writeCodeCache(file, script);
 };
 const parsed = [];
 cache(YAML_BUNDLE, (y) => {

@@ -177,6 +177,9 @@ describe('the plain-CSV fast path', () => {
       ['a,b\n𝔸,😀\n', ','],
     ] as const)
       same(Buffer.from(text, 'utf8'), delimiter);
+    // many lines, LF and CRLF (the search for a stray CR is one pass, whichever the file has)
+    const lines = Array.from({ length: 20_000 }, (_, i) => `${i},${(i * 0.37).toFixed(3)},t${i % 7}`);
+    for (const eol of ['\n', '\r\n']) same(Buffer.from(['a,b,c', ...lines].join(eol) + eol), ',');
     // what the fast path leaves to csv-parse: quotes, blank lines (also of spaces, tabs or no-break spaces), padded
     // fields, ragged rows, a lone CR
     for (const text of ['a,b\n"1",2\n', 'a,b\n\n1,2\n', 'a,b\n1, 2\n', 'a,b\n1,2,3\n', 'a,b\n1\n', 'a,b\r1,2\r', 'a,b\n1,2\n\n', '\n', 'a,b\n \t\n1,2\n', 'a,b\n\u00a0\n1,2\n', 'a,b\n1\r,2\n', 'a,b\r\r\n1,2\n', 'a,b\n1,2\t\n'])

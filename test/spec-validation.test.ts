@@ -264,13 +264,24 @@ console.log(JSON.stringify(fw.codeCacheUses.map((u) => ({ file: u.file.split('/'
     expect(uses.map((u) => u.file).sort()).toEqual([expect.stringMatching(/^validators\/[0-9a-f]{32}\.cjs$/), 'validators/options.cjs', 'vendor/yaml.cjs']);
     for (const u of uses) expect(u, u.file).toMatchObject({ cached: true, rejected: false });
     // a cache that does not fit its file is ignored: the file compiles and works
-    const { loadCommonJs, codeCacheFile, scratchDir } = { ...(await import('@weightshare/framework')), scratchDir: (await import('./helpers/run.js')).scratch };
+    const { loadCommonJs, codeCacheFile, codeCacheUses, writeCodeCache, scratchDir } = { ...(await import('@weightshare/framework')), scratchDir: (await import('./helpers/run.js')).scratch };
     const dir = scratchDir();
     const copy = join(dir, 'yaml.cjs');
     copyFileSync(fileURLToPath(dist('vendor/yaml.cjs')), copy);
     writeFileSync(codeCacheFile(copy), Buffer.from('not a code cache'));
     const y = loadCommonJs(copy) as typeof import('yaml');
     expect(y.parseDocument('a: [1, 2]').toJS()).toEqual({ a: [1, 2] });
+    // the cache of another source of the same length (V8 itself would take it: it compares lengths) is not used
+    const file = join(dir, 'check.cjs');
+    writeFileSync(file, 'module.exports = (x) => x.a === 1;\n');
+    let script: import('node:vm').Script | undefined;
+    expect((loadCommonJs(file, (s) => (script = s)) as (x: unknown) => boolean)({ a: 1 })).toBe(true);
+    writeCodeCache(file, script!);
+    expect((loadCommonJs(file) as (x: unknown) => boolean)({ a: 1 })).toBe(true);
+    expect(codeCacheUses.at(-1)).toMatchObject({ cached: true, rejected: false });
+    writeFileSync(file, 'module.exports = (x) => x.a === 2;\n');
+    expect((loadCommonJs(file) as (x: unknown) => boolean)({ a: 1 })).toBe(false);
+    expect(codeCacheUses.at(-1)).toMatchObject({ cached: false });
   });
 
   it('the bundled YAML parser (scripts/build-startup.mjs) is the installed package: the same data, errors and positions for every spec here and for broken YAML', async () => {

@@ -47,6 +47,25 @@ await ex.close(); console.log(JSON.stringify(out.map((h, i) => h === sha256(['a'
     expect(r.stdout.trim()).toBe('[true,true,true]');
   });
 
+  it('a thread that ends in the middle of a batch (process.exit in a task) fails the batch, and the next batch gets a new thread', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const framework = new URL('../packages/framework/dist/index.js', import.meta.url).href;
+    const exits = `data:text/javascript,${encodeURIComponent('export const f = (x) => (x === 2 ? process.exit(3) : x);')}`;
+    const probe = `const { WorkerExecutor } = await import(${JSON.stringify(framework)}); const ex = new WorkerExecutor(2);
+const entry = { module: ${JSON.stringify(exits)}, export: 'f' };
+const first = await ex.map([1, 2, 3, 4], { name: 'exits', run: (x) => x, entry }).then(() => 'resolved', (e) => e.message);
+const second = await ex.map([1, 3, 4, 5], { name: 'exits', run: (x) => x, entry });
+await ex.close(); console.log(JSON.stringify({ first, second }));`;
+    // three times: without a batch holding its thread, the process could end while the exit was on its way
+    for (let k = 0; k < 3; k++) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      const out = JSON.parse(r.stdout.trim()) as { first: string; second: number[] };
+      expect(out.first).toMatch(/exit code 3/);
+      expect(out.second).toEqual([1, 3, 4, 5]);
+    }
+  });
+
   it('an error in a worker keeps its code, task, round and epoch', async () => {
     const err = (await run(['init={method: zeros}', 'stages.optimize={method: gd, lambda: 1, lr: 10, epochs: 500}'], 2).catch((e: unknown) => e)) as WeightshareError;
     expect(err).toBeInstanceOf(WeightshareError);

@@ -3,10 +3,13 @@
  * V8's code cache: the build runs each once and stores what V8 compiled next to it (`<file>.v8cache`), so a process
  * that starts does not compile them again (the spec validator and the YAML parser are ~20 and ~30 ms of a `validate`
  * otherwise). V8 checks a cache against its own version, flags and the source before it uses one and ignores a cache
- * that does not fit (the file is then compiled as usual), so a stale or damaged cache costs time, never correctness.
- * Only files of this package's build go through here: they are the package's own code, as trusted as the rest.
+ * that does not fit — but V8's check of the source is its length only, so each cache starts with the SHA-256 of the
+ * source it was made from, and a cache whose source has changed is not used (the file is then compiled as usual): a
+ * stale or damaged cache costs time, never correctness. Only files of this package's build go through here: they are
+ * the package's own code, as trusted as the rest.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
@@ -34,7 +37,9 @@ export function loadCommonJs(file: string, onScript?: (script: Script) => void):
   let cachedData: Buffer | undefined;
   if (!onScript && existsSync(cacheFile)) {
     try {
-      cachedData = readFileSync(cacheFile);
+      const stored = readFileSync(cacheFile);
+      // made from this very source, or not used
+      if (stored.length > DIGEST_BYTES && stored.subarray(0, DIGEST_BYTES).equals(digest(source))) cachedData = stored.subarray(DIGEST_BYTES);
     } catch {
       cachedData = undefined; // unreadable: compile
     }
@@ -47,4 +52,17 @@ export function loadCommonJs(file: string, onScript?: (script: Script) => void):
   fn.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
   onScript?.(script);
   return module.exports;
+}
+
+const DIGEST_BYTES = 32;
+const digest = (source: string): Buffer => createHash('sha256').update(source).digest();
+
+/**
+ * Writes the code cache of a file that {@link loadCommonJs} loaded with `onScript` (call it after running the code,
+ * so the cache holds what ran): the SHA-256 of the source, then V8's data; written whole (temp file and rename).
+ */
+export function writeCodeCache(file: string, script: Script): void {
+  const target = codeCacheFile(file);
+  writeFileSync(`${target}.tmp`, Buffer.concat([digest(readFileSync(file, 'utf8')), script.createCachedData()]));
+  renameSync(`${target}.tmp`, target);
 }

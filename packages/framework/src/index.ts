@@ -14,7 +14,7 @@ export { parameterNames } from './model/parameters.js';
 export { fitProblem } from './spec/load.js';
 export * as standardOptions from './plugin/standard-options.js';
 export * from './spec/types.js';
-export { loadCommonJs, codeCacheFile, codeCacheUses, type CodeCacheUse } from './code-cache.js';
+export { loadCommonJs, codeCacheFile, codeCacheUses, writeCodeCache, type CodeCacheUse } from './code-cache.js';
 export { YAML_BUNDLE } from './spec/yaml-lib.js';
 export { loadSpecFile, loadSpecText, specValidatorKey, validatorKey, validatorOf, validatorCompiler, optionSchemaOf, SPEC_VALIDATOR_OPTIONS, OPTION_VALIDATOR_OPTIONS, PRECOMPILED_VALIDATORS, PRECOMPILED_OPTION_VALIDATORS, type ValidatorKind, parseSpecText, validateSpec, assignmentOf, DEFAULT_ROUNDS_TOL, type LoadedSpec, type ParsedSpec, type SpecOverrides, type SetOverride } from './spec/load.js';
 export { loadPipeline, type LoadedPipeline, type PluginLoading } from './spec/load-pipeline.js';

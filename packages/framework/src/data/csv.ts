@@ -158,13 +158,15 @@ export function plainFields(bytes: Buffer, delimiter: string): PlainCsv | undefi
   const end = new Int32Array(count * width);
   const D = delimiter.charCodeAt(0);
   let from = 0;
+  let cr = text.indexOf('\r');
   for (let i = 0; i < count; i++) {
     let to = text.indexOf('\n', from);
     if (to < 0 || to > stop) to = stop;
     const next = to + 1;
     if (to > from && text.charCodeAt(to - 1) === 13) to--; // CRLF
-    // a lone CR, a blank line: csv-parse's rules
-    const cr = text.indexOf('\r', from);
+    // a lone CR, a blank line: csv-parse's rules (the next CR is searched for once it is behind: one pass over a file
+    // without any, not one per line)
+    if (cr >= 0 && cr < from) cr = text.indexOf('\r', from);
     if (cr >= 0 && cr < to) return undefined;
     let blank = true;
     for (let q = from; q < to && blank; q++) if (!isSpace(text.charCodeAt(q))) blank = false;

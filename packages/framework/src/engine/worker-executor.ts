@@ -91,24 +91,57 @@ export class WorkerExecutor implements TaskExecutor {
         const worker = this.workers[k]!;
         const id = this.next++;
         return new Promise<O[]>((resolve, reject) => {
-          const onMessage = (m: { id: number; out?: O[]; failed?: number; error?: unknown }): void => {
-            if (m.id !== id) return;
+          const settle = (): void => {
             worker.off('message', onMessage);
             worker.off('error', onError);
+            worker.off('exit', onExit);
+            this.release(worker);
+          };
+          const onMessage = (m: { id: number; out?: O[]; failed?: number; error?: unknown }): void => {
+            if (m.id !== id) return;
+            settle();
             if (m.out) {
               done += m.out.length;
               this.onItemDone?.(done, inputs.length, work.name);
               resolve(m.out);
             } else reject(new TaskFailure(m.failed!, work.name, revive(m.error as never)));
           };
-          const onError = (e: Error): void => reject(new TaskFailure(offset, work.name, e));
+          const onError = (e: Error): void => {
+            settle();
+            reject(new TaskFailure(offset, work.name, e));
+          };
+          // a thread that ends without an error (process.exit in a task) would otherwise leave the batch waiting
+          const onExit = (code: number): void => {
+            settle();
+            reject(new TaskFailure(offset, work.name, new Error(`the worker thread ended (exit code ${code}) before finishing its tasks`)));
+          };
           worker.on('message', onMessage);
           worker.on('error', onError);
+          worker.on('exit', onExit);
+          this.hold(worker);
           worker.postMessage({ id, module: work.entry!.module, name: work.entry!.export, items, offset });
         });
       }),
     );
     return chunks.flat();
+  }
+
+  /** Batches out per thread: a thread with a batch keeps the process alive until the batch is back (an idle one does not). */
+  private readonly busy = new Map<Worker, number>();
+
+  private hold(w: Worker): void {
+    const n = this.busy.get(w) ?? 0;
+    if (n === 0) w.ref();
+    this.busy.set(w, n + 1);
+  }
+
+  private release(w: Worker): void {
+    const n = (this.busy.get(w) ?? 1) - 1;
+    if (n > 0) this.busy.set(w, n);
+    else {
+      this.busy.delete(w);
+      w.unref();
+    }
   }
 
   /** Ends the threads. */

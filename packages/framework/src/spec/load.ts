@@ -120,8 +120,8 @@ interface ParsedYaml {
  */
 const yamlMemo = new Map<string, ParsedYaml>();
 const YAML_MEMO_SIZE = 16;
-/** Longest text kept (a spec is a few KiB; a huge one is parsed each time rather than held). */
-const YAML_MEMO_MAX_CHARS = 1 << 20;
+/** Longest text kept (a spec is a few KiB; a longer one is parsed each time rather than held with its syntax tree). */
+const YAML_MEMO_MAX_CHARS = 64 * 1024;
 
 /**
  * The YAML document of a spec text and its data as plain prototype-free objects, a fresh copy for each call (the

@@ -106,8 +106,9 @@ const statsByRows = new WeakMap<Float64Array, { y: Float64Array; G: Float32Array
 /**
  * The host buffers of {@link taskStats} (a piece of X in float32, its transpose, its column halves), kept from one task
  * to the next: a fresh set is ~13 MB of memory never touched before for a task of 200 features, and the first touch of
- * a page costs more than the copies themselves (bench/page-faults.mjs). tf.tensor2d copies what it is given into the
- * backend at once, so nothing refers to them after a piece is multiplied.
+ * a page costs more than the copies themselves (bench/page-faults.mjs). The wasm backend copies what tf.tensor2d is
+ * given at once; the cpu backend keeps a reference, but a piece's tensors are multiplied and disposed (tf.tidy) before
+ * the next piece is written.
  */
 let stagingBuffers: Float32Array[] = [];
 function staging(...sizes: number[]): Float32Array[] {

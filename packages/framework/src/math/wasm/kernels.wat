@@ -22,8 +22,9 @@
 ;;
 ;; cholFactors(a, t, p): for each of t symmetric matrices of order p at a (one after the other), in place: the lower
 ;; Cholesky factor L (row by row, L[i][j] = (A[i][j] − L[i][0..j)·L[j][0..j)) / L[j][j]: dot products of contiguous
-;; rows), then Lᵀ mirrored into the upper triangle. Returns 0, or k + 1 when matrix k is not positive definite (a
-;; pivot not > 0 or not finite; matrices from k on are then left part-way).
+;; rows), then Lᵀ mirrored into the upper triangle. Returns 0, or k + 1 for the first matrix k that is not positive
+;; definite (a pivot not > 0 or not finite); the memory of the matrices is then unspecified (factored four at a time, a
+;; group that meets such a matrix stops with its others part-way): callers throw.
 ;;
 ;; cholSolves(m, t, p, r, w): for each of t systems (L Lᵀ) w = r of order p, their factors at m (p×p each, one after
 ;; the other) stored as L with Lᵀ mirrored into the upper triangle, so that both sweeps read rows: the forward sweep
