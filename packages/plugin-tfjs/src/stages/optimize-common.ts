@@ -112,7 +112,7 @@ const statsByRows = new WeakMap<Float64Array, { y: Float64Array; G: Float32Array
  */
 let stagingBuffers: Float32Array[] = [];
 function staging(...sizes: number[]): Float32Array[] {
-  if (sizes.some((n, i) => !stagingBuffers[i] || stagingBuffers[i]!.length < n)) stagingBuffers = sizes.map((n, i) => (stagingBuffers[i] && stagingBuffers[i]!.length >= n ? stagingBuffers[i]! : new Float32Array(n)));
+  stagingBuffers = sizes.map((n, i) => ((stagingBuffers[i]?.length ?? -1) >= n ? stagingBuffers[i]! : new Float32Array(n)));
   return sizes.map((n, i) => stagingBuffers[i]!.subarray(0, n));
 }
 
