@@ -15,7 +15,7 @@
  * depends on; the checkpoints of rounds ≤ r are then deleted. A resumed run starts from the latest state instead of
  * replaying every round, and continues exactly as the uninterrupted run did.
  */
-import { type DenseMatrix, frobenius } from '../math/dense.js';
+import { type DenseMatrix, dot } from '../math/dense.js';
 import type { FuseInput, FuseOutput, LossInfo, ModelInfo, OptimizeInput, OptimizeOutput, PropagateInput, PropagateOutput, StageName, TaskData, TaskOptimizeReport } from '../plugin/types.js';
 import type { Convergence, ObjectiveValue, RoundRecord } from '../results.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -327,8 +327,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
           json: {
             diagnostics: {
               ...(out.diagnostics ?? {}),
-              maxEpochs: Math.max(0, ...out.perTask.map((q) => q.epochs)),
-              notConverged: out.perTask.filter((q) => !q.converged).length,
+              ...epochsSummary(out.perTask),
               ...trainingCurve(out.perTask),
             },
           },
@@ -340,10 +339,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     usedE = own.E;
     const diagnostics: RoundRecord['diagnostics'] = { ...own.diagnostics, optimize: opt.json.diagnostics as Record<string, unknown> };
     // the relative change this round made
-    let diff = 0;
-    for (let i = 0; i < g.data.length; i++) diff += (g.data[i]! - x.data[i]!) ** 2;
-    const gn = frobenius(g);
-    lastChange = Math.sqrt(diff) / (gn > 0 ? gn : 1);
+    lastChange = relativeChange(g.data, x.data);
     // the next input
     let next: DenseMatrix = g;
     let rejected = false;
@@ -418,6 +414,29 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
   };
 }
 
+/**
+ * ‖g − x‖ / ‖g‖ (‖g‖ = 0 counts as 1): the relative change a round made. A function of its own: runRounds is large
+ * and async, so V8 optimizes it late and deoptimizes it now and then; this loop over all the weights then stays fast.
+ */
+function relativeChange(g: Float64Array, x: Float64Array): number {
+  let diff = 0;
+  for (let i = 0; i < g.length; i++) diff += (g[i]! - x[i]!) ** 2;
+  const gn = Math.sqrt(dot(g, g));
+  return Math.sqrt(diff) / (gn > 0 ? gn : 1);
+}
+
+/** The most epochs any task took and how many tasks did not converge, in one pass over the reports. */
+function epochsSummary(perTask: readonly TaskOptimizeReport[]): { maxEpochs: number; notConverged: number } {
+  let maxEpochs = 0;
+  let notConverged = 0;
+  for (let k = 0; k < perTask.length; k++) {
+    const q = perTask[k]!;
+    maxEpochs = Math.max(maxEpochs, q.epochs);
+    if (!q.converged) notConverged++;
+  }
+  return { maxEpochs, notConverged };
+}
+
 /** The most points of a round's training curve kept in results.json (longer curves keep every k-th epoch). */
 const CURVE_POINTS = 1000;
 
@@ -426,9 +445,15 @@ const CURVE_POINTS = 1000;
  * counts with its last value), as `curve` with `curveEvery` k when only every k-th epoch is kept.
  */
 function trainingCurve(perTask: readonly TaskOptimizeReport[]): { curve?: number[]; curveEvery?: number } {
-  const curves = perTask.map((q) => q.curve).filter((c): c is readonly number[] => Array.isArray(c) && c.length > 0);
+  const curves: (readonly number[])[] = [];
+  let epochs = 0;
+  for (let k = 0; k < perTask.length; k++) {
+    const c = perTask[k]!.curve;
+    if (!Array.isArray(c) || c.length === 0) continue;
+    curves.push(c);
+    epochs = Math.max(epochs, c.length);
+  }
   if (!curves.length) return {};
-  const epochs = Math.max(...curves.map((c) => c.length));
   const every = Math.ceil(epochs / CURVE_POINTS);
   const curve: number[] = [];
   for (let e = 0; e < epochs; e += every) {

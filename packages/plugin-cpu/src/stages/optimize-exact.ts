@@ -113,9 +113,8 @@ async function solveAll(input: OptimizeInput, options: Record<string, unknown>, 
     const t = tasks[k]!.index;
     const s = stats[k]!;
     const c = weights[t]!;
-    const b = s.b;
     const o = t * P;
-    for (let j = 0; j < P; j++) rhs[o + j] = b[j]! + lambdas[j]! * c * E[o + j]!;
+    rightHandSide(rhs, o, s.b, lambdas, c, E, P);
     if (sameLambdas && block.G[t] === s.G && block.ridge[t] === ridge && block.c[t] === c) continue;
     stale.push(k);
     block.G[t] = undefined;
@@ -134,6 +133,11 @@ async function solveAll(input: OptimizeInput, options: Record<string, unknown>, 
     block.version++;
   }
   return { weights: { rows: T, cols: P, data: choleskySolves(block, rhs, T, P) }, perTask: exactReports(T) };
+}
+
+/** rhs[o + j] = b_j + λ_j·c·E[o + j] for j < P: a task's right-hand side (a small function: it is optimized early). */
+function rightHandSide(rhs: Float64Array, o: number, b: Float64Array, lambdas: Float64Array, c: number, E: Float64Array, P: number): void {
+  for (let j = 0; j < P; j++) rhs[o + j] = b[j]! + lambdas[j]! * c * E[o + j]!;
 }
 
 /** T reports of an exact solve (one frozen array per task count, shared: the engine only reads them). */
