@@ -112,16 +112,22 @@ export function centreAndScale(n: number, value: (i: number) => number, use: (i:
 export function centreAndScaleMasked(values: Float64Array, at: number, n: number, mask: Uint8Array, want: number): { center: number; scale: number; count: number } {
   let count = 0;
   let M = 0;
+  // the sum in the same pass, as it is when no rescaling is needed (nearly always): the same additions in the same order
+  let sum = 0;
   for (let i = 0; i < n; i++)
     if (mask[i] === want) {
       count++;
-      const a = Math.abs(values[at + i]!);
+      const v = values[at + i]!;
+      sum += v;
+      const a = Math.abs(v);
       if (a > M) M = a;
     }
   if (count === 0 || M === 0) return { center: 0, scale: 0, count };
   const unit = M >= TINY && M <= SAFE ? 1 : M;
-  let sum = 0;
-  for (let i = 0; i < n; i++) if (mask[i] === want) sum += unit === 1 ? values[at + i]! : values[at + i]! / unit;
+  if (unit !== 1) {
+    sum = 0;
+    for (let i = 0; i < n; i++) if (mask[i] === want) sum += values[at + i]! / unit;
+  }
   const mean = sum / count;
   let ss = 0;
   for (let i = 0; i < n; i++)

@@ -264,6 +264,7 @@ export class Engine {
         taskLosses: async (W) => (await this.taskLosses(W, data.train)) ?? data.train.map((t) => dataLoss(t, W.data.subarray(t.index * d, t.index * d + d), loss, model)),
         test: (W) => this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model').overall,
         phase: (label) => this.phase(label),
+        recycle: this.store === nullStore,
       },
       W0,
     );
@@ -811,7 +812,7 @@ export class Engine {
  * only a one-output linear model with the squared or logistic loss).
  */
 function v1Input(input: OptimizeInput): unknown {
-  const { model: _m, lambdas: _l, ...rest } = input;
+  const { model: _m, lambdas: _l, out: _o, ...rest } = input;
   return { ...rest, loss: input.loss.name };
 }
 

@@ -65,6 +65,11 @@ export interface RoundContext {
   /** Test metrics of W. */
   test(W: DenseMatrix): Metrics;
   phase(label: string): void;
+  /**
+   * Whether nothing can hold a stage's outputs after the loop is done with them (no stage store): then the loop
+   * hands its dead T×p arrays back to the stages as `out` (see {@link SpareBuffers}).
+   */
+  recycle?: boolean;
 }
 
 /** A relation as the rounds use it. */
@@ -145,19 +150,24 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
   const plan = ctx.objective;
   const needsTargetsAtW = plan.kind === 'exact' && plan.form !== 'pairs';
   let accel = R.acceleration === 'anderson' ? new Anderson(R.memory) : undefined;
+  const spare = ctx.recycle ? new SpareBuffers(T, p) : undefined;
 
   const targets = async (x: DenseMatrix, prefix: string, round: number): Promise<Targets> => {
     const diagnostics: RoundRecord['diagnostics'] = {};
     const A = rel.A;
     const prop = await ctx.stage(`${prefix}propagate`, () => ({ id: `${prefix}propagate`, seed: spec.seed, ...ctx.about(methods.propagate, 'propagate'), A: hashOfA(), B: ctx.hashes.matrix(x) }), async () => {
-      const out = await ctx.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: x }, round);
+      const buffer = spare?.take();
+      const out = await ctx.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: x, ...(buffer ? { out: buffer } : {}) }, round);
+      spare?.unused(buffer, [out.propagated.data]);
       ctx.expectShape(out.propagated, T, p, methods.propagate, round, 'propagated');
       return { matrices: { C: out.propagated }, json: out.diagnostics ? { diagnostics: out.diagnostics } : {} };
     });
     const C = prop.matrices.C!;
     if (prop.json.diagnostics) diagnostics.propagate = prop.json.diagnostics as Record<string, unknown>;
     const fused = await ctx.stage(`${prefix}fuse`, () => ({ id: `${prefix}fuse`, seed: spec.seed, ...ctx.about(methods.fuse, 'fuse'), A: hashOfA(), C: ctx.hashes.matrix(C), sizes }), async () => {
-      const out = await ctx.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes }, round);
+      const buffer = spare?.take();
+      const out = await ctx.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes, ...(buffer ? { out: buffer } : {}) }, round);
+      spare?.unused(buffer, [out.targets.data, out.penaltyWeights]);
       ctx.expectShape(out.targets, T, p, methods.fuse, round, 'targets');
       if (!(out.penaltyWeights instanceof Float64Array) || out.penaltyWeights.length !== T || !allFinite(out.penaltyWeights))
         throw pluginError(new Error(`returned penaltyWeights that are not ${T} finite float64 values`), { plugin: methods.fuse.plugin.meta.name, stage: 'fuse', method: methods.fuse.method, round });
@@ -320,7 +330,9 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
         W: ctx.hashes.matrix(x),
       }),
       async () => {
-        const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: ctx.loss, model: ctx.model, targets: own.E, penaltyWeights: own.c, lambdas: ctx.lambdas, start: x, ...(ctx.tied ? { tied: ctx.tied } : {}) }, r);
+        const buffer = spare?.take();
+        const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: ctx.loss, model: ctx.model, targets: own.E, penaltyWeights: own.c, lambdas: ctx.lambdas, start: x, ...(ctx.tied ? { tied: ctx.tied } : {}), ...(buffer ? { out: buffer } : {}) }, r);
+        spare?.unused(buffer, [out.weights.data]);
         ctx.expectShape(out.weights, T, p, methods.optimize, r, 'weights');
         return {
           matrices: { W: out.weights },
@@ -336,6 +348,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     );
     const g = opt.matrices.W!;
     W = g;
+    const previousE = usedE;
     usedE = own.E;
     const diagnostics: RoundRecord['diagnostics'] = { ...own.diagnostics, optimize: opt.json.diagnostics as Record<string, unknown> };
     // the relative change this round made
@@ -400,6 +413,15 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     }
     if (last) break;
     xTargets = nextOwn && atW ? atW : undefined;
+    if (spare) {
+      // what this round made and the next one does not use: its propagated weights, the previous round's targets,
+      // its own input (unless a relation learner may keep it), and the targets at g when the next round starts elsewhere
+      const dead = [own.C.data, previousE.data, ctx.relearn ? undefined : x.data];
+      if (atW && atW !== xTargets) dead.push(atW.C.data, atW.E.data);
+      const live = [next.data, g.data, B.data, usedE.data, xTargets?.C.data, xTargets?.E.data, rel.A.data, ...Object.values(rel.extra).map((m) => m.data)];
+      for (const q of accel?.snapshot().points ?? []) live.push(q.x, q.g);
+      spare.give(dead, live);
+    }
     x = next;
     step = nextStep;
     if (snapshots) await saveState();
@@ -423,6 +445,43 @@ function relativeChange(g: Float64Array, x: Float64Array): number {
   for (let i = 0; i < g.length; i++) diff += (g[i]! - x[i]!) ** 2;
   const gn = Math.sqrt(dot(g, g));
   return Math.sqrt(diff) / (gn > 0 ? gn : 1);
+}
+
+/**
+ * T×p arrays the round loop no longer needs, offered to the next stages as their `out` (zero-filled; the plugin
+ * contract's OutputBuffer), so that a run of rounds stops allocating three new T×p arrays a round. Only arrays that a
+ * stage returned and the loop has stopped using come in — never one that is live (the caller says which are), never a
+ * view into a larger or shared buffer (a plugin's own memory), never twice — and at most four are kept.
+ */
+class SpareBuffers {
+  private readonly free: Float64Array[] = [];
+  constructor(
+    private readonly rows: number,
+    private readonly cols: number,
+  ) {}
+
+  /** A zero-filled rows×cols matrix from a dead array, or undefined when there is none. */
+  take(): DenseMatrix | undefined {
+    const data = this.free.pop();
+    if (!data) return undefined;
+    data.fill(0);
+    return { rows: this.rows, cols: this.cols, data };
+  }
+
+  /** Takes back an `out` the stage did not use: none of its returned arrays lies in that memory. */
+  unused(out: DenseMatrix | undefined, returned: readonly (ArrayBufferView | undefined)[]): void {
+    if (out && !returned.some((a) => a?.buffer === out.data.buffer)) this.free.push(out.data);
+  }
+
+  /** Keeps the arrays of `dead` that are none of `live`, own their whole (unshared) buffer and have the size. */
+  give(dead: readonly (Float64Array | undefined)[], live: readonly (Float64Array | undefined)[]): void {
+    const n = this.rows * this.cols;
+    for (const a of dead) {
+      if (!a || this.free.length >= 4 || a.length !== n || a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength || !(a.buffer instanceof ArrayBuffer)) continue;
+      if (live.includes(a) || this.free.includes(a)) continue;
+      this.free.push(a);
+    }
+  }
 }
 
 /** The most epochs any task took and how many tasks did not converge, in one pass over the reports. */

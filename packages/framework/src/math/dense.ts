@@ -22,6 +22,14 @@ export function zeros(rows: number, cols: number): DenseMatrix {
   return { rows, cols, data: new Float64Array(rows * cols) };
 }
 
+/**
+ * A rows×cols matrix of zeros for a stage's output: the engine's spare buffer `out` when it has that shape (a stage
+ * input's `out`, see the plugin contract), else a new one. Fill every entry; return it as the output.
+ */
+export function outputMatrix(out: DenseMatrix | undefined, rows: number, cols: number): DenseMatrix {
+  return out && out.rows === rows && out.cols === cols && out.data.length === rows * cols ? out : zeros(rows, cols);
+}
+
 /** The n×n identity. */
 export function identity(n: number): DenseMatrix {
   const m = zeros(n, n);

@@ -178,6 +178,8 @@ export interface OptimizeCommonOptions {
 export interface PropagateInput {
   readonly relation: DenseMatrix;
   readonly weights: DenseMatrix;
+  /** A spare T×p output buffer, zero-filled (see {@link OutputBuffer}); absent when the engine has none. */
+  readonly out?: DenseMatrix;
 }
 
 /** Output of a propagate method. */
@@ -196,6 +198,8 @@ export interface FuseInput {
   readonly relation: DenseMatrix;
   /** Number of training rows of each task (for `sizes` weights). */
   readonly taskSizes: readonly number[];
+  /** A spare T×p buffer for `targets`, zero-filled (see {@link OutputBuffer}); absent when the engine has none. */
+  readonly out?: DenseMatrix;
 }
 
 /**
@@ -236,7 +240,21 @@ export interface OptimizeInput {
    * ridge counted once; `start` has the same value there in every row, and so must the returned weights. Absent: none.
    */
   readonly tied?: Uint8Array;
+  /** A spare T×p buffer for `weights`, zero-filled (see {@link OutputBuffer}); absent when the engine has none. */
+  readonly out?: DenseMatrix;
 }
+
+/**
+ * The `out` of a stage's input (version 2, optional to use): a T×p matrix of zeros, in memory the engine no longer
+ * needs (an earlier round's output), the shape of the stage's main output. A method may write its result into
+ * `out.data` and return `out` itself instead of allocating a new matrix — in the round loop that is three T×p
+ * allocations a round less, which on small tasks is a good part of a round's time (fresh memory costs a page fault
+ * per 4 KiB). Rules: fill every entry you return (it arrives as zeros, like a new Float64Array); never read it as an
+ * input, never return it as anything else, never keep it (or a view of it) after `run` returns — the engine hands the
+ * same memory to a later stage. Ignoring it is always correct. The engine offers it only where nothing else can hold
+ * the outputs (runs that store no stages: `output.write: false`). {@link outputMatrix} does the check.
+ */
+export type OutputBuffer = DenseMatrix;
 
 /** How one task's optimization ended. */
 export interface TaskOptimizeReport {

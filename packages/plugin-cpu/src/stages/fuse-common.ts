@@ -1,4 +1,4 @@
-import { negativeRelation, standardOptions, type DenseMatrix, type FuseInput, type FuseOutput } from '@weightshare/framework';
+import { negativeRelation, outputMatrix, standardOptions, type DenseMatrix, type FuseInput, type FuseOutput } from '@weightshare/framework';
 
 export const scopeOption = standardOptions.scopeOption;
 
@@ -22,7 +22,7 @@ export function neighbours(A: DenseMatrix, t: number, method: string): number[] 
 export function reduceFuse(input: FuseInput, scope: string, method: string, reduce: (values: Float64Array) => number): FuseOutput {
   const C = input.propagated;
   const { rows: T, cols: d } = C;
-  const targets = new Float64Array(T * d);
+  const targets = outputMatrix(input.out, T, d).data;
   const c = new Float64Array(T).fill(1);
   if (scope === 'global') {
     const col = new Float64Array(T);

@@ -1,4 +1,4 @@
-import type { FuseInput, FuseOutput, StageMethod } from '@weightshare/framework';
+import { outputMatrix, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
 
 /**
  * E_t = C_t: each task's target is its own propagated weights (penalty weight 1). This is how propagation shares
@@ -10,6 +10,8 @@ export const fuseIdentity: StageMethod<FuseInput, FuseOutput> = {
   options: {},
   run(input) {
     const C = input.propagated;
-    return { targets: { rows: C.rows, cols: C.cols, data: new Float64Array(C.data) }, penaltyWeights: new Float64Array(C.rows).fill(1) };
+    const E = outputMatrix(input.out, C.rows, C.cols);
+    E.data.set(C.data);
+    return { targets: E, penaltyWeights: new Float64Array(C.rows).fill(1) };
   },
 };

@@ -1,4 +1,4 @@
-import type { FuseInput, FuseOutput, StageMethod } from '@weightshare/framework';
+import { outputMatrix, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
 import { reduceFuse, scopeOption } from './fuse-common.js';
 
 /** E = mean of C's rows (global), or of each task's neighbours' rows (per-task). With propagate identity and
@@ -28,7 +28,7 @@ function globalMean(input: FuseInput): FuseOutput {
     for (let j = 0; j < d; j++) e[j]! += C[o + j]!;
   }
   for (let j = 0; j < d; j++) e[j]! /= T;
-  const targets = new Float64Array(T * d);
-  for (let t = 0; t < T; t++) targets.set(e, t * d);
-  return { targets: { rows: T, cols: d, data: targets }, penaltyWeights: new Float64Array(T).fill(1) };
+  const targets = outputMatrix(input.out, T, d);
+  for (let t = 0; t < T; t++) targets.data.set(e, t * d);
+  return { targets, penaltyWeights: new Float64Array(T).fill(1) };
 }

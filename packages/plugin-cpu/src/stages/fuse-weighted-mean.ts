@@ -1,4 +1,4 @@
-import { dataInvalid, standardOptions, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
+import { dataInvalid, outputMatrix, standardOptions, type FuseInput, type FuseOutput, type StageMethod } from '@weightshare/framework';
 import { neighbours } from './fuse-common.js';
 
 /**
@@ -19,7 +19,7 @@ export const fuseWeightedMean: StageMethod<FuseInput, FuseOutput> = {
     const A = input.relation;
     const { rows: T, cols: d } = C;
     const v = taskWeights(input, options);
-    const targets = new Float64Array(T * d);
+    const targets = outputMatrix(input.out, T, d).data;
     const c = new Float64Array(T);
     if (options.scope === 'global') {
       let total = 0;

@@ -26,7 +26,7 @@ import { gramAndXty, largestEigenvalue } from '../linalg.js';
 import { simd } from '@weightshare/framework';
 const { kernels, reserve, residentBlock, residentProduct, scratchBase } = simd;
 type Kernels = simd.Kernels;
-import { Rng } from '@weightshare/framework';
+import { outputMatrix, Rng } from '@weightshare/framework';
 
 
 /** Sufficient statistics of one task. */
@@ -509,7 +509,7 @@ export async function perTask(
   const ref = refOf(input.loss, input.model);
   const items = taskItems(input, options, ctx, needsRows);
   const results = await ctx.executor.map(items, { name, run: solve, ...(ref ? { entry } : {}) });
-  const W = new Float64Array(T * P);
+  const W = outputMatrix(input.out, T, P).data;
   const reports: TaskOptimizeReport[] = new Array(T);
   results.forEach((r, k) => {
     const task = input.tasks[k]!;
@@ -616,7 +616,7 @@ export function jointSolve(input: OptimizeInput, options: Record<string, unknown
     joint,
   };
   const r = solve({ ...items[0]!, stats: undefined, w0, problem, rngSeed: ctx.rng.forkSeed('joint') });
-  const W = new Float64Array(T * P);
+  const W = outputMatrix(input.out, T, P).data;
   input.tasks.forEach((task, t) => {
     const row = W.subarray(task.index * P, task.index * P + P);
     for (let i = 0; i < u; i++) row[free[i]!] = r.w[t * u + i]!;

@@ -1,4 +1,4 @@
-import { choleskyMirrored, choleskySolveMirrored, linearSystemSingular, refOf, standardOptions, TaskFailure, type OptimizeInput, type OptimizeOutput, type StageContext, type StageMethod, type TaskOptimizeReport } from '@weightshare/framework';
+import { choleskyMirrored, choleskySolveMirrored, linearSystemSingular, outputMatrix, refOf, standardOptions, TaskFailure, type OptimizeInput, type OptimizeOutput, type StageContext, type StageMethod, type TaskOptimizeReport } from '@weightshare/framework';
 import { cholesky, choleskySolve } from '../linalg.js';
 import { simd } from '@weightshare/framework';
 const { kernels, reserve, residentBlock, scratchBase } = simd;
@@ -132,7 +132,7 @@ async function solveAll(input: OptimizeInput, options: Record<string, unknown>, 
     block.mask.set(mask);
     block.version++;
   }
-  return { weights: { rows: T, cols: P, data: choleskySolves(block, rhs, T, P) }, perTask: exactReports(T) };
+  return { weights: { rows: T, cols: P, data: choleskySolves(block, rhs, T, P, outputMatrix(input.out, T, P).data) }, perTask: exactReports(T) };
 }
 
 /** rhs[o + j] = b_j + λ_j·c·E[o + j] for j < P: a task's right-hand side (a small function: it is optimized early). */
@@ -186,8 +186,8 @@ function factorInto(block: FactorBlock, list: { t: number; G: Float64Array }[], 
   });
 }
 
-/** (L Lᵀ) w = r for every task's factor in the block: one kernel call where WebAssembly SIMD runs, else row loops. */
-function choleskySolves(block: FactorBlock, rhs: Float64Array, T: number, P: number): Float64Array {
+/** (L Lᵀ) w = r for every task's factor in the block, into W (T×P): one kernel call where WebAssembly SIMD runs, else row loops. */
+function choleskySolves(block: FactorBlock, rhs: Float64Array, T: number, P: number, W: Float64Array): Float64Array {
   const k = kernels();
   if (k) {
     const at = residentBlock(k, block, block.version, block.L);
@@ -195,9 +195,9 @@ function choleskySolves(block: FactorBlock, rhs: Float64Array, T: number, P: num
     mem.set(rhs, 0);
     const base = scratchBase();
     k.cholSolves(at, T, P, base, base + T * P * 8);
-    return mem.slice(T * P, 2 * T * P);
+    W.set(mem.subarray(T * P, 2 * T * P));
+    return W;
   }
-  const W = new Float64Array(T * P);
   for (let t = 0; t < T; t++) choleskySolveMirrored(block.L, t * P * P, P, rhs, t * P, W, t * P);
   return W;
 }

@@ -1,10 +1,12 @@
-import type { PropagateInput, PropagateOutput, StageMethod } from '@weightshare/framework';
+import { outputMatrix, type PropagateInput, type PropagateOutput, type StageMethod } from '@weightshare/framework';
 
 /** C = B: no propagation (the relation is used by fuse only, if at all). */
 export const propagateIdentity: StageMethod<PropagateInput, PropagateOutput> = {
   description: 'C = B: pass the task weights through unchanged.',
   options: {},
   run(input) {
-    return { propagated: { rows: input.weights.rows, cols: input.weights.cols, data: new Float64Array(input.weights.data) } };
+    const C = outputMatrix(input.out, input.weights.rows, input.weights.cols);
+    C.data.set(input.weights.data);
+    return { propagated: C };
   },
 };
