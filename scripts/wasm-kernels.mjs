@@ -221,6 +221,19 @@ export function kernelsWat() {
 ;; definite (a pivot not > 0 or not finite); the memory of the matrices is then unspecified (factored four at a time, a
 ;; group that meets such a matrix stops with its others part-way): callers throw.
 ;;
+;; csrMul(rp, ci, va, n, x, m, y): Y = M·X for the n×n CSR matrix M (row pointers int32 at rp, column indices int32 at
+;; ci, values at va) and X n×m row-major at x (m even), into Y n×m at y: each row of Y from its nonzeros four at a time,
+;; y = ((v0·x0 + v1·x1) + v2·x2) + v3·x3 for the first four, y += that for the next, y += v·x for the rest, two
+;; columns per f64x2 (the same operations in the same order as plugin-cpu's JavaScript csrMultiply, column by column).
+;;
+;; cgStep(x, r, z, p, q, dinv, alpha, n, m, rr, rz): one conjugate-gradient update of m independent columns (n×m
+;; row-major blocks, m even): x += α·p, r −= α·q, z = D⁻¹r (dinv: n values, 1 where the diagonal is not positive),
+;; rr[c] += r², rz[c] += r·z row by row (α, rr, rz: m values each).
+;;
+;; cgDirection(p, z, beta, n, m): p = z + β·p column by column (β: m values).
+;;
+;; colDots(a, b, n, m, out): out[c] += Σ_i a[i][c]·b[i][c] row by row (n×m blocks, m even).
+;;
 ;; cholSolves(m, t, p, r, w): for each of t systems (L Lᵀ) w = r of order p, their factors at m (p×p each, one after
 ;; the other) stored as L with Lᵀ mirrored into the upper triangle, so that both sweeps read rows: the forward sweep
 ;; overwrites r (t×p at r) with L⁻¹r, the backward sweep writes w (t×p at w). ${SOLVE_GROUP} systems at a time (their sweeps
@@ -562,6 +575,132 @@ ${[0, 1, 2, 3]
       (f64.store (i32.add (local.get $z) (i32.shl (local.get $r) (i32.const 3))) (local.get $t))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $tl)))
+  )
+  (func (export "csrMul") (param $rp i32) (param $ci i32) (param $va i32) (param $n i32) (param $x i32) (param $m i32) (param $y i32)
+    (local $i i32) (local $p i32) (local $end i32) (local $rs i32) (local $yo i32) (local $c i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32)
+    (local.set $rs (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $i (i32.const 0))
+    (block $idone (loop $il
+      (br_if $idone (i32.ge_s (local.get $i) (local.get $n)))
+      (local.set $p (i32.load (i32.add (local.get $rp) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $end (i32.load offset=4 (i32.add (local.get $rp) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $yo (i32.add (local.get $y) (i32.mul (local.get $i) (local.get $rs))))
+      (if (i32.lt_s (i32.add (local.get $p) (i32.const 3)) (local.get $end))
+        (then
+          (local.set $v0 (f64x2.splat (f64.load offset=0 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x0 (i32.add (local.get $x) (i32.mul (i32.load offset=0 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+          (local.set $v1 (f64x2.splat (f64.load offset=8 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x1 (i32.add (local.get $x) (i32.mul (i32.load offset=4 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+          (local.set $v2 (f64x2.splat (f64.load offset=16 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x2 (i32.add (local.get $x) (i32.mul (i32.load offset=8 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+          (local.set $v3 (f64x2.splat (f64.load offset=24 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x3 (i32.add (local.get $x) (i32.mul (i32.load offset=12 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+          (local.set $c (i32.const 0))
+          (block $c0done (loop $c0l
+            (br_if $c0done (i32.ge_s (local.get $c) (local.get $rs)))
+            (v128.store (i32.add (local.get $yo) (local.get $c)) (f64x2.add (f64x2.add (f64x2.add (f64x2.mul (local.get $v0) (v128.load (i32.add (local.get $x0) (local.get $c)))) (f64x2.mul (local.get $v1) (v128.load (i32.add (local.get $x1) (local.get $c))))) (f64x2.mul (local.get $v2) (v128.load (i32.add (local.get $x2) (local.get $c))))) (f64x2.mul (local.get $v3) (v128.load (i32.add (local.get $x3) (local.get $c))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $c0l)))
+          (local.set $p (i32.add (local.get $p) (i32.const 4))))
+        (else
+          (local.set $c (i32.const 0))
+          (block $zdone (loop $zl
+            (br_if $zdone (i32.ge_s (local.get $c) (local.get $rs)))
+            (v128.store (i32.add (local.get $yo) (local.get $c)) (v128.const i64x2 0 0))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $zl)))))
+      (block $gdone (loop $gl
+        (br_if $gdone (i32.ge_s (i32.add (local.get $p) (i32.const 3)) (local.get $end)))
+          (local.set $v0 (f64x2.splat (f64.load offset=0 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x0 (i32.add (local.get $x) (i32.mul (i32.load offset=0 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+          (local.set $v1 (f64x2.splat (f64.load offset=8 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x1 (i32.add (local.get $x) (i32.mul (i32.load offset=4 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+          (local.set $v2 (f64x2.splat (f64.load offset=16 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x2 (i32.add (local.get $x) (i32.mul (i32.load offset=8 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+          (local.set $v3 (f64x2.splat (f64.load offset=24 (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+          (local.set $x3 (i32.add (local.get $x) (i32.mul (i32.load offset=12 (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+        (local.set $c (i32.const 0))
+        (block $c1done (loop $c1l
+          (br_if $c1done (i32.ge_s (local.get $c) (local.get $rs)))
+          (v128.store (i32.add (local.get $yo) (local.get $c)) (f64x2.add (v128.load (i32.add (local.get $yo) (local.get $c))) (f64x2.add (f64x2.add (f64x2.add (f64x2.mul (local.get $v0) (v128.load (i32.add (local.get $x0) (local.get $c)))) (f64x2.mul (local.get $v1) (v128.load (i32.add (local.get $x1) (local.get $c))))) (f64x2.mul (local.get $v2) (v128.load (i32.add (local.get $x2) (local.get $c))))) (f64x2.mul (local.get $v3) (v128.load (i32.add (local.get $x3) (local.get $c)))))))
+          (local.set $c (i32.add (local.get $c) (i32.const 16)))
+          (br $c1l)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $gl)))
+      (block $rdone (loop $rl
+        (br_if $rdone (i32.ge_s (local.get $p) (local.get $end)))
+        (local.set $v0 (f64x2.splat (f64.load (i32.add (local.get $va) (i32.shl (local.get $p) (i32.const 3))))))
+        (local.set $x0 (i32.add (local.get $x) (i32.mul (i32.load (i32.add (local.get $ci) (i32.shl (local.get $p) (i32.const 2)))) (local.get $rs))))
+        (local.set $c (i32.const 0))
+        (block $c2done (loop $c2l
+          (br_if $c2done (i32.ge_s (local.get $c) (local.get $rs)))
+          (v128.store (i32.add (local.get $yo) (local.get $c)) (f64x2.add (v128.load (i32.add (local.get $yo) (local.get $c))) (f64x2.mul (local.get $v0) (v128.load (i32.add (local.get $x0) (local.get $c))))))
+          (local.set $c (i32.add (local.get $c) (i32.const 16)))
+          (br $c2l)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $rl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $il)))
+  )
+  (func (export "cgStep") (param $x i32) (param $r i32) (param $z i32) (param $p i32) (param $q i32) (param $dinv i32) (param $alpha i32) (param $n i32) (param $m i32) (param $rr i32) (param $rz i32)
+    (local $i i32) (local $c i32) (local $rs i32) (local $o i32) (local $di v128) (local $a v128) (local $rv v128) (local $zv v128)
+    (local.set $rs (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $i (i32.const 0))
+    (block $idone (loop $il
+      (br_if $idone (i32.ge_s (local.get $i) (local.get $n)))
+      (local.set $di (f64x2.splat (f64.load (i32.add (local.get $dinv) (i32.shl (local.get $i) (i32.const 3))))))
+      (local.set $o (i32.mul (local.get $i) (local.get $rs)))
+      (local.set $c (i32.const 0))
+      (block $cdone (loop $cl
+        (br_if $cdone (i32.ge_s (local.get $c) (local.get $rs)))
+        (local.set $a (v128.load (i32.add (local.get $alpha) (local.get $c))))
+        (v128.store (i32.add (local.get $x) (local.get $o)) (f64x2.add (v128.load (i32.add (local.get $x) (local.get $o))) (f64x2.mul (local.get $a) (v128.load (i32.add (local.get $p) (local.get $o))))))
+        (local.set $rv (f64x2.sub (v128.load (i32.add (local.get $r) (local.get $o))) (f64x2.mul (local.get $a) (v128.load (i32.add (local.get $q) (local.get $o))))))
+        (v128.store (i32.add (local.get $r) (local.get $o)) (local.get $rv))
+        (local.set $zv (f64x2.mul (local.get $rv) (local.get $di)))
+        (v128.store (i32.add (local.get $z) (local.get $o)) (local.get $zv))
+        (v128.store (i32.add (local.get $rr) (local.get $c)) (f64x2.add (v128.load (i32.add (local.get $rr) (local.get $c))) (f64x2.mul (local.get $rv) (local.get $rv))))
+        (v128.store (i32.add (local.get $rz) (local.get $c)) (f64x2.add (v128.load (i32.add (local.get $rz) (local.get $c))) (f64x2.mul (local.get $rv) (local.get $zv))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $il)))
+  )
+  (func (export "cgDirection") (param $p i32) (param $z i32) (param $beta i32) (param $n i32) (param $m i32)
+    (local $i i32) (local $c i32) (local $rs i32) (local $o i32)
+    (local.set $rs (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $o (i32.const 0))
+    (local.set $i (i32.const 0))
+    (block $idone (loop $il
+      (br_if $idone (i32.ge_s (local.get $i) (local.get $n)))
+      (local.set $c (i32.const 0))
+      (block $cdone (loop $cl
+        (br_if $cdone (i32.ge_s (local.get $c) (local.get $rs)))
+        (v128.store (i32.add (local.get $p) (local.get $o)) (f64x2.add (v128.load (i32.add (local.get $z) (local.get $o))) (f64x2.mul (v128.load (i32.add (local.get $beta) (local.get $c))) (v128.load (i32.add (local.get $p) (local.get $o))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $il)))
+  )
+  (func (export "colDots") (param $a i32) (param $b i32) (param $n i32) (param $m i32) (param $out i32)
+    (local $i i32) (local $c i32) (local $rs i32) (local $o i32)
+    (local.set $rs (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $o (i32.const 0))
+    (local.set $i (i32.const 0))
+    (block $idone (loop $il
+      (br_if $idone (i32.ge_s (local.get $i) (local.get $n)))
+      (local.set $c (i32.const 0))
+      (block $cdone (loop $cl
+        (br_if $cdone (i32.ge_s (local.get $c) (local.get $rs)))
+        (v128.store (i32.add (local.get $out) (local.get $c)) (f64x2.add (v128.load (i32.add (local.get $out) (local.get $c))) (f64x2.mul (v128.load (i32.add (local.get $a) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $il)))
   )
 )
 `;

@@ -373,6 +373,17 @@ describe('plugin-cpu without WebAssembly SIMD', () => {
     const B = Float64Array.from({ length: m * k }, () => rng.normal());
     out.lu = Array.from(linalg.luSolve(linalg.luFactor(A, m), B, k));
     out.chol = Array.from(linalg.choleskySolve(linalg.cholesky(S, m), m, B, k));
+    // conjugate gradients on a sparse SPD matrix: rows with 1, 3, 6 and more nonzeros (every branch of the product),
+    // an even block of columns (the kernels) and an odd one (the loops in both processes)
+    const { conjugateGradient, csrFromPattern } = await import('./packages/plugin-cpu/dist/sparse.js');
+    const T = 300, S2 = new Float64Array(T * T);
+    for (let i = 0; i < T; i++) for (let q = 0; q < (i % 4) * 3; q++) { const j = rng.int(T); if (j !== i) S2[i * T + j] = S2[j * T + i] = 0.1 + rng.next(); }
+    for (let i = 0; i < T; i++) { let deg = 0; for (let j = 0; j < T; j++) deg += S2[i * T + j]; S2[i * T + i] = 1 + deg; }
+    const csr = csrFromPattern(S2, T, (i, j, a) => a);
+    const rhs = Float64Array.from({ length: T * 12 }, () => rng.normal());
+    const cg = conjugateGradient(csr, rhs, 12, 1e-12, 500);
+    const cgOdd = conjugateGradient(csr, rhs.subarray(0, T * 7), 7, 1e-12, 500);
+    out.cg = [...cg.x, cg.iterations, cg.residual, ...cgOdd.x];
     const registry = new PluginRegistry([cpuPlugin]);
     const run = async (data, body) => (await runPipeline(loadSpecText('apiVersion: weightshare/v1\\nname: t\\nseed: 7\\ndata: { source: synthetic, ' + data + ' }\\noutput: { write: false }\\n' + body, 'spec.yaml', registry), registry)).weights.data;
     out.exact = Array.from(await run('tasks: 12, clusters: 3, features: 10, rows: 30', 'stages:\\n  propagate: { method: identity }\\n  fuse: { method: mean }\\n  optimize: { method: exact, lambda: 3 }\\nrounds: 5\\n'));
@@ -385,7 +396,7 @@ describe('plugin-cpu without WebAssembly SIMD', () => {
     return JSON.parse(r.stdout) as Record<string, number[]> & { kernels: boolean };
   };
 
-  it('gives the numbers the kernels give (XᵀX, LU and Cholesky solves, exact rounds, logistic Adam)', () => {
+  it('gives the numbers the kernels give (XᵀX, LU and Cholesky solves, exact rounds, logistic Adam, conjugate gradients)', () => {
     const withKernels = run({ WEIGHTSHARE_NO_WASM: '' });
     const without = run({ WEIGHTSHARE_NO_WASM: '1' });
     expect([withKernels.kernels, without.kernels]).toEqual([true, false]);
@@ -396,10 +407,15 @@ describe('plugin-cpu without WebAssembly SIMD', () => {
       ['chol', 1e-12],
       ['exact', 1e-12],
       ['adam', 1e-9],
+      ['cg', 0], // the same operations in the same order: the same bits
     ] as const) {
       const a = withKernels[name]!;
       const b = without[name]!;
       expect(b.length, name).toBe(a.length);
+      if (tol === 0) {
+        expect(a, name).toEqual(b);
+        continue;
+      }
       const scale = Math.max(...a.map(Math.abs));
       expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!))) / scale, name).toBeLessThan(tol);
     }
