@@ -66,6 +66,27 @@ await ex.close(); console.log(JSON.stringify({ first, second }));`;
     }
   });
 
+  it('hands a batch out in pieces as threads finish: a thread held up by one task does not hold back the rest', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const framework = new URL('../packages/framework/dist/index.js', import.meta.url).href;
+    // task 0 waits until more than half of the batch is done on other threads: with the batch cut into one half per
+    // thread up front, the other thread would get only half, and task 0 would give up after 20 s
+    const slow = `data:text/javascript,${encodeURIComponent(`export const f = ({ i, flag, n }) => {
+  const a = new Int32Array(flag);
+  if (i !== 0) { Atomics.add(a, 0, 1); Atomics.notify(a, 0); return 'done'; }
+  const deadline = Date.now() + 20000;
+  while (Atomics.load(a, 0) <= n / 2 && Date.now() < deadline) Atomics.wait(a, 0, Atomics.load(a, 0), 50);
+  return Atomics.load(a, 0) > n / 2 ? 'released' : 'gave up';
+};`)}`;
+    const probe = `const { WorkerExecutor } = await import(${JSON.stringify(framework)}); const ex = new WorkerExecutor(2);
+const flag = new SharedArrayBuffer(4), n = 16;
+const out = await ex.map(Array.from({ length: n }, (_, i) => ({ i, flag, n })), { name: 'slow', run: () => 'in process', entry: { module: ${JSON.stringify(slow)}, export: 'f' } });
+await ex.close(); console.log(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout.trim())).toEqual(['released', ...Array.from({ length: 15 }, () => 'done')]);
+  });
+
   it('an error in a worker keeps its code, task, round and epoch', async () => {
     const err = (await run(['init={method: zeros}', 'stages.optimize={method: gd, lambda: 1, lr: 10, epochs: 500}'], 2).catch((e: unknown) => e)) as WeightshareError;
     expect(err).toBeInstanceOf(WeightshareError);

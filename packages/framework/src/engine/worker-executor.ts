@@ -42,6 +42,9 @@ function revive(e: { name?: string; message: string; code?: string; problems?: P
   return Object.assign(new Error(e.message), { code: e.code, stack: e.stack });
 }
 
+/** Pieces of a batch per thread (see WorkerExecutor.map). */
+const PIECES_PER_THREAD = 4;
+
 /** The framework's compiled entry, which the threads load ahead of their first task (not when running from sources). */
 const FRAMEWORK_ENTRY = ((u) => (u.endsWith('.js') ? u : undefined))(new URL('../index.js', import.meta.url).href);
 
@@ -81,49 +84,67 @@ export class WorkerExecutor implements TaskExecutor {
   async map<I, O>(inputs: readonly I[], work: TaskWork<I, O>): Promise<O[]> {
     if (!work.entry || this.threads < 2 || inputs.length < this.minItems) return this.fallback.map(inputs, work);
     this.spawn();
-    const n = Math.min(this.threads, inputs.length);
-    const size = Math.ceil(inputs.length / n);
+    const workers = this.workers.slice(0, Math.min(this.threads, inputs.length));
+    // contiguous pieces, several per thread, each thread taking the next piece when it is done with one: a thread that
+    // runs slower (a core shared with the main thread or another process, bigger tasks) takes fewer, instead of the
+    // batch waiting for its half
+    const size = Math.max(1, Math.ceil(inputs.length / (workers.length * PIECES_PER_THREAD)));
+    const out = new Array<O>(inputs.length);
+    let next = 0;
     let done = 0;
-    const chunks = await Promise.all(
-      Array.from({ length: n }, (_, k) => {
-        const offset = k * size;
-        const items = inputs.slice(offset, offset + size);
-        const worker = this.workers[k]!;
-        const id = this.next++;
-        return new Promise<O[]>((resolve, reject) => {
-          const settle = (): void => {
-            worker.off('message', onMessage);
-            worker.off('error', onError);
-            worker.off('exit', onExit);
-            this.release(worker);
-          };
-          const onMessage = (m: { id: number; out?: O[]; failed?: number; error?: unknown }): void => {
-            if (m.id !== id) return;
-            settle();
-            if (m.out) {
-              done += m.out.length;
-              this.onItemDone?.(done, inputs.length, work.name);
-              resolve(m.out);
-            } else reject(new TaskFailure(m.failed!, work.name, revive(m.error as never)));
-          };
-          const onError = (e: Error): void => {
-            settle();
-            reject(new TaskFailure(offset, work.name, e));
-          };
-          // a thread that ends without an error (process.exit in a task) would otherwise leave the batch waiting
-          const onExit = (code: number): void => {
-            settle();
-            reject(new TaskFailure(offset, work.name, new Error(`the worker thread ended (exit code ${code}) before finishing its tasks`)));
-          };
-          worker.on('message', onMessage);
-          worker.on('error', onError);
-          worker.on('exit', onExit);
-          this.hold(worker);
-          worker.postMessage({ id, module: work.entry!.module, name: work.entry!.export, items, offset });
-        });
+    let failed = false;
+    await Promise.all(
+      workers.map(async (worker) => {
+        while (next < inputs.length && !failed) {
+          const offset = next;
+          next += size;
+          let results: O[];
+          try {
+            results = await this.send(worker, work, inputs.slice(offset, offset + size), offset);
+          } catch (e) {
+            failed = true;
+            throw e;
+          }
+          for (let i = 0; i < results.length; i++) out[offset + i] = results[i]!;
+          done += results.length;
+          this.onItemDone?.(done, inputs.length, work.name);
+        }
       }),
     );
-    return chunks.flat();
+    return out;
+  }
+
+  /** One piece of a batch on one thread: its results in order, or a TaskFailure naming the item. */
+  private send<I, O>(worker: Worker, work: TaskWork<I, O>, items: I[], offset: number): Promise<O[]> {
+    const id = this.next++;
+    return new Promise<O[]>((resolve, reject) => {
+      const settle = (): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        this.release(worker);
+      };
+      const onMessage = (m: { id: number; out?: O[]; failed?: number; error?: unknown }): void => {
+        if (m.id !== id) return;
+        settle();
+        if (m.out) resolve(m.out);
+        else reject(new TaskFailure(m.failed!, work.name, revive(m.error as never)));
+      };
+      const onError = (e: Error): void => {
+        settle();
+        reject(new TaskFailure(offset, work.name, e));
+      };
+      // a thread that ends without an error (process.exit in a task) would otherwise leave the batch waiting
+      const onExit = (code: number): void => {
+        settle();
+        reject(new TaskFailure(offset, work.name, new Error(`the worker thread ended (exit code ${code}) before finishing its tasks`)));
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      this.hold(worker);
+      worker.postMessage({ id, module: work.entry!.module, name: work.entry!.export, items, offset });
+    });
   }
 
   /** Batches out per thread: a thread with a batch keeps the process alive until the batch is back (an idle one does not). */
