@@ -42,9 +42,6 @@ function revive(e: { name?: string; message: string; code?: string; problems?: P
   return Object.assign(new Error(e.message), { code: e.code, stack: e.stack });
 }
 
-/** Pieces of a batch per thread (see WorkerExecutor.map). */
-const PIECES_PER_THREAD = 4;
-
 /** The framework's compiled entry, which the threads load ahead of their first task (not when running from sources). */
 const FRAMEWORK_ENTRY = ((u) => (u.endsWith('.js') ? u : undefined))(new URL('../index.js', import.meta.url).href);
 
@@ -85,10 +82,10 @@ export class WorkerExecutor implements TaskExecutor {
     if (!work.entry || this.threads < 2 || inputs.length < this.minItems) return this.fallback.map(inputs, work);
     this.spawn();
     const workers = this.workers.slice(0, Math.min(this.threads, inputs.length));
-    // contiguous pieces, several per thread, each thread taking the next piece when it is done with one: a thread that
-    // runs slower (a core shared with the main thread or another process, bigger tasks) takes fewer, instead of the
-    // batch waiting for its half
-    const size = Math.max(1, Math.ceil(inputs.length / (workers.length * PIECES_PER_THREAD)));
+    // contiguous pieces, each thread taking the next one when it is done with one, so that a thread that runs slower
+    // (a core shared with the main thread or another process, bigger tasks) takes fewer instead of the batch waiting
+    // for its half; each piece is a 1/(2·threads) share of what is left (guided scheduling): few messages, and pieces
+    // of a task or two at the end, so the threads finish together
     const out = new Array<O>(inputs.length);
     let next = 0;
     let done = 0;
@@ -97,6 +94,7 @@ export class WorkerExecutor implements TaskExecutor {
       workers.map(async (worker) => {
         while (next < inputs.length && !failed) {
           const offset = next;
+          const size = Math.max(1, Math.ceil((inputs.length - offset) / (2 * workers.length)));
           next += size;
           let results: O[];
           try {
