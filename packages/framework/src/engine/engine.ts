@@ -238,6 +238,7 @@ export class Engine {
     if (spec.stages.fuse.method === 'precision' && !learner) checkPrecision(A, this.place.locate(['relation']));
 
     const plan = planObjective(spec.stages.propagate, spec.stages.fuse as { method: string; scope?: unknown; weights?: unknown }, A, spec.relation);
+    let lastTest: { W: DenseMatrix; evaluation: Evaluation } | undefined;
     const rounds = await runRounds(
       {
         spec,
@@ -262,7 +263,10 @@ export class Engine {
         about: (m, stage) => about(m, this.options(stage)),
         hashes: { data: dataHash, matrix: matrixHash },
         taskLosses: async (W) => (await this.taskLosses(W, data.train)) ?? data.train.map((t) => dataLoss(t, W.data.subarray(t.index * d, t.index * d + d), loss, model)),
-        test: (W) => this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model').overall,
+        test: (W) => {
+          lastTest = { W, evaluation: this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model') };
+          return lastTest.evaluation.overall;
+        },
         phase: (label) => this.phase(label),
         recycle: this.store === nullStore,
       },
@@ -278,7 +282,8 @@ export class Engine {
           { context: { round: rec.round } },
         );
 
-    const shared = this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model');
+    // the last round's record already evaluated the final weights (the same array): not a second pass over the test rows
+    const shared = lastTest?.W === W ? lastTest.evaluation : this.checkedMetrics(evaluate(W, data.test, this.components), W, data, 'shared model');
     let independent: Evaluation | undefined;
     let pooled: Evaluation | undefined;
     if (spec.evaluate.baselines) {
@@ -571,7 +576,7 @@ export class Engine {
    */
   private checkedMetrics(m: Evaluation, W: DenseMatrix, data: PreparedData, model: string, shared = false): Evaluation {
     const bad = Object.entries(m.overall).filter(([k, v]) => !Number.isFinite(v as number) && !m.undefined?.[k]);
-    const badTask = m.perTask.find((t) => Object.entries(t.metrics).some(([k, v]) => !Number.isFinite(v as number) && !t.undefined?.[k]));
+    const badTask = m.perTask.find((t) => !metricsFinite(t.metrics as unknown as Record<string, number>, t.undefined));
     if (!bad.length && !badTask) return m;
     const { layout } = this.components.model;
     if (!(layout.linear && layout.outputs === 1)) {
@@ -814,6 +819,12 @@ export class Engine {
 function v1Input(input: OptimizeInput): unknown {
   const { model: _m, lambdas: _l, out: _o, ...rest } = input;
   return { ...rest, loss: input.loss.name };
+}
+
+/** Whether every metric is finite or undefined with a reason (a loop: this runs for every task of every evaluation). */
+function metricsFinite(metrics: Record<string, number>, undefinedWhy: Record<string, string> | undefined): boolean {
+  for (const k in metrics) if (!Number.isFinite(metrics[k]) && !undefinedWhy?.[k]) return false;
+  return true;
 }
 
 /** How many pairs of tasks are together in one partition and apart in the other. */
