@@ -1,7 +1,7 @@
 /**
  * The conformance kit must fail a plugin broken in each of the ways real plugins break: writing into an input,
- * sorting or centring in place, returning the wrong array type or too few per-task reports, a loss with a wrong
- * gradient. And the engine must blame such a plugin by name in a real run, never report INTERNAL.
+ * sorting or centring in place, returning the wrong array type or too few per-task reports, misusing the engine's
+ * spare output buffer, a loss with a wrong gradient. And the engine must blame such a plugin by name in a real run, never report INTERNAL.
  */
 import { describe, expect, it } from 'vitest';
 import { loadSpecText, PluginRegistry, PLUGIN_API_VERSION, runPipeline, standardOptions, BUILTIN_LOSSES, type LossComponent, type OptimizeInput, type Plugin, type StageMethod } from '@weightshare/framework';
@@ -13,7 +13,7 @@ const ref = referencePlugin.stages as Record<'propagate' | 'fuse' | 'optimize', 
 
 /** A plugin on backend `broken` with one method: `method` wrapped by `wrap`. */
 function broken(stage: 'propagate' | 'fuse' | 'optimize', name: string, run: Method['run'], extra: Partial<Plugin> = {}): Plugin {
-  const base = ref[stage][name === 'sorted-mean' ? 'mean' : name === 'centred' || name === 'scaled' || name === 'listy' || name === 'short' || name === 'untied' ? 'exact' : name === 'overwrite' ? 'identity' : name]!;
+  const base = ref[stage][name === 'sorted-mean' || name === 'out-weights' ? 'mean' : name === 'centred' || name === 'scaled' || name === 'listy' || name === 'short' || name === 'untied' ? 'exact' : name === 'overwrite' || name === 'lazy-out' ? 'identity' : name]!;
   return {
     meta: { name: `broken-${name}`, version: '0.0.1', apiVersion: PLUGIN_API_VERSION },
     backend: 'broken',
@@ -81,6 +81,23 @@ const cases: [string, Plugin, RegExp][] = [
       return { ...out, perTask: out.perTask.slice(1) };
     }),
     /returned perTask with \d+ entries for \d+ tasks/,
+  ],
+  [
+    'propagate returns the spare buffer out without filling it',
+    broken('propagate', 'lazy-out', async (input, o, ctx) => {
+      const out = (input as { out?: { rows: number; cols: number; data: Float64Array } }).out;
+      return out ? { propagated: out } : ref.propagate.identity!.run(input, o, ctx);
+    }),
+    /propagate\/lazy-out: given a spare output buffer `out`, the result differs/,
+  ],
+  [
+    'fuse returns a view of the spare buffer out as its penalty weights',
+    broken('fuse', 'out-weights', async (input, o, ctx) => {
+      const res = (await ref.fuse.mean!.run(input, o, ctx)) as { targets: unknown; penaltyWeights: Float64Array };
+      const out = (input as { out?: { data: Float64Array } }).out;
+      return out ? { ...res, penaltyWeights: out.data.subarray(0, res.penaltyWeights.length).fill(1) } : res;
+    }),
+    /fuse\/out-weights: returned the spare buffer `out` \(or a view of it\) as output\.penaltyWeights/,
   ],
 ];
 

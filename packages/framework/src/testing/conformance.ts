@@ -9,7 +9,8 @@
  * shape, type and finiteness), `mutation` (no method writes to its inputs: relation, weights, task rows and targets
  * are compared byte for byte before and after the call), `reference` (methods with a standard name agree with the framework's float64
  * reference on fixed problems, within a tolerance set by the declared precision), `determinism` (same input and
- * seed ⇒ same bytes), `options` (misspelt or mistyped options are SPEC_INVALID with their path), `isolation` (no
+ * seed ⇒ same bytes), `out` (given the engine's spare output buffer, the same bytes; it comes back as the main output
+ * or not at all), `options` (misspelt or mistyped options are SPEC_INVALID with their path), `isolation` (no
  * state leaks between calls or between runs), `pipeline` (each method runs inside a full pipeline). Optional
  * features are tested only when the plugin declares them: each optimize method is tested on every loss in its
  * `losses`; `setup`/`dispose` only when present.
@@ -42,7 +43,7 @@ import { referenceFuse, referenceOptimize, referencePlugin, referencePropagate }
 
 /** One check of the kit. */
 export interface ConformanceCheck {
-  group: 'contract' | 'shapes' | 'mutation' | 'reference' | 'determinism' | 'options' | 'isolation' | 'pipeline' | 'lifecycle' | 'components';
+  group: 'contract' | 'shapes' | 'mutation' | 'out' | 'reference' | 'determinism' | 'options' | 'isolation' | 'pipeline' | 'lifecycle' | 'components';
   name: string;
   run(): Promise<void>;
 }
@@ -230,6 +231,19 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
         const a = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(12, loss), 5));
         const b = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(12, loss), 5));
         check(a.equals(b), `${label}: two runs on the same input and seed differ`);
+      });
+      add('out', `${label}: with a spare output buffer (\`out\`) the same bytes, and \`out\` comes back as the main output or not at all`, async () => {
+        const fx = makeFixture(16, loss);
+        const without = await runMethod(plugin, m.stage, m.impl, m.options, fx, 3);
+        const rows = fx.T;
+        const cols = m.stage === 'optimize' ? fx.p : fx.d;
+        const out = { rows, cols, data: new Float64Array(rows * cols) };
+        const input = { ...(inputFor(m.stage, m.options, fx) as Record<string, unknown>), out };
+        const withOut = await runMethod(plugin, m.stage, m.impl, m.options, fx, 3, input);
+        const main = mainOutput(m.stage, withOut).data;
+        for (const [path, v] of typedArrays(withOut, 'output'))
+          check(v === main || v.buffer !== out.data.buffer, `${label}: returned the spare buffer \`out\` (or a view of it) as ${path}; return it as the main output or not at all`);
+        check(bytes(m.stage, withOut).equals(bytes(m.stage, without)), `${label}: given a spare output buffer \`out\`, the result differs from the call without it (fill every entry you return; \`out\` arrives as zeros)`);
       });
       add('isolation', `${label}: no state leaks between calls`, async () => {
         const first = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(13, loss)));
