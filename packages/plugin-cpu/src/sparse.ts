@@ -118,29 +118,11 @@ export function conjugateGradient(M: Csr, b: Float64Array, m: number, tol: numbe
     for (let c = 0; c < m; c++) z[i * m + c] = r[i * m + c]! * di;
   }
   p.set(z);
-  const bnorm = columnDots(r, r, n, m).map(Math.sqrt);
-  let rz = columnDots(r, z, n, m);
-  const active = Uint8Array.from(bnorm, (v) => (v > 0 ? 1 : 0));
-  const iters = new Int32Array(m);
-  const alpha = new Float64Array(m);
-  const beta = new Float64Array(m);
-  let indefinite = false;
-  let left = active.reduce((s, v) => s + v, 0);
-  for (let it = 1; it <= maxIterations && left > 0; it++) {
+  const cols = new CgColumns(columnDots(r, r, n, m), columnDots(r, z, n, m), new Float64Array(m), new Float64Array(m));
+  const { alpha, beta } = cols;
+  for (let it = 1; it <= maxIterations && cols.left > 0; it++) {
     csrMultiply(M, p, m, q);
-    const pq = columnDots(p, q, n, m);
-    for (let c = 0; c < m; c++) {
-      alpha[c] = 0;
-      if (!active[c]) continue;
-      if (!(pq[c]! > 0)) {
-        indefinite = true;
-        active[c] = 0;
-        left--;
-        continue;
-      }
-      alpha[c] = rz[c]! / pq[c]!;
-      iters[c] = it;
-    }
+    cols.stepLengths(columnDots(p, q, n, m), it);
     // x += αp, r −= αq, z = D⁻¹r, and the new rᵀr and rᵀz, in one pass
     const rr = new Float64Array(m);
     const rzNew = new Float64Array(m);
@@ -156,17 +138,7 @@ export function conjugateGradient(M: Csr, b: Float64Array, m: number, tol: numbe
         rzNew[c]! += rv * zv;
       }
     }
-    for (let c = 0; c < m; c++) {
-      beta[c] = 0;
-      if (!active[c]) continue;
-      if (Math.sqrt(rr[c]!) <= tol * bnorm[c]!) {
-        active[c] = 0;
-        left--;
-        continue;
-      }
-      beta[c] = rzNew[c]! / rz[c]!;
-      rz[c] = rzNew[c]!;
-    }
+    cols.directions(rr, rzNew, tol);
     for (let i = 0; i < n; i++) {
       const o = i * m;
       for (let c = 0; c < m; c++) p[o + c] = z[o + c]! + beta[c]! * p[o + c]!; // β = 0 (p = z) on stopped columns: unused
@@ -175,10 +147,7 @@ export function conjugateGradient(M: Csr, b: Float64Array, m: number, tol: numbe
   // the true residual, for the report
   csrMultiply(M, x, m, q);
   for (let k = 0; k < size; k++) q[k] = b[k]! - q[k]!;
-  const res = columnDots(q, q, n, m);
-  let residual = 0;
-  for (let c = 0; c < m; c++) if (bnorm[c]! > 0) residual = Math.max(residual, Math.sqrt(res[c]!) / bnorm[c]!);
-  return { x, iterations: Math.max(0, ...iters), residual, converged: !indefinite && left === 0, indefinite };
+  return cols.result(x, columnDots(q, q, n, m));
 }
 
 /**
@@ -240,50 +209,86 @@ function conjugateGradientSimd(k: Kernels, M: Csr, b: Float64Array, m: number, t
     for (let c = 0; c < m; c++) z[i * m + c] = r[i * m + c]! * di;
   }
   p.set(z);
-  const bnorm = Float64Array.from(dots(rAt, rAt, rr, rrAt), Math.sqrt);
-  const rz = Float64Array.from(dots(rAt, zAt, rzNew, rzAt));
-  const active = Uint8Array.from(bnorm, (v) => (v > 0 ? 1 : 0));
-  const iters = new Int32Array(m);
-  let indefinite = false;
-  let left = active.reduce((s, v) => s + v, 0);
-  for (let it = 1; it <= maxIterations && left > 0; it++) {
+  const cols = new CgColumns(Float64Array.from(dots(rAt, rAt, rr, rrAt)), Float64Array.from(dots(rAt, zAt, rzNew, rzAt)), alpha, beta);
+  for (let it = 1; it <= maxIterations && cols.left > 0; it++) {
     k.csrMul(at(rpAt), at(ciAt), at(vaAt), n, at(pAt), m, at(qAt));
-    dots(pAt, qAt, pq, pqAt);
-    for (let c = 0; c < m; c++) {
-      alpha[c] = 0;
-      if (!active[c]) continue;
-      if (!(pq[c]! > 0)) {
-        indefinite = true;
-        active[c] = 0;
-        left--;
-        continue;
-      }
-      alpha[c] = rz[c]! / pq[c]!;
-      iters[c] = it;
-    }
+    cols.stepLengths(dots(pAt, qAt, pq, pqAt), it);
     rr.fill(0);
     rzNew.fill(0);
     k.cgStep(at(xAt), at(rAt), at(zAt), at(pAt), at(qAt), at(dAt), at(alphaAt), n, m, at(rrAt), at(rzAt));
-    for (let c = 0; c < m; c++) {
-      beta[c] = 0;
-      if (!active[c]) continue;
-      if (Math.sqrt(rr[c]!) <= tol * bnorm[c]!) {
-        active[c] = 0;
-        left--;
-        continue;
-      }
-      beta[c] = rzNew[c]! / rz[c]!;
-      rz[c] = rzNew[c]!;
-    }
+    cols.directions(rr, rzNew, tol);
     k.cgDirection(at(pAt), at(zAt), at(betaAt), n, m);
   }
   // the true residual, for the report
   k.csrMul(at(rpAt), at(ciAt), at(vaAt), n, at(xAt), m, at(qAt));
   for (let i = 0; i < size; i++) q[i] = b[i]! - q[i]!;
-  const res = dots(qAt, qAt, pq, pqAt);
-  let residual = 0;
-  for (let c = 0; c < m; c++) if (bnorm[c]! > 0) residual = Math.max(residual, Math.sqrt(res[c]!) / bnorm[c]!);
-  return { x: x.slice(), iterations: Math.max(0, ...iters), residual, converged: !indefinite && left === 0, indefinite };
+  return cols.result(x.slice(), dots(qAt, qAt, pq, pqAt));
+}
+
+/**
+ * The per-column state of {@link conjugateGradient}'s independent iterations (both paths): which columns still run,
+ * their rᵀz, the step lengths α and the direction weights β (arrays the caller's updates read).
+ */
+class CgColumns {
+  readonly bnorm: Float64Array;
+  readonly active: Uint8Array;
+  readonly iters: Int32Array;
+  left: number;
+  indefinite = false;
+  /** @param bb each column's bᵀb (as rᵀr at the start); `rz` its rᵀz, kept here from now on */
+  constructor(
+    bb: Float64Array,
+    private readonly rz: Float64Array,
+    readonly alpha: Float64Array,
+    readonly beta: Float64Array,
+  ) {
+    this.bnorm = bb.map(Math.sqrt);
+    this.active = Uint8Array.from(this.bnorm, (v) => (v > 0 ? 1 : 0));
+    this.iters = new Int32Array(bb.length);
+    this.left = this.active.reduce((s, v) => s + v, 0);
+  }
+
+  /** α = rᵀz / pᵀq of every running column (0 on the others); a column with pᵀq ≤ 0 stops: M is not positive definite. */
+  stepLengths(pq: Float64Array, it: number): void {
+    const { alpha, active, rz } = this;
+    for (let c = 0; c < alpha.length; c++) {
+      alpha[c] = 0;
+      if (!active[c]) continue;
+      if (!(pq[c]! > 0)) {
+        this.indefinite = true;
+        active[c] = 0;
+        this.left--;
+        continue;
+      }
+      alpha[c] = rz[c]! / pq[c]!;
+      this.iters[c] = it;
+    }
+  }
+
+  /** β = rᵀz_new / rᵀz of every running column (0 on the others); a column whose ‖r‖ ≤ tol·‖b‖ stops. */
+  directions(rr: Float64Array, rzNew: Float64Array, tol: number): void {
+    const { beta, active, rz, bnorm } = this;
+    for (let c = 0; c < beta.length; c++) {
+      beta[c] = 0;
+      if (!active[c]) continue;
+      if (Math.sqrt(rr[c]!) <= tol * bnorm[c]!) {
+        active[c] = 0;
+        this.left--;
+        continue;
+      }
+      beta[c] = rzNew[c]! / rz[c]!;
+      rz[c] = rzNew[c]!;
+    }
+  }
+
+  /** The outcome, given the solution and each column's ‖b − Mx‖². */
+  result(x: Float64Array, res: Float64Array): CgResult {
+    let residual = 0;
+    for (let c = 0; c < res.length; c++) if (this.bnorm[c]! > 0) residual = Math.max(residual, Math.sqrt(res[c]!) / this.bnorm[c]!);
+    let iterations = 0;
+    for (const v of this.iters) iterations = Math.max(iterations, v);
+    return { x, iterations, residual, converged: !this.indefinite && this.left === 0, indefinite: this.indefinite };
+  }
 }
 
 function columnDots(a: Float64Array, b: Float64Array, n: number, m: number): Float64Array {
