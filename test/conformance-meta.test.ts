@@ -13,13 +13,13 @@ const ref = referencePlugin.stages as Record<'propagate' | 'fuse' | 'optimize', 
 
 /** A plugin on backend `broken` with one method: `method` wrapped by `wrap`. */
 function broken(stage: 'propagate' | 'fuse' | 'optimize', name: string, run: Method['run'], extra: Partial<Plugin> = {}): Plugin {
-  const base = ref[stage][name === 'sorted-mean' || name === 'out-weights' ? 'mean' : name === 'centred' || name === 'scaled' || name === 'listy' || name === 'short' || name === 'untied' ? 'exact' : name === 'overwrite' || name === 'lazy-out' ? 'identity' : name]!;
+  const base = ref[stage][name === 'sorted-mean' || name === 'out-weights' || name === 'kept-out' ? 'mean' : name === 'centred' || name === 'scaled' || name === 'listy' || name === 'short' || name === 'untied' ? 'exact' : name === 'overwrite' || name === 'lazy-out' ? 'identity' : name]!;
   return {
     meta: { name: `broken-${name}`, version: '0.0.1', apiVersion: PLUGIN_API_VERSION },
     backend: 'broken',
     capabilities: { precision: 'float64' },
     // the reference's options carry no descriptions (the kit excuses only the reference itself): give them some
-    stages: { [stage]: { [name]: { ...base, options: Object.fromEntries(Object.entries(base.options).map(([k, v]) => [k, { ...v, description: k }])), run } } },
+    stages: { [stage]: { [name]: { ...base, options: Object.fromEntries(Object.entries(base.options).map(([k, v]) => [k, { ...v, description: k }])), run, ...(name.includes('out') ? { spareOutput: true } : {}) } } },
     ...extra,
   } as Plugin;
 }
@@ -98,6 +98,21 @@ const cases: [string, Plugin, RegExp][] = [
       return out ? { ...res, penaltyWeights: out.data.subarray(0, res.penaltyWeights.length).fill(1) } : res;
     }),
     /fuse\/out-weights: returned the spare buffer `out` \(or a view of it\) as output\.penaltyWeights/,
+  ],
+  [
+    'fuse keeps the spare buffer out and returns it again the next time',
+    (() => {
+      let kept: { rows: number; cols: number; data: Float64Array } | undefined;
+      return broken('fuse', 'kept-out', async (input, o, ctx) => {
+        const res = (await ref.fuse.mean!.run(input, o, ctx)) as { targets: { data: Float64Array }; penaltyWeights: Float64Array };
+        const out = (input as { out?: { rows: number; cols: number; data: Float64Array } }).out;
+        if (!out) return res;
+        kept ??= out; // a cache of its first result
+        kept.data.set(res.targets.data);
+        return { ...res, targets: kept };
+      });
+    })(),
+    /fuse\/kept-out: returned the `out` of an earlier call/,
   ],
 ];
 

@@ -378,7 +378,7 @@ describe('spare output buffers (a stage input\'s `out`)', () => {
   type Call = { stage: string; round: number; given: boolean; zeros: boolean; aliasesInput: boolean; returned: boolean };
   const cpu = cpuPlugin.stages;
   /** plugin-cpu's methods behind a backend that records every `out` it is handed and checks it against the inputs. */
-  function watching(calls: Call[], misbehave = false): Plugin {
+  function watching(calls: Call[], misbehave?: 'inputs' | 'views'): Plugin {
     const wrap = <S extends 'propagate' | 'fuse' | 'optimize'>(stage: S, name: string, inner: string, outKey: string, inputs: (i: Record<string, unknown>) => unknown[]) => {
       const m = (cpu[stage] as Record<string, { run: (...a: never[]) => unknown }>)[inner]!;
       return {
@@ -387,8 +387,12 @@ describe('spare output buffers (a stage input\'s `out`)', () => {
           const out = input.out as { data: Float64Array } | undefined;
           const arrays = inputs(input).map((m) => (m as { data: Float64Array }).data);
           const zeros = !out || out.data.every((v) => v === 0);
-          if (misbehave && stage === 'propagate') return { propagated: input.weights }; // aliases its input: breaks the contract
-          if (misbehave && stage === 'fuse') return { targets: input.propagated, penaltyWeights: new Float64Array((input.propagated as { rows: number }).rows).fill(1) };
+          // breaking the contract: returning an input, or a view of one
+          if (misbehave === 'inputs' && stage === 'propagate') return { propagated: input.weights };
+          if (misbehave && stage === 'fuse') {
+            const C = input.propagated as { rows: number; cols: number; data: Float64Array };
+            return { targets: misbehave === 'inputs' ? C : { rows: C.rows, cols: C.cols, data: C.data.subarray(0) }, penaltyWeights: new Float64Array(C.rows).fill(1) };
+          }
           const result = (await (m.run as (...a: unknown[]) => unknown)(input, options, ctx)) as Record<string, { data: Float64Array }>;
           if (ctx.purpose === 'stage')
             calls.push({ stage, round: ctx.round, given: !!out, zeros, aliasesInput: !!out && arrays.includes(out.data), returned: !!out && result[outKey]!.data === out.data });
@@ -421,7 +425,7 @@ describe('spare output buffers (a stage input\'s `out`)', () => {
     };
   }
   const bytes = (a: Float64Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-  const pipelines: [string, string][] = [
+  const pipelines: [string, string, string[]?][] = [
     ['mean-regularized, exact, plain rounds', `stages:
   propagate: { method: identity, backend: watch }
   fuse: { method: mean, backend: watch }
@@ -435,25 +439,40 @@ stages:
   optimize: { method: gd, backend: watch, lambda: 1, ridge: 0.1, epochs: 30, lr: 0.01 }
 rounds: { max: 25, tol: 1.0e-12, acceleration: anderson }
 `],
+    ['mean-regularized with Anderson acceleration (the objective\'s own stages at the mixed weights), test metrics after the last round only', `stages:
+  propagate: { method: identity, backend: watch }
+  fuse: { method: mean, backend: watch }
+  optimize: { method: exact, backend: watch, lambda: 3, ridge: 0.1 }
+rounds: { max: 40, tol: 1.0e-13, acceleration: anderson }
+`, ['evaluate.everyRound=false']],
+    ['a learned relation (covariance, every 2 rounds) with fuse precision from plugin-cpu', `relation: { method: learn, form: covariance, every: 2 }
+stages:
+  propagate: { method: identity, backend: watch }
+  fuse: { method: precision }
+  optimize: { method: exact, backend: watch, lambda: 0.2, ridge: 0.3 }
+rounds: 12
+`],
   ];
-  for (const [what, stages] of pipelines)
-    it(`${what}: from round 4 on every stage writes into an earlier round's array, zero-filled and none of its inputs; the same bytes as a run that stores its stages`, async () => {
+  for (const [what, stages, set] of pipelines)
+    it(`${what}: the stages write into a few arrays that go round, zero-filled and none of their inputs; the same bytes as a run that stores its stages`, async () => {
       const calls: Call[] = [];
       const reg = new PluginRegistry([cpuPlugin, watching(calls)]);
       const text = syntheticSpec(stages);
       const dir = scratch();
-      const free = await runPipeline(loadSpecText(text, join(dir, 'spec.yaml'), reg), reg);
+      const free = await runPipeline(loadSpecText(text, join(dir, 'spec.yaml'), reg, { set }), reg);
       const recycled = calls.filter((c) => c.given);
-      if (process.env.DEBUG_SPARE) console.log(calls.map((c) => `${c.round}${c.stage[0]}${c.given ? "+" : "-"}${c.returned ? "r" : ""}`).join(" "));
+
       expect(recycled.length).toBeGreaterThan(0);
-      // the first rounds fill the spare arrays; plugin-cpu's laplacian solves into memory of its own (the loop takes back
-      // an \`out\` a method leaves unused)
-      expect(calls.filter((c) => c.round >= 4).every((c) => c.given && (c.returned || c.stage === 'propagate' && /laplacian/.test(what)))).toBe(true);
+      // every call of a method with spareOutput gets an out and fills it (plugin-cpu's laplacian solves into memory of
+      // its own and does not declare it); after the first rounds the same few arrays go round
+      expect(calls.every((c) => (c.stage === 'propagate' && /laplacian/.test(what) ? !c.given : c.given && c.returned))).toBe(true);
+      expect(calls.length).toBeGreaterThan(20);
+      expect(new Set(calls.map((c) => c.memory).filter(Boolean)).size).toBeLessThanOrEqual(8);
       expect(calls.every((c) => c.zeros && !c.aliasesInput)).toBe(true);
       // with a store that keeps the outputs, nothing is handed out and nothing it holds changes afterwards
       calls.length = 0;
       const { kept, store } = keepingStore();
-      const stored = await runPipeline(loadSpecText(text, join(dir, 'spec.yaml'), reg), reg, { store });
+      const stored = await runPipeline(loadSpecText(text, join(dir, 'spec.yaml'), reg, { set }), reg, { store });
       expect(calls.some((c) => c.given)).toBe(false);
       expect(kept.length).toBeGreaterThan(0);
       expect(kept.every((k) => bytes(k.data).equals(bytes(k.copy)))).toBe(true);
@@ -462,20 +481,42 @@ rounds: { max: 25, tol: 1.0e-12, acceleration: anderson }
       expect(JSON.stringify(free.results.rounds)).toBe(JSON.stringify(stored.results.rounds));
     });
 
-  it('a plugin whose propagate and fuse return their inputs (breaking the contract) does not get them overwritten', async () => {
+  it.each(['inputs', 'views'] as const)('a plugin whose propagate and fuse return their %s (breaking the contract) does not get them overwritten', async (misbehave) => {
     const text = (backend: string) =>
       syntheticSpec(`stages:
   propagate: { method: identity, backend: ${backend} }
   fuse: { method: identity, backend: ${backend} }
-  optimize: { method: exact, lambda: 2, ridge: 0.1 }
+  optimize: { method: exact, backend: ${backend}, lambda: 2, ridge: 0.1 }
 rounds: 10
 `);
     const dir = scratch();
     const calls: Call[] = [];
-    const reg = new PluginRegistry([cpuPlugin, watching(calls, true)]);
+    const reg = new PluginRegistry([cpuPlugin, watching(calls, misbehave)]);
     const aliasing = await runPipeline(loadSpecText(text('watch'), join(dir, 'spec.yaml'), reg), reg);
     const proper = await runPipeline(loadSpecText(text('cpu'), join(dir, 'spec.yaml'), reg), reg);
     expect(bytes(aliasing.weights.data).equals(bytes(proper.weights.data))).toBe(true);
     expect(JSON.stringify(aliasing.results.rounds)).toBe(JSON.stringify(proper.results.rounds));
+  });
+
+  it('a plugin that declares no spareOutput is never handed an out, and what it returns is never reused', async () => {
+    const calls: Call[] = [];
+    const plain = watching(calls);
+    for (const methods of Object.values(plain.stages)) for (const m of Object.values(methods!)) delete (m as { spareOutput?: boolean }).spareOutput;
+    // a method that keeps what it returned and checks it later: the engine must not have written into it
+    const returned: Float64Array[] = [];
+    const copies: Float64Array[] = [];
+    const keeping = plain.stages.fuse!.mean!;
+    const run = keeping.run.bind(keeping);
+    (keeping as { run: typeof keeping.run }).run = async (input, options, ctx) => {
+      const out = await run(input, options, ctx);
+      returned.push(out.targets.data);
+      copies.push(out.targets.data.slice());
+      return out;
+    };
+    const reg = new PluginRegistry([cpuPlugin, plain]);
+    await runPipeline(loadSpecText(syntheticSpec(pipelines[0]![1]), join(scratch(), 'spec.yaml'), reg), reg);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.some((c) => c.given)).toBe(false);
+    expect(returned.every((a, i) => bytes(a).equals(bytes(copies[i]!)))).toBe(true);
   });
 });

@@ -87,6 +87,44 @@ await ex.close(); console.log(JSON.stringify(out));`;
     expect(JSON.parse(r.stdout.trim())).toEqual(['released', ...Array.from({ length: 15 }, () => 'done')]);
   });
 
+  it('a thread that ends right after a piece of a batch: every batch settles, and the next one gets a new thread', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const framework = new URL('../packages/framework/dist/index.js', import.meta.url).href;
+    // task 0 returns, then its thread ends before (or while) it is sent its next piece
+    const exits = `data:text/javascript,${encodeURIComponent('export const f = (x) => { if (x === 0) setTimeout(() => process.exit(3), 0); return x; };')}`;
+    const probe = `const { WorkerExecutor } = await import(${JSON.stringify(framework)}); const ex = new WorkerExecutor(2);
+const entry = { module: ${JSON.stringify(exits)}, export: 'f' };
+const outcome = (p) => p.then((v) => JSON.stringify(v), (e) => e.message);
+const first = await outcome(ex.map(Array.from({ length: 16 }, (_, i) => i), { name: 'exits', run: (x) => x, entry }));
+const second = await outcome(ex.map([1, 2, 3, 4], { name: 'exits', run: (x) => x, entry }));
+const third = await outcome(ex.map([5, 6, 7, 8], { name: 'exits', run: (x) => x, entry }));
+await ex.close(); console.log(JSON.stringify({ first, second, third }));`;
+    // where the exit lands depends on timing (the thread may even finish its batch first, and the next batch then
+    // meets the ended thread): every batch settles, each with its results or an error that says the thread ended
+    for (let k = 0; k < 3; k++) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      const out = JSON.parse(r.stdout.trim()) as Record<'first' | 'second' | 'third', string>;
+      expect(out.first).toMatch(/^(\[0(,\d+){15}\]|.*ended.*)$/);
+      expect(out.second).toMatch(/^(\[1,2,3,4\]|.*ended.*)$/);
+      expect(out.third).toBe('[5,6,7,8]');
+      expect(out.first === JSON.stringify(Array.from({ length: 16 }, (_, i) => i)) || /ended/.test(out.first)).toBe(true);
+    }
+  });
+
+  it('items that cannot be sent to a thread fail the batch naming the item, and leave no thread holding the process', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const framework = new URL('../packages/framework/dist/index.js', import.meta.url).href;
+    // no close(): a thread still held for the failed piece would keep this process alive until the timeout
+    const probe = `const { WorkerExecutor } = await import(${JSON.stringify(framework)}); const ex = new WorkerExecutor(2);
+const entry = { module: ${JSON.stringify(framework)}, export: 'sha256' };
+const r = await ex.map(['a', () => 'b', 'c', 'd'], { name: 'clone', run: (x) => x, entry }).then(() => 'resolved', (e) => e.constructor.name + ': ' + e.message);
+console.log(r);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(r.stdout.trim()).toMatch(/^TaskFailure: clone failed on item 1: .*could not be cloned/);
+  });
+
   it('an error in a worker keeps its code, task, round and epoch', async () => {
     const err = (await run(['init={method: zeros}', 'stages.optimize={method: gd, lambda: 1, lr: 10, epochs: 500}'], 2).catch((e: unknown) => e)) as WeightshareError;
     expect(err).toBeInstanceOf(WeightshareError);

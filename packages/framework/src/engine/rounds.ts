@@ -156,7 +156,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     const diagnostics: RoundRecord['diagnostics'] = {};
     const A = rel.A;
     const prop = await ctx.stage(`${prefix}propagate`, () => ({ id: `${prefix}propagate`, seed: spec.seed, ...ctx.about(methods.propagate, 'propagate'), A: hashOfA(), B: ctx.hashes.matrix(x) }), async () => {
-      const buffer = spare?.take();
+      const buffer = methods.propagate.impl.spareOutput ? spare?.take() : undefined;
       const out = await ctx.call<PropagateInput, PropagateOutput>(methods.propagate, { relation: A, weights: x, ...(buffer ? { out: buffer } : {}) }, round);
       spare?.unused(buffer, [out.propagated.data]);
       ctx.expectShape(out.propagated, T, p, methods.propagate, round, 'propagated');
@@ -165,7 +165,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     const C = prop.matrices.C!;
     if (prop.json.diagnostics) diagnostics.propagate = prop.json.diagnostics as Record<string, unknown>;
     const fused = await ctx.stage(`${prefix}fuse`, () => ({ id: `${prefix}fuse`, seed: spec.seed, ...ctx.about(methods.fuse, 'fuse'), A: hashOfA(), C: ctx.hashes.matrix(C), sizes }), async () => {
-      const buffer = spare?.take();
+      const buffer = methods.fuse.impl.spareOutput ? spare?.take() : undefined;
       const out = await ctx.call<FuseInput, FuseOutput>(methods.fuse, { propagated: C, relation: A, taskSizes: sizes, ...(buffer ? { out: buffer } : {}) }, round);
       spare?.unused(buffer, [out.targets.data, out.penaltyWeights]);
       ctx.expectShape(out.targets, T, p, methods.fuse, round, 'targets');
@@ -330,7 +330,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
         W: ctx.hashes.matrix(x),
       }),
       async () => {
-        const buffer = spare?.take();
+        const buffer = methods.optimize.impl.spareOutput ? spare?.take() : undefined;
         const out = await ctx.call<OptimizeInput, OptimizeOutput>(methods.optimize, { tasks, loss: ctx.loss, model: ctx.model, targets: own.E, penaltyWeights: own.c, lambdas: ctx.lambdas, start: x, ...(ctx.tied ? { tied: ctx.tied } : {}), ...(buffer ? { out: buffer } : {}) }, r);
         spare?.unused(buffer, [out.weights.data]);
         ctx.expectShape(out.weights, T, p, methods.optimize, r, 'weights');
@@ -418,7 +418,7 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
       // its own input (unless a relation learner may keep it), and the targets at g when the next round starts elsewhere
       const dead = [own.C.data, previousE.data, ctx.relearn ? undefined : x.data];
       if (atW && atW !== xTargets) dead.push(atW.C.data, atW.E.data);
-      const live = [next.data, g.data, B.data, usedE.data, xTargets?.C.data, xTargets?.E.data, rel.A.data, ...Object.values(rel.extra).map((m) => m.data)];
+      const live: (ArrayBufferView | undefined)[] = [next.data, g.data, B.data, usedE.data, xTargets?.C.data, xTargets?.E.data, xTargets?.c, rel.A.data, ...Object.values(rel.extra).map((m) => m.data)];
       for (const q of accel?.snapshot().points ?? []) live.push(q.x, q.g);
       spare.give(dead, live);
     }
@@ -448,39 +448,46 @@ function relativeChange(g: Float64Array, x: Float64Array): number {
 }
 
 /**
- * T×p arrays the round loop no longer needs, offered to the next stages as their `out` (zero-filled; the plugin
- * contract's OutputBuffer), so that a run of rounds stops allocating three new T×p arrays a round. Only arrays that a
- * stage returned and the loop has stopped using come in — never one that is live (the caller says which are), never a
- * view into a larger or shared buffer (a plugin's own memory), never twice — and at most four are kept.
+ * The T×p output buffers of the round loop (the plugin contract's OutputBuffer): `take` hands a stage a zero-filled
+ * matrix in memory the engine allocated, and once the loop is done with what a stage returned in it, `give` takes
+ * that memory back for a later stage — so a run of rounds whose methods fill `out` stops allocating three T×p arrays
+ * a round. Only memory this pool allocated ever circulates (arrays a method allocated itself are never reused), never
+ * memory that is still live (compared by buffer: a view of a live array counts as live), never twice; at most four
+ * are kept.
  */
 class SpareBuffers {
   private readonly free: Float64Array[] = [];
+  private readonly owned = new WeakSet<ArrayBufferLike>();
   constructor(
     private readonly rows: number,
     private readonly cols: number,
   ) {}
 
-  /** A zero-filled rows×cols matrix from a dead array, or undefined when there is none. */
-  take(): DenseMatrix | undefined {
-    const data = this.free.pop();
-    if (!data) return undefined;
-    data.fill(0);
+  /** A zero-filled rows×cols matrix: a spare one, or a new one the pool owns. */
+  take(): DenseMatrix {
+    let data = this.free.pop();
+    if (data) data.fill(0);
+    else {
+      data = new Float64Array(this.rows * this.cols);
+      this.owned.add(data.buffer);
+    }
     return { rows: this.rows, cols: this.cols, data };
   }
 
   /** Takes back an `out` the stage did not use: none of its returned arrays lies in that memory. */
   unused(out: DenseMatrix | undefined, returned: readonly (ArrayBufferView | undefined)[]): void {
-    if (out && !returned.some((a) => a?.buffer === out.data.buffer)) this.free.push(out.data);
+    if (out && !returned.some((a) => a?.buffer === out.data.buffer)) this.keep(out.data);
   }
 
-  /** Keeps the arrays of `dead` that are none of `live`, own their whole (unshared) buffer and have the size. */
-  give(dead: readonly (Float64Array | undefined)[], live: readonly (Float64Array | undefined)[]): void {
-    const n = this.rows * this.cols;
-    for (const a of dead) {
-      if (!a || this.free.length >= 4 || a.length !== n || a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength || !(a.buffer instanceof ArrayBuffer)) continue;
-      if (live.includes(a) || this.free.includes(a)) continue;
-      this.free.push(a);
-    }
+  /** Keeps the arrays of `dead` that are the pool's own memory and lie in none of the `live` ones' memory. */
+  give(dead: readonly (Float64Array | undefined)[], live: readonly (ArrayBufferView | undefined)[]): void {
+    for (const a of dead) if (a && !live.some((l) => l?.buffer === a.buffer)) this.keep(a);
+  }
+
+  private keep(a: Float64Array): void {
+    if (this.free.length >= 4 || !this.owned.has(a.buffer) || a.length !== this.rows * this.cols || a.byteOffset !== 0) return;
+    if (this.free.some((f) => f.buffer === a.buffer)) return;
+    this.free.push(a);
   }
 }
 

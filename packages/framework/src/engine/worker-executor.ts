@@ -137,11 +137,22 @@ export class WorkerExecutor implements TaskExecutor {
         settle();
         reject(new TaskFailure(offset, work.name, new Error(`the worker thread ended (exit code ${code}) before finishing its tasks`)));
       };
+      // a thread that ended between two pieces (its exit already reported): posting to it would never be answered
+      if (worker.threadId === -1) {
+        reject(new TaskFailure(offset, work.name, new Error('the worker thread ended before its next tasks')));
+        return;
+      }
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
       this.hold(worker);
-      worker.postMessage({ id, module: work.entry!.module, name: work.entry!.export, items, offset });
+      try {
+        worker.postMessage({ id, module: work.entry!.module, name: work.entry!.export, items, offset });
+      } catch (e) {
+        // items that cannot be cloned for the thread (a function, a class instance with private state)
+        settle();
+        reject(new TaskFailure(offset, work.name, e));
+      }
     });
   }
 

@@ -178,7 +178,7 @@ export interface OptimizeCommonOptions {
 export interface PropagateInput {
   readonly relation: DenseMatrix;
   readonly weights: DenseMatrix;
-  /** A spare T×p output buffer, zero-filled (see {@link OutputBuffer}); absent when the engine has none. */
+  /** A spare T×p output buffer, zero-filled (see {@link OutputBuffer}); only for methods with `spareOutput`. */
   readonly out?: DenseMatrix;
 }
 
@@ -198,7 +198,7 @@ export interface FuseInput {
   readonly relation: DenseMatrix;
   /** Number of training rows of each task (for `sizes` weights). */
   readonly taskSizes: readonly number[];
-  /** A spare T×p buffer for `targets`, zero-filled (see {@link OutputBuffer}); absent when the engine has none. */
+  /** A spare T×p buffer for `targets`, zero-filled (see {@link OutputBuffer}); only for methods with `spareOutput`. */
   readonly out?: DenseMatrix;
 }
 
@@ -240,19 +240,21 @@ export interface OptimizeInput {
    * ridge counted once; `start` has the same value there in every row, and so must the returned weights. Absent: none.
    */
   readonly tied?: Uint8Array;
-  /** A spare T×p buffer for `weights`, zero-filled (see {@link OutputBuffer}); absent when the engine has none. */
+  /** A spare T×p buffer for `weights`, zero-filled (see {@link OutputBuffer}); only for methods with `spareOutput`. */
   readonly out?: DenseMatrix;
 }
 
 /**
- * The `out` of a stage's input (version 2, optional to use): a T×p matrix of zeros, in memory the engine no longer
- * needs (an earlier round's output), the shape of the stage's main output. A method may write its result into
- * `out.data` and return `out` itself instead of allocating a new matrix — in the round loop that is three T×p
- * allocations a round less, which on small tasks is a good part of a round's time (fresh memory costs a page fault
- * per 4 KiB). Rules: fill every entry you return (it arrives as zeros, like a new Float64Array); never read it as an
- * input, never return it as anything else, never keep it (or a view of it) after `run` returns — the engine hands the
- * same memory to a later stage. Ignoring it is always correct. The engine offers it only where nothing else can hold
- * the outputs (runs that store no stages: `output.write: false`). {@link outputMatrix} does the check.
+ * The `out` of a stage's input (version 2): a T×p matrix of zeros in memory the engine owns, the shape of the stage's
+ * main output, offered to methods that declare `spareOutput` in round-loop calls of runs without a stage store
+ * (`runPipeline` without one: `output.write: false` in the CLI). A method may write its result into `out.data` and
+ * return `out` itself instead of allocating a new matrix: the engine then reuses that memory once the loop is done
+ * with the result, so a run of rounds stops allocating three T×p arrays a round (on small tasks a good part of a
+ * round's time: memory never touched before costs a page fault per 4 KiB). Rules: fill every entry you return (it
+ * arrives as zeros, like a new Float64Array); never read it as an input, never return it as anything else, never keep
+ * it (or a view of it) after `run` returns, and never return an `out` of an earlier call — the engine hands the same
+ * memory to later stages. Ignoring it is always correct: arrays a method allocated itself are never reused.
+ * {@link outputMatrix} does the shape check.
  */
 export type OutputBuffer = DenseMatrix;
 
@@ -356,6 +358,11 @@ export interface StageMethod<I, O> {
    * trained on the pooled gradient). Without it, specs with a `{ shared: true }` block are refused.
    */
   readonly tiedBlocks?: boolean;
+  /**
+   * The method may write its main output (propagated, targets or weights) into the input's `out` and return it (see
+   * {@link OutputBuffer}); the engine offers `out` only to methods that say so.
+   */
+  readonly spareOutput?: boolean;
   /** Computes the stage. Throw {@link WeightshareError} for user-fixable problems; anything else is wrapped. */
   run(input: I, options: Record<string, unknown>, ctx: StageContext): O | Promise<O>;
 }

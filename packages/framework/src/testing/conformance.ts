@@ -9,8 +9,8 @@
  * shape, type and finiteness), `mutation` (no method writes to its inputs: relation, weights, task rows and targets
  * are compared byte for byte before and after the call), `reference` (methods with a standard name agree with the framework's float64
  * reference on fixed problems, within a tolerance set by the declared precision), `determinism` (same input and
- * seed ⇒ same bytes), `out` (given the engine's spare output buffer, the same bytes; it comes back as the main output
- * or not at all), `options` (misspelt or mistyped options are SPEC_INVALID with their path), `isolation` (no
+ * seed ⇒ same bytes), `out` (methods with `spareOutput`: given the engine's spare output buffer, the same bytes; it
+ * comes back as the main output or not at all, and is not kept), `options` (misspelt or mistyped options are SPEC_INVALID with their path), `isolation` (no
  * state leaks between calls or between runs), `pipeline` (each method runs inside a full pipeline). Optional
  * features are tested only when the plugin declares them: each optimize method is tested on every loss in its
  * `losses`; `setup`/`dispose` only when present.
@@ -212,7 +212,7 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
           for (const v of c) check(Number.isFinite(v) && v >= 0, `${label}: penalty weights must be finite and non-negative, got ${v}`);
         }
         if (m.stage === 'optimize') check((out as OptimizeOutput).perTask?.length === fx.T, `${label}: perTask must have one report per task`);
-        check(!Object.is(mainOutput(m.stage, out).data, fx.weights.data), `${label}: returned its input array instead of a new one`);
+        check(mainOutput(m.stage, out).data.buffer !== fx.weights.data.buffer, `${label}: returned its input array (or a view of it) instead of a new one`);
       });
       add('mutation', `${label}: leaves every input array as it was`, async () => {
         const fx = makeFixture(15, loss);
@@ -225,26 +225,32 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
             `${label}: wrote to its input ${path} (inputs are read-only: the engine hands the same arrays to later stages, rounds and runs — copy before changing)`,
           );
         // an output that is an input array would be changed by whoever changes the output next
-        for (const [path, v] of before) check(mainOutput(m.stage, out)?.data !== v, `${label}: returned its input ${path} as its output`);
+        for (const [path, v] of before) check(mainOutput(m.stage, out)?.data.buffer !== v.buffer, `${label}: returned its input ${path} (or a view of it) as its output`);
       });
       add('determinism', `${label}: same input and seed give the same bytes`, async () => {
         const a = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(12, loss), 5));
         const b = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(12, loss), 5));
         check(a.equals(b), `${label}: two runs on the same input and seed differ`);
       });
-      add('out', `${label}: with a spare output buffer (\`out\`) the same bytes, and \`out\` comes back as the main output or not at all`, async () => {
-        const fx = makeFixture(16, loss);
-        const without = await runMethod(plugin, m.stage, m.impl, m.options, fx, 3);
-        const rows = fx.T;
-        const cols = m.stage === 'optimize' ? fx.p : fx.d;
-        const out = { rows, cols, data: new Float64Array(rows * cols) };
-        const input = { ...(inputFor(m.stage, m.options, fx) as Record<string, unknown>), out };
-        const withOut = await runMethod(plugin, m.stage, m.impl, m.options, fx, 3, input);
-        const main = mainOutput(m.stage, withOut).data;
-        for (const [path, v] of typedArrays(withOut, 'output'))
-          check(v === main || v.buffer !== out.data.buffer, `${label}: returned the spare buffer \`out\` (or a view of it) as ${path}; return it as the main output or not at all`);
-        check(bytes(m.stage, withOut).equals(bytes(m.stage, without)), `${label}: given a spare output buffer \`out\`, the result differs from the call without it (fill every entry you return; \`out\` arrives as zeros)`);
-      });
+      if (m.impl.spareOutput)
+        add('out', `${label}: with a spare output buffer (\`out\`) the same bytes; \`out\` comes back as the main output or not at all, and is not kept`, async () => {
+          const fx = makeFixture(16, loss);
+          const without = await runMethod(plugin, m.stage, m.impl, m.options, fx, 3);
+          const spare = (): DenseMatrix => ({ rows: fx.T, cols: m.stage === 'optimize' ? fx.p : fx.d, data: new Float64Array(fx.T * (m.stage === 'optimize' ? fx.p : fx.d)) });
+          const call = (out: DenseMatrix) => runMethod(plugin, m.stage, m.impl, m.options, fx, 3, { ...(inputFor(m.stage, m.options, fx) as Record<string, unknown>), out });
+          const first = spare();
+          const withOut = await call(first);
+          const main = mainOutput(m.stage, withOut).data;
+          for (const [path, v] of typedArrays(withOut, 'output'))
+            check(v === main || v.buffer !== first.data.buffer, `${label}: returned the spare buffer \`out\` (or a view of it) as ${path}; return it as the main output or not at all`);
+          check(bytes(m.stage, withOut).equals(bytes(m.stage, without)), `${label}: given a spare output buffer \`out\`, the result differs from the call without it (fill every entry you return; \`out\` arrives as zeros)`);
+          // the engine hands that memory to later stages: a later call must neither return it nor read it
+          const second = await call(spare());
+          check(mainOutput(m.stage, second).data.buffer !== first.data.buffer, `${label}: returned the \`out\` of an earlier call; a spare buffer belongs to the engine once run returns`);
+          first.data.fill(NaN);
+          const third = await call(spare());
+          check(bytes(m.stage, third).equals(bytes(m.stage, without)), `${label}: its result changed when the \`out\` of an earlier call was overwritten (it kept that memory)`);
+        });
       add('isolation', `${label}: no state leaks between calls`, async () => {
         const first = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(13, loss)));
         await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(14, loss, 7, 3, 30));

@@ -6,6 +6,7 @@ import { outputMatrix, type FuseInput, type FuseOutput, type StageMethod } from 
  * undo it: 1ᵀ(I + αL)⁻¹ = 1ᵀ, so the mean of C equals the mean of B.)
  */
 export const fuseIdentity: StageMethod<FuseInput, FuseOutput> = {
+  spareOutput: true,
   description: 'E_t = C_t: each task is pulled towards its own propagated weights.',
   options: {},
   run(input) {

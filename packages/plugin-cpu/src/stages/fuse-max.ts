@@ -3,6 +3,7 @@ import { reduceFuse, scopeOption } from './fuse-common.js';
 
 /** Element-wise maximum. */
 export const fuseMax: StageMethod<FuseInput, FuseOutput> = {
+  spareOutput: true,
   description: 'Element-wise maximum of the propagated weights.',
   options: scopeOption,
   run(input, options) {

@@ -4,6 +4,7 @@ import { reduceFuse, scopeOption } from './fuse-common.js';
 /** E = mean of C's rows (global), or of each task's neighbours' rows (per-task). With propagate identity and
  * optimize this is mean-regularized multi-task learning (Evgeniou & Pontil 2004). */
 export const fuseMean: StageMethod<FuseInput, FuseOutput> = {
+  spareOutput: true,
   description: 'Element-wise mean of the propagated weights (global, or over each task\'s neighbours).',
   options: scopeOption,
   run(input, options) {

@@ -3,6 +3,7 @@ import { reduceFuse, scopeOption } from './fuse-common.js';
 
 /** Element-wise median (mean of the two middle values for an even count). */
 export const fuseMedian: StageMethod<FuseInput, FuseOutput> = {
+  spareOutput: true,
   description: 'Element-wise median of the propagated weights (robust to outlying tasks).',
   options: scopeOption,
   run(input, options) {

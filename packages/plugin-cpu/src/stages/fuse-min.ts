@@ -3,6 +3,7 @@ import { reduceFuse, scopeOption } from './fuse-common.js';
 
 /** Element-wise minimum. */
 export const fuseMin: StageMethod<FuseInput, FuseOutput> = {
+  spareOutput: true,
   description: 'Element-wise minimum of the propagated weights.',
   options: scopeOption,
   run(input, options) {

@@ -12,6 +12,7 @@ import { neighbours } from './fuse-common.js';
  *   `edges` this is graph-regularized MTL: λ·Σ_t deg_t‖w_t − E_t‖² has the gradient of λ·tr(WᵀLW).
  */
 export const fuseWeightedMean: StageMethod<FuseInput, FuseOutput> = {
+  spareOutput: true,
   description: 'Weighted mean (weights: task sizes, relation degree, given values, or edge weights only).',
   options: standardOptions.weightedMeanOptions,
   run(input, options) {

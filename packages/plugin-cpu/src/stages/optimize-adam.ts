@@ -49,6 +49,7 @@ export function solveAdam(item: TaskItem): TaskResult {
  * the task's own seeded stream).
  */
 export const optimizeAdam: StageMethod<OptimizeInput, OptimizeOutput> = {
+  spareOutput: true,
   description: 'Adam (full-batch by default, or mini-batches with seeded shuffling).',
   blockLambdas: true,
   tiedBlocks: true,

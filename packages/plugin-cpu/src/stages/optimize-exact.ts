@@ -208,6 +208,7 @@ function choleskySolves(block: FactorBlock, rhs: Float64Array, T: number, P: num
  * tasks live on other machines (a resident executor) each task's solve goes to them instead.
  */
 export const optimizeExact: StageMethod<OptimizeInput, OptimizeOutput> = {
+  spareOutput: true,
   description: 'Exact solution of the normal equations (squared loss only; Cholesky).',
   blockLambdas: true,
   losses: ['squared'],

@@ -46,6 +46,7 @@ export function solveGd(item: TaskItem): TaskResult {
  * where the loss's curvature is unbounded (Poisson) or the model is not linear.
  */
 export const optimizeGd: StageMethod<OptimizeInput, OptimizeOutput> = {
+  spareOutput: true,
   description: 'Full-batch gradient descent (step 1/L by default, or a backtracking search when L is unbounded).',
   blockLambdas: true,
   tiedBlocks: true,

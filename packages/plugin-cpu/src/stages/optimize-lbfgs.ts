@@ -85,6 +85,7 @@ export function solveLbfgs(item: TaskItem): TaskResult {
 
 /** L-BFGS for any loss and model: what a scikit-learn user expects for logistic regression. */
 export const optimizeLbfgs: StageMethod<OptimizeInput, OptimizeOutput> = {
+  spareOutput: true,
   description: 'L-BFGS with a backtracking Armijo line search (robust to an overflowing loss); any loss and model.',
   blockLambdas: true,
   tiedBlocks: true,

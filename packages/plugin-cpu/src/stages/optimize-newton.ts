@@ -104,6 +104,7 @@ export function solveNewton(item: TaskItem): TaskResult {
 
 /** Newton's method for linear models with a twice-differentiable loss and few parameters. */
 export const optimizeNewton: StageMethod<OptimizeInput, OptimizeOutput> = {
+  spareOutput: true,
   description: `Damped Newton's method (Cholesky of the p×p Hessian, p ≤ ${NEWTON_MAX_PARAMETERS}); linear models, losses with a curvature.`,
   blockLambdas: true,
   losses: 'any',

@@ -46,6 +46,7 @@ export function solveSgd(item: TaskItem): TaskResult {
  * Step size lr_k = lr / (1 + decay·k) at epoch k.
  */
 export const optimizeSgd: StageMethod<OptimizeInput, OptimizeOutput> = {
+  spareOutput: true,
   description: 'Mini-batch SGD with seeded shuffling and a decaying step.',
   blockLambdas: true,
   losses: 'any',

@@ -2,6 +2,7 @@ import { outputMatrix, type PropagateInput, type PropagateOutput, type StageMeth
 
 /** C = B: no propagation (the relation is used by fuse only, if at all). */
 export const propagateIdentity: StageMethod<PropagateInput, PropagateOutput> = {
+  spareOutput: true,
   description: 'C = B: pass the task weights through unchanged.',
   options: {},
   run(input) {
