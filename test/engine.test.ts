@@ -375,7 +375,7 @@ describe('relation facts', () => {
 });
 
 describe('spare output buffers (a stage input\'s `out`)', () => {
-  type Call = { stage: string; round: number; given: boolean; zeros: boolean; aliasesInput: boolean; returned: boolean };
+  type Call = { stage: string; round: number; given: boolean; zeros: boolean; aliasesInput: boolean; returned: boolean; memory?: ArrayBufferLike };
   const cpu = cpuPlugin.stages;
   /** plugin-cpu's methods behind a backend that records every `out` it is handed and checks it against the inputs. */
   function watching(calls: Call[], misbehave?: 'inputs' | 'views'): Plugin {
@@ -395,7 +395,7 @@ describe('spare output buffers (a stage input\'s `out`)', () => {
           }
           const result = (await (m.run as (...a: unknown[]) => unknown)(input, options, ctx)) as Record<string, { data: Float64Array }>;
           if (ctx.purpose === 'stage')
-            calls.push({ stage, round: ctx.round, given: !!out, zeros, aliasesInput: !!out && arrays.includes(out.data), returned: !!out && result[outKey]!.data === out.data });
+            calls.push({ stage, round: ctx.round, given: !!out, zeros, aliasesInput: !!out && arrays.includes(out.data), returned: !!out && result[outKey]!.data === out.data, ...(out ? { memory: out.data.buffer } : {}) });
           return result;
         },
       };
@@ -467,7 +467,11 @@ rounds: 12
       // its own and does not declare it); after the first rounds the same few arrays go round
       expect(calls.every((c) => (c.stage === 'propagate' && /laplacian/.test(what) ? !c.given : c.given && c.returned))).toBe(true);
       expect(calls.length).toBeGreaterThan(20);
-      expect(new Set(calls.map((c) => c.memory).filter(Boolean)).size).toBeLessThanOrEqual(8);
+      // plain rounds: 38 calls write into at most 8 arrays (with acceleration Anderson's history keeps its points, and
+      // a relation learner may keep the weights, so more are live at a time; the bytes are what those runs check)
+      const memories = new Set(calls.map((c) => c.memory).filter(Boolean));
+      expect(memories.size).toBeGreaterThan(0);
+      if (/plain rounds/.test(what)) expect(memories.size).toBeLessThanOrEqual(8);
       expect(calls.every((c) => c.zeros && !c.aliasesInput)).toBe(true);
       // with a store that keeps the outputs, nothing is handed out and nothing it holds changes afterwards
       calls.length = 0;

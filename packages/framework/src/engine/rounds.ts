@@ -201,6 +201,8 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
   let xTargets: Targets | undefined;
   let W = B;
   let usedE = B;
+  /** The output of the previous round (for the spare buffers). */
+  let previousG: DenseMatrix | undefined;
   let prevObjective: number | undefined;
   let converged = false;
   let convergedAt: number | null = null;
@@ -414,14 +416,17 @@ export async function runRounds(ctx: RoundContext, B: DenseMatrix): Promise<Roun
     if (last) break;
     xTargets = nextOwn && atW ? atW : undefined;
     if (spare) {
-      // what this round made and the next one does not use: its propagated weights, the previous round's targets,
-      // its own input (unless a relation learner may keep it), and the targets at g when the next round starts elsewhere
-      const dead = [own.C.data, previousE.data, ctx.relearn ? undefined : x.data];
+      // what this round made and the next one does not use: its propagated weights, the previous round's targets, its
+      // own input and the previous round's output (unless a relation learner may keep them; under acceleration the
+      // input is a mixed point and the output stays in Anderson's history until it drops out, which \`live\` says), and
+      // the targets at g when the next round starts elsewhere
+      const dead = [own.C.data, previousE.data, ctx.relearn ? undefined : x.data, ctx.relearn ? undefined : previousG?.data];
       if (atW && atW !== xTargets) dead.push(atW.C.data, atW.E.data);
       const live: (ArrayBufferView | undefined)[] = [next.data, g.data, B.data, usedE.data, xTargets?.C.data, xTargets?.E.data, xTargets?.c, rel.A.data, ...Object.values(rel.extra).map((m) => m.data)];
       for (const q of accel?.snapshot().points ?? []) live.push(q.x, q.g);
       spare.give(dead, live);
     }
+    previousG = g;
     x = next;
     step = nextStep;
     if (snapshots) await saveState();

@@ -149,9 +149,18 @@ export class WorkerExecutor implements TaskExecutor {
       try {
         worker.postMessage({ id, module: work.entry!.module, name: work.entry!.export, items, offset });
       } catch (e) {
-        // items that cannot be cloned for the thread (a function, a class instance with private state)
+        // items that cannot be cloned for the thread (a function, a class instance with private state): name the first
+        // such item (found only on this path)
         settle();
-        reject(new TaskFailure(offset, work.name, e));
+        const bad = items.findIndex((item) => {
+          try {
+            structuredClone(item);
+            return false;
+          } catch {
+            return true;
+          }
+        });
+        reject(new TaskFailure(offset + Math.max(0, bad), work.name, e));
       }
     });
   }

@@ -152,8 +152,8 @@ function mainOutput(stage: StageName, out: unknown): DenseMatrix {
 }
 
 function bytes(stage: StageName, out: unknown): Buffer {
-  const main = Buffer.from(mainOutput(stage, out).data.buffer.slice(0));
-  return stage === 'fuse' ? Buffer.concat([main, Buffer.from((out as FuseOutput).penaltyWeights.buffer.slice(0))]) : main;
+  const main = Buffer.from(bytesOf(mainOutput(stage, out).data));
+  return stage === 'fuse' ? Buffer.concat([main, Buffer.from(bytesOf((out as FuseOutput).penaltyWeights))]) : main;
 }
 
 /** Every check of the kit for `plugin`, to run with any test runner. */
@@ -244,12 +244,16 @@ export function conformanceChecks(opts: ConformanceOptions): ConformanceCheck[] 
           for (const [path, v] of typedArrays(withOut, 'output'))
             check(v === main || v.buffer !== first.data.buffer, `${label}: returned the spare buffer \`out\` (or a view of it) as ${path}; return it as the main output or not at all`);
           check(bytes(m.stage, withOut).equals(bytes(m.stage, without)), `${label}: given a spare output buffer \`out\`, the result differs from the call without it (fill every entry you return; \`out\` arrives as zeros)`);
-          // the engine hands that memory to later stages: a later call must neither return it nor read it
-          const second = await call(spare());
-          check(mainOutput(m.stage, second).data.buffer !== first.data.buffer, `${label}: returned the \`out\` of an earlier call; a spare buffer belongs to the engine once run returns`);
+          // the engine hands that memory to later stages as soon as it is done with the result: a later call must
+          // neither return it, nor read it, nor write into it
           first.data.fill(NaN);
-          const third = await call(spare());
-          check(bytes(m.stage, third).equals(bytes(m.stage, without)), `${label}: its result changed when the \`out\` of an earlier call was overwritten (it kept that memory)`);
+          const secondOut = spare();
+          const second = await call(secondOut);
+          check(mainOutput(m.stage, second).data.buffer !== first.data.buffer, `${label}: returned the \`out\` of an earlier call; a spare buffer belongs to the engine once run returns`);
+          check(bytes(m.stage, second).equals(bytes(m.stage, without)), `${label}: its result changed when the \`out\` of an earlier call was overwritten (it kept that memory)`);
+          secondOut.data.fill(NaN);
+          await call(spare());
+          check([first, secondOut].every((o) => o.data.every(Number.isNaN)), `${label}: wrote into the \`out\` of an earlier call (it kept that memory)`);
         });
       add('isolation', `${label}: no state leaks between calls`, async () => {
         const first = bytes(m.stage, await runMethod(plugin, m.stage, m.impl, m.options, makeFixture(13, loss)));
