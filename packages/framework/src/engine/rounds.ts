@@ -66,8 +66,8 @@ export interface RoundContext {
   test(W: DenseMatrix): Metrics;
   phase(label: string): void;
   /**
-   * Whether nothing can hold a stage's outputs after the loop is done with them (no stage store): then the loop
-   * hands its dead T×p arrays back to the stages as `out` (see {@link SpareBuffers}).
+   * Whether nothing can hold a stage's outputs after the loop is done with them (no stage store): then methods with
+   * `spareOutput` get an engine-owned `out`, and the loop reuses that memory once it is dead (see {@link SpareBuffers}).
    */
   recycle?: boolean;
 }
