@@ -74,11 +74,14 @@ describe('completed runs are verified against their manifest', () => {
 
   it('an interrupted run verifies its checkpoints against their checkpoint.json', () => {
     const { dir, spec } = project();
-    cli(['run', spec], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '40' } });
+    // killed late enough that the committer has made the first checkpoints durable (it may trail by a few)
+    cli(['run', spec], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '80' } });
     const ok = cli(['runs', 'verify', 'crash-1'], { cwd: dir });
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^run runs\/crash-1 \(interrupted: no final outputs yet; checkpoints checked against their checkpoint\.json\)/);
-    flipByte(join(dir, 'runs', 'crash-1', 'checkpoints', 'init', 'B.npy'));
+    const root = join(dir, 'runs', 'crash-1', 'checkpoints');
+    expect(existsSync(join(root, 'init', 'checkpoint.json'))).toBe(true);
+    flipByte(join(root, 'init', 'B.npy'));
     const bad = cli(['runs', 'verify', 'crash-1'], { cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error CHECKPOINT_CORRUPT: checkpoint file ".*checkpoints\/init\/B\.npy" is corrupted/);
@@ -163,9 +166,10 @@ describe('disk', () => {
       expect(crashed.signal, `write ${n}: ${crashed.stderr}`).toBe('SIGKILL');
       const run = join(dir, out, 'crash-1');
       const ids = readdirSync(join(run, 'checkpoints')).filter((i) => existsSync(join(run, 'checkpoints', i, 'checkpoint.json'))); // committed ones
-      // older rounds are gone as the run advances: at most one state, and no round before it
-      const states = ids.filter((i) => i.endsWith('-state'));
-      expect(states.length).toBeLessThanOrEqual(1);
+      // older rounds are gone as the run advances: no round before the older of at most two states (the committer
+      // deletes the rounds a state replaces once that state is durable; a kill in between leaves both)
+      const states = ids.filter((i) => i.endsWith('-state')).sort();
+      expect(states.length).toBeLessThanOrEqual(2);
       if (states.length) {
         resumedFromState++;
         const r = Number(states[0]!.slice(1, 5));

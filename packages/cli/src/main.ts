@@ -528,12 +528,13 @@ function report(e: unknown, io: Io): number {
 
 /**
  * Ctrl-C (SIGINT) while a run, resume or sweep writes `dir`: one line saying how to go on, exit code 130. The folder
- * is left as a kill would leave it, which resume handles: every file is written synchronously and atomically, so the
- * handler (it runs between two writes) never leaves one half-written, and the manifest stays `running`. Returns the
- * function that removes the handler.
+ * is left as a kill would leave it, which resume handles: the handler runs between two writes, so none is left
+ * half-written; it first waits for the checkpoint committer (the checkpoints saved so far become durable, a few
+ * milliseconds), and the manifest stays `running`. Returns the function that removes the handler.
  */
 function onInterrupt(io: Io, dir: string, release?: () => void): () => void {
   const handler = (): void => {
+    fw.waitForCommits();
     release?.();
     io.stderr.write(`${io.stderr.isTTY ? '\n' : ''}interrupted; resume with: weightshare resume ${dir}\n`);
     process.exit(130);

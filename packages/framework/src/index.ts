@@ -49,6 +49,7 @@ export { matrixCsv } from './output.js';
 export { encodeNpy, decodeNpy } from './store/npy.js';
 export { sha256, matrixHash, jsonHash, canonicalJson } from './store/hash.js';
 export { FolderStore, CacheStore, nullStore, readCheckpoint, writeCheckpoint, type StageStore, type StoredStage, type StageSource, type CheckpointRecord } from './store/stage-store.js';
+export { waitForCommits } from './store/committer.js';
 export { RunFolder, listRuns, scanRuns, specInputs, MANIFEST_FORMAT, type Manifest } from './store/run-folder.js';
 export { acquireLock, processAlive } from './store/lock.js';
 export { pruneCache, removeDeadTemps, type PruneReport } from './store/cache.js';

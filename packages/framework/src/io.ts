@@ -75,14 +75,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
       /* none */
     }
     fd = openSync(tmp, 'wx');
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    if (crashAt > 0 && ++writes === crashAt) {
-      writeSync(fd, buf, 0, buf.length >> 1);
-      fsyncSync(fd);
-      process.kill(process.pid, 'SIGKILL');
-    }
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    writeAll(fd, data);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
@@ -95,6 +88,47 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     } catch {
       /* nothing to clean */
     }
+    throw outputError(path, e);
+  }
+}
+
+/** Writes all of `data` at the file's start; the crash test's kill point (see WEIGHTSHARE_CRASH_AT_WRITE). */
+function writeAll(fd: number, data: string | Uint8Array): void {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (crashAt > 0 && ++writes === crashAt) {
+    writeSync(fd, buf, 0, buf.length >> 1);
+    fsyncSync(fd);
+    process.kill(process.pid, 'SIGKILL');
+  }
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+/**
+ * Writes `data` as a new file `path` without waiting for the disk: whatever was at that name (a file of an earlier
+ * attempt, a planted symbolic link) is removed first, never written through. For files nobody reads until a later
+ * commit point makes them part of something (a checkpoint's matrices before its checkpoint.json), which fsyncs them
+ * first: with `keepOpen` the file stays open and its descriptor is returned for that (the caller closes it).
+ * `inNewFolder`: the folder was just created by this process, so the name is free (nothing is removed first).
+ * @throws WeightshareError OUTPUT_ERROR
+ */
+export function writeFileUnsynced(path: string, data: string | Uint8Array, keepOpen = false, inNewFolder = false): number | undefined {
+  let fd: number | undefined;
+  try {
+    // (in a folder this process just made there is nothing to remove; 'wx' still refuses anything found)
+    if (!inNewFolder)
+      try {
+        unlinkSync(path);
+      } catch {
+        /* none */
+      }
+    fd = openSync(path, 'wx');
+    writeAll(fd, data);
+    if (keepOpen) return fd;
+    closeSync(fd);
+    return undefined;
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
     throw outputError(path, e);
   }
 }
@@ -139,7 +173,8 @@ export function linkFileAtomic(existing: string, path: string): boolean {
   return true;
 }
 
-function fsyncDir(dir: string): void {
+/** Makes folder `dir`'s entries durable, where the filesystem allows fsync on folders. */
+export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');

@@ -123,7 +123,16 @@ export function createRunContainer(loaded: LoadedSpec, registry: PluginRegistry,
 export async function runPipeline(loaded: LoadedSpec, registry: PluginRegistry, options: RunOptions = {}): Promise<RunOutcome> {
   const c = createRunContainer(loaded, registry, options);
   try {
-    return await c.resolve<Engine>(TOKENS.Engine).run();
+    let outcome: RunOutcome;
+    try {
+      outcome = await c.resolve<Engine>(TOKENS.Engine).run();
+    } catch (e) {
+      // the stages done before the failure stay checkpoints to resume from: their commits finish first
+      await options.store?.flush?.().catch(() => {});
+      throw e;
+    }
+    await options.store?.flush?.(); // every checkpoint durable before the caller completes the run folder
+    return outcome;
   } finally {
     (options.progress ?? silentProgress).end();
     await c.dispose();

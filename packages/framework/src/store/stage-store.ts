@@ -8,11 +8,12 @@
  * written last (atomically), so a checkpoint either exists completely or not at all; every `.npy` is verified
  * against its SHA-256 before use.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { checkpointCorrupt, outputError } from '../errors.js';
-import { readRegularFile, writeFileAtomic } from '../io.js';
+import { fsyncDir, readRegularFile, writeFileAtomic, writeFileUnsynced } from '../io.js';
+import { CommitQueue } from './committer.js';
 import { allFinite, type DenseMatrix } from '../math/dense.js';
 import { removeDeadTemps, touchEntry } from './cache.js';
 import { sha256 } from './hash.js';
@@ -62,6 +63,11 @@ export interface StageStore {
    * stage without its key (the hashes of every input: a few MiB hashed per stage on bigger data).
    */
   holds?(id: string): boolean;
+  /**
+   * Resolves when everything saved so far is durable (a store may commit checkpoints in the background while the run
+   * goes on); rejects with the first write that failed. `runPipeline` awaits it before it returns or throws.
+   */
+  flush?(): Promise<void>;
 }
 
 /** A store that keeps nothing (runs that write no output). */
@@ -81,18 +87,33 @@ export interface CheckpointRecord {
   json: Record<string, unknown>;
 }
 
-/** Writes a checkpoint folder: the .npy files, then checkpoint.json as the commit point. */
-export function writeCheckpoint(dir: string, id: string, key: string, stage: StoredStage, dtype: 'float64' | 'float32' = 'float64'): CheckpointRecord {
-  mkdirSync(dir, { recursive: true });
+/** A checkpoint's files as bytes, and its record (checkpoint.json). */
+function encodeCheckpoint(id: string, key: string, stage: StoredStage, dtype: 'float64' | 'float32'): { record: CheckpointRecord; bytes: [string, Buffer][]; json: string } {
   const files: CheckpointRecord['files'] = {};
+  const bytes: [string, Buffer][] = [];
   for (const [name, m] of Object.entries(stage.matrices)) {
-    const bytes = encodeNpy(m, dtype);
-    writeFileAtomic(join(dir, `${name}.npy`), bytes);
-    files[name] = { file: `${name}.npy`, sha256: sha256(bytes), shape: [m.rows, m.cols] };
+    const b = encodeNpy(m, dtype);
+    bytes.push([`${name}.npy`, b]);
+    files[name] = { file: `${name}.npy`, sha256: sha256(b), shape: [m.rows, m.cols] };
   }
   const record: CheckpointRecord = { id, key, files, json: stage.json };
-  writeFileAtomic(join(dir, 'checkpoint.json'), JSON.stringify(record, null, 1) + '\n');
+  return { record, bytes, json: JSON.stringify(record, null, 1) + '\n' };
+}
+
+/** Writes a checkpoint folder: the .npy files, then checkpoint.json as the commit point (each durable before the next). */
+export function writeCheckpoint(dir: string, id: string, key: string, stage: StoredStage, dtype: 'float64' | 'float32' = 'float64'): CheckpointRecord {
+  mkdirSync(dir, { recursive: true });
+  const { record, bytes, json } = encodeCheckpoint(id, key, stage, dtype);
+  for (const [file, b] of bytes) writeFileAtomic(join(dir, file), b);
+  writeFileAtomic(join(dir, 'checkpoint.json'), json);
   return record;
+}
+
+/** A cache entry's folder, written complete under a private name and renamed into place (not fsynced: entries are checked when read). */
+function writeEntry(tmp: string, bytes: [string, Buffer][], json: string): void {
+  mkdirSync(tmp, { recursive: true });
+  for (const [file, b] of bytes) writeFileUnsynced(join(tmp, file), b);
+  writeFileUnsynced(join(tmp, 'checkpoint.json'), json);
 }
 
 /** A matrix file name inside a checkpoint folder: a plain name, never a path out of it. */
@@ -155,10 +176,17 @@ export function readCheckpoint(dir: string, shapes?: StageShapes): { record: Che
 /**
  * The store of one run folder, optionally backed by a shared cache folder.
  * Lookup order: the run's own checkpoint (resume), then the cache, else compute.
+ *
+ * Saving does not wait for the disk: `save` writes the checkpoint's files, with checkpoint.json under a temporary name,
+ * and the committer thread (`committer.ts`) makes them durable and renames checkpoint.json into place, in order, while
+ * the run goes on. A crash leaves every checkpoint complete or absent, as before; a kill loses at most the last few
+ * (the committer is never more than a few behind, and resume recomputes them to the same bytes). `flush`, which
+ * `runPipeline` awaits, returns when everything saved is durable; a commit that failed stops the run at its next save.
  */
 export class FolderStore implements StageStore {
   /** Every checkpoint this run has, in the order stages completed. */
   readonly records = new Map<string, CheckpointRecord>();
+  private readonly commits = new CommitQueue();
 
   constructor(
     private readonly runDir: string,
@@ -208,40 +236,74 @@ export class FolderStore implements StageStore {
     }
     if (!cached) return undefined;
     touchEntry(entry);
-    this.records.set(id, writeCheckpoint(this.writableDir(id), id, key, cached.stage));
+    this.checkpoint(id, encodeCheckpoint(id, key, cached.stage, 'float64'));
     return { stage: cached.stage, source: 'cached' };
   }
 
   discard(drop: (id: string) => boolean): void {
     const root = join(this.runDir, 'checkpoints');
     // every folder, not only this process's records: leftovers of a process killed while discarding go too
-    for (const id of existsSync(root) ? readdirSync(root) : []) {
-      if (!drop(id)) continue;
-      // checkpoint.json first: it is the commit point, so a kill half-way leaves no checkpoint, never a damaged one
-      rmSync(join(this.dir(id), 'checkpoint.json'), { force: true });
-      rmSync(this.dir(id), { recursive: true, force: true });
-      this.records.delete(id);
-    }
+    const ids = (existsSync(root) ? readdirSync(root) : []).filter(drop);
+    for (const id of ids) this.records.delete(id);
+    if (ids.length) this.commits.discard(ids.map((id) => this.dir(id)));
   }
 
   save(id: string, key: string, stage: StoredStage): void {
-    const record = writeCheckpoint(this.writableDir(id), id, key, stage);
-    this.records.set(id, record);
+    const encoded = encodeCheckpoint(id, key, stage, 'float64');
+    this.checkpoint(id, encoded);
     if (!this.cacheDir || !this.cached(id) || runOnly(id)) return;
     const entry = join(this.cacheDir, key);
     if (existsSync(join(entry, 'checkpoint.json'))) return;
-    // copy into a private folder, then rename it into place: concurrent runs never see half an entry
+    // written complete under a private name, then renamed into place: concurrent runs never see half an entry
     const tmp = join(this.cacheDir, `.tmp-${process.pid}-${threadId}-${key.slice(0, 16)}`);
     try {
       rmSync(tmp, { recursive: true, force: true });
-      mkdirSync(this.cacheDir, { recursive: true });
-      cpSync(this.dir(id), tmp, { recursive: true });
+      writeEntry(tmp, encoded.bytes, encoded.json);
       renameSync(tmp, entry);
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST' && code !== 'ENOTEMPTY') this.warn(`could not add stage ${id} to the cache (${(e as Error).message}); the run goes on.`);
     }
+  }
+
+  async flush(): Promise<void> {
+    this.commits.flush();
+  }
+
+  /** Writes stage `id`'s checkpoint into its folder, uncommitted, and hands it to the committer. */
+  private checkpoint(id: string, { record, bytes, json }: ReturnType<typeof encodeCheckpoint>): void {
+    this.commits.check(); // an earlier checkpoint could not be made durable: the run stops here
+    const dir = this.writableDir(id);
+    mkdirSync(dirname(dir), { recursive: true });
+    let fresh = true; // a folder made here is empty: nothing in it to replace
+    try {
+      mkdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw outputError(dir, e);
+      fresh = false;
+    }
+    // a checkpoint of another key in the folder (a resumed run recomputing a stage) stops being one, durably,
+    // before any of its files is replaced
+    if (!fresh)
+      try {
+        unlinkSync(join(dir, 'checkpoint.json'));
+        fsyncDir(dir);
+      } catch {
+        /* none */
+      }
+    const tmp = join(dir, `.checkpoint.json.tmp-${process.pid}`);
+    const files = [...bytes.map(([file]) => join(dir, file)), tmp];
+    const fds: number[] = []; // open until the committer has fsynced them
+    try {
+      bytes.forEach(([, b], i) => fds.push(writeFileUnsynced(files[i]!, b, true, fresh)!));
+      fds.push(writeFileUnsynced(tmp, json, true, fresh)!);
+    } catch (e) {
+      for (const fd of fds) closeSync(fd);
+      throw e;
+    }
+    this.records.set(id, record);
+    this.commits.commit({ dir, files, fds, tmp });
   }
 }
 
@@ -284,8 +346,8 @@ export class CacheStore implements StageStore {
     if (existsSync(join(entry, 'checkpoint.json'))) return;
     const tmp = join(this.cacheDir, `.tmp-${process.pid}-${threadId}-${this.counter++}`);
     try {
-      mkdirSync(this.cacheDir, { recursive: true });
-      writeCheckpoint(tmp, id, key, stage);
+      const { bytes, json } = encodeCheckpoint(id, key, stage, 'float64');
+      writeEntry(tmp, bytes, json);
       renameSync(tmp, entry);
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
