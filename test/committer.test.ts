@@ -19,10 +19,17 @@ const matrix = (rows: number, cols: number, seed: number) => ({ rows, cols, data
 describe('checkpoint committer', () => {
   it('after flush every saved checkpoint is committed and reads back its matrices; no temporary file is left', async () => {
     const run = scratch();
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    // the committer thread running (its own event loop holds descriptors too), then counted
+    const warm = new FolderStore(scratch(), null);
+    warm.save('init', 'k', { matrices: { B: matrix(2, 2, 0) }, json: {} });
+    await warm.flush();
+    const before = fds();
     const store = new FolderStore(run, null);
     const ids = Array.from({ length: 40 }, (_, k) => `r${String(k + 1).padStart(4, '0')}-fuse`);
     ids.forEach((id, k) => store.save(id, `key-${k}`, { matrices: { E: matrix(7, 3, k), c: matrix(1, 7, -k) }, json: { k } }));
     await store.flush();
+    expect(fds()).toBe(before); // every file closed again
     ids.forEach((id, k) => {
       const got = readCheckpoint(join(run, 'checkpoints', id), { E: [7, 3], c: [1, 7] });
       expect(got?.record.key).toBe(`key-${k}`);

@@ -168,9 +168,9 @@ describe('weightshare run --executor redis://', () => {
     const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1000));
     await settle();
     const before = w.output().length;
-    // killed at its 26th write, in the third round: the committer may trail by up to 8 checkpoints, so the first ones
-    // (the initial fits, whose jobs need not go out again) are committed; the rounds are not done
-    const crashed = cli(['run', 'spec.yaml', '--out', 'out', '--no-cache', '--executor', server.url, '--queue', q], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '26' } });
+    // killed at its 33rd write, in the fourth of six rounds: 13 checkpoints are saved by then and the committer trails
+    // by at most 8, so the first ones (the initial fits, whose jobs need not go out again) are committed
+    const crashed = cli(['run', 'spec.yaml', '--out', 'out', '--no-cache', '--executor', server.url, '--queue', q], { cwd: dir, env: { WEIGHTSHARE_CRASH_AT_WRITE: '33' } });
     expect(crashed.signal).toBe('SIGKILL');
     const d = runDir(join(dir, 'out'));
     const resumed = cli(['resume', d, '--executor', server.url, '--queue', q, '--no-cache'], { cwd: dir });

@@ -29,7 +29,7 @@ export interface PendingCheckpoint {
   tmp: string;
 }
 
-type Job = { kind: 'commit'; checkpoint: PendingCheckpoint } | { kind: 'discard'; dirs: string[] } | { kind: 'sync' };
+type Job = { kind: 'commit'; checkpoint: PendingCheckpoint } | { kind: 'discard'; dirs: string[] } | { kind: 'sync' } | { kind: 'found'; dir: string };
 type Message = { seq: number; store: number } & Job;
 
 /** A failed commit, reported to the store that posted it. */
@@ -50,7 +50,7 @@ const done = new Int32Array(workerData.done);
 const { port, results } = workerData;
 const queue = [];
 const failed = new Set();
-/** Folders whose checkpoint.json was renamed in and not yet fsynced since. */
+/** Folders whose checkpoint.json was renamed in and not yet fsynced since (or that a resumed run found). */
 const renamed = new Set();
 let running = false;
 function syncFd(fd) {
@@ -84,12 +84,14 @@ async function commit(group) {
     }
   }));
   const live = group.filter((m) => !failed.has(m.store));
-  // 2. their folder entries, then 3. the commit points, in order (made durable by the next sync: before a deletion
-  // and at the end of the run)
+  // 2. their folder entries, then 3. the commit points, in order
   await Promise.all(live.map((m) => syncDir(m.checkpoint.dir)));
   for (const m of live) {
+    if (failed.has(m.store)) continue;
     try { renameSync(m.checkpoint.tmp, join(m.checkpoint.dir, 'checkpoint.json')); renamed.add(m.checkpoint.dir); } catch (e) { fail(m.store, m.checkpoint.tmp, e); }
   }
+  // 4. the renames durable
+  await syncRenamed();
 }
 async function drain() {
   running = true;
@@ -98,6 +100,12 @@ async function drain() {
     let i = 0;
     while (i < batch.length) {
       const m = batch[i];
+      if (m.kind === 'found') {
+        i++;
+        renamed.add(m.dir); // synced with the next commits
+        publish(m.seq);
+        continue;
+      }
       if (m.kind === 'sync') {
         i++;
         await syncRenamed();
@@ -128,6 +136,7 @@ async function drain() {
   }
   running = false;
 }
+Atomics.store(done, 2, 1); // started
 function start() {
   drain().catch((e) => {
     // a bug here, not a failed write: the saving thread must not wait for this thread any more
@@ -143,8 +152,8 @@ port.on('message', (m) => { queue.push(m); if (!running) start(); });
 const MAX_BEHIND = 8;
 
 class Committer {
-  /** [the last message done, 1 when the committer stopped on a bug] */
-  private readonly done = new Int32Array(new SharedArrayBuffer(8));
+  /** [the last message done, 1 when the committer stopped on a bug, 1 once its thread runs] */
+  private readonly done = new Int32Array(new SharedArrayBuffer(12));
   private readonly port: MessagePort;
   private readonly results: MessagePort;
   private readonly failures = new Map<number, Failure>();
@@ -176,14 +185,21 @@ class Committer {
 
   /** Blocks this thread until message `seq` is done (the committer never waits for this thread). */
   waitFor(seq: number): void {
+    const since = performance.now();
     for (let d = Atomics.load(this.done, 0); d < seq; d = Atomics.load(this.done, 0)) {
-      if (Atomics.load(this.done, 1)) throw new Error(`the checkpoint committer stopped: ${this.failure(-1)?.message ?? 'unknown error'}`);
+      if (this.dead()) throw new Error(`the checkpoint committer stopped: ${this.failure(-1)?.message ?? 'its thread did not start within a minute'}`);
+      if (!Atomics.load(this.done, 2) && performance.now() - since > 60_000) Atomics.store(this.done, 1, 1);
       Atomics.wait(this.done, 0, d, 1000);
     }
   }
 
+  /** Whether the committer stopped on a bug (or its thread never started): nothing posted gets done any more. */
+  dead(): boolean {
+    return Atomics.load(this.done, 1) === 1;
+  }
+
   waitAll(): void {
-    this.waitFor(this.seq);
+    this.waitFor(this.post(0, { kind: 'sync' }));
   }
 
   failure(store: number): Failure | undefined {
@@ -230,24 +246,39 @@ export class CommitQueue {
   /** Descriptors of posted checkpoints, closed here once the committer is done with them. */
   private open: { seq: number; fds: number[] }[] = [];
 
+  /** Closes the descriptors of the messages up to `upTo` (all of them once the committer stopped). */
   private closeDone(upTo: number): void {
     let k = 0;
-    while (k < this.open.length && this.open[k]!.seq <= upTo) for (const fd of this.open[k++]!.fds) closeSync(fd);
-    if (k) this.open.splice(0, k);
+    while (k < this.open.length && this.open[k]!.seq <= upTo) k++;
+    for (const { fds } of this.open.splice(0, k))
+      for (const fd of fds)
+        try {
+          closeSync(fd);
+        } catch {
+          /* (never retried: the number may belong to another file by now) */
+        }
   }
 
   /** Throws the first commit of this queue that failed (an OUTPUT_ERROR naming the file). */
   check(): void {
     const c = this.committer();
-    if (c) this.closeDone(c.doneUpTo());
+    if (c) this.closeDone(c.dead() ? Infinity : c.doneUpTo());
     const f = c?.failure(this.id);
     if (f) throw outputError(f.path, Object.assign(new Error(f.message), f.code ? { code: f.code } : {}));
+    if (c?.dead()) throw new Error(`the checkpoint committer stopped: ${c.failure(-1)?.message ?? 'its thread did not start'}`);
   }
 
   commit(checkpoint: PendingCheckpoint): void {
     const c = this.committer();
-    if (c) this.open.push({ seq: c.post(this.id, { kind: 'commit', checkpoint }), fds: checkpoint.fds });
-    else commitNow(checkpoint);
+    if (!c) return commitNow(checkpoint);
+    const entry = { seq: Infinity, fds: checkpoint.fds };
+    this.open.push(entry); // before posting: a post that throws (waiting for a stopped committer) still closes them
+    entry.seq = c.post(this.id, { kind: 'commit', checkpoint });
+  }
+
+  /** Checkpoints a resumed run found: made durable with this run's (their renames may not have been). */
+  resumed(dir: string): void {
+    this.committer()?.post(this.id, { kind: 'found', dir });
   }
 
   discard(dirs: string[]): void {
@@ -259,8 +290,11 @@ export class CommitQueue {
   /** Waits until everything posted is durable; throws the first failure. */
   flush(): void {
     const c = this.committer();
-    if (c) c.waitFor(c.post(this.id, { kind: 'sync' }));
-    this.check(); // (closes every descriptor left)
+    try {
+      if (c) c.waitFor(c.post(this.id, { kind: 'sync' }));
+    } finally {
+      this.check(); // (closes every descriptor left)
+    }
   }
 }
 

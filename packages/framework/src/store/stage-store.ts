@@ -222,6 +222,7 @@ export class FolderStore implements StageStore {
     const own = readCheckpoint(this.dir(id), shapes); // a corrupted checkpoint of this run is an error, never skipped
     if (own && own.record.key === key) {
       this.records.set(id, own.record);
+      this.commits.resumed(this.dir(id));
       return { stage: own.stage, source: 'resumed' };
     }
     if (!this.cacheDir || !this.cached(id) || runOnly(id)) return undefined;
