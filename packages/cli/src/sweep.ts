@@ -226,6 +226,7 @@ export interface RemotePool {
 
 export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, log: (line: string) => void, plugins: PluginLoading = {}, progress?: SweepProgress, remote?: RemotePool): Promise<SweepSummary> {
   const release = acquireLock(dir);
+  const threads = jobs > 1 ? new JobThreads(jobs) : undefined; // (started on first use: with --executor only the refits run here)
   try {
     mkdirSync(join(dir, 'jobs'), { recursive: true });
     const specText = readFileSync(join(dir, 'spec.source.yaml'), 'utf8');
@@ -277,7 +278,7 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
         tick(r.key);
         log(`  ${r.key}: ${r.ok ? `${plan.metric} ${score(r, plan.metric, plan.sweep.model).toPrecision(6)}` : `failed (${r.error.code})`}`);
       };
-      await (remote ? remote.run(todo, onResult) : runPool(todo, jobs, onResult));
+      await (remote ? remote.run(todo, onResult) : runPool(todo, threads, onResult));
     };
     /** Per split: the job key that scores each candidate (its last rung), and each rung's scores. */
     const lastKey = plan.splits.map(() => new Map<number, string>());
@@ -317,7 +318,7 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
     });
     const refits: SweepJob[] = plan.splits.map((s, i) => ({ key: `${label(s)}-refit`, ...base(s, [...plan.candidates[chosen[i]!]!.set, ...(rungCount ? [`${plan.sweep.budget!.path}=${plan.rungs!.at(-1)}`] : [])]), runOut: join(resolve(dir), 'refits', label(s)) }));
     finished += refits.filter((j) => done(j.key)).length;
-    await runPool(refits.filter((j) => !done(j.key)), jobs, (r) => {
+    await runPool(refits.filter((j) => !done(j.key)), threads, (r) => {
       record(r);
       tick(r.key);
       log(`  ${r.key}: ${r.ok ? `test ${plan.metric} ${score(r, plan.metric).toPrecision(6)}` : `failed (${r.error.code}: ${r.error.message})`}`);
@@ -345,6 +346,7 @@ export async function executeSweep(dir: string, plan: SweepPlan, jobs: number, l
     writeFileAtomic(join(dir, 'summary.md'), formatSweep(summary));
     return summary;
   } finally {
+    await threads?.close();
     release();
   }
 }
@@ -356,38 +358,83 @@ function score(r: JobResult, metric: string, model: string = 'shared'): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : NaN;
 }
 
-/** Runs jobs on `n` worker threads (in this thread when n = 1); `onResult` sees results as they come. */
-async function runPool(jobs: SweepJob[], n: number, onResult: (r: JobResult) => void): Promise<void> {
-  if (!jobs.length) return;
-  if (n <= 1) {
-    for (const j of jobs) onResult(await runJob(j));
-    return;
-  }
-  const queue = [...jobs];
-  const workers = Array.from({ length: Math.min(n, jobs.length) }, () => new Worker(new URL('./sweep-worker.js', import.meta.url)));
-  try {
+/** The outer split a job works on (its `split.column` assignment), or '' without one. */
+const splitOfJob = (job: SweepJob): string => job.set.findLast((a) => a.startsWith('split.column='))?.slice(13) ?? '';
+
+/**
+ * The worker threads of one sweep, kept from its validation fits to its refits: each thread loads the framework,
+ * compiles its hot code and prepares a split's rows once, not once per phase. A thread that becomes free takes the
+ * next job of the split it worked on last when one is left (its prepared rows are in its memory), else the first job
+ * of a split no other thread is on, else the first job: every split's rows are prepared by as few threads as the
+ * queue allows. (Threads of one process share its page tables, and first touches of memory from two threads at once
+ * cost several times more than from one on some machines: bench/RESULTS.md, "End to end".)
+ */
+class JobThreads {
+  private readonly workers: { w: Worker; split: string | undefined }[] = [];
+  constructor(private readonly n: number) {}
+
+  async run(jobs: SweepJob[], onResult: (r: JobResult) => void): Promise<void> {
+    while (this.workers.length < Math.min(this.n, jobs.length)) this.workers.push({ w: new Worker(new URL('./sweep-worker.js', import.meta.url)), split: undefined });
+    const queue = [...jobs];
+    const busy = new Set<string>();
+    const take = (last: string | undefined): SweepJob | undefined => {
+      let k = last === undefined ? -1 : queue.findIndex((j) => splitOfJob(j) === last);
+      if (k < 0) k = queue.findIndex((j) => !busy.has(splitOfJob(j)));
+      if (k < 0) k = queue.length ? 0 : -1;
+      return k < 0 ? undefined : queue.splice(k, 1)[0];
+    };
     await Promise.all(
-      workers.map(
-        (w) =>
+      this.workers.map(
+        (t) =>
           new Promise<void>((resolveWorker, reject) => {
-            const next = (): void => {
-              const job = queue.shift();
-              if (!job) return resolveWorker();
-              w.postMessage(job);
+            const stop = (): void => {
+              t.w.off('message', onMessage);
+              t.w.off('error', onError);
             };
-            w.on('message', (r: JobResult) => {
-              if (!r.ok && r.error.code === 'INTERNAL') return reject(new Error(r.error.message));
+            const next = (): void => {
+              if (t.split !== undefined) busy.delete(t.split);
+              const job = take(t.split);
+              if (!job) {
+                stop();
+                return resolveWorker();
+              }
+              t.split = splitOfJob(job);
+              busy.add(t.split);
+              t.w.postMessage(job);
+            };
+            const onMessage = (r: JobResult): void => {
+              if (!r.ok && r.error.code === 'INTERNAL') {
+                stop();
+                return reject(new Error(r.error.message));
+              }
               onResult(r);
               next();
-            });
-            w.on('error', reject);
+            };
+            const onError = (e: Error): void => {
+              stop();
+              reject(e);
+            };
+            t.w.on('message', onMessage);
+            t.w.on('error', onError);
             next();
           }),
       ),
     );
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
   }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map(({ w }) => w.terminate()));
+  }
+}
+
+/** Runs jobs on the sweep's worker threads (in this thread when there are none); `onResult` sees results as they come. */
+async function runPool(jobs: SweepJob[], threads: JobThreads | undefined, onResult: (r: JobResult) => void): Promise<void> {
+  if (!jobs.length) return;
+  if (!threads) {
+    for (const j of jobs) onResult(await runJob(j));
+    return;
+  }
+  await threads.run(jobs, onResult);
 }
 
 const fmt = (m: { mean: number; std: number }, digits = 4): string => `${m.mean.toFixed(digits)} ± ${m.std.toFixed(digits)}`;
