@@ -110,6 +110,10 @@ stages:
   for (const [key, body] of Object.entries(runs)) {
     const out = await runPipeline(loadSpecText(spec(body), 'bench.yaml', registry), registry, { data, ...(executor ? { executor } : {}) });
     outputs[key] = out.weights;
+    // the objective after the last round (framework code, float64), which the reference computes too
+    const objective = { rows: 1, cols: 1, data: Float64Array.of(out.results.rounds.at(-1).objective.total) };
+    if (workload === 'squared-big') outputs[key.replace('W_', 'objective_')] = objective;
+    if (workload === 'logistic-many') outputs.objective = objective;
     if (workload === 'mlp') {
       // rounds: N runs exactly N rounds; the objective (framework, float64) after the last one
       const rounds = out.results.rounds;
@@ -143,6 +147,7 @@ stages:
   outputs.pred = { rows: 1, cols: lines.length, data: Float64Array.from(lines, (l) => Number(l.split(',')[2])) };
 } else if (workload === 'school-sweep') {
   const mses = [];
+  const objectives = [];
   const t0 = start();
   for (let s = 1; s <= p.nSplits; s++)
     for (const lam of p.lambdas) {
@@ -150,10 +155,13 @@ stages:
         backend,
         set: [`split.column=split_${s}`, `stages.optimize.lambda=${lam}`, `stages.optimize.ridge=${p.ridge}`, `init.ridge=${p.initRidge}`, `rounds=${p.rounds}`, 'evaluate.baselines=false', 'evaluate.everyRound=false', 'output.write=false', `backendOptions.tfjs.device=${device}`],
       });
-      mses.push((await runPipeline(loaded, reg, executor ? { executor } : {})).results.models.shared.mse);
+      const { results } = await runPipeline(loaded, reg, executor ? { executor } : {});
+      mses.push(results.models.shared.mse);
+      objectives.push(results.rounds.at(-1).objective.total);
     }
   seconds = (performance.now() - t0) / 1000;
   outputs.mse = { rows: 1, cols: mses.length, data: Float64Array.from(mses) };
+  outputs.objective = { rows: 1, cols: objectives.length, data: Float64Array.from(objectives) };
 }
 await executor?.close();
 for (const [k, m] of Object.entries(outputs)) writeFileSync(join(outDir, `${k}.npy`), encodeNpy(m));

@@ -346,7 +346,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
     }
     const refName = ['numpy', 'cpu', ...Object.keys(results)].find((k) => results[k] && !results[k].error);
     const reference = results[refName];
-    const keys = name === 'logistic-many' ? ['W'] : name === 'mlp' ? ['W', 'objective'] : name === 'squared-big' ? ['W_gd', 'W_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : name === 'predict' ? ['pred'] : ['mse'];
+    const keys = name === 'logistic-many' || name === 'mlp' ? ['W', 'objective'] : name === 'squared-big' ? ['W_gd', 'W_exact', 'objective_gd', 'objective_exact'] : name === 'propagate' ? ['C_solve', 'C_laplacian', 'C_ppr'] : name === 'predict' ? ['pred'] : ['mse', 'objective'];
     for (const [impl, r] of Object.entries(results)) {
       const row = { name, impl, rawBytes, units: w.units(p) };
       if (r.error) {
