@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadPipeline, runPipeline, type RunOutcome } from '@weightshare/framework';
+import { loadPipeline, runPipeline, type RunOutcome, type TaskData } from '@weightshare/framework';
 import { nativeAvailable } from '@weightshare/plugin-tfjs';
 import { cli } from './helpers/cli.js';
 import { builtins } from './helpers/run.js';
@@ -188,7 +188,8 @@ describe('plugin-tfjs runtime', () => {
 
   it('XᵀX and Xᵀy of tasks of different widths and lengths in a row (the host buffers are reused) match float64 sums, and a task done again gives the same bits', async () => {
     const { useDevice } = await import('../packages/plugin-tfjs/src/runtime.js');
-    const { taskStats } = await import('../packages/plugin-tfjs/src/stages/optimize-common.js');
+    const { statsOfTasks } = await import('../packages/plugin-tfjs/src/stages/optimize-common.js');
+    const taskStats = (t: TaskData) => statsOfTasks([t])[0]!;
     const { Rng } = await import('@weightshare/framework');
     await useDevice('wasm');
     const rng = new Rng(23);
@@ -213,6 +214,74 @@ describe('plugin-tfjs runtime', () => {
       expect(Buffer.from(again.G.buffer).equals(Buffer.from(first[k]!.G.buffer)), t.id).toBe(true);
       expect(Buffer.from(again.b.buffer).equals(Buffer.from(first[k]!.b.buffer)), t.id).toBe(true);
     }
+  });
+
+  it('the pieces of XᵀX prepared on the helper thread are the bytes this thread makes, wide and narrow; a feed left part-way retires the helper', async () => {
+    const { useDevice } = await import('../packages/plugin-tfjs/src/runtime.js');
+    const { statsOfTasks } = await import('../packages/plugin-tfjs/src/stages/optimize-common.js');
+    const { fillPiece, halfOf, helperState, PIECE_ROWS, rowFeed, startHelper } = await import('../packages/plugin-tfjs/src/row-feed.js');
+    const { Rng } = await import('@weightshare/framework');
+    const sharedFloat64 = (n: number) => new Float64Array(new SharedArrayBuffer(8 * n));
+    await useDevice('wasm');
+    const rng = new Rng(29);
+    // rows in shared memory (as prepared data is) and enough of them (≥ 2²² values) for the helper to take part
+    const task = (n: number, d: number, index: number): TaskData => {
+      const X = sharedFloat64(n * d);
+      for (let i = 0; i < X.length; i++) X[i] = rng.normal();
+      const y = sharedFloat64(n);
+      for (let i = 0; i < n; i++) y[i] = rng.normal();
+      return { id: `t${index}`, index, X: { rows: n, cols: d, data: X }, y, biasColumn: -1 };
+    };
+    const plain = (t: TaskData): TaskData => ({ ...t, X: { ...t.X, data: Float64Array.from(t.X.data) }, y: Float64Array.from(t.y) });
+    startHelper();
+    for (let waited = 0; !helperState().running; waited += 20) {
+      if (waited > 30_000) throw new Error('the helper thread did not start within 30 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const [d, sizes] of [[200, [12_000, 9_100]], [20, [150_000, 60_001]]] as const) {
+      const tasks = sizes.map((n, k) => task(n, d, k));
+      // every piece from a feed that leaves all of them to the helper, against this thread's fill of the same piece
+      const before = helperState().pieces;
+      const feed = rowFeed(tasks.map((t) => ({ X: t.X.data, y: t.y, m: t.y.length })), d, { waitForHelper: true });
+      const own = new Float32Array(PIECE_ROWS * (2 * d + 1));
+      let pieces = 0;
+      for (const t of tasks)
+        for (let i0 = 0; i0 < t.y.length; i0 += PIECE_ROWS) {
+          const { slot, mc } = feed.next();
+          expect(mc).toBe(Math.min(PIECE_ROWS, t.y.length - i0));
+          own.fill(Number.NaN);
+          fillPiece(t.X.data, t.y, i0, mc, d, halfOf(d), PIECE_ROWS, own);
+          // the parts of the slot a piece defines: the transpose, the column halves (or the piece), the targets
+          const cap = PIECE_ROWS;
+          const parts = halfOf(d) < d ? [[0, mc * d], [cap * d, cap * d + mc * halfOf(d)], [cap * d + cap * halfOf(d), cap * d + cap * halfOf(d) + mc * (d - halfOf(d))], [2 * cap * d, 2 * cap * d + mc]] : [[0, mc * d], [cap * d, cap * d + mc * d], [2 * cap * d, 2 * cap * d + mc]];
+          for (const [a, b] of parts) expect(Buffer.from(slot.slice(a, b).buffer).equals(Buffer.from(own.slice(a, b).buffer)), `d ${d}, task ${t.id}, rows from ${i0}`).toBe(true);
+          feed.done();
+          pieces++;
+        }
+      feed.close();
+      expect(helperState().pieces - before).toBe(pieces);
+      expect(helperState().running).toBe(true);
+      // the statistics, helper or not, are the bytes of the same rows in ordinary memory (this thread alone)
+      const shared = statsOfTasks(tasks);
+      const alone = statsOfTasks(tasks.map(plain));
+      shared.forEach((s, k) => {
+        expect(Buffer.from(s.G.buffer).equals(Buffer.from(alone[k]!.G.buffer)), `d ${d} G ${k}`).toBe(true);
+        expect(Buffer.from(s.b.buffer).equals(Buffer.from(alone[k]!.b.buffer)), `d ${d} b ${k}`).toBe(true);
+        const { rows: n, data: X } = tasks[k]!.X;
+        let g = 0;
+        for (let r = 0; r < n; r++) g += X[r * d]! * X[r * d + d - 1]!;
+        expect(Math.abs(s.G[d - 1]! - g), `d ${d} G[0][${d - 1}]`).toBeLessThan(1e-4 * n);
+      });
+    }
+    // a feed abandoned after one piece (an error on the way) retires the helper: later statistics are this thread's
+    const tasks = [task(21_000, 200, 0)];
+    const feed = rowFeed(tasks.map((t) => ({ X: t.X.data, y: t.y, m: t.y.length })), 200);
+    feed.next();
+    feed.close();
+    expect(helperState().running).toBe(false);
+    const after = statsOfTasks(tasks)[0]!;
+    const alone = statsOfTasks(tasks.map(plain))[0]!;
+    expect(Buffer.from(after.G.buffer).equals(Buffer.from(alone.G.buffer))).toBe(true);
   });
 
   it('a full run leaves no tensors behind', async () => {

@@ -8,6 +8,7 @@
  */
 import { tf } from '../tf.js';
 import { mlpBackward, mlpForward, type Pass } from './mlp.js';
+import { halfOf, PIECE_ROWS, rowFeed, type RowFeed } from '../row-feed.js';
 import { BUILTIN_LOSSES, nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
 
 /** The losses with tensor formulas here: the built-in ones plugin-tfjs's gd, sgd and adam declare. */
@@ -104,76 +105,59 @@ export function disposeBatches(): void {
 const statsByRows = new WeakMap<Float64Array, { y: Float64Array; G: Float32Array; b: Float32Array; yy: number }>();
 
 /**
- * The host buffers of {@link taskStats} (a piece of X in float32, its transpose, its column halves), kept from one task
- * to the next: a fresh set is ~13 MB of memory never touched before for a task of 200 features, and the first touch of
- * a page costs more than the copies themselves (bench/page-faults.mjs). The wasm backend copies what tf.tensor2d is
- * given at once; the cpu backend keeps a reference, but a piece's tensors are multiplied and disposed (tf.tidy) before
- * the next piece is written.
+ * The statistics of each task, computed for those not cached: XᵀX as plain 2-D products of pieces of the rows (the
+ * wasm backend runs those through XNNPACK, ~20–25 GFLOP/s here, but batched or transposed-operand products through a
+ * generic loop, ~1.5 GFLOP/s), summed on the device. The pieces — float32, transposed, split into column halves — come
+ * from a {@link rowFeed}, which prepares them on a helper thread while this thread multiplies. XᵀX is symmetric: with
+ * the columns split in halves A | B, its blocks AᵀA, AᵀB and BᵀB (BᵀA is AᵀB transposed) are three quarters of the
+ * full product's work (for wide X only: below 64 columns, three products cost more than one).
  */
-let stagingBuffers: Float32Array[] = [];
-function staging(...sizes: number[]): Float32Array[] {
-  stagingBuffers = sizes.map((n, i) => ((stagingBuffers[i]?.length ?? -1) >= n ? stagingBuffers[i]! : new Float32Array(n)));
-  return sizes.map((n, i) => stagingBuffers[i]!.subarray(0, n));
+export function statsOfTasks(tasks: readonly TaskData[]): { G: Float32Array; b: Float32Array; yy: number }[] {
+  const cached = (t: TaskData) => {
+    const hit = statsByRows.get(t.X.data);
+    return hit && hit.y === t.y && hit.G.length === t.X.cols * t.X.cols ? hit : undefined;
+  };
+  const todo = tasks.filter((t) => !cached(t));
+  if (todo.length) {
+    const d = todo[0]!.X.cols;
+    const feed = rowFeed(todo.map((t) => ({ X: t.X.data, y: t.y, m: t.y.length })), d);
+    try {
+      for (const t of todo) statsByRows.set(t.X.data, statsFromFeed(t, d, feed));
+    } finally {
+      feed.close();
+    }
+  }
+  return tasks.map((t) => cached(t)!);
 }
 
-/** Rows of X per product when XᵀX is summed in pieces (each piece's transpose stays in the cache while it is made). */
-const STATS_CHUNK_ROWS = 4096;
-
-/**
- * One task's statistics, as plain 2-D products with the transpose made here: the wasm backend runs those through
- * XNNPACK (~20–25 GFLOP/s here) but batched or transposed-operand products through a generic loop (~1.5 GFLOP/s).
- * Rows are taken in pieces of {@link STATS_CHUNK_ROWS}: each piece is converted to float32 and transposed in 32×32
- * blocks (a row-by-row transpose of a 50,000-row task wrote one cache line per value), multiplied, and the products
- * summed on the device.
- */
-export function taskStats(t: TaskData): { G: Float32Array; b: Float32Array; yy: number } {
-  const hit = statsByRows.get(t.X.data);
-  if (hit && hit.y === t.y && hit.G.length === t.X.cols * t.X.cols) return hit;
+/** XᵀX, Xᵀy from the next pieces of `feed` (those of task `t`), and yᵀy. */
+function statsFromFeed(t: TaskData, d: number, feed: RowFeed): { y: Float64Array; G: Float32Array; b: Float32Array; yy: number } {
   const m = t.y.length;
-  const d = t.X.cols;
-  const X = t.X.data;
   let yy = 0;
   for (let i = 0; i < m; i++) yy += t.y[i]! * t.y[i]!;
-  // XᵀX is symmetric: with the columns split in halves A | B, its blocks AᵀA, AᵀB and BᵀB (BᵀA is AᵀB transposed)
-  // are three quarters of the full product's work (for wide X only: below, three products cost more than one)
-  const h = d >= 64 ? (d >> 1) & ~7 : d;
+  const h = halfOf(d);
   const w = d - h;
+  const cap = PIECE_ROWS;
   let sums: tf.Tensor2D[] | undefined;
-  const rows = Math.min(m, STATS_CHUNK_ROWS);
-  const [x, xt, xa, xb] = staging(rows * d, rows * d, rows * h, rows * w);
-  for (let i0 = 0; i0 < m; i0 += rows) {
-    const mc = Math.min(rows, m - i0);
-    const part = mc === rows ? x : x.subarray(0, mc * d);
-    part.set(X.subarray(i0 * d, (i0 + mc) * d)); // float64 → float32
-    // Xᵀ of the piece, in 32×32 blocks (one column of a block at a time: contiguous writes)
-    const partT = mc === rows ? xt : xt.subarray(0, mc * d);
-    for (let a = 0; a < mc; a += 32)
-      for (let c = 0; c < d; c += 32) {
-        const aEnd = Math.min(mc, a + 32);
-        const cEnd = Math.min(d, c + 32);
-        for (let j = c; j < cEnd; j++) {
-          const o = j * mc;
-          for (let i = a; i < aEnd; i++) partT[o + i] = part[i * d + j]!;
-        }
-      }
-    if (w) for (let i = 0; i < mc; i++) {
-      xa.set(part.subarray(i * d, i * d + h), i * h);
-      xb.set(part.subarray(i * d + h, i * d + d), i * w);
-    }
+  for (let i0 = 0; i0 < m; i0 += cap) {
+    const { slot, mc } = feed.next();
+    // the slot's layout: fillPiece (row-feed.ts); the cpu backend keeps a reference to what tf.tensor2d is given, so
+    // the slot is handed back only once this piece's tensors are disposed
     const next = tf.tidy((): tf.Tensor2D[] => {
-      const yc = tf.tensor2d(Float32Array.from(t.y.subarray(i0, i0 + mc)), [mc, 1]);
+      const yc = tf.tensor2d(slot.subarray(2 * cap * d, 2 * cap * d + mc), [mc, 1]);
       let products: tf.Tensor2D[];
       if (!w) {
-        const Xt = tf.tensor2d(partT, [d, mc]);
-        products = [tf.matMul(Xt, tf.tensor2d(part, [mc, d])), tf.matMul(Xt, yc)];
+        const Xt = tf.tensor2d(slot.subarray(0, mc * d), [d, mc]);
+        products = [tf.matMul(Xt, tf.tensor2d(slot.subarray(cap * d, cap * d + mc * d), [mc, d])), tf.matMul(Xt, yc)];
       } else {
-        const At = tf.tensor2d(partT.subarray(0, h * mc), [h, mc]);
-        const Bt = tf.tensor2d(partT.subarray(h * mc, d * mc), [w, mc]);
-        const B = tf.tensor2d(xb.subarray(0, mc * w), [mc, w]);
-        products = [tf.matMul(At, tf.tensor2d(xa.subarray(0, mc * h), [mc, h])), tf.matMul(At, B), tf.matMul(Bt, B), tf.matMul(At, yc), tf.matMul(Bt, yc)];
+        const At = tf.tensor2d(slot.subarray(0, h * mc), [h, mc]);
+        const Bt = tf.tensor2d(slot.subarray(h * mc, d * mc), [w, mc]);
+        const B = tf.tensor2d(slot.subarray(cap * d + cap * h, cap * d + cap * h + mc * w), [mc, w]);
+        products = [tf.matMul(At, tf.tensor2d(slot.subarray(cap * d, cap * d + mc * h), [mc, h])), tf.matMul(At, B), tf.matMul(Bt, B), tf.matMul(At, yc), tf.matMul(Bt, yc)];
       }
       return sums ? products.map((p, k) => tf.add(sums![k]!, p) as tf.Tensor2D) : products;
     });
+    feed.done();
     if (sums) tf.dispose(sums);
     sums = next;
   }
@@ -193,9 +177,7 @@ export function taskStats(t: TaskData): { G: Float32Array; b: Float32Array; yy: 
     b.set(bA, 0);
     b.set(bB, h);
   }
-  const out = { y: t.y, G, b, yy };
-  statsByRows.set(t.X.data, out);
-  return out;
+  return { y: t.y, G, b, yy };
 }
 
 function concat(parts: Float32Array[]): Float32Array {
@@ -218,7 +200,7 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
   const d = tasks[0]!.X.cols;
   const n = Int32Array.from(tasks, (t) => t.y.length);
   const nmax = Math.max(...n);
-  const stats = tasks.map(taskStats);
+  const stats = statsOfTasks(tasks);
   const { G, b, lmax } = tf.tidy(() => {
     const G = tf.tensor3d(concat(stats.map((s) => s.G)), [T, d, d]);
     const b = tf.tensor3d(concat(stats.map((s) => s.b)), [T, d, 1]);

@@ -13,7 +13,7 @@ import {
   type TaskOptimizeReport,
 } from '@weightshare/framework';
 import { cg } from '../krylov.js';
-import { batchOf, parameters, taskStats, weightsOf } from './optimize-common.js';
+import { batchOf, parameters, statsOfTasks, weightsOf } from './optimize-common.js';
 import { solverOptions } from './common.js';
 
 /**
@@ -61,9 +61,10 @@ function hostExact(input: OptimizeInput, options: Record<string, unknown>, ctx: 
   const W = new Float64Array(T * P);
   const pulls = new Float64Array(P);
   const reports: TaskOptimizeReport[] = new Array(T);
+  const stats = statsOfTasks(input.tasks);
   input.tasks.forEach((task, k) => {
     const t = task.index;
-    const s = taskStats(task);
+    const s = stats[k]!;
     for (let j = 0; j < P; j++) pulls[j] = Math.fround(lambdas[j]! * input.penaltyWeights[t]!);
     for (let j = 0; j < P; j++) r[t * P + j] = s.b[j]! + pulls[j]! * Math.fround(E[t * P + j]!);
     reports[t] = EXACT;
