@@ -3,6 +3,7 @@
  * checkpoint.json renamed into place, in order). Real folders, a real committer thread, real child processes killed
  * with SIGKILL.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,4 +91,21 @@ describe('checkpoint committer', () => {
     expect(committed.length).toBeGreaterThan(0);
     expect(cli(['resume', join(dir, 'k', 'crash-1')], { cwd: dir }).code).toBe(0);
   });
+  it('runs under node --input-type=module too, where its thread program is an ES module (a script of the API, as users write them)', () => {
+    const run = scratch();
+    const script = `
+      import { FolderStore, loadPipeline, runPipeline } from '@weightshare/framework';
+      import { cpuPlugin } from '@weightshare/plugin-cpu';
+      const { loaded, registry } = await loadPipeline(${JSON.stringify(join(process.cwd(), 'pipelines/quickstart.yaml'))}, [cpuPlugin], { set: ['rounds=2'] });
+      const store = new FolderStore(${JSON.stringify(run)}, null);
+      await runPipeline(loaded, registry, { store });
+      console.log('done');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('done');
+    expect(r.status).toBe(0); // (a committer that never started made the run wait a minute, then fail)
+    const saved = readdirSync(join(run, 'checkpoints'));
+    expect(saved.length).toBeGreaterThan(3);
+    for (const id of saved) expect(existsSync(join(run, 'checkpoints', id, 'checkpoint.json')), id).toBe(true);
+  }, 120_000);
 });

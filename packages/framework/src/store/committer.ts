@@ -42,10 +42,8 @@ interface Failure {
 
 /** The committer thread's program (plain JavaScript: it runs from this string, wherever the framework was loaded from). */
 const PROGRAM = `
-const { workerData } = require('node:worker_threads');
-const { fsync, renameSync, rmSync } = require('node:fs');
-const { open } = require('node:fs/promises');
-const { join } = require('node:path');
+// dynamic imports, not require: the program runs as CommonJS, or as an ES module under the parent's --input-type=module
+Promise.all([import('node:worker_threads'), import('node:fs'), import('node:fs/promises'), import('node:path')]).then(([{ workerData }, { fsync, renameSync, rmSync }, { open }, { join }]) => {
 const done = new Int32Array(workerData.done);
 const { port, results } = workerData;
 const queue = [];
@@ -146,6 +144,7 @@ function start() {
   });
 }
 port.on('message', (m) => { queue.push(m); if (!running) start(); });
+});
 `;
 
 /** How many posted messages may wait uncommitted before a save waits for the committer (bounds what a kill loses). */
