@@ -3,9 +3,11 @@
  * (float32, wasm), agreeing within the documented tolerance; tfjs-cpu on a small case; determinism; memory; and the
  * native `tensorflow` device where it is installed.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { loadPipeline, runPipeline, type RunOutcome, type TaskData } from '@weightshare/framework';
@@ -219,7 +221,7 @@ describe('plugin-tfjs runtime', () => {
   it('the pieces of XᵀX prepared on the helper thread are the bytes this thread makes, wide and narrow; a feed left part-way retires the helper', async () => {
     const { useDevice } = await import('../packages/plugin-tfjs/src/runtime.js');
     const { statsOfTasks } = await import('../packages/plugin-tfjs/src/stages/optimize-common.js');
-    const { fillPiece, halfOf, helperState, PIECE_ROWS, rowFeed, startHelper } = await import('../packages/plugin-tfjs/src/row-feed.js');
+    const { fillPiece, halfOf, helperState, pieceRows, rowFeed, startHelper } = await import('../packages/plugin-tfjs/src/row-feed.js');
     const { Rng } = await import('@weightshare/framework');
     const sharedFloat64 = (n: number) => new Float64Array(new SharedArrayBuffer(8 * n));
     await useDevice('wasm');
@@ -238,50 +240,81 @@ describe('plugin-tfjs runtime', () => {
       if (waited > 30_000) throw new Error('the helper thread did not start within 30 s');
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (const [d, sizes] of [[200, [12_000, 9_100]], [20, [150_000, 60_001]]] as const) {
+    // wide (column halves), wider than 256 features (shorter pieces) and narrow (the whole piece)
+    for (const [d, sizes] of [[200, [12_000, 9_100]], [300, [14_100]], [20, [150_000, 60_001]]] as const) {
       const tasks = sizes.map((n, k) => task(n, d, k));
       // every piece from a feed that leaves all of them to the helper, against this thread's fill of the same piece
       const before = helperState().pieces;
+      const cap = pieceRows(d);
+      const h = halfOf(d);
       const feed = rowFeed(tasks.map((t) => ({ X: t.X.data, y: t.y, m: t.y.length })), d, { waitForHelper: true });
-      const own = new Float32Array(PIECE_ROWS * (2 * d + 1));
+      const own = new Float32Array(cap * (2 * d + 1));
       let pieces = 0;
-      for (const t of tasks)
-        for (let i0 = 0; i0 < t.y.length; i0 += PIECE_ROWS) {
-          const { slot, mc } = feed.next();
-          expect(mc).toBe(Math.min(PIECE_ROWS, t.y.length - i0));
-          own.fill(Number.NaN);
-          fillPiece(t.X.data, t.y, i0, mc, d, halfOf(d), PIECE_ROWS, own);
-          // the parts of the slot a piece defines: the transpose, the column halves (or the piece), the targets
-          const cap = PIECE_ROWS;
-          const parts = halfOf(d) < d ? [[0, mc * d], [cap * d, cap * d + mc * halfOf(d)], [cap * d + cap * halfOf(d), cap * d + cap * halfOf(d) + mc * (d - halfOf(d))], [2 * cap * d, 2 * cap * d + mc]] : [[0, mc * d], [cap * d, cap * d + mc * d], [2 * cap * d, 2 * cap * d + mc]];
-          for (const [a, b] of parts) expect(Buffer.from(slot.slice(a, b).buffer).equals(Buffer.from(own.slice(a, b).buffer)), `d ${d}, task ${t.id}, rows from ${i0}`).toBe(true);
-          feed.done();
-          pieces++;
-        }
-      feed.close();
+      try {
+        for (const t of tasks)
+          for (let i0 = 0; i0 < t.y.length; i0 += cap) {
+            const { slot, mc } = feed.next();
+            expect(mc).toBe(Math.min(cap, t.y.length - i0));
+            own.fill(Number.NaN);
+            fillPiece(t.X.data, t.y, i0, mc, d, h, cap, own);
+            // the parts of the slot a piece defines: the transpose, the column halves (or the piece), the targets
+            const parts = h < d ? [[0, mc * d], [cap * d, cap * d + mc * h], [cap * d + cap * h, cap * d + cap * h + mc * (d - h)], [2 * cap * d, 2 * cap * d + mc]] : [[0, mc * d], [cap * d, cap * d + mc * d], [2 * cap * d, 2 * cap * d + mc]];
+            for (const [a, b] of parts) expect(Buffer.from(slot.slice(a, b).buffer).equals(Buffer.from(own.slice(a, b).buffer)), `d ${d}, task ${t.id}, rows from ${i0}`).toBe(true);
+            feed.done();
+            pieces++;
+          }
+      } finally {
+        feed.close();
+      }
       expect(helperState().pieces - before).toBe(pieces);
       expect(helperState().running).toBe(true);
-      // the statistics, helper or not, are the bytes of the same rows in ordinary memory (this thread alone)
+      // the statistics, helper or not, are the bytes of the same rows in ordinary memory (this thread alone), and
+      // float64 sums to float32 accuracy in every block (AᵀA, AᵀB, BᵀA, BᵀB) and in Xᵀy
       const shared = statsOfTasks(tasks);
       const alone = statsOfTasks(tasks.map(plain));
       shared.forEach((s, k) => {
         expect(Buffer.from(s.G.buffer).equals(Buffer.from(alone[k]!.G.buffer)), `d ${d} G ${k}`).toBe(true);
         expect(Buffer.from(s.b.buffer).equals(Buffer.from(alone[k]!.b.buffer)), `d ${d} b ${k}`).toBe(true);
         const { rows: n, data: X } = tasks[k]!.X;
-        let g = 0;
-        for (let r = 0; r < n; r++) g += X[r * d]! * X[r * d + d - 1]!;
-        expect(Math.abs(s.G[d - 1]! - g), `d ${d} G[0][${d - 1}]`).toBeLessThan(1e-4 * n);
+        const y = tasks[k]!.y;
+        for (const [i, j] of [[0, 0], [0, d - 1], [d - 1, 0], [d - 1, d - 1], ...(h < d ? [[h - 1, h], [h, h - 1]] : [])] as const) {
+          let g = 0;
+          for (let r = 0; r < n; r++) g += X[r * d + i]! * X[r * d + j]!;
+          expect(Math.abs(s.G[i * d + j]! - g), `d ${d} G[${i}][${j}]`).toBeLessThan(1e-4 * n);
+        }
+        for (const j of [0, d - 1]) {
+          let bj = 0;
+          for (let r = 0; r < n; r++) bj += X[r * d + j]! * y[r]!;
+          expect(Math.abs(s.b[j]! - bj), `d ${d} b[${j}]`).toBeLessThan(1e-4 * n);
+        }
       });
     }
     // a feed abandoned after one piece (an error on the way) retires the helper: later statistics are this thread's
     const tasks = [task(21_000, 200, 0)];
     const feed = rowFeed(tasks.map((t) => ({ X: t.X.data, y: t.y, m: t.y.length })), 200);
-    feed.next();
-    feed.close();
+    try {
+      feed.next();
+    } finally {
+      feed.close();
+    }
     expect(helperState().running).toBe(false);
     const after = statsOfTasks(tasks)[0]!;
     const alone = statsOfTasks(tasks.map(plain))[0]!;
     expect(Buffer.from(after.G.buffer).equals(Buffer.from(alone.G.buffer))).toBe(true);
+  });
+
+  it('the helper thread of XᵀX starts under node --input-type=module too (its program is then an ES module)', () => {
+    const script = `
+      import { helperState, startHelper } from ${JSON.stringify(pathToFileURL(join(process.cwd(), 'packages/plugin-tfjs/dist/row-feed.js')).href)};
+      startHelper();
+      for (let waited = 0; !helperState().running; waited += 20) {
+        if (waited > 30000) { console.log('not running'); process.exit(1); }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log('running');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('running');
   });
 
   it('a full run leaves no tensors behind', async () => {

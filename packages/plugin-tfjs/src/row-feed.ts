@@ -11,8 +11,14 @@
  */
 import { Worker } from 'node:worker_threads';
 
-/** Rows per piece: a piece's transpose stays in the cache while it is made. */
-export const PIECE_ROWS = 4096;
+/**
+ * Rows per piece: 4,096 up to 256 features (a piece's transpose stays in the cache while it is made), fewer for wider
+ * rows so that a piece's float32 rows stay within 4 MiB (a slot holds them twice; the ring has three slots, and this
+ * thread one of its own).
+ */
+export function pieceRows(d: number): number {
+  return d <= 256 ? 4096 : Math.max(64, ((4096 * 256) / d) & ~31);
+}
 
 /** The first `h` columns form the first half of a split product (all d when the split does not pay). */
 export function halfOf(d: number): number {
@@ -62,7 +68,8 @@ const READY = 4;
 const HELPED = READY + RING;
 
 const PROGRAM = `
-const { parentPort } = require('node:worker_threads');
+// a dynamic import, not require: the program runs as CommonJS, or as an ES module under the parent's --input-type=module
+import('node:worker_threads').then(({ parentPort }) => {
 const fillPiece = ${fillPiece.toString()};
 const HELPED = ${HELPED}, NEXT = ${NEXT}, CONSUMED = ${CONSUMED}, FAILED = ${FAILED}, STARTED = ${STARTED}, READY = ${READY}, RING = ${RING};
 let ctl;
@@ -97,6 +104,7 @@ parentPort.on('message', (job) => {
     for (let s = 0; s < RING; s++) Atomics.notify(ctl, READY + s);
   }
 });
+});
 `;
 
 interface Helper {
@@ -127,7 +135,7 @@ function helperFor(slotSize: number): Helper | null {
     }
   }
   if (!helper || helper.broken || Atomics.load(helper.ctl, FAILED)) return null;
-  // a bigger ring when the pieces grew (at most RING slots of PIECE_ROWS rows: 19.7 MB for d = 200)
+  // a bigger ring when the pieces grew (RING slots of pieceRows(d) rows: 19.7 MB for d = 200, at most ~25 MB)
   if (helper.ring.length < RING * slotSize) helper.ring = new Float32Array(new SharedArrayBuffer(4 * RING * slotSize));
   return helper;
 }
@@ -141,7 +149,7 @@ export interface FeedTask {
 }
 
 /**
- * The pieces of the tasks' rows in order (task by task, PIECE_ROWS rows at a time) as filled slots: `next()` the next
+ * The pieces of the tasks' rows in order (task by task, pieceRows(d) rows at a time) as filled slots: `next()` the next
  * piece's slot (see {@link fillPiece} for its layout), `done()` once the tensors made from it are disposed.
  */
 export interface RowFeed {
@@ -155,14 +163,18 @@ export interface RowFeed {
 /** Below this many values in all, the helper's hand-over costs more than the overlap gains. */
 const HELPER_MIN_VALUES = 1 << 22;
 
+/** How long this thread waits for a piece the helper claimed before it retires the helper and fills the piece itself
+ * (the helper died, hangs, or is starved of a core: the results are the same bytes either way). */
+const PATIENCE_MS = 5_000;
+
 /**
  * A feed of the pieces of `tasks` (each n × d). The helper thread fills them ahead when the rows are in shared memory
  * and there are enough of them; else this thread fills each piece when it is asked for. `waitForHelper` (tests):
- * leave every piece to a running helper.
+ * leave every piece to a running helper (waiting up to a minute for each).
  */
 export function rowFeed(tasks: readonly FeedTask[], d: number, o: { waitForHelper?: boolean } = {}): RowFeed {
   const h = halfOf(d);
-  const cap = PIECE_ROWS;
+  const cap = pieceRows(d);
   const slotSize = cap * (2 * d + 1);
   const pieces: [number, number, number][] = [];
   tasks.forEach((t, k) => {
@@ -173,55 +185,63 @@ export function rowFeed(tasks: readonly FeedTask[], d: number, o: { waitForHelpe
   const shared = tasks.every((t) => t.X.buffer instanceof SharedArrayBuffer && t.y.buffer instanceof SharedArrayBuffer);
   const hp = shared && values >= HELPER_MIN_VALUES ? helperFor(slotSize) : null;
   let at = 0;
-  if (!hp) {
+  /** This thread fills every piece (into its own slot): no helper, or the helper was retired part-way. */
+  let alone = hp === null;
+  const fillHere = (): { slot: Float32Array; mc: number } => {
+    const [t, i0, mc] = pieces[at - 1]!;
     const slot = local(slotSize);
-    return {
-      next() {
-        const [t, i0, mc] = pieces[at++]!;
-        fillPiece(tasks[t]!.X, tasks[t]!.y, i0, mc, d, h, cap, slot);
-        return { slot, mc };
-      },
-      done() {},
-      close() {},
-    };
+    fillPiece(tasks[t]!.X, tasks[t]!.y, i0, mc, d, h, cap, slot);
+    return { slot, mc };
+  };
+  const retire = (): void => {
+    alone = true;
+    if (hp && !hp.broken) {
+      hp.broken = true;
+      void hp.worker.terminate();
+    }
+  };
+  const base = hp?.base ?? 0;
+  if (hp) {
+    hp.base += pieces.length;
+    // every earlier feed ended (consumed or retired), so the claims stand at this feed's first piece; if not, the
+    // helper could be inside an old job's pieces: never share slots with it
+    if (Atomics.load(hp.ctl, NEXT) !== base) retire();
+    else hp.worker.postMessage({ ctl: hp.ctl, ring: hp.ring, cap, d, h, base, pieces, tasks: tasks.map((t) => ({ X: t.X, y: t.y })) });
   }
-  const { ctl, ring } = hp;
-  const base = hp.base;
-  hp.base += pieces.length;
-  hp.worker.postMessage({ ctl, ring, cap, d, h, base, pieces, tasks: tasks.map((t) => ({ X: t.X, y: t.y })) });
   return {
     next() {
-      const k = base + at;
-      const [t, i0, mc] = pieces[at++]!;
+      at++;
+      if (alone || !hp) return fillHere();
+      const { ctl, ring } = hp;
+      const k = base + at - 1;
+      const [t, i0, mc] = pieces[at - 1]!;
       const s = k % RING;
       const slot = ring.subarray(s * slotSize, (s + 1) * slotSize);
-      // not claimed by the helper yet (or the helper failed): fill it here
-      if (!o.waitForHelper && Atomics.compareExchange(ctl, NEXT, k, k + 1) === k) fillPiece(tasks[t]!.X, tasks[t]!.y, i0, mc, d, h, cap, slot);
-      else {
-        const since = performance.now();
-        for (let r = Atomics.load(ctl, READY + s); r !== k + 1; r = Atomics.load(ctl, READY + s)) {
-          if (Atomics.load(ctl, FAILED)) {
-            // the helper stopped inside this piece: it writes nothing more, so this thread fills it
-            fillPiece(tasks[t]!.X, tasks[t]!.y, i0, mc, d, h, cap, slot);
-            break;
-          }
-          if (performance.now() - since > 60_000) {
-            hp.broken = true;
-            throw new Error('plugin-tfjs: the thread preparing the rows of XᵀX stopped responding for a minute');
-          }
-          Atomics.wait(ctl, READY + s, r, 1000);
+      // not claimed by the helper yet: fill it here, in its slot
+      if (!o.waitForHelper && Atomics.compareExchange(ctl, NEXT, k, k + 1) === k) {
+        fillPiece(tasks[t]!.X, tasks[t]!.y, i0, mc, d, h, cap, slot);
+        return { slot, mc };
+      }
+      const since = performance.now();
+      const patience = o.waitForHelper ? 60_000 : PATIENCE_MS;
+      for (let r = Atomics.load(ctl, READY + s); r !== k + 1; r = Atomics.load(ctl, READY + s)) {
+        // the helper failed, or is gone or starved: from here on this thread fills every piece, in its own slot
+        // (a helper that still runs may yet write the ring)
+        if (Atomics.load(ctl, FAILED) || performance.now() - since > patience) {
+          retire();
+          return fillHere();
         }
+        Atomics.wait(ctl, READY + s, r, 100);
       }
       return { slot, mc };
     },
     done() {
-      Atomics.store(ctl, CONSUMED, base + at);
-      Atomics.notify(ctl, CONSUMED);
+      if (alone || !hp) return;
+      Atomics.store(hp.ctl, CONSUMED, base + at);
+      Atomics.notify(hp.ctl, CONSUMED);
     },
     close() {
-      if (Atomics.load(ctl, CONSUMED) === base + pieces.length || hp.broken) return;
-      hp.broken = true;
-      void hp.worker.terminate();
+      if (!alone && hp && Atomics.load(hp.ctl, CONSUMED) !== base + pieces.length) retire();
     },
   };
 }

@@ -8,7 +8,7 @@
  */
 import { tf } from '../tf.js';
 import { mlpBackward, mlpForward, type Pass } from './mlp.js';
-import { halfOf, PIECE_ROWS, rowFeed, type RowFeed } from '../row-feed.js';
+import { halfOf, pieceRows, rowFeed, type RowFeed } from '../row-feed.js';
 import { BUILTIN_LOSSES, nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
 
 /** The losses with tensor formulas here: the built-in ones plugin-tfjs's gd, sgd and adam declare. */
@@ -113,21 +113,30 @@ const statsByRows = new WeakMap<Float64Array, { y: Float64Array; G: Float32Array
  * full product's work (for wide X only: below 64 columns, three products cost more than one).
  */
 export function statsOfTasks(tasks: readonly TaskData[]): { G: Float32Array; b: Float32Array; yy: number }[] {
-  const cached = (t: TaskData) => {
+  const out = tasks.map((t) => {
     const hit = statsByRows.get(t.X.data);
     return hit && hit.y === t.y && hit.G.length === t.X.cols * t.X.cols ? hit : undefined;
-  };
-  const todo = tasks.filter((t) => !cached(t));
-  if (todo.length) {
-    const d = todo[0]!.X.cols;
-    const feed = rowFeed(todo.map((t) => ({ X: t.X.data, y: t.y, m: t.y.length })), d);
+  });
+  // the tasks to compute, by width (a feed's pieces share one layout)
+  const widths = new Map<number, number[]>();
+  out.forEach((hit, k) => {
+    if (hit) return;
+    const d = tasks[k]!.X.cols;
+    widths.set(d, [...(widths.get(d) ?? []), k]);
+  });
+  for (const [d, ks] of widths) {
+    const feed = rowFeed(ks.map((k) => ({ X: tasks[k]!.X.data, y: tasks[k]!.y, m: tasks[k]!.y.length })), d);
     try {
-      for (const t of todo) statsByRows.set(t.X.data, statsFromFeed(t, d, feed));
+      for (const k of ks) {
+        const s = statsFromFeed(tasks[k]!, d, feed);
+        statsByRows.set(tasks[k]!.X.data, s);
+        out[k] = s;
+      }
     } finally {
       feed.close();
     }
   }
-  return tasks.map((t) => cached(t)!);
+  return out as { G: Float32Array; b: Float32Array; yy: number }[];
 }
 
 /** XᵀX, Xᵀy from the next pieces of `feed` (those of task `t`), and yᵀy. */
@@ -137,29 +146,34 @@ function statsFromFeed(t: TaskData, d: number, feed: RowFeed): { y: Float64Array
   for (let i = 0; i < m; i++) yy += t.y[i]! * t.y[i]!;
   const h = halfOf(d);
   const w = d - h;
-  const cap = PIECE_ROWS;
+  const cap = pieceRows(d);
   let sums: tf.Tensor2D[] | undefined;
-  for (let i0 = 0; i0 < m; i0 += cap) {
-    const { slot, mc } = feed.next();
-    // the slot's layout: fillPiece (row-feed.ts); the cpu backend keeps a reference to what tf.tensor2d is given, so
-    // the slot is handed back only once this piece's tensors are disposed
-    const next = tf.tidy((): tf.Tensor2D[] => {
-      const yc = tf.tensor2d(slot.subarray(2 * cap * d, 2 * cap * d + mc), [mc, 1]);
-      let products: tf.Tensor2D[];
-      if (!w) {
-        const Xt = tf.tensor2d(slot.subarray(0, mc * d), [d, mc]);
-        products = [tf.matMul(Xt, tf.tensor2d(slot.subarray(cap * d, cap * d + mc * d), [mc, d])), tf.matMul(Xt, yc)];
-      } else {
-        const At = tf.tensor2d(slot.subarray(0, h * mc), [h, mc]);
-        const Bt = tf.tensor2d(slot.subarray(h * mc, d * mc), [w, mc]);
-        const B = tf.tensor2d(slot.subarray(cap * d + cap * h, cap * d + cap * h + mc * w), [mc, w]);
-        products = [tf.matMul(At, tf.tensor2d(slot.subarray(cap * d, cap * d + mc * h), [mc, h])), tf.matMul(At, B), tf.matMul(Bt, B), tf.matMul(At, yc), tf.matMul(Bt, yc)];
-      }
-      return sums ? products.map((p, k) => tf.add(sums![k]!, p) as tf.Tensor2D) : products;
-    });
-    feed.done();
+  try {
+    for (let i0 = 0; i0 < m; i0 += cap) {
+      const { slot, mc } = feed.next();
+      // the slot's layout: fillPiece (row-feed.ts); the cpu backend keeps a reference to what tf.tensor2d is given, so
+      // the slot is handed back only once this piece's tensors are disposed
+      const next = tf.tidy((): tf.Tensor2D[] => {
+        const yc = tf.tensor2d(slot.subarray(2 * cap * d, 2 * cap * d + mc), [mc, 1]);
+        let products: tf.Tensor2D[];
+        if (!w) {
+          const Xt = tf.tensor2d(slot.subarray(0, mc * d), [d, mc]);
+          products = [tf.matMul(Xt, tf.tensor2d(slot.subarray(cap * d, cap * d + mc * d), [mc, d])), tf.matMul(Xt, yc)];
+        } else {
+          const At = tf.tensor2d(slot.subarray(0, h * mc), [h, mc]);
+          const Bt = tf.tensor2d(slot.subarray(h * mc, d * mc), [w, mc]);
+          const B = tf.tensor2d(slot.subarray(cap * d + cap * h, cap * d + cap * h + mc * w), [mc, w]);
+          products = [tf.matMul(At, tf.tensor2d(slot.subarray(cap * d, cap * d + mc * h), [mc, h])), tf.matMul(At, B), tf.matMul(Bt, B), tf.matMul(At, yc), tf.matMul(Bt, yc)];
+        }
+        return sums ? products.map((p, k) => tf.add(sums![k]!, p) as tf.Tensor2D) : products;
+      });
+      feed.done();
+      if (sums) tf.dispose(sums);
+      sums = next;
+    }
+  } catch (e) {
     if (sums) tf.dispose(sums);
-    sums = next;
+    throw e;
   }
   const parts = sums!.map((p) => p.dataSync() as Float32Array);
   tf.dispose(sums!);
