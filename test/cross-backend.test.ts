@@ -240,9 +240,10 @@ describe('plugin-tfjs runtime', () => {
       if (waited > 30_000) throw new Error('the helper thread did not start within 30 s');
       await new Promise((r) => setTimeout(r, 20));
     }
-    // wide (column halves), wider than 256 features (shorter pieces) and narrow (the whole piece)
-    for (const [d, sizes] of [[200, [12_000, 9_100]], [300, [14_100]], [20, [150_000, 60_001]]] as const) {
-      const tasks = sizes.map((n, k) => task(n, d, k));
+    // wide (column halves), wider than 256 features (shorter pieces) and narrow (the whole piece); first every
+    // helper-only feed, then the statistics (a helper starved for seconds there is retired: by then it was checked)
+    const sets = ([[200, [12_000, 9_100]], [300, [14_100]], [20, [150_000, 60_001]]] as const).map(([d, sizes]) => ({ d, tasks: sizes.map((n, k) => task(n, d, k)) }));
+    for (const { d, tasks } of sets) {
       // every piece from a feed that leaves all of them to the helper, against this thread's fill of the same piece
       const before = helperState().pieces;
       const cap = pieceRows(d);
@@ -268,6 +269,9 @@ describe('plugin-tfjs runtime', () => {
       }
       expect(helperState().pieces - before).toBe(pieces);
       expect(helperState().running).toBe(true);
+    }
+    for (const { d, tasks } of sets) {
+      const h = halfOf(d);
       // the statistics, helper or not, are the bytes of the same rows in ordinary memory (this thread alone), and
       // float64 sums to float32 accuracy in every block (AᵀA, AᵀB, BᵀA, BᵀB) and in Xᵀy
       const shared = statsOfTasks(tasks);
