@@ -109,6 +109,29 @@ describe('where a run writes', () => {
     expect(readdirSync(elsewhere)).toEqual([]);
   });
 
+  it('one stage folder that is a symlink out of the run folder is refused when the resumed run writes that stage', () => {
+    const { dir, ws } = folder();
+    const r = ws('run', 'spec.yaml', '--json', '--no-cache');
+    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
+    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
+    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    // the first stage's folder removed (so the resumed run writes it again, into checkpoints/, which it then knows)
+    // and the last stage's folder replaced by a link to an empty folder elsewhere: the stages between resume, the
+    // last has no checkpoint there and is recomputed, and its write must not go through the link
+    const ids = readdirSync(join(run, 'checkpoints')).sort();
+    const last = ids.at(-1)!;
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    rmSync(join(run, 'checkpoints', ids[0]!), { recursive: true });
+    rmSync(join(run, 'checkpoints', last), { recursive: true });
+    symlinkSync(elsewhere, join(run, 'checkpoints', last));
+    const resumed = ws('resume', run, '--no-cache');
+    expect(isCleanUserError(resumed, 'OUTPUT_ERROR'), resumed.stderr).toBe(true);
+    expect(resumed.stderr).toMatch(new RegExp(`checkpoints/${last}.* leads out of the run folder .* through a symbolic link`));
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(existsSync(join(run, 'checkpoints', ids[0]!, 'checkpoint.json'))).toBe(true); // written before, inside
+  });
+
   it('resume from another working folder writes only into the run folder and its own cache', () => {
     const { dir, ws } = folder();
     const r = ws('run', 'spec.yaml', '--json');

@@ -202,6 +202,9 @@ export class FolderStore implements StageStore {
     return join(this.runDir, 'checkpoints', id);
   }
 
+  /** Whether `checkpoints/` was found (or made) inside the run folder, not through a link that leads out of it. */
+  private checkpointsChecked = false;
+
   /**
    * The checkpoint folder of stage `id`, to write into: refused when it (or `checkpoints/`) is a symbolic link that
    * leads out of the run folder — a run folder received from someone else must not make a resume write elsewhere.
@@ -209,6 +212,7 @@ export class FolderStore implements StageStore {
    */
   private writableDir(id: string): string {
     const dir = this.dir(id);
+    this.checkpointsChecked = false;
     let existing = dir;
     while (!existsSync(existing) && existing !== this.runDir) existing = dirname(existing);
     const root = realpathSync(this.runDir);
@@ -275,14 +279,31 @@ export class FolderStore implements StageStore {
   /** Writes stage `id`'s checkpoint into its folder, uncommitted, and hands it to the committer. */
   private checkpoint(id: string, { record, bytes, json }: ReturnType<typeof encodeCheckpoint>): void {
     this.commits.check(); // an earlier checkpoint could not be made durable: the run stops here
-    const dir = this.writableDir(id);
-    mkdirSync(dirname(dir), { recursive: true });
+    const dir = this.dir(id);
     let fresh = true; // a folder made here is empty: nothing in it to replace
-    try {
-      mkdirSync(dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw outputError(dir, e);
-      fresh = false;
+    // once `checkpoints/` was checked (and made), a folder made in it needs no check of its own; an existing one
+    // (a resumed run's, or one received with the run folder) is checked before anything is written into it
+    for (let attempt = 0; ; attempt++) {
+      if (!this.checkpointsChecked) {
+        this.writableDir(id);
+        mkdirSync(dirname(dir), { recursive: true });
+        this.checkpointsChecked = true;
+      }
+      try {
+        mkdirSync(dir);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') {
+          this.writableDir(id);
+          this.checkpointsChecked = true;
+          fresh = false;
+          break;
+        }
+        // `checkpoints/` went away since it was checked: check and make it again, once
+        if (code !== 'ENOENT' || attempt > 0) throw outputError(dir, e);
+        this.checkpointsChecked = false;
+      }
     }
     // a checkpoint of another key in the folder (a resumed run recomputing a stage) stops being one, durably,
     // before any of its files is replaced
