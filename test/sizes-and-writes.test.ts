@@ -132,6 +132,28 @@ describe('where a run writes', () => {
     expect(existsSync(join(run, 'checkpoints', ids[0]!, 'checkpoint.json'))).toBe(true); // written before, inside
   });
 
+  it('a checkpoints folder that leads out, with the first stage to write linked back inside, is refused before any write', () => {
+    const { dir, ws } = folder();
+    const r = ws('run', 'spec.yaml', '--json', '--no-cache');
+    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
+    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
+    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    const first = readdirSync(join(run, 'checkpoints')).sort()[0]!;
+    // checkpoints/ leads out of the run folder; in it, the first stage's folder leads back in (to an empty folder):
+    // checking only that stage's folder would pass, and the stages after it would be made outside
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    mkdirSync(join(run, 'back'));
+    symlinkSync(join(run, 'back'), join(elsewhere, first));
+    rmSync(join(run, 'checkpoints'), { recursive: true });
+    symlinkSync(elsewhere, join(run, 'checkpoints'));
+    const resumed = ws('resume', run, '--no-cache');
+    expect(isCleanUserError(resumed, 'OUTPUT_ERROR'), resumed.stderr).toBe(true);
+    expect(resumed.stderr).toMatch(/leads out of the run folder .* through a symbolic link/);
+    expect(readdirSync(elsewhere)).toEqual([first]);
+    expect(readdirSync(join(run, 'back'))).toEqual([]);
+  });
+
   it('resume from another working folder writes only into the run folder and its own cache', () => {
     const { dir, ws } = folder();
     const r = ws('run', 'spec.yaml', '--json');

@@ -202,24 +202,22 @@ export class FolderStore implements StageStore {
     return join(this.runDir, 'checkpoints', id);
   }
 
-  /** Whether `checkpoints/` was found (or made) inside the run folder, not through a link that leads out of it. */
+  /** Whether `checkpoints/` was checked (or made) inside the run folder, not through a link that leads out of it. */
   private checkpointsChecked = false;
 
   /**
-   * The checkpoint folder of stage `id`, to write into: refused when it (or `checkpoints/`) is a symbolic link that
-   * leads out of the run folder — a run folder received from someone else must not make a resume write elsewhere.
+   * Refuses to write at `path` (a folder of the run) when it, or the nearest of its parents that exists, is reached
+   * through a symbolic link that leads out of the run folder: a run folder received from someone else must not make
+   * a resume write elsewhere.
    * @throws WeightshareError OUTPUT_ERROR
    */
-  private writableDir(id: string): string {
-    const dir = this.dir(id);
-    this.checkpointsChecked = false;
-    let existing = dir;
+  private checkInside(path: string): void {
+    let existing = path;
     while (!existsSync(existing) && existing !== this.runDir) existing = dirname(existing);
     const root = realpathSync(this.runDir);
     const real = realpathSync(existing);
     if (real !== root && !real.startsWith(root + sep))
       throw outputError(existing, new Error(`it leads out of the run folder (to ${real}) through a symbolic link; weightshare does not write through it. Remove the link`));
-    return dir;
   }
 
   load(id: string, key: string, shapes?: StageShapes): { stage: StoredStage; source: StageSource } | undefined {
@@ -285,7 +283,7 @@ export class FolderStore implements StageStore {
     // (a resumed run's, or one received with the run folder) is checked before anything is written into it
     for (let attempt = 0; ; attempt++) {
       if (!this.checkpointsChecked) {
-        this.writableDir(id);
+        this.checkInside(dirname(dir));
         mkdirSync(dirname(dir), { recursive: true });
         this.checkpointsChecked = true;
       }
@@ -295,8 +293,7 @@ export class FolderStore implements StageStore {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') {
-          this.writableDir(id);
-          this.checkpointsChecked = true;
+          this.checkInside(dir);
           fresh = false;
           break;
         }
