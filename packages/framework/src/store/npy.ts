@@ -4,9 +4,14 @@
  * `{'descr': '<f8', 'fortran_order': False, 'shape': (r, c), }` padded with spaces and a newline so the data starts
  * at a multiple of 64 bytes, then the values, row-major, little-endian. `numpy.load` reads these files.
  */
+import { endianness } from 'node:os';
 import type { DenseMatrix } from '../math/dense.js';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
+
+/** Typed arrays hold little-endian values here (every platform Node ships on but s390x and ppc64): `.npy` bytes are
+ * then the values' own bytes, copied in one go rather than value by value. */
+const LITTLE = endianness() === 'LE';
 
 /** Encodes a matrix as float64 (`<f8`) or float32 (`<f4`) `.npy` bytes. */
 export function encodeNpy(m: DenseMatrix, dtype: 'float64' | 'float32' = 'float64'): Buffer {
@@ -20,12 +25,21 @@ export function encodeNpy(m: DenseMatrix, dtype: 'float64' | 'float32' = 'float6
   head[7] = 0;
   head.writeUInt16LE(header.length, 8);
   const size = dtype === 'float64' ? 8 : 4;
-  const body = Buffer.alloc(m.rows * m.cols * size);
-  for (let i = 0; i < m.rows * m.cols; i++) {
-    if (size === 8) body.writeDoubleLE(m.data[i]!, i * 8);
-    else body.writeFloatLE(m.data[i]!, i * 4);
-  }
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
+  const n = m.rows * m.cols;
+  const offset = head.length + header.length; // a multiple of 64
+  // one buffer of its own (Buffer.alloc never hands out a slice of the shared pool), so the values start aligned
+  const out = Buffer.alloc(offset + n * size);
+  head.copy(out, 0);
+  out.write(header, head.length, 'latin1');
+  if (LITTLE) {
+    if (size === 8) new Float64Array(out.buffer, out.byteOffset + offset, n).set(m.data.subarray(0, n));
+    else new Float32Array(out.buffer, out.byteOffset + offset, n).set(m.data.subarray(0, n));
+  } else
+    for (let i = 0; i < n; i++) {
+      if (size === 8) out.writeDoubleLE(m.data[i]!, offset + i * 8);
+      else out.writeFloatLE(m.data[i]!, offset + i * 4);
+    }
+  return out;
 }
 
 /**
@@ -50,7 +64,13 @@ export function decodeNpy(buf: Buffer): DenseMatrix {
   const size = descr === '<f8' ? 8 : 4;
   const offset = start + headerLen;
   if (buf.length !== offset + rows! * cols! * size) throw new Error(`truncated: ${buf.length - offset} data bytes for shape (${rows}, ${cols})`);
-  const data = new Float64Array(rows! * cols!);
-  for (let i = 0; i < data.length; i++) data[i] = size === 8 ? buf.readDoubleLE(offset + i * 8) : buf.readFloatLE(offset + i * 4);
+  const n = rows! * cols!;
+  const data = new Float64Array(n);
+  if (LITTLE && size === 8) new Uint8Array(data.buffer).set(buf.subarray(offset, offset + n * 8));
+  else if (LITTLE) {
+    const values = new Float32Array(n);
+    new Uint8Array(values.buffer).set(buf.subarray(offset, offset + n * 4));
+    data.set(values);
+  } else for (let i = 0; i < n; i++) data[i] = size === 8 ? buf.readDoubleLE(offset + i * 8) : buf.readFloatLE(offset + i * 4);
   return { rows: rows!, cols: cols!, data };
 }
