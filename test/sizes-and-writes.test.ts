@@ -2,7 +2,7 @@
  * Sizes the schema allows but no machine holds are refused before allocating (RESOURCE_LIMIT, with how much they
  * need); --threads is bounded by the machine; a run writes only where it says, each matrix once.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -116,7 +116,7 @@ describe('where a run writes', () => {
     const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
     writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
     // the first stage's folder removed (so the resumed run writes it again, into checkpoints/, which it then knows)
-    // and the last stage's folder replaced by a link to an empty folder elsewhere: the stages between resume, the
+    // and the last stage's folder replaced by a link to an empty folder elsewhere: the resumed run writes init first, then
     // last has no checkpoint there and is recomputed, and its write must not go through the link
     const ids = readdirSync(join(run, 'checkpoints')).sort();
     const last = ids.at(-1)!;
@@ -152,6 +152,40 @@ describe('where a run writes', () => {
     expect(resumed.stderr).toMatch(/leads out of the run folder .* through a symbolic link/);
     expect(readdirSync(elsewhere)).toEqual([first]);
     expect(readdirSync(join(run, 'back'))).toEqual([]);
+  });
+
+  it('discarding old rounds (output.checkpoints: last) removes a stage folder that is a link, never the files it leads to', () => {
+    const { dir, ws } = folder();
+    const r = ws('run', 'spec.yaml', '--json', '--no-cache', '--set', 'output.checkpoints=last', '--set', 'rounds=4');
+    expect(r.code, r.stderr).toBe(0);
+    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
+    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
+    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    // the rounds removed (the resumed run redoes them from init, and drops round 1 once its state is saved), and a
+    // round-1 folder that is a link to another run's checkpoint
+    for (const id of readdirSync(join(run, 'checkpoints'))) if (id.startsWith('r')) rmSync(join(run, 'checkpoints', id), { recursive: true });
+    const victim = join(dir, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'checkpoint.json'), '{"keep": true}');
+    symlinkSync(victim, join(run, 'checkpoints', 'r0001-other'));
+    const resumed = ws('resume', run, '--no-cache');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(readFileSync(join(victim, 'checkpoint.json'), 'utf8')).toBe('{"keep": true}');
+    expect(lstatSync(join(run, 'checkpoints', 'r0001-other'), { throwIfNoEntry: false })).toBeUndefined(); // the link went
+  });
+
+  it('a checkpoints "folder" that is a file is OUTPUT_ERROR naming it, exit 2', () => {
+    const { dir, ws } = folder();
+    const r = ws('run', 'spec.yaml', '--json', '--no-cache');
+    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
+    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
+    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    rmSync(join(run, 'checkpoints'), { recursive: true });
+    writeFileSync(join(run, 'checkpoints'), 'not a folder');
+    const resumed = ws('resume', run, '--no-cache');
+    expect(isCleanUserError(resumed, 'OUTPUT_ERROR'), resumed.stderr).toBe(true);
+    expect(resumed.stderr).toMatch(/checkpoints/);
+    expect(readFileSync(join(run, 'checkpoints'), 'utf8')).toBe('not a folder');
   });
 
   it('resume from another working folder writes only into the run folder and its own cache', () => {

@@ -8,7 +8,7 @@
  * written last (atomically), so a checkpoint either exists completely or not at all; every `.npy` is verified
  * against its SHA-256 before use.
  */
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { checkpointCorrupt, outputError } from '../errors.js';
@@ -214,8 +214,14 @@ export class FolderStore implements StageStore {
   private checkInside(path: string): void {
     let existing = path;
     while (!existsSync(existing) && existing !== this.runDir) existing = dirname(existing);
-    const root = realpathSync(this.runDir);
-    const real = realpathSync(existing);
+    let root: string;
+    let real: string;
+    try {
+      root = realpathSync(this.runDir);
+      real = realpathSync(existing);
+    } catch (e) {
+      throw outputError(existing, e);
+    }
     if (real !== root && !real.startsWith(root + sep))
       throw outputError(existing, new Error(`it leads out of the run folder (to ${real}) through a symbolic link; weightshare does not write through it. Remove the link`));
   }
@@ -245,10 +251,29 @@ export class FolderStore implements StageStore {
 
   discard(drop: (id: string) => boolean): void {
     const root = join(this.runDir, 'checkpoints');
+    if (!existsSync(root)) return;
+    // never list (or delete in) a folder that a link leads to outside the run folder
+    if (!this.checkpointsChecked) {
+      this.checkInside(root);
+      this.checkpointsChecked = true;
+    }
     // every folder, not only this process's records: leftovers of a process killed while discarding go too
-    const ids = (existsSync(root) ? readdirSync(root) : []).filter(drop);
-    for (const id of ids) this.records.delete(id);
-    if (ids.length) this.commits.discard(ids.map((id) => this.dir(id)));
+    const ids = readdirSync(root).filter(drop);
+    const folders: string[] = [];
+    for (const id of ids) {
+      this.records.delete(id);
+      const dir = this.dir(id);
+      // a stage folder that is a symbolic link was never written by a run (a received folder's): the link goes, what
+      // it leads to stays untouched (deleting checkpoint.json "in" it would delete the file at the other end)
+      if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink())
+        try {
+          unlinkSync(dir);
+        } catch (e) {
+          throw outputError(dir, e);
+        }
+      else folders.push(dir);
+    }
+    if (folders.length) this.commits.discard(folders);
   }
 
   save(id: string, key: string, stage: StoredStage): void {
@@ -284,7 +309,11 @@ export class FolderStore implements StageStore {
     for (let attempt = 0; ; attempt++) {
       if (!this.checkpointsChecked) {
         this.checkInside(dirname(dir));
-        mkdirSync(dirname(dir), { recursive: true });
+        try {
+          mkdirSync(dirname(dir), { recursive: true });
+        } catch (e) {
+          throw outputError(dirname(dir), e); // e.g. checkpoints/ is a file, or a link that leads nowhere
+        }
         this.checkpointsChecked = true;
       }
       try {
