@@ -163,6 +163,13 @@ class Committer {
     const back = new MessageChannel();
     const worker = new Worker(PROGRAM, { eval: true, workerData: { done: this.done.buffer, port: jobs.port2, results: back.port2 }, transferList: [jobs.port2, back.port2] });
     worker.unref(); // idle between runs: it never keeps the process alive (every run waits for its commits)
+    // a committer that cannot run its program (it stopped before it could say so): the next wait for it fails with
+    // the reason, instead of an uncaught error in this process or a wait of a minute
+    worker.on('error', (e) => {
+      if (!this.failures.has(-1)) this.failures.set(-1, { store: -1, path: '', message: String((e as Error)?.stack ?? e) });
+      Atomics.store(this.done, 1, 1);
+      Atomics.notify(this.done, 0);
+    });
     this.port = jobs.port1;
     this.results = back.port1;
     this.port.unref();
