@@ -67,6 +67,12 @@ print('ok')`,
     expect(Buffer.from(f32.data.buffer).equals(Buffer.from(Float64Array.from(Float32Array.from(data)).buffer))).toBe(true);
   });
 
+  it('refuses a matrix with fewer values than its shape, and takes plain arrays of numbers', () => {
+    expect(() => encodeNpy({ rows: 2, cols: 2, data: Float64Array.of(1, 2, 3) })).toThrow(/a 2×2 matrix needs 4 values, its data has 3/);
+    const typed = encodeNpy({ rows: 2, cols: 2, data: Float64Array.of(1.5, -0, 3, 4) }, 'float32');
+    expect(encodeNpy({ rows: 2, cols: 2, data: [1.5, -0, 3, 4] as unknown as Float64Array }, 'float32').equals(typed)).toBe(true);
+  });
+
   it('decodes a file whose bytes sit at any offset of a larger buffer (as reads from a pool hand them out)', () => {
     const data = awkward(40);
     const bytes = encodeNpy({ rows: 5, cols: 8, data });

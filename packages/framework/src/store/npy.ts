@@ -26,18 +26,20 @@ export function encodeNpy(m: DenseMatrix, dtype: 'float64' | 'float32' = 'float6
   head.writeUInt16LE(header.length, 8);
   const size = dtype === 'float64' ? 8 : 4;
   const n = m.rows * m.cols;
+  if (!(m.data.length >= n)) throw new Error(`encodeNpy: a ${m.rows}×${m.cols} matrix needs ${n} values, its data has ${m.data.length}`);
+  const values = m.data instanceof Float64Array ? m.data.subarray(0, n) : Float64Array.from({ length: n }, (_, i) => Number(m.data[i]));
   const offset = head.length + header.length; // a multiple of 64
-  // one buffer of its own (Buffer.alloc never hands out a slice of the shared pool), so the values start aligned
-  const out = Buffer.alloc(offset + n * size);
+  // a buffer of its own (never a slice of the shared pool), so the values start aligned; every byte is written below
+  const out = Buffer.allocUnsafeSlow(offset + n * size);
   head.copy(out, 0);
   out.write(header, head.length, 'latin1');
   if (LITTLE) {
-    if (size === 8) new Float64Array(out.buffer, out.byteOffset + offset, n).set(m.data.subarray(0, n));
-    else new Float32Array(out.buffer, out.byteOffset + offset, n).set(m.data.subarray(0, n));
+    if (size === 8) new Float64Array(out.buffer, out.byteOffset + offset, n).set(values);
+    else new Float32Array(out.buffer, out.byteOffset + offset, n).set(values);
   } else
     for (let i = 0; i < n; i++) {
-      if (size === 8) out.writeDoubleLE(m.data[i]!, offset + i * 8);
-      else out.writeFloatLE(m.data[i]!, offset + i * 4);
+      if (size === 8) out.writeDoubleLE(values[i]!, offset + i * 8);
+      else out.writeFloatLE(values[i]!, offset + i * 4);
     }
   return out;
 }
