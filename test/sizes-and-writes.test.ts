@@ -22,6 +22,18 @@ function folder(spec = SPEC): { dir: string; ws: (...args: string[]) => ReturnTy
   return { dir, ws: (...args) => cli(args, { cwd: dir }) };
 }
 
+/** A completed run of SPEC (with extra `run` arguments) whose manifest then says failed, so `resume` takes it up: the
+ * start of every test of a run folder received from someone else. */
+function failedRun(...args: string[]): { dir: string; ws: (...args: string[]) => ReturnType<typeof cli>; run: string } {
+  const { dir, ws } = folder();
+  const r = ws('run', 'spec.yaml', '--json', '--no-cache', ...args);
+  expect(r.code, r.stderr).toBe(0);
+  const run = resolve(dir, JSON.parse(r.stdout).outputDir);
+  const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
+  writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+  return { dir, ws, run };
+}
+
 describe('sizes beyond the machine', () => {
   it.each([
     ['data.tasks=100000', /relation matrix A \(100000×100000\)/],
@@ -94,11 +106,7 @@ describe('where a run writes', () => {
   });
 
   it('a checkpoints folder that is a symlink out of the run folder is refused, not written through', () => {
-    const { dir, ws } = folder();
-    const r = ws('run', 'spec.yaml', '--json', '--no-cache');
-    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
-    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
-    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    const { dir, ws, run } = failedRun();
     const elsewhere = join(dir, 'elsewhere');
     mkdirSync(elsewhere);
     rmSync(join(run, 'checkpoints'), { recursive: true });
@@ -110,11 +118,7 @@ describe('where a run writes', () => {
   });
 
   it('one stage folder that is a symlink out of the run folder is refused when the resumed run writes that stage', () => {
-    const { dir, ws } = folder();
-    const r = ws('run', 'spec.yaml', '--json', '--no-cache');
-    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
-    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
-    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    const { dir, ws, run } = failedRun();
     // the first stage's folder removed (so the resumed run writes it again, into checkpoints/, which it then knows)
     // and the last stage's folder replaced by a link to an empty folder elsewhere: the resumed run writes init first, then
     // last has no checkpoint there and is recomputed, and its write must not go through the link
@@ -133,11 +137,7 @@ describe('where a run writes', () => {
   });
 
   it('a checkpoints folder that leads out, with the first stage to write linked back inside, is refused before any write', () => {
-    const { dir, ws } = folder();
-    const r = ws('run', 'spec.yaml', '--json', '--no-cache');
-    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
-    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
-    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    const { dir, ws, run } = failedRun();
     const first = readdirSync(join(run, 'checkpoints')).sort()[0]!;
     // checkpoints/ leads out of the run folder; in it, the first stage's folder leads back in (to an empty folder):
     // checking only that stage's folder would pass, and the stages after it would be made outside
@@ -155,12 +155,7 @@ describe('where a run writes', () => {
   });
 
   it('discarding old rounds (output.checkpoints: last) removes a stage folder that is a link, never the files it leads to', () => {
-    const { dir, ws } = folder();
-    const r = ws('run', 'spec.yaml', '--json', '--no-cache', '--set', 'output.checkpoints=last', '--set', 'rounds=4');
-    expect(r.code, r.stderr).toBe(0);
-    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
-    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
-    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    const { dir, ws, run } = failedRun('--set', 'output.checkpoints=last', '--set', 'rounds=4');
     // the rounds removed (the resumed run redoes them from init, and drops round 1 once its state is saved), and a
     // round-1 folder that is a link to another run's checkpoint
     for (const id of readdirSync(join(run, 'checkpoints'))) if (id.startsWith('r')) rmSync(join(run, 'checkpoints', id), { recursive: true });
@@ -175,11 +170,7 @@ describe('where a run writes', () => {
   });
 
   it('a checkpoints "folder" that is a file is OUTPUT_ERROR naming it, exit 2', () => {
-    const { dir, ws } = folder();
-    const r = ws('run', 'spec.yaml', '--json', '--no-cache');
-    const run = resolve(dir, JSON.parse(r.stdout).outputDir);
-    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
-    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    const { ws, run } = failedRun();
     rmSync(join(run, 'checkpoints'), { recursive: true });
     writeFileSync(join(run, 'checkpoints'), 'not a folder');
     const resumed = ws('resume', run, '--no-cache');
