@@ -239,6 +239,109 @@ ${body}
       (br $il)))`;
 }
 
+/**
+ * The matrix product C ∓= A·B (op 'sub' or 'add'), `gemmSub` and `gemmAdd`: the same loops, only the final
+ * subtraction or addition of each entry's sum differs.
+ */
+function gemm(name, op) {
+  return `  (func (export "${name}") (param $c i32) (param $ldc i32) (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $ldb i32)
+    (param $m i32) (param $n i32) (param $k i32) (param $s i32) (param $lower i32)
+    (local $m4 i32) (local $n4 i32) (local $i i32) (local $j i32) (local $q i32) (local $ncols i32) (local $ncols4 i32)
+    (local $ap i32) (local $pb i32) (local $at i32) (local $src i32) (local $dst i32) (local $four i32) (local $cs i32) (local $bs i32) (local $as i32) (local $cst i32)
+    (local $sum f64) (local $r i32) (local $row i32)
+    ${TILE_LOCALS}
+    (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $cs (i32.shl (local.get $ldc) (i32.const 3)))
+    (local.set $bs (i32.shl (local.get $ldb) (i32.const 3)))
+    (local.set $as (i32.shl (local.get $ars) (i32.const 3)))
+    (local.set $cst (i32.shl (local.get $acs) (i32.const 3)))
+    (local.set $four (i32.const 32))
+    ;; blocks of four rows
+    (local.set $i (i32.const 0))
+    (block $idone (loop $il
+      (br_if $idone (i32.ge_s (local.get $i) (local.get $m4)))
+      ;; pack rows i..i+3 of A: scratch[q][r] = A[i + r][q]
+      (local.set $q (i32.const 0))
+      (block $packdone (loop $pack
+        (br_if $packdone (i32.ge_s (local.get $q) (local.get $k)))
+        (local.set $src (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $as)) (i32.mul (local.get $q) (local.get $cst)))))
+        (local.set $dst (i32.add (local.get $s) (i32.shl (local.get $q) (i32.const 5))))
+        (f64.store (local.get $dst) (f64.load (local.get $src)))
+        (f64.store offset=8 (local.get $dst) (f64.load (i32.add (local.get $src) (local.get $as))))
+        (f64.store offset=16 (local.get $dst) (f64.load (i32.add (local.get $src) (i32.shl (local.get $as) (i32.const 1)))))
+        (f64.store offset=24 (local.get $dst) (f64.load (i32.add (local.get $src) (i32.mul (local.get $as) (i32.const 3)))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $pack)))
+      ;; the columns this block needs
+      (local.set $ncols (local.get $n))
+      (if (local.get $lower) (then (if (i32.lt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)) (then (local.set $ncols (i32.add (local.get $i) (i32.const 4)))))))
+      (local.set $ncols4 (i32.and (local.get $ncols) (i32.const -4)))
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_s (local.get $j) (local.get $ncols4)))
+        (local.set $ap (local.get $s))
+        (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
+        ${tile4x4('steps', '$ap', '$four', '$pb', '$bs', '$k')}
+        (local.set $at (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cs)) (i32.shl (local.get $j) (i32.const 3)))))
+        ${store4x4(`f64x2.${op}`, '$at', '$cs')}
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $jl)))
+      ;; columns past the last block of four, for these four rows
+      (local.set $r (i32.const 0))
+      (block $rdone (loop $rl
+        (br_if $rdone (i32.ge_s (local.get $r) (i32.const 4)))
+        (local.set $row (i32.add (local.get $i) (local.get $r)))
+        (local.set $j (local.get $ncols4))
+        (block $tdone (loop $tl
+          (br_if $tdone (i32.ge_s (local.get $j) (local.get $ncols)))
+          (local.set $sum (f64.const 0))
+          (local.set $ap (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 3))))
+          (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
+          (local.set $q (i32.const 0))
+          (block $qdone (loop $ql
+            (br_if $qdone (i32.ge_s (local.get $q) (local.get $k)))
+            (local.set $sum (f64.add (local.get $sum) (f64.mul (f64.load (local.get $ap)) (f64.load (local.get $pb)))))
+            (local.set $ap (i32.add (local.get $ap) (i32.const 32)))
+            (local.set $pb (i32.add (local.get $pb) (local.get $bs)))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $ql)))
+          (local.set $at (i32.add (local.get $c) (i32.add (i32.mul (local.get $row) (local.get $cs)) (i32.shl (local.get $j) (i32.const 3)))))
+          (f64.store (local.get $at) (f64.${op} (f64.load (local.get $at)) (local.get $sum)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $tl)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $il)))
+    ;; rows past the last block of four, one by one
+    (block $mdone (loop $ml
+      (br_if $mdone (i32.ge_s (local.get $i) (local.get $m)))
+      (local.set $ncols (local.get $n))
+      (if (local.get $lower) (then (if (i32.lt_s (i32.add (local.get $m4) (i32.const 4)) (local.get $n)) (then (local.set $ncols (i32.add (local.get $m4) (i32.const 4)))))))
+      (local.set $j (i32.const 0))
+      (block $cdone (loop $cl
+        (br_if $cdone (i32.ge_s (local.get $j) (local.get $ncols)))
+        (local.set $sum (f64.const 0))
+        (local.set $ap (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $as))))
+        (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
+        (local.set $q (i32.const 0))
+        (block $qdone2 (loop $ql2
+          (br_if $qdone2 (i32.ge_s (local.get $q) (local.get $k)))
+          (local.set $sum (f64.add (local.get $sum) (f64.mul (f64.load (local.get $ap)) (f64.load (local.get $pb)))))
+          (local.set $ap (i32.add (local.get $ap) (local.get $cst)))
+          (local.set $pb (i32.add (local.get $pb) (local.get $bs)))
+          (local.set $q (i32.add (local.get $q) (i32.const 1)))
+          (br $ql2)))
+        (local.set $at (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cs)) (i32.shl (local.get $j) (i32.const 3)))))
+        (f64.store (local.get $at) (f64.${op} (f64.load (local.get $at)) (local.get $sum)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $cl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $ml)))
+  )`;
+}
+
 export function kernelsWat() {
   return `;; Generated by scripts/wasm-kernels.mjs: do not edit (npm run wasm). WebAssembly SIMD kernels of the framework
 ;; (float64, f64x2), compiled into kernels-wasm.ts. The caller (src/wasm/kernels.ts) puts operands into this
@@ -255,6 +358,9 @@ export function kernelsWat() {
 ;; contiguous, 32k bytes). With lower = 1 only blocks that reach the diagonal (column < row + 4 in C's own indices)
 ;; are computed: C's lower triangle, and entries above the diagonal inside the diagonal blocks, which the caller
 ;; must not need. Rows past the last block of four and columns past the last block of four are done one by one.
+;;
+;; gemmAdd(c, ldc, a, ars, acs, b, ldb, m, n, k, s, lower): C += A·B, otherwise as gemmSub. Each entry of C gets
+;; c + (((0 + a₀b₀) + a₁b₁) + …), the products summed in the order of the shared dimension.
 ;;
 ;; xty(x, n, d, y, b): b[k] += Σ_r y[r]·X[r][k] over the n rows of X (at x), y at y, b (d values) at b; four rows
 ;; per pass over b.
@@ -308,102 +414,8 @@ export function kernelsWat() {
       (local.set $jt (i32.add (local.get $jt) (i32.const 4)))
       (br $jl)))
   )
-  (func (export "gemmSub") (param $c i32) (param $ldc i32) (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $ldb i32)
-    (param $m i32) (param $n i32) (param $k i32) (param $s i32) (param $lower i32)
-    (local $m4 i32) (local $n4 i32) (local $i i32) (local $j i32) (local $q i32) (local $ncols i32) (local $ncols4 i32)
-    (local $ap i32) (local $pb i32) (local $at i32) (local $src i32) (local $dst i32) (local $four i32) (local $cs i32) (local $bs i32) (local $as i32) (local $cst i32)
-    (local $sum f64) (local $r i32) (local $row i32)
-    ${TILE_LOCALS}
-    (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
-    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (local.set $cs (i32.shl (local.get $ldc) (i32.const 3)))
-    (local.set $bs (i32.shl (local.get $ldb) (i32.const 3)))
-    (local.set $as (i32.shl (local.get $ars) (i32.const 3)))
-    (local.set $cst (i32.shl (local.get $acs) (i32.const 3)))
-    (local.set $four (i32.const 32))
-    ;; blocks of four rows
-    (local.set $i (i32.const 0))
-    (block $idone (loop $il
-      (br_if $idone (i32.ge_s (local.get $i) (local.get $m4)))
-      ;; pack rows i..i+3 of A: scratch[q][r] = A[i + r][q]
-      (local.set $q (i32.const 0))
-      (block $packdone (loop $pack
-        (br_if $packdone (i32.ge_s (local.get $q) (local.get $k)))
-        (local.set $src (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $as)) (i32.mul (local.get $q) (local.get $cst)))))
-        (local.set $dst (i32.add (local.get $s) (i32.shl (local.get $q) (i32.const 5))))
-        (f64.store (local.get $dst) (f64.load (local.get $src)))
-        (f64.store offset=8 (local.get $dst) (f64.load (i32.add (local.get $src) (local.get $as))))
-        (f64.store offset=16 (local.get $dst) (f64.load (i32.add (local.get $src) (i32.shl (local.get $as) (i32.const 1)))))
-        (f64.store offset=24 (local.get $dst) (f64.load (i32.add (local.get $src) (i32.mul (local.get $as) (i32.const 3)))))
-        (local.set $q (i32.add (local.get $q) (i32.const 1)))
-        (br $pack)))
-      ;; the columns this block needs
-      (local.set $ncols (local.get $n))
-      (if (local.get $lower) (then (if (i32.lt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)) (then (local.set $ncols (i32.add (local.get $i) (i32.const 4)))))))
-      (local.set $ncols4 (i32.and (local.get $ncols) (i32.const -4)))
-      (local.set $j (i32.const 0))
-      (block $jdone (loop $jl
-        (br_if $jdone (i32.ge_s (local.get $j) (local.get $ncols4)))
-        (local.set $ap (local.get $s))
-        (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
-        ${tile4x4('steps', '$ap', '$four', '$pb', '$bs', '$k')}
-        (local.set $at (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cs)) (i32.shl (local.get $j) (i32.const 3)))))
-        ${store4x4('f64x2.sub', '$at', '$cs')}
-        (local.set $j (i32.add (local.get $j) (i32.const 4)))
-        (br $jl)))
-      ;; columns past the last block of four, for these four rows
-      (local.set $r (i32.const 0))
-      (block $rdone (loop $rl
-        (br_if $rdone (i32.ge_s (local.get $r) (i32.const 4)))
-        (local.set $row (i32.add (local.get $i) (local.get $r)))
-        (local.set $j (local.get $ncols4))
-        (block $tdone (loop $tl
-          (br_if $tdone (i32.ge_s (local.get $j) (local.get $ncols)))
-          (local.set $sum (f64.const 0))
-          (local.set $ap (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 3))))
-          (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
-          (local.set $q (i32.const 0))
-          (block $qdone (loop $ql
-            (br_if $qdone (i32.ge_s (local.get $q) (local.get $k)))
-            (local.set $sum (f64.add (local.get $sum) (f64.mul (f64.load (local.get $ap)) (f64.load (local.get $pb)))))
-            (local.set $ap (i32.add (local.get $ap) (i32.const 32)))
-            (local.set $pb (i32.add (local.get $pb) (local.get $bs)))
-            (local.set $q (i32.add (local.get $q) (i32.const 1)))
-            (br $ql)))
-          (local.set $at (i32.add (local.get $c) (i32.add (i32.mul (local.get $row) (local.get $cs)) (i32.shl (local.get $j) (i32.const 3)))))
-          (f64.store (local.get $at) (f64.sub (f64.load (local.get $at)) (local.get $sum)))
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br $tl)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $rl)))
-      (local.set $i (i32.add (local.get $i) (i32.const 4)))
-      (br $il)))
-    ;; rows past the last block of four, one by one
-    (block $mdone (loop $ml
-      (br_if $mdone (i32.ge_s (local.get $i) (local.get $m)))
-      (local.set $ncols (local.get $n))
-      (if (local.get $lower) (then (if (i32.lt_s (i32.add (local.get $m4) (i32.const 4)) (local.get $n)) (then (local.set $ncols (i32.add (local.get $m4) (i32.const 4)))))))
-      (local.set $j (i32.const 0))
-      (block $cdone (loop $cl
-        (br_if $cdone (i32.ge_s (local.get $j) (local.get $ncols)))
-        (local.set $sum (f64.const 0))
-        (local.set $ap (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $as))))
-        (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
-        (local.set $q (i32.const 0))
-        (block $qdone2 (loop $ql2
-          (br_if $qdone2 (i32.ge_s (local.get $q) (local.get $k)))
-          (local.set $sum (f64.add (local.get $sum) (f64.mul (f64.load (local.get $ap)) (f64.load (local.get $pb)))))
-          (local.set $ap (i32.add (local.get $ap) (local.get $cst)))
-          (local.set $pb (i32.add (local.get $pb) (local.get $bs)))
-          (local.set $q (i32.add (local.get $q) (i32.const 1)))
-          (br $ql2)))
-        (local.set $at (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cs)) (i32.shl (local.get $j) (i32.const 3)))))
-        (f64.store (local.get $at) (f64.sub (f64.load (local.get $at)) (local.get $sum)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $cl)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $ml)))
-  )
+${gemm('gemmSub', 'sub')}
+${gemm('gemmAdd', 'add')}
   (func (export "cholFactors") (param $a i32) (param $t i32) (param $p i32) (result i32)
     (local $k i32) (local $i i32) (local $j i32) (local $mt i32) (local $ri i32) (local $rj i32) (local $ps i32) (local $v f64)
     (local $da i32) (local $db i32) (local $dl i32) (local $s0 v128) (local $s1 v128) (local $bad i32)

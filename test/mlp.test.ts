@@ -4,7 +4,7 @@
  * shared by all tasks, predictions of a saved MLP run reproducing its test metrics bit for bit, and the optimizers
  * that cannot fit it refusing with the ones that can.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -367,5 +367,89 @@ rounds: ${rounds}
     expect(tfjs.weights.cols).toBe(cpu.weights.cols);
     const m = [cpu, tfjs].map((o) => (o.results.models.shared as unknown as { mse: number }).mse);
     expect(Math.abs(m[0]! - m[1]!) / m[0]!).toBeLessThan(1e-3);
+  });
+});
+
+describe('the float64 mlp passes through the matrix-product kernel', () => {
+  // forward and backward passes (and the products under them) in a child process with the SIMD kernels and in one
+  // with WEIGHTSHARE_NO_WASM=1: the same bits; and both against NumPy's float64 forward and backward passes
+  const script = `
+    import { Rng, mlpLayout, mlpModel } from '@weightshare/framework';
+    import { addProduct, addProductT, SUM_ROWS } from './packages/framework/dist/math/products.js';
+    import { kernels } from './packages/framework/dist/math/wasm/kernels.js';
+    const rng = new Rng(11);
+    const normal = (len) => Float64Array.from({ length: len }, () => rng.normal());
+    const out = { kernels: kernels() !== null, sumRows: SUM_ROWS, nets: [], products: [] };
+    // three pieces of the summed rows and tails of every 4×4 block; a wide relu layer; the smallest net
+    for (const [n, d, hidden, k, activation] of [[2500, 7, [6, 5], 1, 'tanh'], [37, 4, [64], 3, 'relu'], [1, 2, [1], 1, 'identity']]) {
+      const layout = mlpLayout(d, k, d - 1, hidden);
+      const X = normal(n * d);
+      for (let i = 0; i < n; i++) X[i * d + d - 1] = 1;
+      const theta = normal(layout.size).map((v) => 0.5 * v);
+      const Z = new Float64Array(n * k);
+      const dZ = normal(n * k);
+      const g = new Float64Array(layout.size);
+      const o = { hidden, activation };
+      mlpModel.backward(layout, theta, X, n, mlpModel.forward(layout, theta, X, n, Z, o), dZ, g, o);
+      out.nets.push({ n, d, hidden, k, activation, X: [...X], theta: [...theta], dZ: [...dZ], Z: [...Z], g: [...g] });
+    }
+    for (const [m, q, n, t] of [[9, 5, 7, false], [4, 8, 4, false], [2100, 6, 3, true], [3, 1, 1, true]]) {
+      const A = normal(m * q), B = normal(t ? m * n : q * n), C0 = normal(t ? q * n : m * n), C = C0.slice();
+      (t ? addProductT : addProduct)(C, A, m, q, B, n);
+      out.products.push({ m, q, n, t, A: [...A], B: [...B], C0: [...C0], C: [...C] });
+    }
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const run = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 28 });
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout) as { kernels: boolean; sumRows: number; nets: Record<string, number[] & number>[]; products: Record<string, number[] & number>[] };
+  };
+
+  it('gives the same bits with and without WebAssembly SIMD, and NumPy float64 values to 1e-12', () => {
+    const withKernels = run({ WEIGHTSHARE_NO_WASM: '' });
+    const without = run({ WEIGHTSHARE_NO_WASM: '1' });
+    expect([withKernels.kernels, without.kernels]).toEqual([true, false]);
+    expect(withKernels.nets[0]!.n).toBeGreaterThan(2 * withKernels.sumRows); // the summed rows come in three pieces
+    expect({ ...without, kernels: true }).toEqual(withKernels);
+    const dir = scratch('mlp-numpy');
+    writeFileSync(join(dir, 'in.json'), JSON.stringify(withKernels));
+    const py = `
+import json, sys
+import numpy as np
+d = json.load(open(sys.argv[1]))
+act = {'tanh': (np.tanh, lambda z, a: 1 - a * a), 'relu': (lambda z: np.maximum(z, 0), lambda z, a: (z > 0) * 1.0), 'identity': (lambda z: z, lambda z, a: np.ones_like(z))}
+worst = []
+for net in d['nets']:
+    n, dd, k = net['n'], net['d'], net['k']
+    X = np.array(net['X']).reshape(n, dd); th = np.array(net['theta']); f, df = act[net['activation']]
+    shapes = []; inputs = dd
+    for h in net['hidden']: shapes.append((inputs, h)); inputs = h + 1
+    shapes.append((inputs, k))
+    Ws = []; off = 0
+    for s in shapes: Ws.append(th[off:off + s[0] * s[1]].reshape(s)); off += s[0] * s[1]
+    A = X; pres = []; acts = [X]
+    for l, W in enumerate(Ws[:-1]):
+        pre = A @ W if l == 0 else A @ W[:-1] + W[-1]
+        A = f(pre); pres.append(pre); acts.append(A)
+    Z = A @ Ws[-1][:-1] + Ws[-1][-1]
+    dZ = np.array(net['dZ']).reshape(n, k); grads = [None] * len(Ws); D = dZ
+    for l in range(len(Ws) - 1, -1, -1):
+        Ain = acts[l]
+        grads[l] = Ain.T @ D if l == 0 else np.vstack([Ain.T @ D, D.sum(0)])
+        if l > 0: D = (D @ Ws[l][:-1].T) * df(pres[l - 1], acts[l])
+    g = np.concatenate([x.ravel() for x in grads])
+    worst.append(np.abs(Z.ravel() - net['Z']).max() / np.abs(Z).max())
+    worst.append(np.abs(g - net['g']).max() / np.abs(g).max())
+for p in d['products']:
+    m, q, n = p['m'], p['q'], p['n']; A = np.array(p['A']).reshape(m, q); C0 = np.array(p['C0'])
+    C = C0 + (A.T @ np.array(p['B']).reshape(m, n) if p['t'] else A @ np.array(p['B']).reshape(q, n)).ravel()
+    worst.append(np.abs(C - p['C']).max() / np.abs(C).max())
+print(json.dumps(worst))
+`;
+    writeFileSync(join(dir, 'ref.py'), py);
+    const worst = JSON.parse(execFileSync('python3', [join(dir, 'ref.py'), join(dir, 'in.json')], { encoding: 'utf8' })) as number[];
+    expect(worst).toHaveLength(10);
+    for (const w of worst) expect(w).toBeLessThan(1e-12);
   });
 });

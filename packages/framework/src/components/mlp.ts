@@ -15,6 +15,7 @@
  */
 import type { JsonSchema, ModelComponent, ModelLayout, ParameterBlock } from '../plugin/types.js';
 import type { Rng } from '../random.js';
+import { addProduct, addProductT } from '../math/products.js';
 
 export type Activation = 'relu' | 'tanh' | 'gelu' | 'identity';
 
@@ -74,20 +75,10 @@ export function mlpLayout(features: number, outputs: number, biasColumn: number,
   return { features, outputs, size: offset, blocks, penalized, linear: false };
 }
 
-/** out (n×b) = A (n×a, row stride a) · W (a×b); with `bias`, W has a + 1 rows and its last is added to every row. */
-function affine(A: Float64Array, n: number, a: number, W: Float64Array, wo: number, b: number, bias: boolean, out: Float64Array): void {
-  for (let i = 0; i < n; i++) {
-    const oo = i * b;
-    if (bias) for (let c = 0; c < b; c++) out[oo + c] = W[wo + a * b + c]!;
-    else out.fill(0, oo, oo + b);
-    const ao = i * a;
-    for (let j = 0; j < a; j++) {
-      const x = A[ao + j]!;
-      if (x === 0) continue;
-      const r = wo + j * b;
-      for (let c = 0; c < b; c++) out[oo + c]! += x * W[r + c]!;
-    }
-  }
+/** Each row of out (n×b) set to `bias` (b values) or to zeros. */
+function fillRows(out: Float64Array, n: number, b: number, bias: Float64Array | null): void {
+  if (!bias) out.fill(0, 0, n * b);
+  else for (let i = 0; i < n; i++) out.set(bias, i * b);
 }
 
 interface Tape {
@@ -140,7 +131,8 @@ export const mlpModel: ModelComponent = {
       const b = layout.blocks[l]!;
       const h = b.shape[1]!;
       const pre = new Float64Array(n * h);
-      affine(A, n, a, theta, b.offset, h, l > 0, pre);
+      fillRows(pre, n, h, l > 0 ? theta.subarray(b.offset + a * h, b.offset + (a + 1) * h) : null);
+      addProduct(pre, A, n, a, theta.subarray(b.offset, b.offset + a * h), h);
       const out = act === 'identity' ? pre : new Float64Array(n * h);
       activate(act, pre, out);
       tape.pre.push(pre);
@@ -149,7 +141,9 @@ export const mlpModel: ModelComponent = {
       a = h;
     }
     const ob = layout.blocks[hidden]!;
-    affine(A, n, a, theta, ob.offset, layout.outputs, true, Z);
+    const k = layout.outputs;
+    fillRows(Z, n, k, theta.subarray(ob.offset + a * k, ob.offset + (a + 1) * k));
+    addProduct(Z, A, n, a, theta.subarray(ob.offset, ob.offset + a * k), k);
     return tape;
   },
   backward(layout, theta, X, n, tape, dZ, grad, o) {
@@ -165,33 +159,20 @@ export const mlpModel: ModelComponent = {
       const a = l === 0 ? layout.features : layout.blocks[l - 1]!.shape[1]!;
       const bias = l > 0;
       // grad W = Aᵀ·d, grad b = Σ_rows d
-      for (let i = 0; i < n; i++) {
-        const ao = i * a;
-        const dOff = i * units;
-        for (let j = 0; j < a; j++) {
-          const x = A[ao + j]!;
-          if (x === 0) continue;
-          const r = b.offset + j * units;
-          for (let c = 0; c < units; c++) grad[r + c]! += x * d[dOff + c]!;
-        }
-        if (bias) {
-          const r = b.offset + a * units;
+      addProductT(grad.subarray(b.offset, b.offset + a * units), A, n, a, d, units);
+      if (bias) {
+        const r = b.offset + a * units;
+        for (let i = 0; i < n; i++) {
+          const dOff = i * units;
           for (let c = 0; c < units; c++) grad[r + c]! += d[dOff + c]!;
         }
       }
       if (l === 0) break;
       // ∂L/∂A_{l−1} = d·W_lᵀ (without the bias row), then through the activation of layer l − 1
+      const wt = new Float64Array(units * a);
+      for (let j = 0; j < a; j++) for (let c = 0; c < units; c++) wt[c * a + j] = theta[b.offset + j * units + c]!;
       const prev = new Float64Array(n * a);
-      for (let i = 0; i < n; i++) {
-        const dOff = i * units;
-        const po = i * a;
-        for (let j = 0; j < a; j++) {
-          const r = b.offset + j * units;
-          let s = 0;
-          for (let c = 0; c < units; c++) s += d[dOff + c]! * theta[r + c]!;
-          prev[po + j] = s;
-        }
-      }
+      addProduct(prev, d, n, units, wt, a);
       activationBackward(act, pre[l - 1]!, acts[l - 1]!, prev);
       d = prev;
     }
