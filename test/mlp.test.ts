@@ -377,6 +377,7 @@ describe('the float64 mlp passes through the matrix-product kernel', () => {
     import { Rng, mlpLayout, mlpModel } from '@weightshare/framework';
     import { addProduct, addProductT, SUM_ROWS } from './packages/framework/dist/math/products.js';
     import { kernels } from './packages/framework/dist/math/wasm/kernels.js';
+    import { tanhInto } from './packages/framework/dist/math/tanh.js';
     const rng = new Rng(11);
     const normal = (len) => Float64Array.from({ length: len }, () => rng.normal());
     const out = { kernels: kernels() !== null, sumRows: SUM_ROWS, nets: [], products: [] };
@@ -398,6 +399,15 @@ describe('the float64 mlp passes through the matrix-product kernel', () => {
       (t ? addProductT : addProduct)(C, A, m, q, B, n);
       out.products.push({ m, q, n, t, A: [...A], B: [...B], C0: [...C0], C: [...C] });
     }
+    // tanh on a grid of [−25, 25], on log-spaced magnitudes down to 1e-13 and on the edge cases (as bytes: JSON has
+    // no NaN or −0)
+    const xs = [0, -0, NaN, Infinity, -Infinity, 22, -22, 22.000000000000004, 2 ** -28, -(2 ** -28), 2 ** -29, 5e-324, 1e300, 1, 0.9999999999999999];
+    for (let i = 0; i <= 20000; i++) xs.push(-25 + i / 400);
+    for (let i = 0; i <= 20000; i++) xs.push(Math.exp(-30 + i * 0.0017), -Math.exp(-30 + i * 0.0017));
+    const x = Float64Array.from(xs), t = new Float64Array(x.length + 1);
+    tanhInto(x, t, x.length); // an odd count: the kernel works in pairs
+    out.tanhX = Buffer.from(x.buffer).toString('base64');
+    out.tanh = Buffer.from(t.buffer).toString('base64');
     process.stdout.write(JSON.stringify(out));
   `;
   const run = (env: NodeJS.ProcessEnv) => {
@@ -451,5 +461,35 @@ print(json.dumps(worst))
     const worst = JSON.parse(execFileSync('python3', [join(dir, 'ref.py'), join(dir, 'in.json')], { encoding: 'utf8' })) as number[];
     expect(worst).toHaveLength(10);
     for (const w of worst) expect(w).toBeLessThan(1e-12);
+  });
+
+  it('tanh: the same bits with and without SIMD, within 2.5 ulp of a long-double reference, and exact at the edges', () => {
+    const a = run({ WEIGHTSHARE_NO_WASM: '' });
+    const dir = scratch('mlp-tanh');
+    writeFileSync(join(dir, 'x.bin'), Buffer.from(a.tanhX as unknown as string, 'base64'));
+    writeFileSync(join(dir, 't.bin'), Buffer.from(a.tanh as unknown as string, 'base64'));
+    const t = new Float64Array(new Uint8Array(readFileSync(join(dir, 't.bin'))).buffer);
+    expect(t[t.length - 1]).toBe(0); // the value past the count is not written
+    // ±0 keep their sign, NaN stays NaN, ±∞ and |x| > 22 give ±1, tiny values are themselves
+    expect([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]).toEqual([0, -0, NaN, 1, -1, 1, -1, 1]);
+    expect([t[8], t[9], t[10], t[11], t[12]]).toEqual([2 ** -28, -(2 ** -28), 2 ** -29, 5e-324, 1]);
+    const ulps = JSON.parse(
+      execFileSync(
+        'python3',
+        ['-c', `
+import json, sys
+import numpy as np
+x = np.fromfile(sys.argv[1]); t = np.fromfile(sys.argv[2])[:len(x)]
+ok = np.isfinite(x)
+ref = np.tanh(x[ok].astype(np.longdouble))
+u = np.abs((t[ok].astype(np.longdouble) - ref) / np.spacing(np.abs(ref).astype(np.float64)).astype(np.longdouble)).astype(float)
+print(json.dumps([float(u.max()), float(u.mean()), np.finfo(np.longdouble).nmant]))
+`, join(dir, 'x.bin'), join(dir, 't.bin')],
+        { encoding: 'utf8' },
+      ),
+    ) as [number, number, number];
+    expect(ulps[2]).toBeGreaterThan(52); // the reference is more precise than float64
+    expect(ulps[0]).toBeLessThan(2.5);
+    expect(ulps[1]).toBeLessThan(0.3);
   });
 });

@@ -16,6 +16,7 @@
 import type { JsonSchema, ModelComponent, ModelLayout, ParameterBlock } from '../plugin/types.js';
 import type { Rng } from '../random.js';
 import { addProduct, addProductT } from '../math/products.js';
+import { tanhInto } from '../math/tanh.js';
 
 export type Activation = 'relu' | 'tanh' | 'gelu' | 'identity';
 
@@ -25,17 +26,25 @@ const activationOf = (o: Record<string, unknown>): Activation => (o.activation a
 /** √(2/π), of GELU's tanh form. */
 const GELU_C = Math.sqrt(2 / Math.PI);
 
-/** act(z), elementwise into out. */
+/** out = √(2/π)·(z + 0.044715·z³), the argument of GELU's tanh. */
+function geluInner(z: Float64Array, out: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const x = z[i]!;
+    out[i] = GELU_C * (x + 0.044715 * x * x * x);
+  }
+}
+
+/** act(z), elementwise into out (tanh by the framework's {@link tanhInto}: the same bits with or without SIMD). */
 export function activate(kind: Activation, z: Float64Array, out: Float64Array): void {
   const n = z.length;
   if (kind === 'relu') for (let i = 0; i < n; i++) out[i] = z[i]! > 0 ? z[i]! : 0;
-  else if (kind === 'tanh') for (let i = 0; i < n; i++) out[i] = Math.tanh(z[i]!);
-  else if (kind === 'gelu')
-    for (let i = 0; i < n; i++) {
-      const x = z[i]!;
-      out[i] = 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
-    }
-  else out.set(z);
+  else if (kind === 'tanh') tanhInto(z, out, n);
+  else if (kind === 'gelu') {
+    const t = out === z ? new Float64Array(n) : out;
+    geluInner(z, t, n);
+    tanhInto(t, t, n);
+    for (let i = 0; i < n; i++) out[i] = 0.5 * z[i]! * (1 + t[i]!);
+  } else out.set(z);
 }
 
 /** d ← d ⊙ act′(z), elementwise (a = act(z) given for tanh). */
@@ -44,13 +53,15 @@ function activationBackward(kind: Activation, z: Float64Array, a: Float64Array, 
   if (kind === 'relu') {
     for (let i = 0; i < n; i++) if (!(z[i]! > 0)) d[i] = 0;
   } else if (kind === 'tanh') for (let i = 0; i < n; i++) d[i]! *= 1 - a[i]! * a[i]!;
-  else if (kind === 'gelu')
+  else if (kind === 'gelu') {
+    const t = new Float64Array(n);
+    geluInner(z, t, n);
+    tanhInto(t, t, n);
     for (let i = 0; i < n; i++) {
       const x = z[i]!;
-      const u = GELU_C * (x + 0.044715 * x * x * x);
-      const t = Math.tanh(u);
-      d[i]! *= 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
+      d[i]! *= 0.5 * (1 + t[i]!) + 0.5 * x * (1 - t[i]! * t[i]!) * GELU_C * (1 + 3 * 0.044715 * x * x);
     }
+  }
 }
 
 /** The layout of an MLP on d inputs (bias column `biasColumn`) with k outputs. */

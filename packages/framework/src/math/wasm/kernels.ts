@@ -39,6 +39,7 @@ export interface Kernels {
   cgStep(x: number, r: number, z: number, p: number, q: number, dinv: number, alpha: number, n: number, m: number, rr: number, rz: number): void;
   cgDirection(p: number, z: number, beta: number, n: number, m: number): void;
   colDots(a: number, b: number, n: number, m: number, out: number): void;
+  tanh(x: number, y: number, n: number): void;
 }
 
 let instance: Kernels | null | undefined;

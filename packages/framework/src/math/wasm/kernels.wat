@@ -40,6 +40,13 @@
 ;;
 ;; cgDirection(p, z, beta, n, m): p = z + β·p column by column (β: m values).
 ;;
+;; tanh(x, y, n): y[i] = tanh(x[i]) for n values (n even; x and y may be the same), two per f64x2: for
+;; 2⁻²⁸ ≤ |x| ≤ 22, e = expm1(u) with u = 2|x| when |x| ≥ 1 (then tanh|x| = 1 − 2/(e + 2)) and u = −2|x| below (then
+;; tanh|x| = −e/(e + 2)); expm1(u) = 2ᵏ·p + (2ᵏ − 1), k the integer nearest u/ln 2 (ties to even, by adding and
+;; subtracting 1.5·2⁵²), r = (u − k·ln2hi) − k·ln2lo, p = r + r²·q(r) with q the Taylor polynomial of (eʳ − 1 − r)/r²
+;; to r¹¹ by Estrin's scheme; the sign of x put back. |x| > 22 gives ±1, |x| < 2⁻²⁸ (and NaN) x itself. The same operations
+;; in the same order as tanh64 in src/math/tanh.ts.
+;;
 ;; colDots(a, b, n, m, out): out[c] += Σ_i a[i][c]·b[i][c] row by row (n×m blocks, m even).
 ;;
 ;; cholSolves(m, t, p, r, w): for each of t systems (L Lᵀ) w = r of order p, their factors at m (p×p each, one after
@@ -356,6 +363,47 @@
         (br $cl)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $ml)))
+  )
+  (func (export "tanh") (param $x i32) (param $y i32) (param $n i32)
+    (local $i i32) (local $v v128) (local $sign v128) (local $a v128) (local $big v128) (local $u v128) (local $kk v128)
+    (local $r v128) (local $q v128) (local $p v128) (local $s v128) (local $e v128) (local $d v128) (local $z v128)
+    (local $r2 v128) (local $r4 v128) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128) (local $e4 v128) (local $e5 v128)
+    (local.set $i (i32.const 0))
+    (block $done (loop $l
+      (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
+      (local.set $v (v128.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 3)))))
+      (local.set $sign (v128.and (local.get $v) (v128.const i64x2 0x8000000000000000 0x8000000000000000)))
+      (local.set $a (f64x2.abs (local.get $v)))
+      (local.set $big (f64x2.ge (local.get $a) (v128.const f64x2 1 1)))
+      (local.set $u (v128.bitselect (f64x2.mul (local.get $a) (v128.const f64x2 2 2)) (f64x2.mul (local.get $a) (v128.const f64x2 -2 -2)) (local.get $big)))
+      (local.set $kk (f64x2.sub (f64x2.add (f64x2.mul (local.get $u) (v128.const f64x2 1.4426950408889634 1.4426950408889634)) (v128.const f64x2 6755399441055744 6755399441055744)) (v128.const f64x2 6755399441055744 6755399441055744)))
+      (local.set $r (f64x2.sub (f64x2.sub (local.get $u) (f64x2.mul (local.get $kk) (v128.const f64x2 0.6931471803691238 0.6931471803691238))) (f64x2.mul (local.get $kk) (v128.const f64x2 1.9082149292705877e-10 1.9082149292705877e-10))))
+      ;; q(r) = Σ C[j + 2]·rʲ, j < 12, by Estrin's scheme: pairs, then pairs of pairs with r², r⁴, r⁸
+      (local.set $r2 (f64x2.mul (local.get $r) (local.get $r)))
+      (local.set $r4 (f64x2.mul (local.get $r2) (local.get $r2)))
+      (local.set $e0 (f64x2.add (v128.const f64x2 0.5 0.5) (f64x2.mul (v128.const f64x2 0.16666666666666666 0.16666666666666666) (local.get $r))))
+      (local.set $e1 (f64x2.add (v128.const f64x2 0.041666666666666664 0.041666666666666664) (f64x2.mul (v128.const f64x2 0.008333333333333333 0.008333333333333333) (local.get $r))))
+      (local.set $e2 (f64x2.add (v128.const f64x2 0.001388888888888889 0.001388888888888889) (f64x2.mul (v128.const f64x2 0.0001984126984126984 0.0001984126984126984) (local.get $r))))
+      (local.set $e3 (f64x2.add (v128.const f64x2 0.0000248015873015873 0.0000248015873015873) (f64x2.mul (v128.const f64x2 0.0000027557319223985893 0.0000027557319223985893) (local.get $r))))
+      (local.set $e4 (f64x2.add (v128.const f64x2 2.755731922398589e-7 2.755731922398589e-7) (f64x2.mul (v128.const f64x2 2.505210838544172e-8 2.505210838544172e-8) (local.get $r))))
+      (local.set $e5 (f64x2.add (v128.const f64x2 2.08767569878681e-9 2.08767569878681e-9) (f64x2.mul (v128.const f64x2 1.6059043836821613e-10 1.6059043836821613e-10) (local.get $r))))
+      (local.set $e0 (f64x2.add (local.get $e0) (f64x2.mul (local.get $e1) (local.get $r2))))
+      (local.set $e2 (f64x2.add (local.get $e2) (f64x2.mul (local.get $e3) (local.get $r2))))
+      (local.set $e4 (f64x2.add (local.get $e4) (f64x2.mul (local.get $e5) (local.get $r2))))
+      (local.set $q (f64x2.add (f64x2.add (local.get $e0) (f64x2.mul (local.get $e2) (local.get $r4))) (f64x2.mul (local.get $e4) (f64x2.mul (local.get $r4) (local.get $r4)))))
+      (local.set $p (f64x2.add (local.get $r) (f64x2.mul (local.get $r2) (local.get $q))))
+      ;; 2ᵏ from k's bits: k + 1.5·2⁵² is exact and its bit pattern is 1.5·2⁵²'s plus k
+      (local.set $s (i64x2.shl (i64x2.add (i64x2.sub (f64x2.add (local.get $kk) (v128.const f64x2 6755399441055744 6755399441055744)) (v128.const i64x2 0x4338000000000000 0x4338000000000000)) (v128.const i64x2 1023 1023)) (i32.const 52)))
+      (local.set $e (f64x2.add (f64x2.mul (local.get $s) (local.get $p)) (f64x2.sub (local.get $s) (v128.const f64x2 1 1))))
+      (local.set $d (f64x2.add (local.get $e) (v128.const f64x2 2 2)))
+      (local.set $z (v128.bitselect (f64x2.sub (v128.const f64x2 1 1) (f64x2.div (v128.const f64x2 2 2) (local.get $d))) (f64x2.div (f64x2.neg (local.get $e)) (local.get $d)) (local.get $big)))
+      (v128.store (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 3)))
+        (v128.bitselect
+          (v128.or (local.get $z) (local.get $sign))
+          (v128.bitselect (v128.or (v128.const f64x2 1 1) (local.get $sign)) (local.get $v) (f64x2.gt (local.get $a) (v128.const f64x2 22 22)))
+          (v128.and (f64x2.ge (local.get $a) (v128.const f64x2 3.725290298461914e-9 3.725290298461914e-9)) (f64x2.le (local.get $a) (v128.const f64x2 22 22)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 2)))
+      (br $l)))
   )
   (func (export "cholFactors") (param $a i32) (param $t i32) (param $p i32) (result i32)
     (local $k i32) (local $i i32) (local $j i32) (local $mt i32) (local $ri i32) (local $rj i32) (local $ps i32) (local $v f64)
