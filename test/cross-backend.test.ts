@@ -36,11 +36,12 @@ const CPU_ONLY: Record<string, string> = {
   'school-robust-lasso.yaml': 'uses trimmed-mean and lasso from examples/plugin-robust, which provides backend cpu only',
 };
 /**
- * Non-convex fits: 3,000 Adam steps on an mlp amplify rounding along the path, so weights are held to 5e-3 and metrics
- * to 1e-3. Measured on quickstart-mlp: float32 against float64 1.8e-3 on the weights, 4.1e-4 on the test MSE; and
- * float64 against float64 with only the order of the products' sums and tanh's last bits changed (the SIMD mlp
- * passes against the JavaScript loops before them) moves the weights by the same 1.8e-3 and the MSE by 4.3e-4, so
- * this is the problem's sensitivity to rounding, not a difference between the backends.
+ * Non-convex fits: 3,000 Adam steps on an mlp amplify rounding along the path, so weights are held to 5e-3, and the
+ * metrics of quickstart-mlp (the one run in full) to 1e-3. Measured on quickstart-mlp: float32 against float64
+ * 1.8e-3 on the weights and 2.0e-4 on the test MSE (0.50176 against 0.50156); float64 against float64 with only the
+ * order of the products' sums and tanh's last bits changed (the SIMD mlp passes against the JavaScript loops before
+ * them) moves the weights by the same 1.8e-3 and the MSE by 2.1e-4 (0.50177 → 0.50156), so this is the problem's
+ * sensitivity to rounding, not a difference between the backends. The shortened ones (5 epochs) keep 1e-4.
  */
 const NONCONVEX: Record<string, string> = {
   'quickstart-mlp.yaml': 'an mlp (tanh, 16 units) by Adam, 10 rounds of 300 epochs',
@@ -140,7 +141,7 @@ describe('every pipeline under --backend cpu and --backend tfjs', () => {
     // every metric of the loss (regression: MSE relative, R²/explained variance absolute; binary: accuracy, log-loss, AUC)
     const [m, n] = [cpu.results.models.shared, wasm.results.models.shared] as unknown as Record<string, number>[];
     expect(Object.keys(n!)).toEqual(Object.keys(m!));
-    for (const k of Object.keys(m!)) expect(Math.abs(m![k]! - n![k]!) / Math.max(1, Math.abs(m![k]!)), k).toBeLessThan(discrete ? 1e-2 : f in NONCONVEX ? 1e-3 : TOLERANCE);
+    for (const k of Object.keys(m!)) expect(Math.abs(m![k]! - n![k]!) / Math.max(1, Math.abs(m![k]!)), k).toBeLessThan(discrete ? 1e-2 : f in NONCONVEX && !(f in SHORTENED) ? 1e-3 : TOLERANCE);
   });
 
   it.each(Object.entries(SAME_RUN))('%s runs what %s runs (only the sweep differs)', async (f, same) => {

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_LOSSES, loadSpecText, mlpLayout, mlpModel, Rng, WeightshareError } from '@weightshare/framework';
+import { BUILTIN_LOSSES, loadSpecText, mlpLayout, mlpModel, Rng, tanh64, WeightshareError } from '@weightshare/framework';
 import { cli, root } from './helpers/cli.js';
 import { registry, runText, scratch, syntheticSpec } from './helpers/run.js';
 
@@ -382,7 +382,8 @@ describe('the float64 mlp passes through the matrix-product kernel', () => {
     const normal = (len) => Float64Array.from({ length: len }, () => rng.normal());
     const out = { kernels: kernels() !== null, sumRows: SUM_ROWS, nets: [], products: [] };
     // three pieces of the summed rows and tails of every 4×4 block; a wide relu layer; the smallest net
-    for (const [n, d, hidden, k, activation] of [[2500, 7, [6, 5], 1, 'tanh'], [37, 4, [64], 3, 'relu'], [1, 2, [1], 1, 'identity']]) {
+    const bits = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'); // JSON has no −0
+    for (const [n, d, hidden, k, activation] of [[2500, 7, [6, 5], 1, 'tanh'], [37, 4, [64], 3, 'relu'], [301, 6, [7, 5], 2, 'gelu'], [1, 2, [1], 1, 'identity']]) {
       const layout = mlpLayout(d, k, d - 1, hidden);
       const X = normal(n * d);
       for (let i = 0; i < n; i++) X[i * d + d - 1] = 1;
@@ -392,20 +393,24 @@ describe('the float64 mlp passes through the matrix-product kernel', () => {
       const g = new Float64Array(layout.size);
       const o = { hidden, activation };
       mlpModel.backward(layout, theta, X, n, mlpModel.forward(layout, theta, X, n, Z, o), dZ, g, o);
-      out.nets.push({ n, d, hidden, k, activation, X: [...X], theta: [...theta], dZ: [...dZ], Z: [...Z], g: [...g] });
+      out.nets.push({ n, d, hidden, k, activation, X: [...X], theta: [...theta], dZ: [...dZ], Z: [...Z], g: [...g], bits: bits(Z) + bits(g) });
     }
-    for (const [m, q, n, t] of [[9, 5, 7, false], [4, 8, 4, false], [2100, 6, 3, true], [3, 1, 1, true]]) {
+    // tails of the 4×4 tiles in both products, A·B over two pieces of rows, Aᵀ·B over three pieces of summed rows
+    for (const [m, q, n, t] of [[9, 5, 7, false], [4, 8, 4, false], [5000, 20, 7, false], [2100, 6, 3, true], [2100, 6, 5, true], [3, 1, 1, true]]) {
       const A = normal(m * q), B = normal(t ? m * n : q * n), C0 = normal(t ? q * n : m * n), C = C0.slice();
       (t ? addProductT : addProduct)(C, A, m, q, B, n);
-      out.products.push({ m, q, n, t, A: [...A], B: [...B], C0: [...C0], C: [...C] });
+      out.products.push({ m, q, n, t, A: [...A], B: [...B], C0: [...C0], C: [...C], bits: bits(C) });
     }
     // tanh on a grid of [−25, 25], on log-spaced magnitudes down to 1e-13 and on the edge cases (as bytes: JSON has
     // no NaN or −0)
-    const xs = [0, -0, NaN, Infinity, -Infinity, 22, -22, 22.000000000000004, 2 ** -28, -(2 ** -28), 2 ** -29, 5e-324, 1e300, 1, 0.9999999999999999];
+    const xs = [0, -0, NaN, Infinity, -Infinity, 22, -22, 22.000000000000004, 2 ** -28, -(2 ** -28), 2 ** -29, 5e-324, 1e300, 1, 0.9999999999999999, -22.5];
     for (let i = 0; i <= 20000; i++) xs.push(-25 + i / 400);
     for (let i = 0; i <= 20000; i++) xs.push(Math.exp(-30 + i * 0.0017), -Math.exp(-30 + i * 0.0017));
+    // 60,019 values: a piece of 32,768, then an odd one (the kernel works in pairs and the caller pads)
     const x = Float64Array.from(xs), t = new Float64Array(x.length + 1);
-    tanhInto(x, t, x.length); // an odd count: the kernel works in pairs
+    t[x.length] = 7;
+    tanhInto(x, t, x.length);
+    out.tanhOdd = x.length % 2 === 1 && (x.length - 32768) % 2 === 1;
     out.tanhX = Buffer.from(x.buffer).toString('base64');
     out.tanh = Buffer.from(t.buffer).toString('base64');
     process.stdout.write(JSON.stringify(out));
@@ -413,7 +418,7 @@ describe('the float64 mlp passes through the matrix-product kernel', () => {
   const run = (env: NodeJS.ProcessEnv) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 28 });
     expect(r.stderr).toBe('');
-    return JSON.parse(r.stdout) as { kernels: boolean; sumRows: number; nets: Record<string, number[] & number>[]; products: Record<string, number[] & number>[] };
+    return JSON.parse(r.stdout) as { kernels: boolean; sumRows: number; nets: Record<string, number[] & number>[]; products: Record<string, number[] & number>[]; tanhX: string; tanh: string; tanhOdd: boolean };
   };
 
   it('gives the same bits with and without WebAssembly SIMD, and NumPy float64 values to 1e-12', () => {
@@ -428,7 +433,10 @@ describe('the float64 mlp passes through the matrix-product kernel', () => {
 import json, sys
 import numpy as np
 d = json.load(open(sys.argv[1]))
-act = {'tanh': (np.tanh, lambda z, a: 1 - a * a), 'relu': (lambda z: np.maximum(z, 0), lambda z, a: (z > 0) * 1.0), 'identity': (lambda z: z, lambda z, a: np.ones_like(z))}
+c = np.sqrt(2 / np.pi)
+gelu = lambda z: 0.5 * z * (1 + np.tanh(c * (z + 0.044715 * z ** 3)))
+dgelu = lambda z, a: 0.5 * (1 + np.tanh(c * (z + 0.044715 * z ** 3))) + 0.5 * z * (1 - np.tanh(c * (z + 0.044715 * z ** 3)) ** 2) * c * (1 + 3 * 0.044715 * z ** 2)
+act = {'tanh': (np.tanh, lambda z, a: 1 - a * a), 'relu': (lambda z: np.maximum(z, 0), lambda z, a: (z > 0) * 1.0), 'gelu': (gelu, dgelu), 'identity': (lambda z: z, lambda z, a: np.ones_like(z))}
 worst = []
 for net in d['nets']:
     n, dd, k = net['n'], net['d'], net['k']
@@ -459,17 +467,19 @@ print(json.dumps(worst))
 `;
     writeFileSync(join(dir, 'ref.py'), py);
     const worst = JSON.parse(execFileSync('python3', [join(dir, 'ref.py'), join(dir, 'in.json')], { encoding: 'utf8' })) as number[];
-    expect(worst).toHaveLength(10);
+    expect(worst).toHaveLength(14);
     for (const w of worst) expect(w).toBeLessThan(1e-12);
   });
 
   it('tanh: the same bits with and without SIMD, within 2.5 ulp of a long-double reference, and exact at the edges', () => {
     const a = run({ WEIGHTSHARE_NO_WASM: '' });
     const dir = scratch('mlp-tanh');
-    writeFileSync(join(dir, 'x.bin'), Buffer.from(a.tanhX as unknown as string, 'base64'));
-    writeFileSync(join(dir, 't.bin'), Buffer.from(a.tanh as unknown as string, 'base64'));
+    writeFileSync(join(dir, 'x.bin'), Buffer.from(a.tanhX, 'base64'));
+    writeFileSync(join(dir, 't.bin'), Buffer.from(a.tanh, 'base64'));
     const t = new Float64Array(new Uint8Array(readFileSync(join(dir, 't.bin'))).buffer);
-    expect(t[t.length - 1]).toBe(0); // the value past the count is not written
+    expect(a.tanhOdd).toBe(true);
+    expect(t[t.length - 1]).toBe(7); // the value past the count is not written
+    expect(t[t.length - 2]).toBe(tanh64(Math.exp(-30 + 20000 * 0.0017) * -1)); // the last value, from the padded pair
     // ±0 keep their sign, NaN stays NaN, ±∞ and |x| > 22 give ±1, tiny values are themselves
     expect([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]).toEqual([0, -0, NaN, 1, -1, 1, -1, 1]);
     expect([t[8], t[9], t[10], t[11], t[12]]).toEqual([2 ** -28, -(2 ** -28), 2 ** -29, 5e-324, 1]);

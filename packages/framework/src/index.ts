@@ -8,6 +8,8 @@ export * from './math/dense.js';
 export { lbfgsDirection } from './math/lbfgs.js';
 export { dotAt, choleskyMirrored, choleskySolveMirrored } from './math/cholesky.js';
 export * as simd from './math/wasm/kernels.js';
+export { addProduct, addProductT } from './math/products.js';
+export { tanh64, tanhInto } from './math/tanh.js';
 export * from './plugin/types.js';
 export * from './components/index.js';
 export { parameterNames } from './model/parameters.js';

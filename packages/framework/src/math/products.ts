@@ -7,6 +7,9 @@
  * c + (((0 + a₀b₀) + a₁b₁) + …), its products summed in the order of the shared dimension, and C += Aᵀ·B sums over
  * A's rows in pieces of {@link SUM_ROWS} rows, each piece's sum added to C in turn. Both paths give the same bits
  * (test/mlp.test.ts compares them), so whether a thread has WebAssembly SIMD changes speed, not numbers.
+ *
+ * C must not overlap A or B, and no operand may be a view of the kernel's memory (a `reserve` view or a kernel
+ * result): the kernel path copies operands into that memory first, the JavaScript path works in place.
  */
 import { kernels, reserve, scratchBase, type Kernels } from './wasm/kernels.js';
 
