@@ -337,6 +337,48 @@ rounds: 1
     expect(num / den).toBeLessThan(1e-4);
   });
 
+  it('the full-batch passes task by task (2-D products) give the batched passes\' Z and gradient, every activation, padded rows included', async () => {
+    const { loadTf } = await import('../packages/plugin-tfjs/dist/tf.js');
+    const { mlpForward, mlpForwardTasks, mlpBackward } = await import('../packages/plugin-tfjs/dist/stages/mlp.js');
+    const tf = await loadTf();
+    await import('@tensorflow/tfjs-backend-wasm');
+    await tf.setBackend('wasm');
+    const [T, nmax, d, k] = [3, 7, 4, 2];
+    const rows = [7, 5, 6]; // tasks 2 and 3 padded with zero rows
+    const layout = mlpLayout(d, k, d - 1, [5, 3]);
+    const rng = new Rng(21);
+    const X = new Float32Array(T * nmax * d);
+    const dZ = new Float32Array(T * nmax * k);
+    for (let t = 0; t < T; t++)
+      for (let i = 0; i < rows[t]!; i++) {
+        for (let j = 0; j < d; j++) X[(t * nmax + i) * d + j] = j === d - 1 ? 1 : rng.normal();
+        for (let c = 0; c < k; c++) dZ[(t * nmax + i) * k + c] = rng.normal();
+      }
+    const theta = Float32Array.from({ length: T * layout.size }, () => 0.5 * rng.normal());
+    for (const activation of ['relu', 'tanh', 'gelu', 'identity']) {
+      const [batched, perTask] = tf.tidy(() => {
+        const Xb = tf.tensor3d(X, [T, nmax, d]);
+        const th = tf.tensor3d(theta, [T, layout.size, 1]);
+        const dz = tf.tensor3d(dZ, [T, nmax, k]);
+        const xs = Array.from({ length: T }, (_, t) => tf.tensor2d(X.subarray(t * nmax * d, (t + 1) * nmax * d), [nmax, d]));
+        const taskRows = { xs, xts: xs.map((x) => tf.transpose(x)) };
+        const a = mlpForward(layout, activation, Xb, th);
+        const b = mlpForwardTasks(layout, activation, taskRows, th);
+        return [
+          [a.Z.dataSync(), mlpBackward(layout, activation, a, dz).dataSync()],
+          [b.Z.dataSync(), mlpBackward(layout, activation, b, dz, taskRows).dataSync()],
+        ].map(([z, g]) => [Float64Array.from(z!), Float64Array.from(g!)]);
+      });
+      for (const part of [0, 1]) {
+        const [u, v] = [batched![part]!, perTask![part]!];
+        expect(v.length, activation).toBe(u.length);
+        const scale = Math.max(...u.map(Math.abs));
+        expect(scale, activation).toBeGreaterThan(0);
+        expect(Math.max(...u.map((x, i) => Math.abs(x - v[i]!))) / scale, `${activation} ${part ? 'gradient' : 'Z'}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
   it('tfjs records the same training curves as cpu (adam: f at the start of each epoch; lbfgs: after each step)', async () => {
     for (const optimize of ['method: adam, lambda: 1, ridge: 0.1, epochs: 60, lr: 0.01', 'method: lbfgs, lambda: 1, ridge: 0.1, epochs: 30']) {
       const text = spec('{ method: mlp, hidden: [4], activation: tanh }', optimize, 2, 'init: { method: model }');

@@ -34,6 +34,18 @@ export interface Pass {
   Z: tf.Tensor3D;
   /** Per block: its input A_{l−1}, its weight matrix without the bias row, and (hidden blocks) pre-activation and activation. */
   layers: { input: tf.Tensor3D; W: tf.Tensor3D; pre?: tf.Tensor3D; out?: tf.Tensor3D }[];
+  /** A pass of {@link mlpForwardTasks}: per task, per hidden block, its pre-activation and activation; θ on the host. */
+  tasks?: { pre: tf.Tensor2D[]; out: tf.Tensor2D[] }[];
+  theta?: Float32Array;
+}
+
+/**
+ * Every task's rows as 2-D tensors (nmax × d, padded with zero rows as the batch is) and their transposes (d × nmax),
+ * for {@link mlpForwardTasks}: built once per batch from the host rows.
+ */
+export interface TaskRows {
+  xs: tf.Tensor2D[];
+  xts: tf.Tensor2D[];
 }
 
 /** Z (T×n×k) of every task's rows X (T×n×d) under its parameters θ (T×p×1), with what the backward pass needs. */
@@ -62,7 +74,8 @@ export function mlpForward(layout: ModelLayout, activation: string, X: tf.Tensor
 }
 
 /** ∂(Σ ∂L/∂Z ⊙ Z)/∂θ (T×p×1) at the parameters of `pass`: the data loss's gradient given dZ = ∂L/∂Z (T×n×k, zero on padded rows). */
-export function mlpBackward(layout: ModelLayout, activation: string, pass: Pass, dZ: tf.Tensor3D): tf.Tensor3D {
+export function mlpBackward(layout: ModelLayout, activation: string, pass: Pass, dZ: tf.Tensor3D, rows?: TaskRows): tf.Tensor3D {
+  if (pass.tasks) return mlpBackwardTasks(layout, activation, pass, rows!, dZ);
   const T = dZ.shape[0];
   const { layers } = pass;
   const parts: tf.Tensor[] = new Array(layout.blocks.length);
@@ -77,4 +90,77 @@ export function mlpBackward(layout: ModelLayout, activation: string, pass: Pass,
     if (l > 0) delta = tf.matMul(delta, layer.W, false, true);
   }
   return tf.reshape(tf.concat(parts, 1), [T, layout.size, 1]);
+}
+
+/**
+ * The forward pass of {@link mlpForward} task by task, on plain 2-D tensors: the wasm backend runs 2-D matMuls
+ * through XNNPACK (~20 GFLOP/s here) but batched ones through a generic loop (~1.3 GFLOP/s). Each task's blocks are
+ * made from θ on the host (one download of θ per pass: slicing a batched tensor apart costs more on this backend
+ * than the products, ~0.5 µs a value). Z is the same T × nmax × k as the batched pass's.
+ */
+export function mlpForwardTasks(layout: ModelLayout, activation: string, rows: TaskRows, theta: tf.Tensor3D): Pass {
+  const T = theta.shape[0];
+  const p = layout.size;
+  const th = theta.dataSync() as Float32Array;
+  const Zs: tf.Tensor2D[] = [];
+  const tasks: NonNullable<Pass['tasks']> = [];
+  for (let t = 0; t < T; t++) {
+    const o = t * p;
+    let A: tf.Tensor2D = rows.xs[t]!;
+    const pre: tf.Tensor2D[] = [];
+    const out: tf.Tensor2D[] = [];
+    for (const b of layout.blocks) {
+      const [inputs, units] = b.shape as [number, number];
+      const first = b.name === 'layer1';
+      const a = first ? inputs : inputs - 1;
+      let z: tf.Tensor2D = tf.matMul(A, tf.tensor2d(th.subarray(o + b.offset, o + b.offset + a * units), [a, units]));
+      if (!first) z = tf.add(z, tf.tensor2d(th.subarray(o + b.offset + a * units, o + b.offset + inputs * units), [1, units])) as tf.Tensor2D;
+      if (b.name === 'output') A = z;
+      else {
+        pre.push(z);
+        A = activate(activation, z) as tf.Tensor2D;
+        out.push(A);
+      }
+    }
+    Zs.push(A);
+    tasks.push({ pre, out });
+  }
+  const nmax = rows.xs[0]!.shape[0];
+  return { Z: tf.reshape(tf.concat(Zs, 0), [T, nmax, layout.outputs]) as tf.Tensor3D, layers: [], tasks, theta: th };
+}
+
+/** The backward pass of {@link mlpBackward} for a pass of {@link mlpForwardTasks}, task by task on 2-D tensors. */
+function mlpBackwardTasks(layout: ModelLayout, activation: string, pass: Pass, rows: TaskRows, dZ: tf.Tensor3D): tf.Tensor3D {
+  const [T, nmax, k] = dZ.shape;
+  const p = layout.size;
+  const th = pass.theta!;
+  const dz = dZ.dataSync() as Float32Array;
+  const grads: tf.Tensor[] = [];
+  for (let t = 0; t < T; t++) {
+    const o = t * p;
+    const { pre, out } = pass.tasks![t]!;
+    const parts: tf.Tensor[] = new Array(layout.blocks.length);
+    let delta: tf.Tensor2D = tf.tensor2d(dz.subarray(t * nmax * k, (t + 1) * nmax * k), [nmax, k]);
+    for (let l = layout.blocks.length - 1; l >= 0; l--) {
+      const b = layout.blocks[l]!;
+      const [inputs, units] = b.shape as [number, number];
+      if (b.name !== 'output') delta = tf.mul(delta, derivative(activation, pre[l]!, out[l]!)) as tf.Tensor2D;
+      // ∂W = Aᵀ·δ: layer 1 from the kept Xᵀ; a one-unit block as (δᵀ·A)ᵀ, which for one column is a reshape
+      let gW: tf.Tensor;
+      if (l === 0) gW = tf.matMul(rows.xts[t]!, delta);
+      else if (units === 1) gW = tf.reshape(tf.matMul(tf.reshape(delta, [1, nmax]), out[l - 1]!), [inputs - 1, 1]);
+      else gW = tf.matMul(tf.transpose(out[l - 1]!), delta);
+      if (b.name !== 'layer1') gW = tf.concat([gW, tf.sum(delta, 0, true)], 0);
+      parts[l] = tf.reshape(gW, [b.size]);
+      if (l > 0) {
+        // δ·W_lᵀ, W_lᵀ (units × inputs − 1, no bias row) transposed on the host
+        const a = inputs - 1;
+        const wt = new Float32Array(units * a);
+        for (let j = 0; j < a; j++) for (let c = 0; c < units; c++) wt[c * a + j] = th[o + b.offset + j * units + c]!;
+        delta = tf.matMul(delta, tf.tensor2d(wt, [units, a]));
+      }
+    }
+    grads.push(...parts);
+  }
+  return tf.reshape(tf.concat(grads, 0), [T, p, 1]) as tf.Tensor3D;
 }

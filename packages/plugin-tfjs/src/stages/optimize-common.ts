@@ -7,7 +7,7 @@
  * The batch of a task set is built once per run and released by the plugin's dispose().
  */
 import { tf } from '../tf.js';
-import { mlpBackward, mlpForward, type Pass } from './mlp.js';
+import { mlpBackward, mlpForward, mlpForwardTasks, type Pass, type TaskRows } from './mlp.js';
 import { halfOf, pieceRows, rowFeed, type RowFeed } from '../row-feed.js';
 import { BUILTIN_LOSSES, nonFiniteLoss, type LossName, type OptimizeInput, type StageContext, type TaskData } from '@weightshare/framework';
 
@@ -25,8 +25,10 @@ export interface TensorLoss {
   curvature: number;
   /** Z = f(X, θ) of a model that is not linear (the mlp), with its pass; undefined: Z = X·Θ. */
   forward?: (X: tf.Tensor3D, theta: tf.Tensor3D) => Pass;
-  /** Its gradient Σ dZ ⊙ ∂Z/∂θ (T×p×1) from that pass. */
-  backward?: (pass: Pass, dZ: tf.Tensor3D) => tf.Tensor3D;
+  /** The same from the batch's rows task by task (2-D products: full-batch passes). */
+  forwardTasks?: (rows: TaskRows, theta: tf.Tensor3D) => Pass;
+  /** Its gradient Σ dZ ⊙ ∂Z/∂θ (T×p×1) from either pass (`rows`: those of a pass of forwardTasks). */
+  backward?: (pass: Pass, dZ: tf.Tensor3D, rows?: TaskRows) => tf.Tensor3D;
 }
 
 /** The models whose tensor forward pass is here, for the optimizers' `models`. */
@@ -54,7 +56,8 @@ export function lossOf(input: OptimizeInput): TensorLoss {
       ? {}
       : {
           forward: (X: tf.Tensor3D, theta: tf.Tensor3D) => mlpForward(layout, activation, X, theta),
-          backward: (pass: Pass, dZ: tf.Tensor3D) => mlpBackward(layout, activation, pass, dZ),
+          forwardTasks: (rows: TaskRows, theta: tf.Tensor3D) => mlpForwardTasks(layout, activation, rows, theta),
+          backward: (pass: Pass, dZ: tf.Tensor3D, rows?: TaskRows) => mlpBackward(layout, activation, pass, dZ, rows),
         }),
   };
 }
@@ -76,6 +79,8 @@ export interface Batch {
    * wasm backend than the transposed-operand product matMul(X, r, true, false) (22 against 36 ms at 1,000 × 200 × 100).
    */
   readonly Xt: tf.Tensor3D;
+  /** Every task's rows as 2-D tensors and their transposes (for the mlp's per-task passes), built on first use. */
+  readonly taskRows: TaskRows;
   /** T × nmax × 1, built with X. */
   readonly y: tf.Tensor3D;
   /** 1 on real rows, 0 on padding, T × nmax × 1, built with X. */
@@ -243,6 +248,22 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
     return rows;
   };
   let transposed: tf.Tensor3D | undefined;
+  let perTask: TaskRows | undefined;
+  const taskRows = (): TaskRows => {
+    if (perTask) return perTask;
+    const xs: tf.Tensor2D[] = [];
+    const xts: tf.Tensor2D[] = [];
+    for (const t of tasks) {
+      const X = new Float32Array(nmax * d); // float64 → float32 on copy, zero rows past the task's own
+      X.set(t.X.data);
+      const Xt = new Float32Array(d * nmax);
+      for (let i = 0; i < t.y.length; i++) for (let j = 0; j < d; j++) Xt[j * nmax + i] = X[i * d + j]!;
+      xs.push(tf.keep(tf.tensor2d(X, [nmax, d])));
+      xts.push(tf.keep(tf.tensor2d(Xt, [d, nmax])));
+    }
+    perTask = { xs, xts };
+    return perTask;
+  };
   const yy = tf.tensor3d(Float32Array.from(stats, (s) => s.yy), [T, 1, 1]);
   const batch: Batch = {
     T,
@@ -256,6 +277,9 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
       transposed ??= tf.keep(tf.transpose(padded().X, [0, 2, 1]));
       return transposed;
     },
+    get taskRows() {
+      return taskRows();
+    },
     get y() {
       return padded().y;
     },
@@ -266,7 +290,7 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
     b,
     yy,
     lmax,
-    tensors: () => [G, b, yy, lmax, ...(rows ? [rows.X, rows.y, rows.mask] : []), ...(transposed ? [transposed] : [])],
+    tensors: () => [G, b, yy, lmax, ...(rows ? [rows.X, rows.y, rows.mask] : []), ...(transposed ? [transposed] : []), ...(perTask ? [...perTask.xs, ...perTask.xts] : [])],
   };
   live.add(batch);
   cache.set(tasks, batch);
@@ -331,7 +355,8 @@ export function valueAndGradient(
     const X = rows?.X ?? B.X;
     const y = rows?.y ?? B.y;
     const mask = rows?.mask ?? B.mask;
-    const pass = loss.forward?.(X, w);
+    // the mlp: full-batch passes task by task (2-D products), mini-batches batched
+    const pass = loss.forward ? (rows || !loss.forwardTasks ? loss.forward(X, w) : loss.forwardTasks(B.taskRows, w)) : undefined;
     const z = pass ? pass.Z : tf.matMul(X, w);
     let coef: tf.Tensor;
     if (loss.name === 'squared') {
@@ -367,7 +392,7 @@ export function valueAndGradient(
       coef = tf.mul(tf.sub(tf.div(ez, sum), Y), mask);
     }
     // ∂f/∂θ = Xᵀ·∂L/∂Z for a linear model; the network's backward pass otherwise
-    g = pass ? loss.backward!(pass, coef as tf.Tensor3D) : rows ? tf.matMul(X, coef, true, false) : tf.matMul(B.Xt, coef as tf.Tensor3D);
+    g = pass ? loss.backward!(pass, coef as tf.Tensor3D, pass.tasks ? B.taskRows : undefined) : rows ? tf.matMul(X, coef, true, false) : tf.matMul(B.Xt, coef as tf.Tensor3D);
     if (rows) {
       f = tf.mul(f, rows.scale);
       g = tf.mul(g, rows.scale);
