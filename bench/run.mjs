@@ -99,9 +99,12 @@ const WORKLOADS = {
     // both agree to ~1e-15, which is what shows the algorithm is the same (bench/RESULTS.md)
     tol: { W: 1e-2, 'W@task95': 1e-5, objective: 5e-5 },
     // float32: the same algorithm with rounding of 1e-7 per step instead of 1e-16 — smoke size: W 6.6e-7, objective
-    // 3.7e-8; full size: the objective agrees to 5.4e-5 but single weights in directions it hardly sees drift up to
-    // 0.21 (relative to the largest), so the objective is the check there and the weights only a bound
-    tolFloat32: { W: 0.3, 'W@task95': 0.3, objective: 1e-4 },
+    // 3.7e-8; full size, where single weights in directions the objective hardly sees drift up to 0.2 (relative to
+    // the largest), the objective agreed to 5.4e-5 with the batched passes (an Intel machine) and to 1.4e-3 with the
+    // per-task passes (here); at 80 epochs instead of 800 the two agree with NumPy alike (objective 4.7e-6 and 4.5e-6,
+    // 95% of the tasks 3.7e-5 both), so where a float32 run ends after 800 steps varies by ~1e-3: the objective is
+    // held to 5e-3, the weights only bounded
+    tolFloat32: { W: 0.3, 'W@task95': 0.3, objective: 5e-3 },
     skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (batched 3-D products in plain JavaScript)' },
   },
 };

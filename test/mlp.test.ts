@@ -337,15 +337,16 @@ rounds: 1
     expect(num / den).toBeLessThan(1e-4);
   });
 
-  it('the full-batch passes task by task (2-D products) give the batched passes\' Z and gradient, every activation, padded rows included', async () => {
+  it('the full-batch passes task by task (2-D products) give the batched passes\' Z and gradient, every activation, one and several outputs, padded rows included', async () => {
     const { loadTf } = await import('../packages/plugin-tfjs/dist/tf.js');
     const { mlpForward, mlpForwardTasks, mlpBackward } = await import('../packages/plugin-tfjs/dist/stages/mlp.js');
     const tf = await loadTf();
     await import('@tensorflow/tfjs-backend-wasm');
     await tf.setBackend('wasm');
-    const [T, nmax, d, k] = [3, 7, 4, 2];
+    for (const [k, hidden] of [[2, [5, 3]], [1, [6]]] as const) {
+    const [T, nmax, d] = [3, 7, 4];
     const rows = [7, 5, 6]; // tasks 2 and 3 padded with zero rows
-    const layout = mlpLayout(d, k, d - 1, [5, 3]);
+    const layout = mlpLayout(d, k, d - 1, [...hidden]);
     const rng = new Rng(21);
     const X = new Float32Array(T * nmax * d);
     const dZ = new Float32Array(T * nmax * k);
@@ -376,6 +377,7 @@ rounds: 1
         expect(scale, activation).toBeGreaterThan(0);
         expect(Math.max(...u.map((x, i) => Math.abs(x - v[i]!))) / scale, `${activation} ${part ? 'gradient' : 'Z'}`).toBeLessThan(1e-5);
       }
+    }
     }
   });
 
