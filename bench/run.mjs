@@ -105,7 +105,7 @@ const WORKLOADS = {
     // 95% of the tasks 3.7e-5 both), so where a float32 run ends after 800 steps varies by ~1e-3: the objective is
     // held to 5e-3, the weights only bounded
     tolFloat32: { W: 0.3, 'W@task95': 0.3, objective: 5e-3 },
-    skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (batched 3-D products in plain JavaScript)' },
+    skip: { 'tfjs-cpu': 'pure-JS tfjs: left out at full size (its products are plain JavaScript loops)' },
   },
 };
 

@@ -340,44 +340,48 @@ rounds: 1
   it('the full-batch passes task by task (2-D products) give the batched passes\' Z and gradient, every activation, one and several outputs, padded rows included', async () => {
     const { loadTf } = await import('../packages/plugin-tfjs/dist/tf.js');
     const { mlpForward, mlpForwardTasks, mlpBackward } = await import('../packages/plugin-tfjs/dist/stages/mlp.js');
+    const { batchOf, disposeBatches } = await import('../packages/plugin-tfjs/dist/stages/optimize-common.js');
     const tf = await loadTf();
     await import('@tensorflow/tfjs-backend-wasm');
     await tf.setBackend('wasm');
-    for (const [k, hidden] of [[2, [5, 3]], [1, [6]]] as const) {
-    const [T, nmax, d] = [3, 7, 4];
-    const rows = [7, 5, 6]; // tasks 2 and 3 padded with zero rows
-    const layout = mlpLayout(d, k, d - 1, [...hidden]);
+    const d = 4;
+    const counts = [7, 5, 6]; // tasks 2 and 3 are padded with zero rows in the batch
+    const [T, nmax] = [counts.length, Math.max(...counts)];
     const rng = new Rng(21);
-    const X = new Float32Array(T * nmax * d);
-    const dZ = new Float32Array(T * nmax * k);
-    for (let t = 0; t < T; t++)
-      for (let i = 0; i < rows[t]!; i++) {
-        for (let j = 0; j < d; j++) X[(t * nmax + i) * d + j] = j === d - 1 ? 1 : rng.normal();
-        for (let c = 0; c < k; c++) dZ[(t * nmax + i) * k + c] = rng.normal();
+    // the batch's own per-task rows (and their padding) from the tasks' float64 rows, as the optimizers get them
+    const tasks = counts.map((n, index) => {
+      const data = new Float64Array(n * d);
+      for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) data[i * d + j] = j === d - 1 ? 1 : rng.normal();
+      return { id: String(index), index, X: { rows: n, cols: d, data }, y: Float64Array.from({ length: n }, () => rng.normal()), biasColumn: d - 1 };
+    });
+    const batch = batchOf({ cache: new Map() } as never, tasks);
+    try {
+      for (const [k, hidden] of [[2, [5, 3]], [1, [6]]] as const) {
+        const layout = mlpLayout(d, k, d - 1, [...hidden]);
+        const dZ = new Float32Array(T * nmax * k);
+        counts.forEach((n, t) => {
+          for (let i = 0; i < n * k; i++) dZ[t * nmax * k + i] = rng.normal();
+        });
+        const theta = Float32Array.from({ length: T * layout.size }, () => 0.5 * rng.normal());
+        for (const activation of ['relu', 'tanh', 'gelu', 'identity']) {
+          const [batched, perTask] = tf.tidy(() => {
+            const th = tf.tensor3d(theta, [T, layout.size, 1]);
+            const dz = tf.tensor3d(dZ, [T, nmax, k]);
+            const a = mlpForward(layout, activation, batch.X, th);
+            const b = mlpForwardTasks(layout, activation, batch.taskRows, th);
+            return [a, b].map((pass) => [Float64Array.from(pass.Z.dataSync()), Float64Array.from(mlpBackward(layout, activation, pass, dz).dataSync())]);
+          });
+          for (const part of [0, 1]) {
+            const [u, v] = [batched![part]!, perTask![part]!];
+            expect(v.length, activation).toBe(u.length);
+            const scale = Math.max(...u.map(Math.abs));
+            expect(scale, activation).toBeGreaterThan(0);
+            expect(Math.max(...u.map((x, i) => Math.abs(x - v[i]!))) / scale, `${activation} ${part ? 'gradient' : 'Z'}`).toBeLessThan(1e-5);
+          }
+        }
       }
-    const theta = Float32Array.from({ length: T * layout.size }, () => 0.5 * rng.normal());
-    for (const activation of ['relu', 'tanh', 'gelu', 'identity']) {
-      const [batched, perTask] = tf.tidy(() => {
-        const Xb = tf.tensor3d(X, [T, nmax, d]);
-        const th = tf.tensor3d(theta, [T, layout.size, 1]);
-        const dz = tf.tensor3d(dZ, [T, nmax, k]);
-        const xs = Array.from({ length: T }, (_, t) => tf.tensor2d(X.subarray(t * nmax * d, (t + 1) * nmax * d), [nmax, d]));
-        const taskRows = { xs, xts: xs.map((x) => tf.transpose(x)) };
-        const a = mlpForward(layout, activation, Xb, th);
-        const b = mlpForwardTasks(layout, activation, taskRows, th);
-        return [
-          [a.Z.dataSync(), mlpBackward(layout, activation, a, dz).dataSync()],
-          [b.Z.dataSync(), mlpBackward(layout, activation, b, dz, taskRows).dataSync()],
-        ].map(([z, g]) => [Float64Array.from(z!), Float64Array.from(g!)]);
-      });
-      for (const part of [0, 1]) {
-        const [u, v] = [batched![part]!, perTask![part]!];
-        expect(v.length, activation).toBe(u.length);
-        const scale = Math.max(...u.map(Math.abs));
-        expect(scale, activation).toBeGreaterThan(0);
-        expect(Math.max(...u.map((x, i) => Math.abs(x - v[i]!))) / scale, `${activation} ${part ? 'gradient' : 'Z'}`).toBeLessThan(1e-5);
-      }
-    }
+    } finally {
+      disposeBatches();
     }
   });
 

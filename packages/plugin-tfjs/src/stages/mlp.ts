@@ -34,9 +34,10 @@ export interface Pass {
   Z: tf.Tensor3D;
   /** Per block: its input A_{l−1}, its weight matrix without the bias row, and (hidden blocks) pre-activation and activation. */
   layers: { input: tf.Tensor3D; W: tf.Tensor3D; pre?: tf.Tensor3D; out?: tf.Tensor3D }[];
-  /** A pass of {@link mlpForwardTasks}: per task, per hidden block, its pre-activation and activation; θ on the host. */
+  /** A pass of {@link mlpForwardTasks}: per task, per hidden block, its pre-activation and activation; θ on the host; the rows. */
   tasks?: { pre: tf.Tensor2D[]; out: tf.Tensor2D[] }[];
   theta?: Float32Array;
+  rows?: TaskRows;
 }
 
 /**
@@ -74,8 +75,8 @@ export function mlpForward(layout: ModelLayout, activation: string, X: tf.Tensor
 }
 
 /** ∂(Σ ∂L/∂Z ⊙ Z)/∂θ (T×p×1) at the parameters of `pass`: the data loss's gradient given dZ = ∂L/∂Z (T×n×k, zero on padded rows). */
-export function mlpBackward(layout: ModelLayout, activation: string, pass: Pass, dZ: tf.Tensor3D, rows?: TaskRows): tf.Tensor3D {
-  if (pass.tasks) return mlpBackwardTasks(layout, activation, pass, rows!, dZ);
+export function mlpBackward(layout: ModelLayout, activation: string, pass: Pass, dZ: tf.Tensor3D): tf.Tensor3D {
+  if (pass.tasks) return mlpBackwardTasks(layout, activation, pass, pass.rows!, dZ);
   const T = dZ.shape[0];
   const { layers } = pass;
   const parts: tf.Tensor[] = new Array(layout.blocks.length);
@@ -126,7 +127,7 @@ export function mlpForwardTasks(layout: ModelLayout, activation: string, rows: T
     tasks.push({ pre, out });
   }
   const nmax = rows.xs[0]!.shape[0];
-  return { Z: tf.reshape(tf.concat(Zs, 0), [T, nmax, layout.outputs]) as tf.Tensor3D, layers: [], tasks, theta: th };
+  return { Z: tf.reshape(tf.concat(Zs, 0), [T, nmax, layout.outputs]) as tf.Tensor3D, layers: [], tasks, theta: th, rows };
 }
 
 /** The backward pass of {@link mlpBackward} for a pass of {@link mlpForwardTasks}, task by task on 2-D tensors. */

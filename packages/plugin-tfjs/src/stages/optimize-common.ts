@@ -25,10 +25,10 @@ export interface TensorLoss {
   curvature: number;
   /** Z = f(X, θ) of a model that is not linear (the mlp), with its pass; undefined: Z = X·Θ. */
   forward?: (X: tf.Tensor3D, theta: tf.Tensor3D) => Pass;
-  /** The same from the batch's rows task by task (2-D products: full-batch passes). */
+  /** The same from the batch's rows task by task (2-D products: full-batch passes on wasm). */
   forwardTasks?: (rows: TaskRows, theta: tf.Tensor3D) => Pass;
-  /** Its gradient Σ dZ ⊙ ∂Z/∂θ (T×p×1) from either pass (`rows`: those of a pass of forwardTasks). */
-  backward?: (pass: Pass, dZ: tf.Tensor3D, rows?: TaskRows) => tf.Tensor3D;
+  /** Its gradient Σ dZ ⊙ ∂Z/∂θ (T×p×1) from either pass. */
+  backward?: (pass: Pass, dZ: tf.Tensor3D) => tf.Tensor3D;
 }
 
 /** The models whose tensor forward pass is here, for the optimizers' `models`. */
@@ -56,8 +56,10 @@ export function lossOf(input: OptimizeInput): TensorLoss {
       ? {}
       : {
           forward: (X: tf.Tensor3D, theta: tf.Tensor3D) => mlpForward(layout, activation, X, theta),
-          forwardTasks: (rows: TaskRows, theta: tf.Tensor3D) => mlpForwardTasks(layout, activation, rows, theta),
-          backward: (pass: Pass, dZ: tf.Tensor3D, rows?: TaskRows) => mlpBackward(layout, activation, pass, dZ, rows),
+          // task by task only on wasm, whose fast products are plain 2-D matMuls (XNNPACK); tfjs-node's and the
+          // GPU's batched products are fast, and pure-JS tfjs runs the same loop either way
+          ...(tf.getBackend() === 'wasm' ? { forwardTasks: (rows: TaskRows, theta: tf.Tensor3D) => mlpForwardTasks(layout, activation, rows, theta) } : {}),
+          backward: (pass: Pass, dZ: tf.Tensor3D) => mlpBackward(layout, activation, pass, dZ),
         }),
   };
 }
@@ -232,20 +234,25 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
     }
     return { G, b, lmax: tf.mul(lmax, 1.02) as tf.Tensor3D }; // power iteration approaches from below
   });
-  let rows: { X: tf.Tensor3D; y: tf.Tensor3D; mask: tf.Tensor3D } | undefined;
-  const padded = (): { X: tf.Tensor3D; y: tf.Tensor3D; mask: tf.Tensor3D } => {
-    if (rows) return rows;
+  // first use may be inside a caller's tidy scope: keep them, the batch owns them until dispose
+  let padX: tf.Tensor3D | undefined;
+  const paddedX = (): tf.Tensor3D => {
+    if (padX) return padX;
     const Xp = new Float32Array(T * nmax * d);
+    tasks.forEach((t, k) => Xp.set(t.X.data, k * nmax * d)); // float64 → float32 on copy
+    return (padX = tf.keep(tf.tensor3d(Xp, [T, nmax, d])));
+  };
+  // the targets and the mask apart from X: the mlp's per-task passes need them but not the padded X
+  let targets: { y: tf.Tensor3D; mask: tf.Tensor3D } | undefined;
+  const paddedTargets = (): { y: tf.Tensor3D; mask: tf.Tensor3D } => {
+    if (targets) return targets;
     const yp = new Float32Array(T * nmax);
     const mp = new Float32Array(T * nmax);
     tasks.forEach((t, k) => {
-      Xp.set(t.X.data, k * nmax * d); // float64 → float32 on copy
       yp.set(t.y, k * nmax);
       mp.fill(1, k * nmax, k * nmax + t.y.length);
     });
-    // first use may be inside a caller's tidy scope: keep them, the batch owns them until dispose
-    rows = { X: tf.keep(tf.tensor3d(Xp, [T, nmax, d])), y: tf.keep(tf.tensor3d(yp, [T, nmax, 1])), mask: tf.keep(tf.tensor3d(mp, [T, nmax, 1])) };
-    return rows;
+    return (targets = { y: tf.keep(tf.tensor3d(yp, [T, nmax, 1])), mask: tf.keep(tf.tensor3d(mp, [T, nmax, 1])) });
   };
   let transposed: tf.Tensor3D | undefined;
   let perTask: TaskRows | undefined;
@@ -271,26 +278,26 @@ export function batchOf(ctx: StageContext, tasks: readonly TaskData[]): Batch {
     nmax,
     n,
     get X() {
-      return padded().X;
+      return paddedX();
     },
     get Xt() {
-      transposed ??= tf.keep(tf.transpose(padded().X, [0, 2, 1]));
+      transposed ??= tf.keep(tf.transpose(paddedX(), [0, 2, 1]));
       return transposed;
     },
     get taskRows() {
       return taskRows();
     },
     get y() {
-      return padded().y;
+      return paddedTargets().y;
     },
     get mask() {
-      return padded().mask;
+      return paddedTargets().mask;
     },
     G,
     b,
     yy,
     lmax,
-    tensors: () => [G, b, yy, lmax, ...(rows ? [rows.X, rows.y, rows.mask] : []), ...(transposed ? [transposed] : []), ...(perTask ? [...perTask.xs, ...perTask.xts] : [])],
+    tensors: () => [G, b, yy, lmax, ...(padX ? [padX] : []), ...(targets ? [targets.y, targets.mask] : []), ...(transposed ? [transposed] : []), ...(perTask ? [...perTask.xs, ...perTask.xts] : [])],
   };
   live.add(batch);
   cache.set(tasks, batch);
@@ -352,12 +359,12 @@ export function valueAndGradient(
     f = tf.add(tf.sub(tf.sum(tf.mul(w, Gw), 1, true), tf.mul(2, tf.sum(tf.mul(B.b, w), 1, true))), B.yy);
     g = tf.mul(2, tf.sub(Gw, B.b));
   } else {
-    const X = rows?.X ?? B.X;
     const y = rows?.y ?? B.y;
     const mask = rows?.mask ?? B.mask;
-    // the mlp: full-batch passes task by task (2-D products), mini-batches batched
-    const pass = loss.forward ? (rows || !loss.forwardTasks ? loss.forward(X, w) : loss.forwardTasks(B.taskRows, w)) : undefined;
-    const z = pass ? pass.Z : tf.matMul(X, w);
+    // the mlp: full-batch passes task by task where that is faster (wasm), mini-batches batched; the padded X is read
+    // only by the passes that use it
+    const pass = loss.forward ? (rows || !loss.forwardTasks ? loss.forward(rows?.X ?? B.X, w) : loss.forwardTasks(B.taskRows, w)) : undefined;
+    const z = pass ? pass.Z : tf.matMul(rows?.X ?? B.X, w);
     let coef: tf.Tensor;
     if (loss.name === 'squared') {
       const res = tf.sub(z, y);
@@ -392,7 +399,7 @@ export function valueAndGradient(
       coef = tf.mul(tf.sub(tf.div(ez, sum), Y), mask);
     }
     // ∂f/∂θ = Xᵀ·∂L/∂Z for a linear model; the network's backward pass otherwise
-    g = pass ? loss.backward!(pass, coef as tf.Tensor3D, pass.tasks ? B.taskRows : undefined) : rows ? tf.matMul(X, coef, true, false) : tf.matMul(B.Xt, coef as tf.Tensor3D);
+    g = pass ? loss.backward!(pass, coef as tf.Tensor3D) : rows ? tf.matMul(rows.X, coef, true, false) : tf.matMul(B.Xt, coef as tf.Tensor3D);
     if (rows) {
       f = tf.mul(f, rows.scale);
       g = tf.mul(g, rows.scale);
