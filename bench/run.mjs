@@ -100,8 +100,8 @@ const WORKLOADS = {
     tol: { W: 1e-2, 'W@task95': 1e-5, objective: 5e-5 },
     // float32: the same algorithm with rounding of 1e-7 per step instead of 1e-16 — smoke size: W 6.6e-7, objective
     // 3.7e-8; full size, where single weights in directions the objective hardly sees drift up to 0.2 (relative to
-    // the largest), the objective agreed to 5.4e-5 with the batched passes (an Intel machine) and to 1.4e-3 with the
-    // per-task passes (here); at 80 epochs instead of 800 the two agree with NumPy alike (objective 4.7e-6 and 4.5e-6,
+    // the largest), the objective agreed to 5.4e-5 with the batched passes and to 1.4e-3 with the per-task passes
+    // (same data, same machine); at 80 epochs instead of 800 the two agree with NumPy alike (objective 4.7e-6 and 4.5e-6,
     // 95% of the tasks 3.7e-5 both), so where a float32 run ends after 800 steps varies by ~1e-3: the objective is
     // held to 5e-3, the weights only bounded
     tolFloat32: { W: 0.3, 'W@task95': 0.3, objective: 5e-3 },
