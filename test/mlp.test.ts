@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_LOSSES, loadSpecText, mlpLayout, mlpModel, Rng, tanh64, WeightshareError } from '@weightshare/framework';
+import { BUILTIN_LOSSES, loadSpecText, mlpLayout, mlpModel, Rng, tanh64, tanhInto, WeightshareError } from '@weightshare/framework';
 import { cli, root } from './helpers/cli.js';
 import { registry, runText, scratch, syntheticSpec } from './helpers/run.js';
 
@@ -517,6 +517,15 @@ print(json.dumps(worst))
     const worst = JSON.parse(execFileSync('python3', [join(dir, 'ref.py'), join(dir, 'in.json')], { encoding: 'utf8' })) as number[];
     expect(worst).toHaveLength(14);
     for (const w of worst) expect(w).toBeLessThan(1e-12);
+  });
+
+  it('tanhInto refuses a count its arrays do not hold (no values read from past their ends)', () => {
+    expect(() => tanhInto(new Float64Array(3), new Float64Array(5), 4)).toThrow(RangeError);
+    expect(() => tanhInto(new Float64Array(5), new Float64Array(3), 4)).toThrow(RangeError);
+    expect(() => tanhInto(new Float64Array(5), new Float64Array(5), -1)).toThrow(RangeError);
+    const out = new Float64Array(2);
+    tanhInto(Float64Array.of(0.5, 100, 7), out, 2);
+    expect([...out]).toEqual([tanh64(0.5), 1]);
   });
 
   it('tanh: the same bits with and without SIMD, within 2.5 ulp of a long-double reference, and exact at the edges', () => {

@@ -73,6 +73,7 @@ const PIECE = 1 << 15;
  * the kernel's memory (a {@link reserve} view or a kernel result), which this call overwrites.
  */
 export function tanhInto(z: Float64Array, out: Float64Array, n = z.length): void {
+  if (!(Number.isInteger(n) && n >= 0 && n <= z.length && n <= out.length)) throw new RangeError(`tanhInto: ${n} values asked of arrays of ${z.length} and ${out.length}`);
   const k = kernels();
   if (!k) {
     for (let i = 0; i < n; i++) out[i] = tanh64(z[i]!);
