@@ -337,6 +337,37 @@ rounds: 1
     expect(num / den).toBeLessThan(1e-4);
   });
 
+  it('tasks big enough for the per-task passes: one gd step gives plugin-cpu\'s gradient within 1e-4', async () => {
+    const { PER_TASK_FLOPS } = await import('../packages/plugin-tfjs/dist/stages/optimize-common.js');
+    const text = syntheticSpec(
+      `model: { method: mlp, hidden: [48], activation: tanh }
+init: { method: model }
+stages:
+  propagate: { method: identity }
+  fuse: { method: mean }
+  optimize: { method: gd, lambda: 1.5, ridge: 0.2, epochs: 1, lr: 1.0e-3 }
+rounds: 1
+`,
+      'tasks: 3\n  clusters: 1\n  features: 9\n  rows: 500',
+    );
+    const cpu = await runText(text);
+    const layout = mlpLayout(cpu.data.train[0]!.X.cols, 1, cpu.data.train[0]!.biasColumn, [48]);
+    const rows = Math.max(...cpu.data.train.map((t) => t.y.length));
+    expect(6 * rows * layout.size).toBeGreaterThanOrEqual(PER_TASK_FLOPS); // the wasm device takes the per-task passes
+    const tfjs = await runText(text, { backend: 'tfjs' });
+    const theta0 = mlpModel.init(layout, new Rng(7).fork('model/init'), { hidden: [48], activation: 'tanh' });
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < cpu.weights.data.length; i++) {
+      const a = cpu.weights.data[i]! - theta0[i % layout.size]!;
+      const b = tfjs.weights.data[i]! - theta0[i % layout.size]!;
+      num = Math.max(num, Math.abs(a - b));
+      den = Math.max(den, Math.abs(a));
+    }
+    expect(den).toBeGreaterThan(0);
+    expect(num / den).toBeLessThan(1e-4);
+  });
+
   it('the full-batch passes task by task (2-D products) give the batched passes\' Z and gradient, every activation, one and several outputs, padded rows included', async () => {
     const { loadTf } = await import('../packages/plugin-tfjs/dist/tf.js');
     const { mlpForward, mlpForwardTasks, mlpBackward } = await import('../packages/plugin-tfjs/dist/stages/mlp.js');

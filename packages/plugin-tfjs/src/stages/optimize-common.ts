@@ -41,12 +41,19 @@ export function thetaShape(input: OptimizeInput): [number, number, number] {
   return layout.linear ? [T, layout.size / layout.outputs, layout.outputs] : [T, layout.size, 1];
 }
 
+/** Flops of one task's mlp pass from which the wasm device runs full-batch passes task by task (see lossOf). */
+export const PER_TASK_FLOPS = 1e6;
+
 /** The loss of an optimize call. */
 export function lossOf(input: OptimizeInput): TensorLoss {
   const { name, options } = input.loss;
   const { layout } = input.model;
   const bound = layout.linear ? (BUILTIN_LOSSES[name]?.curvatureBound?.(options) ?? Infinity) : Infinity;
   const activation = (input.model.options.activation as string | undefined) ?? 'relu';
+  // per task only where it pays: each task costs ~20 small ops a pass (~0.3 ms), each flop moved from the batched
+  // loop to XNNPACK saves ~0.7 ns, so a task's pass must be well over 4 × 10⁵ flops (~6 per parameter per row)
+  const nmax = Math.max(0, ...input.tasks.map((t) => t.y.length));
+  const perTask = tf.getBackend() === 'wasm' && 6 * nmax * layout.size >= PER_TASK_FLOPS;
   return {
     name,
     delta: (options?.delta as number | undefined) ?? 1,
@@ -56,9 +63,9 @@ export function lossOf(input: OptimizeInput): TensorLoss {
       ? {}
       : {
           forward: (X: tf.Tensor3D, theta: tf.Tensor3D) => mlpForward(layout, activation, X, theta),
-          // task by task only on wasm, whose fast products are plain 2-D matMuls (XNNPACK); tfjs-node's and the
-          // GPU's batched products are fast, and pure-JS tfjs runs the same loop either way
-          ...(tf.getBackend() === 'wasm' ? { forwardTasks: (rows: TaskRows, theta: tf.Tensor3D) => mlpForwardTasks(layout, activation, rows, theta) } : {}),
+          // task by task only on wasm, whose fast products are plain 2-D matMuls (XNNPACK), and for tasks big enough;
+          // tfjs-node's and the GPU's batched products are fast, and pure-JS tfjs runs the same loop either way
+          ...(perTask ? { forwardTasks: (rows: TaskRows, theta: tf.Tensor3D) => mlpForwardTasks(layout, activation, rows, theta) } : {}),
           backward: (pass: Pass, dZ: tf.Tensor3D) => mlpBackward(layout, activation, pass, dZ),
         }),
   };
